@@ -1,0 +1,828 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Fake multi-instance IOMMU driver for KUnit tests of the IOMMU core.
+ *
+ * Instances register with iommu_device_register() and a software fwnode,
+ * clients are platform devices carrying a fwspec for that fwnode: the path
+ * that firmware-described multi-instance drivers (SMMUv3, say) take, so the
+ * core probes them exactly as it probes real hardware.
+ *
+ * The driver keeps a record of every callback, with the mm_count of the
+ * domain's mm at that moment, so that a test can check the order in which
+ * the core calls it and print the record when it does not match.
+ */
+#include <kunit/resource.h>
+#include <kunit/test.h>
+#include <linux/idr.h>
+#include <linux/iommu.h>
+#include <linux/log2.h>
+#include <linux/platform_device.h>
+#include <linux/property.h>
+#include <linux/sched/mm.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/xarray.h>
+
+#include "fake-iommu.h"
+
+#define FAKE_IOMMU_DEFAULT_MAX_PASIDS	BIT(20)
+#define FAKE_IOMMU_LOG_SIZE		256
+
+struct fake_iommu_fault {
+	unsigned int nth;
+	unsigned int seen;
+	int err;
+};
+
+struct fake_iommu {
+	struct iommu_device iommu;
+	struct fwnode_handle *fwnode;
+	int id;
+	enum fake_iommu_policy policy;
+	struct fake_iommu_fault faults[FAKE_FAULT_NR];
+};
+
+struct fake_iommu_group {
+	struct iommu_group *group;
+};
+
+struct fake_iommu_client {
+	struct platform_device pdev;
+	struct fake_iommu *iommu;
+	struct fake_iommu_group *group;
+	bool sva_enabled;
+	/* PASID -> fake_domain, for every set_dev_pasid not yet removed */
+	struct xarray pasids;
+	struct fake_iommu_fault faults[FAKE_FAULT_NR];
+};
+
+struct fake_domain {
+	struct iommu_domain domain;
+	int instance;
+	unsigned int seq;
+	/* Compared with the watched mm, never dereferenced: see free op */
+	const struct mm_struct *mm;
+};
+
+static DEFINE_IDA(fake_iommu_ida);
+static atomic_t fake_live_domains = ATOMIC_INIT(0);
+
+static DEFINE_SPINLOCK(fake_log_lock);
+static struct fake_iommu_call fake_log[FAKE_IOMMU_LOG_SIZE];
+static unsigned int fake_log_len;
+static unsigned int fake_log_lost;
+static unsigned int fake_domain_seq;
+static struct mm_struct *fake_watched_mm;
+
+static const char * const fake_op_names[FAKE_OP_COUNT] = {
+	[FAKE_OP_DOMAIN_ALLOC_SVA] = "domain_alloc_sva",
+	[FAKE_OP_DOMAIN_ALLOC_PAGING] = "domain_alloc_paging",
+	[FAKE_OP_SET_DEV_PASID] = "set_dev_pasid",
+	[FAKE_OP_REMOVE_DEV_PASID] = "remove_dev_pasid",
+	[FAKE_OP_DOMAIN_FREE] = "domain_free",
+	[FAKE_OP_ENABLE_SVA] = "enable_sva",
+	[FAKE_OP_DISABLE_SVA] = "disable_sva",
+};
+
+/**
+ * fake_iommu_op_name() - printable name of a recorded callback
+ * @op: the callback
+ *
+ * Return: a static string.
+ */
+const char *fake_iommu_op_name(enum fake_iommu_op op)
+{
+	return op < FAKE_OP_COUNT ? fake_op_names[op] : "?";
+}
+EXPORT_SYMBOL_GPL(fake_iommu_op_name);
+
+static struct fake_domain *to_fake_domain(struct iommu_domain *domain)
+{
+	return container_of(domain, struct fake_domain, domain);
+}
+
+static int fake_mm_count(const struct mm_struct *mm)
+{
+	return mm ? atomic_read(&mm->mm_count) : -1;
+}
+
+static void fake_record(enum fake_iommu_op op, int instance,
+			struct device *dev, u32 pasid,
+			const struct fake_domain *fdom, int mm_count, int ret)
+{
+	struct fake_iommu_call *call;
+	unsigned long flags;
+
+	spin_lock_irqsave(&fake_log_lock, flags);
+	if (fake_log_len == ARRAY_SIZE(fake_log)) {
+		fake_log_lost++;
+		goto out;
+	}
+	call = &fake_log[fake_log_len++];
+	*call = (struct fake_iommu_call) {
+		.op = op,
+		.instance = instance,
+		.pasid = pasid,
+		.domain = fdom ? fdom->seq : 0,
+		.domain_type = fdom ? fdom->domain.type : 0,
+		.mm_count = mm_count,
+		.ret = ret,
+	};
+	strscpy(call->dev, dev ? dev_name(dev) : "", sizeof(call->dev));
+out:
+	spin_unlock_irqrestore(&fake_log_lock, flags);
+}
+
+static int fake_fault_hit(struct fake_iommu_fault *fault)
+{
+	if (!fault->nth || ++fault->seen != fault->nth)
+		return 0;
+	return fault->err;
+}
+
+/* Both counters advance, so "the n-th call" means the same to each. */
+static int fake_fault_check(struct fake_iommu_client *client,
+			    enum fake_iommu_fault_site site)
+{
+	int iommu_err = fake_fault_hit(&client->iommu->faults[site]);
+	int dev_err = fake_fault_hit(&client->faults[site]);
+
+	return iommu_err ?: dev_err;
+}
+
+static void fake_client_release(struct device *dev)
+{
+	struct fake_iommu_client *client =
+		container_of(to_platform_device(dev), struct fake_iommu_client,
+			     pdev);
+
+	xa_destroy(&client->pasids);
+	kfree(client);
+}
+
+static struct fake_iommu_client *fake_client_of(struct device *dev)
+{
+	if (dev->bus != &platform_bus_type || dev->release != fake_client_release)
+		return NULL;
+	return container_of(to_platform_device(dev), struct fake_iommu_client,
+			    pdev);
+}
+
+static int fake_identity_attach_dev(struct iommu_domain *domain,
+				    struct device *dev)
+{
+	return 0;
+}
+
+static const struct iommu_domain_ops fake_identity_ops = {
+	.attach_dev = fake_identity_attach_dev,
+};
+
+static struct iommu_domain fake_identity_domain = {
+	.type = IOMMU_DOMAIN_IDENTITY,
+	.ops = &fake_identity_ops,
+};
+
+static int fake_set_dev_pasid(struct iommu_domain *domain, struct device *dev,
+			      ioasid_t pasid, struct iommu_domain *old)
+{
+	struct fake_iommu_client *client = dev_iommu_priv_get(dev);
+	struct fake_domain *fdom = to_fake_domain(domain);
+	bool sva = domain->type == IOMMU_DOMAIN_SVA;
+	int ret;
+
+	ret = fake_fault_check(client, FAKE_FAULT_SET_DEV_PASID);
+	if (!ret && sva && !client->sva_enabled)
+		ret = -ENODEV;
+	if (!ret && sva && client->iommu->policy == FAKE_IOMMU_SHARE_OWN &&
+	    fdom->instance != client->iommu->id)
+		ret = -EINVAL;
+	if (!ret && xa_load(&client->pasids, pasid))
+		ret = -EBUSY;
+	if (!ret)
+		ret = xa_err(xa_store(&client->pasids, pasid, fdom, GFP_KERNEL));
+
+	fake_record(FAKE_OP_SET_DEV_PASID, client->iommu->id, dev, pasid, fdom,
+		    sva ? fake_mm_count(domain->mm) : -1, ret);
+	return ret;
+}
+
+/*
+ * Records -ENOENT when the core removes a PASID that this device never had
+ * set, or had set to another domain: an unbalanced call (I12, I13).
+ */
+static void fake_remove_dev_pasid(struct device *dev, ioasid_t pasid,
+				  struct iommu_domain *domain)
+{
+	struct fake_iommu_client *client = dev_iommu_priv_get(dev);
+	struct fake_domain *fdom = to_fake_domain(domain);
+	bool sva = domain->type == IOMMU_DOMAIN_SVA;
+	void *was = xa_load(&client->pasids, pasid);
+	int ret = 0;
+
+	if (was == fdom)
+		xa_erase(&client->pasids, pasid);
+	else
+		ret = -ENOENT;
+
+	fake_record(FAKE_OP_REMOVE_DEV_PASID, client->iommu->id, dev, pasid,
+		    fdom, sva ? fake_mm_count(domain->mm) : -1, ret);
+}
+
+/*
+ * The core has dropped its mm_count reference before it calls this
+ * (iommu_domain_free()), so domain->mm may already be freed: read only
+ * the mm a test has promised to keep alive.
+ */
+static void fake_domain_free(struct iommu_domain *domain)
+{
+	struct fake_domain *fdom = to_fake_domain(domain);
+	struct mm_struct *watched = READ_ONCE(fake_watched_mm);
+	int mm_count = -1;
+
+	if (watched && fdom->mm == watched)
+		mm_count = fake_mm_count(watched);
+
+	fake_record(FAKE_OP_DOMAIN_FREE, fdom->instance, NULL, IOMMU_NO_PASID,
+		    fdom, mm_count, 0);
+	atomic_dec(&fake_live_domains);
+	kfree(fdom);
+}
+
+static const struct iommu_domain_ops fake_sva_domain_ops = {
+	.set_dev_pasid = fake_set_dev_pasid,
+	.free = fake_domain_free,
+};
+
+static const struct iommu_domain_ops fake_paging_domain_ops = {
+	.attach_dev = fake_identity_attach_dev,
+	.set_dev_pasid = fake_set_dev_pasid,
+	.free = fake_domain_free,
+};
+
+static struct fake_domain *fake_domain_new(struct fake_iommu_client *client,
+					   unsigned int type,
+					   const struct iommu_domain_ops *ops)
+{
+	struct fake_domain *fdom = kzalloc(sizeof(*fdom), GFP_KERNEL);
+	unsigned long flags;
+
+	if (!fdom)
+		return NULL;
+	fdom->domain.type = type;
+	fdom->domain.ops = ops;
+	fdom->instance = client->iommu->id;
+	spin_lock_irqsave(&fake_log_lock, flags);
+	fdom->seq = ++fake_domain_seq;
+	spin_unlock_irqrestore(&fake_log_lock, flags);
+	atomic_inc(&fake_live_domains);
+	return fdom;
+}
+
+static struct iommu_domain *fake_domain_alloc_sva(struct device *dev,
+						  struct mm_struct *mm)
+{
+	struct fake_iommu_client *client = dev_iommu_priv_get(dev);
+	struct fake_domain *fdom = NULL;
+	int ret;
+
+	ret = fake_fault_check(client, FAKE_FAULT_DOMAIN_ALLOC);
+	if (!ret) {
+		fdom = fake_domain_new(client, IOMMU_DOMAIN_SVA,
+				       &fake_sva_domain_ops);
+		if (!fdom)
+			ret = -ENOMEM;
+	}
+	if (fdom)
+		fdom->mm = mm;
+	fake_record(FAKE_OP_DOMAIN_ALLOC_SVA, client->iommu->id, dev,
+		    IOMMU_NO_PASID, fdom, fake_mm_count(mm), ret);
+	return ret ? ERR_PTR(ret) : &fdom->domain;
+}
+
+static struct iommu_domain *fake_domain_alloc_paging(struct device *dev)
+{
+	struct fake_iommu_client *client = dev_iommu_priv_get(dev);
+	struct fake_domain *fdom = NULL;
+	int ret;
+
+	ret = fake_fault_check(client, FAKE_FAULT_DOMAIN_ALLOC);
+	if (!ret) {
+		fdom = fake_domain_new(client, IOMMU_DOMAIN_UNMANAGED,
+				       &fake_paging_domain_ops);
+		if (!fdom)
+			ret = -ENOMEM;
+	}
+	fake_record(FAKE_OP_DOMAIN_ALLOC_PAGING, client->iommu->id, dev,
+		    IOMMU_NO_PASID, fdom, -1, ret);
+	return ret ? ERR_PTR(ret) : &fdom->domain;
+}
+
+static struct iommu_device *fake_probe_device(struct device *dev)
+{
+	struct fake_iommu_client *client = fake_client_of(dev);
+
+	if (!client)
+		return ERR_PTR(-ENODEV);
+	dev_iommu_priv_set(dev, client);
+	return &client->iommu->iommu;
+}
+
+static struct iommu_group *fake_device_group(struct device *dev)
+{
+	struct fake_iommu_client *client = dev_iommu_priv_get(dev);
+	struct fake_iommu_group *fgroup = client->group;
+	struct iommu_group *group;
+
+	if (!fgroup)
+		return generic_device_group(dev);
+	if (fgroup->group)
+		return iommu_group_ref_get(fgroup->group);
+
+	group = iommu_group_alloc();
+	if (!IS_ERR(group))
+		fgroup->group = iommu_group_ref_get(group);
+	return group;
+}
+
+static int fake_def_domain_type(struct device *dev)
+{
+	return IOMMU_DOMAIN_IDENTITY;
+}
+
+static int fake_dev_enable_feat(struct device *dev,
+				enum iommu_dev_features feat)
+{
+	struct fake_iommu_client *client = dev_iommu_priv_get(dev);
+	int ret;
+
+	switch (feat) {
+	case IOMMU_DEV_FEAT_IOPF:
+		return 0;
+	case IOMMU_DEV_FEAT_SVA:
+		ret = dev->iommu->max_pasids ? 0 : -ENODEV;
+		if (!ret)
+			client->sva_enabled = true;
+		fake_record(FAKE_OP_ENABLE_SVA, client->iommu->id, dev,
+			    IOMMU_NO_PASID, NULL, -1, ret);
+		return ret;
+	default:
+		return -ENODEV;
+	}
+}
+
+static int fake_dev_disable_feat(struct device *dev,
+				 enum iommu_dev_features feat)
+{
+	struct fake_iommu_client *client = dev_iommu_priv_get(dev);
+	int ret;
+
+	switch (feat) {
+	case IOMMU_DEV_FEAT_IOPF:
+		return 0;
+	case IOMMU_DEV_FEAT_SVA:
+		/* Real drivers refuse while a PASID is still in use. */
+		ret = xa_empty(&client->pasids) ? 0 : -EBUSY;
+		if (!ret)
+			client->sva_enabled = false;
+		fake_record(FAKE_OP_DISABLE_SVA, client->iommu->id, dev,
+			    IOMMU_NO_PASID, NULL, -1, ret);
+		return ret;
+	default:
+		return -ENODEV;
+	}
+}
+
+/* Two identical drivers at two addresses: the core tells them apart. */
+static const struct iommu_ops fake_iommu_ops[] = {
+	[FAKE_IOMMU_DRIVER_A ... FAKE_IOMMU_DRIVER_B] = {
+		.identity_domain = &fake_identity_domain,
+		.domain_alloc_sva = fake_domain_alloc_sva,
+		.domain_alloc_paging = fake_domain_alloc_paging,
+		.probe_device = fake_probe_device,
+		.device_group = fake_device_group,
+		.def_domain_type = fake_def_domain_type,
+		.dev_enable_feat = fake_dev_enable_feat,
+		.dev_disable_feat = fake_dev_disable_feat,
+		.remove_dev_pasid = fake_remove_dev_pasid,
+		.default_domain_ops = &fake_paging_domain_ops,
+		.pgsize_bitmap = SZ_4K,
+		.owner = THIS_MODULE,
+	},
+};
+
+static void fake_iommu_destroy(struct fake_iommu *iommu)
+{
+	iommu_device_unregister(&iommu->iommu);
+	iommu_device_sysfs_remove(&iommu->iommu);
+	fwnode_remove_software_node(iommu->fwnode);
+	ida_free(&fake_iommu_ida, iommu->id);
+	kfree(iommu);
+}
+
+KUNIT_DEFINE_ACTION_WRAPPER(fake_iommu_destroy_action, fake_iommu_destroy,
+			    struct fake_iommu *);
+
+/**
+ * fake_iommu_kunit_create() - register a fake IOMMU instance for one test
+ * @test: the test that owns it; it is unregistered when the test ends
+ * @cfg: policy, driver and PASID width of the instance
+ *
+ * Return: the instance, or an ERR_PTR.
+ */
+struct fake_iommu *fake_iommu_kunit_create(struct kunit *test,
+					   const struct fake_iommu_config *cfg)
+{
+	struct fake_iommu *iommu;
+	int ret;
+
+	if (cfg->driver > FAKE_IOMMU_DRIVER_B)
+		return ERR_PTR(-EINVAL);
+
+	iommu = kzalloc(sizeof(*iommu), GFP_KERNEL);
+	if (!iommu)
+		return ERR_PTR(-ENOMEM);
+	iommu->policy = cfg->policy;
+	iommu->iommu.max_pasids = cfg->max_pasids ?: FAKE_IOMMU_DEFAULT_MAX_PASIDS;
+
+	ret = ida_alloc(&fake_iommu_ida, GFP_KERNEL);
+	if (ret < 0)
+		goto err_free;
+	iommu->id = ret;
+
+	iommu->fwnode = fwnode_create_software_node(NULL, NULL);
+	if (IS_ERR(iommu->fwnode)) {
+		ret = PTR_ERR(iommu->fwnode);
+		goto err_ida;
+	}
+	iommu->iommu.fwnode = iommu->fwnode;
+
+	ret = iommu_device_sysfs_add(&iommu->iommu, NULL, NULL, "fake-iommu.%d",
+				     iommu->id);
+	if (ret)
+		goto err_fwnode;
+
+	ret = iommu_device_register(&iommu->iommu, &fake_iommu_ops[cfg->driver],
+				    NULL);
+	if (ret)
+		goto err_sysfs;
+
+	ret = kunit_add_action_or_reset(test, fake_iommu_destroy_action, iommu);
+	return ret ? ERR_PTR(ret) : iommu;
+
+err_sysfs:
+	iommu_device_sysfs_remove(&iommu->iommu);
+err_fwnode:
+	fwnode_remove_software_node(iommu->fwnode);
+err_ida:
+	ida_free(&fake_iommu_ida, iommu->id);
+err_free:
+	kfree(iommu);
+	return ERR_PTR(ret);
+}
+EXPORT_SYMBOL_GPL(fake_iommu_kunit_create);
+
+/**
+ * fake_iommu_id() - the instance number that the call record shows
+ * @iommu: the instance
+ *
+ * Return: the id, the lowest free one when the instance was created.
+ */
+int fake_iommu_id(const struct fake_iommu *iommu)
+{
+	return iommu->id;
+}
+EXPORT_SYMBOL_GPL(fake_iommu_id);
+
+static void fake_iommu_group_release(void *data)
+{
+	struct fake_iommu_group *fgroup = data;
+
+	if (fgroup->group)
+		iommu_group_put(fgroup->group);
+}
+
+/**
+ * fake_iommu_kunit_group() - a group that several devices can share
+ * @test: the test that owns it
+ *
+ * Pass the result to fake_iommu_kunit_add_device() for every device that
+ * is to be in one iommu_group (behind one PCIe bridge, say).
+ *
+ * Return: the group, or an ERR_PTR.
+ */
+struct fake_iommu_group *fake_iommu_kunit_group(struct kunit *test)
+{
+	struct fake_iommu_group *fgroup;
+	int ret;
+
+	fgroup = kunit_kzalloc(test, sizeof(*fgroup), GFP_KERNEL);
+	if (!fgroup)
+		return ERR_PTR(-ENOMEM);
+	ret = kunit_add_action_or_reset(test, fake_iommu_group_release, fgroup);
+	return ret ? ERR_PTR(ret) : fgroup;
+}
+EXPORT_SYMBOL_GPL(fake_iommu_kunit_group);
+
+/**
+ * fake_iommu_remove_device() - unregister a client device
+ * @dev: a device from fake_iommu_kunit_add_device()
+ *
+ * The core releases it from its group as on a hot unplug.
+ */
+void fake_iommu_remove_device(struct device *dev)
+{
+	platform_device_unregister(to_platform_device(dev));
+}
+EXPORT_SYMBOL_GPL(fake_iommu_remove_device);
+
+KUNIT_DEFINE_ACTION_WRAPPER(fake_iommu_remove_device_action,
+			    fake_iommu_remove_device, struct device *);
+
+/**
+ * fake_iommu_kunit_add_device() - add a client device behind an instance
+ * @test: the test that owns it; it is removed when the test ends
+ * @iommu: the instance that translates for it
+ * @group: a group from fake_iommu_kunit_group(), or NULL for a group of its
+ *	own
+ * @max_pasids: 0 (no PASID support) or a power of two, given to the core as
+ *	the "pasid-num-bits" property and clamped by the instance
+ *
+ * The core probes the device while it is added, the normal way.
+ *
+ * Return: the device, or an ERR_PTR.
+ */
+struct device *fake_iommu_kunit_add_device(struct kunit *test,
+					   struct fake_iommu *iommu,
+					   struct fake_iommu_group *group,
+					   u32 max_pasids)
+{
+	struct property_entry props[] = {
+		PROPERTY_ENTRY_U32("pasid-num-bits", ilog2(max_pasids ?: 1)),
+		{ }
+	};
+	struct fake_iommu_client *client;
+	struct device *dev;
+	int ret;
+
+	if (max_pasids && !is_power_of_2(max_pasids))
+		return ERR_PTR(-EINVAL);
+
+	client = kzalloc(sizeof(*client), GFP_KERNEL);
+	if (!client)
+		return ERR_PTR(-ENOMEM);
+	client->iommu = iommu;
+	client->group = group;
+	xa_init(&client->pasids);
+	client->pdev.name = "fake-iommu-client";
+	client->pdev.id = PLATFORM_DEVID_AUTO;
+	dev = &client->pdev.dev;
+	device_initialize(dev);
+	dev->release = fake_client_release;
+
+	if (max_pasids) {
+		ret = device_create_managed_software_node(dev, props, NULL);
+		if (ret)
+			goto err_put;
+	}
+
+	mutex_lock(&iommu_probe_device_lock);
+	ret = iommu_fwspec_init(dev, iommu->fwnode);
+	mutex_unlock(&iommu_probe_device_lock);
+	if (ret)
+		goto err_put;
+
+	ret = platform_device_add(&client->pdev);
+	if (ret)
+		goto err_put;
+
+	if (!dev->iommu_group) {
+		/* The core's probe failed: its reason is in the log. */
+		platform_device_unregister(&client->pdev);
+		return ERR_PTR(-ENODEV);
+	}
+
+	ret = kunit_add_action_or_reset(test, fake_iommu_remove_device_action,
+					dev);
+	return ret ? ERR_PTR(ret) : dev;
+
+err_put:
+	put_device(dev);
+	return ERR_PTR(ret);
+}
+EXPORT_SYMBOL_GPL(fake_iommu_kunit_add_device);
+
+static struct fake_iommu_client *fake_client_checked(struct device *dev)
+{
+	struct fake_iommu_client *client = fake_client_of(dev);
+
+	WARN_ON(!client);
+	return client;
+}
+
+/**
+ * fake_iommu_inject_fault() - fail the n-th call at a site on an instance
+ * @iommu: the instance
+ * @site: which callback fails
+ * @nth: 1 for the next call, 2 for the one after, ...; 0 disarms
+ * @err: the negative errno it returns
+ */
+void fake_iommu_inject_fault(struct fake_iommu *iommu,
+			     enum fake_iommu_fault_site site,
+			     unsigned int nth, int err)
+{
+	iommu->faults[site] = (struct fake_iommu_fault) { .nth = nth, .err = err };
+}
+EXPORT_SYMBOL_GPL(fake_iommu_inject_fault);
+
+/**
+ * fake_iommu_dev_inject_fault() - fail the n-th call at a site for a device
+ * @dev: a device from fake_iommu_kunit_add_device()
+ * @site: which callback fails
+ * @nth: 1 for the next call, 2 for the one after, ...; 0 disarms
+ * @err: the negative errno it returns
+ */
+void fake_iommu_dev_inject_fault(struct device *dev,
+				 enum fake_iommu_fault_site site,
+				 unsigned int nth, int err)
+{
+	struct fake_iommu_client *client = fake_client_checked(dev);
+
+	if (client)
+		client->faults[site] =
+			(struct fake_iommu_fault) { .nth = nth, .err = err };
+}
+EXPORT_SYMBOL_GPL(fake_iommu_dev_inject_fault);
+
+/**
+ * fake_iommu_dev_pasids_set() - PASIDs set on a device and not removed
+ * @dev: a device from fake_iommu_kunit_add_device()
+ *
+ * Return: the number of PASIDs the driver has programmed for @dev now.
+ */
+unsigned int fake_iommu_dev_pasids_set(struct device *dev)
+{
+	struct fake_iommu_client *client = fake_client_checked(dev);
+	unsigned long index;
+	unsigned int n = 0;
+	void *entry;
+
+	if (client)
+		xa_for_each(&client->pasids, index, entry)
+			n++;
+	return n;
+}
+EXPORT_SYMBOL_GPL(fake_iommu_dev_pasids_set);
+
+/**
+ * fake_iommu_dev_pasid_set() - whether the driver has @pasid set on @dev
+ * @dev: a device from fake_iommu_kunit_add_device()
+ * @pasid: the PASID
+ *
+ * Return: true while a set_dev_pasid() for it awaits its remove_dev_pasid().
+ */
+bool fake_iommu_dev_pasid_set(struct device *dev, u32 pasid)
+{
+	struct fake_iommu_client *client = fake_client_checked(dev);
+
+	return client && xa_load(&client->pasids, pasid);
+}
+EXPORT_SYMBOL_GPL(fake_iommu_dev_pasid_set);
+
+/**
+ * fake_iommu_live_domains() - domains allocated and not yet freed
+ *
+ * Return: the number, over every instance.
+ */
+int fake_iommu_live_domains(void)
+{
+	return atomic_read(&fake_live_domains);
+}
+EXPORT_SYMBOL_GPL(fake_iommu_live_domains);
+
+/**
+ * fake_iommu_log_reset() - empty the call record and forget the watched mm
+ *
+ * Domain sequence numbers start again from 1.
+ */
+void fake_iommu_log_reset(void)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&fake_log_lock, flags);
+	fake_log_len = 0;
+	fake_log_lost = 0;
+	fake_domain_seq = 0;
+	WRITE_ONCE(fake_watched_mm, NULL);
+	spin_unlock_irqrestore(&fake_log_lock, flags);
+}
+EXPORT_SYMBOL_GPL(fake_iommu_log_reset);
+
+/**
+ * fake_iommu_watch_mm() - record @mm's mm_count in the free op too
+ * @mm: an mm the caller keeps a reference to until the next
+ *	fake_iommu_log_reset()
+ *
+ * Lets a test see whether the core dropped its reference before it asked
+ * the driver to free the domain.
+ */
+void fake_iommu_watch_mm(struct mm_struct *mm)
+{
+	WRITE_ONCE(fake_watched_mm, mm);
+}
+EXPORT_SYMBOL_GPL(fake_iommu_watch_mm);
+
+/**
+ * fake_iommu_log_len() - number of calls recorded since the last reset
+ *
+ * Return: the number of entries that fake_iommu_log_entry() can return.
+ */
+unsigned int fake_iommu_log_len(void)
+{
+	return READ_ONCE(fake_log_len);
+}
+EXPORT_SYMBOL_GPL(fake_iommu_log_len);
+
+/**
+ * fake_iommu_log_entry() - one recorded call
+ * @i: its index, from 0
+ *
+ * Return: the entry, or NULL past the end.
+ */
+const struct fake_iommu_call *fake_iommu_log_entry(unsigned int i)
+{
+	return i < fake_iommu_log_len() ? &fake_log[i] : NULL;
+}
+EXPORT_SYMBOL_GPL(fake_iommu_log_entry);
+
+static bool fake_call_matches(const struct fake_iommu_call *call,
+			      enum fake_iommu_op op, const struct device *dev)
+{
+	return call->op == op && (!dev || !strcmp(call->dev, dev_name(dev)));
+}
+
+/**
+ * fake_iommu_log_count() - how often a callback was recorded
+ * @op: the callback
+ * @dev: only calls for this device, or NULL for all
+ *
+ * Return: the number of matching calls, failed ones included.
+ */
+unsigned int fake_iommu_log_count(enum fake_iommu_op op,
+				  const struct device *dev)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < fake_iommu_log_len(); i++)
+		n += fake_call_matches(&fake_log[i], op, dev);
+	return n;
+}
+EXPORT_SYMBOL_GPL(fake_iommu_log_count);
+
+/**
+ * fake_iommu_log_find() - index of the first matching call from @from on
+ * @op: the callback
+ * @dev: only calls for this device, or NULL for all
+ * @from: index to start at
+ *
+ * Return: the index, or -1 when there is none.
+ */
+int fake_iommu_log_find(enum fake_iommu_op op, const struct device *dev,
+			unsigned int from)
+{
+	unsigned int i;
+
+	for (i = from; i < fake_iommu_log_len(); i++)
+		if (fake_call_matches(&fake_log[i], op, dev))
+			return i;
+	return -1;
+}
+EXPORT_SYMBOL_GPL(fake_iommu_log_find);
+
+/**
+ * fake_iommu_log_dump() - print the call record into a test's log
+ * @test: the test
+ *
+ * For assertion messages: a wrong order or count reads from the output.
+ */
+void fake_iommu_log_dump(struct kunit *test)
+{
+	unsigned int i;
+
+	kunit_info(test, "fake IOMMU call record (%u calls, %u lost):\n",
+		   fake_iommu_log_len(), READ_ONCE(fake_log_lost));
+	for (i = 0; i < fake_iommu_log_len(); i++) {
+		const struct fake_iommu_call *c = &fake_log[i];
+
+		kunit_info(test,
+			   "  #%-2u %-19s iommu%d %-20s pasid=%-7d dom#%u%s mm_count=%d ret=%d\n",
+			   i, fake_iommu_op_name(c->op), c->instance, c->dev,
+			   c->pasid == IOMMU_NO_PASID ? -1 : (int)c->pasid,
+			   c->domain,
+			   c->domain_type == IOMMU_DOMAIN_SVA ? "(sva)" :
+			   c->domain ? "(paging)" : "",
+			   c->mm_count, c->ret);
+	}
+}
+EXPORT_SYMBOL_GPL(fake_iommu_log_dump);

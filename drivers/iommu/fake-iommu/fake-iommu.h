@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Fake multi-instance IOMMU driver for KUnit tests of the IOMMU core.
+ *
+ * Every instance is a real struct iommu_device registered with the core,
+ * with its own software fwnode; client devices are platform devices that
+ * the core probes through their fwspec, as on a firmware-described system.
+ * Only the hardware is fake: the core code under test is the real one.
+ */
+#ifndef __FAKE_IOMMU_H
+#define __FAKE_IOMMU_H
+
+#include <linux/iommu.h>
+#include <linux/types.h>
+
+struct device;
+struct kunit;
+struct mm_struct;
+struct fake_iommu;
+struct fake_iommu_group;
+
+/**
+ * enum fake_iommu_policy - which SVA domains an instance accepts
+ * @FAKE_IOMMU_SHARE_ANY: any SVA domain of the same driver (VT-d like)
+ * @FAKE_IOMMU_SHARE_OWN: only SVA domains it allocated itself; a foreign
+ *	one gets -EINVAL from set_dev_pasid (SMMUv3 like)
+ */
+enum fake_iommu_policy {
+	FAKE_IOMMU_SHARE_ANY,
+	FAKE_IOMMU_SHARE_OWN,
+};
+
+/**
+ * enum fake_iommu_driver - which of the two fake drivers runs an instance
+ * @FAKE_IOMMU_DRIVER_A: the first set of iommu_ops
+ * @FAKE_IOMMU_DRIVER_B: a second, distinct set of iommu_ops, so that the
+ *	core's domain owner check sees two drivers
+ */
+enum fake_iommu_driver {
+	FAKE_IOMMU_DRIVER_A,
+	FAKE_IOMMU_DRIVER_B,
+};
+
+/**
+ * enum fake_iommu_op - driver callbacks in the call record
+ * @FAKE_OP_DOMAIN_ALLOC_SVA: domain_alloc_sva()
+ * @FAKE_OP_DOMAIN_ALLOC_PAGING: domain_alloc_paging()
+ * @FAKE_OP_SET_DEV_PASID: set_dev_pasid(), whatever it returned
+ * @FAKE_OP_REMOVE_DEV_PASID: remove_dev_pasid()
+ * @FAKE_OP_DOMAIN_FREE: the free op of a domain
+ * @FAKE_OP_ENABLE_SVA: dev_enable_feat(IOMMU_DEV_FEAT_SVA)
+ * @FAKE_OP_DISABLE_SVA: dev_disable_feat(IOMMU_DEV_FEAT_SVA)
+ * @FAKE_OP_COUNT: number of operations
+ */
+enum fake_iommu_op {
+	FAKE_OP_DOMAIN_ALLOC_SVA,
+	FAKE_OP_DOMAIN_ALLOC_PAGING,
+	FAKE_OP_SET_DEV_PASID,
+	FAKE_OP_REMOVE_DEV_PASID,
+	FAKE_OP_DOMAIN_FREE,
+	FAKE_OP_ENABLE_SVA,
+	FAKE_OP_DISABLE_SVA,
+	FAKE_OP_COUNT,
+};
+
+/**
+ * enum fake_iommu_fault_site - where an injected failure strikes
+ * @FAKE_FAULT_DOMAIN_ALLOC: SVA and paging domain allocation
+ * @FAKE_FAULT_SET_DEV_PASID: set_dev_pasid()
+ * @FAKE_FAULT_NR: number of sites
+ */
+enum fake_iommu_fault_site {
+	FAKE_FAULT_DOMAIN_ALLOC,
+	FAKE_FAULT_SET_DEV_PASID,
+	FAKE_FAULT_NR,
+};
+
+/**
+ * struct fake_iommu_config - how to build an instance
+ * @policy: which SVA domains it accepts
+ * @driver: which fake driver (iommu_ops) runs it
+ * @max_pasids: the instance's iommu_device.max_pasids; devices are clamped
+ *	to it. 0 means the default, 1 << 20.
+ */
+struct fake_iommu_config {
+	enum fake_iommu_policy policy;
+	enum fake_iommu_driver driver;
+	u32 max_pasids;
+};
+
+/**
+ * struct fake_iommu_call - one callback the fake driver received
+ * @op: the callback
+ * @instance: id of the instance that ran it
+ * @dev: name of the client device, "" where there is none
+ * @pasid: the PASID, IOMMU_NO_PASID where there is none
+ * @domain: the domain's sequence number in this test, 0 where none
+ * @domain_type: the domain's IOMMU_DOMAIN_* type, 0 where none
+ * @mm_count: mm_count of the domain's mm at that moment, or -1 where the
+ *	driver must not look (the free op, unless the mm is watched)
+ * @ret: what the callback returned
+ */
+struct fake_iommu_call {
+	enum fake_iommu_op op;
+	int instance;
+	char dev[32];
+	u32 pasid;
+	unsigned int domain;
+	unsigned int domain_type;
+	int mm_count;
+	int ret;
+};
+
+struct fake_iommu *fake_iommu_kunit_create(struct kunit *test,
+					   const struct fake_iommu_config *cfg);
+int fake_iommu_id(const struct fake_iommu *iommu);
+struct fake_iommu_group *fake_iommu_kunit_group(struct kunit *test);
+struct device *fake_iommu_kunit_add_device(struct kunit *test,
+					   struct fake_iommu *iommu,
+					   struct fake_iommu_group *group,
+					   u32 max_pasids);
+void fake_iommu_remove_device(struct device *dev);
+
+void fake_iommu_inject_fault(struct fake_iommu *iommu,
+			     enum fake_iommu_fault_site site,
+			     unsigned int nth, int err);
+void fake_iommu_dev_inject_fault(struct device *dev,
+				 enum fake_iommu_fault_site site,
+				 unsigned int nth, int err);
+
+unsigned int fake_iommu_dev_pasids_set(struct device *dev);
+bool fake_iommu_dev_pasid_set(struct device *dev, u32 pasid);
+int fake_iommu_live_domains(void);
+const char *fake_iommu_op_name(enum fake_iommu_op op);
+
+void fake_iommu_log_reset(void);
+void fake_iommu_watch_mm(struct mm_struct *mm);
+unsigned int fake_iommu_log_len(void);
+const struct fake_iommu_call *fake_iommu_log_entry(unsigned int i);
+unsigned int fake_iommu_log_count(enum fake_iommu_op op,
+				  const struct device *dev);
+int fake_iommu_log_find(enum fake_iommu_op op, const struct device *dev,
+			unsigned int from);
+void fake_iommu_log_dump(struct kunit *test);
+
+#endif /* __FAKE_IOMMU_H */

@@ -1,0 +1,1249 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests for the lifecycle of Shared Virtual Addressing in the IOMMU
+ * core: "iommu: Support mm PASID 1:n with sva domains" (v6.8).
+ *
+ * The tests bind and unbind mms on the devices of a fake multi-instance
+ * IOMMU driver (fake-iommu/) and check what the real core does: domain
+ * sharing, every reference count, the PASID's lifetime (it lives until
+ * __mmdrop()), and the order of mmgrab()/mmdrop() against the driver's
+ * callbacks. The invariants I1-I13 named below are those of the project's
+ * sva-lifecycle reference.
+ */
+#include <kunit/resource.h>
+#include <kunit/test.h>
+#include <linux/completion.h>
+#include <linux/delay.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/iommu.h>
+#include <linux/kthread.h>
+#include <linux/list.h>
+#include <linux/mm_types.h>
+#include <linux/mmu_context.h>
+#include <linux/mman.h>
+#include <linux/mount.h>
+#include <linux/sched.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/task.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+#include "fake-iommu/fake-iommu.h"
+#include "iommu-priv.h"
+
+#define SVA_MAX_PASIDS		BIT(8)
+
+struct sva_test_ctx {
+	struct fake_iommu *iommu;
+	struct device *dev;
+	ioasid_t first_free_pasid;
+	int live_domains;
+};
+
+KUNIT_DEFINE_ACTION_WRAPPER(sva_unbind_action, iommu_sva_unbind_device,
+			    struct iommu_sva *);
+KUNIT_DEFINE_ACTION_WRAPPER(sva_mmput_action, mmput, struct mm_struct *);
+KUNIT_DEFINE_ACTION_WRAPPER(sva_mmdrop_action, mmdrop, struct mm_struct *);
+
+/* An expectation that prints the driver's call record when it fails. */
+#define SVA_EXPECT_CALLS(test, op, dev, expected)			\
+	do {								\
+		struct kunit *__test = (test);				\
+		enum fake_iommu_op __op = (op);				\
+		unsigned int __want = (expected);			\
+		unsigned int __got = fake_iommu_log_count(__op, dev);	\
+		KUNIT_EXPECT_EQ_MSG(__test, __got, __want, "calls to %s", \
+				    fake_iommu_op_name(__op));		\
+		if (__got != __want)					\
+			fake_iommu_log_dump(__test);			\
+	} while (0)
+
+#define SVA_EXPECT_MM_COUNT(test, mm, expected)				\
+	do {								\
+		struct kunit *__test = (test);				\
+		int __want = (expected);				\
+		int __got = atomic_read(&(mm)->mm_count);		\
+		KUNIT_EXPECT_EQ_MSG(__test, __got, __want,		\
+				    "mm_count of the bound mm");	\
+		if (__got != __want)					\
+			fake_iommu_log_dump(__test);			\
+	} while (0)
+
+static struct fake_iommu *sva_iommu(struct kunit *test,
+				    enum fake_iommu_policy policy,
+				    enum fake_iommu_driver driver)
+{
+	struct fake_iommu_config cfg = { .policy = policy, .driver = driver };
+	struct fake_iommu *iommu = fake_iommu_kunit_create(test, &cfg);
+
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, iommu);
+	return iommu;
+}
+
+static struct device *sva_dev_nosva(struct kunit *test,
+				    struct fake_iommu *iommu,
+				    struct fake_iommu_group *group,
+				    u32 max_pasids)
+{
+	struct device *dev;
+
+	dev = fake_iommu_kunit_add_device(test, iommu, group, max_pasids);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dev);
+	KUNIT_ASSERT_NOT_NULL(test, dev->iommu_group);
+	return dev;
+}
+
+/* A device as an SVA-capable driver would leave it: SVA enabled. */
+static struct device *sva_dev(struct kunit *test, struct fake_iommu *iommu,
+			      struct fake_iommu_group *group, u32 max_pasids)
+{
+	struct device *dev = sva_dev_nosva(test, iommu, group, max_pasids);
+
+	KUNIT_ASSERT_EQ(test, 0,
+			iommu_dev_enable_feature(dev, IOMMU_DEV_FEAT_SVA));
+	return dev;
+}
+
+static struct mm_struct *sva_mm(struct kunit *test)
+{
+	struct mm_struct *mm = mm_alloc();
+
+	KUNIT_ASSERT_NOT_NULL(test, mm);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_mmput_action, mm));
+	return mm;
+}
+
+/* The process exits: its address space goes, its mm_count holders stay. */
+static void sva_mm_exit(struct kunit *test, struct mm_struct *mm)
+{
+	kunit_release_action(test, sva_mmput_action, mm);
+}
+
+/* Keep the mm_struct itself alive until the end of the test. */
+static void sva_mm_hold(struct kunit *test, struct mm_struct *mm)
+{
+	mmgrab(mm);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_mmdrop_action, mm));
+}
+
+static struct iommu_sva *sva_bind(struct kunit *test, struct device *dev,
+				  struct mm_struct *mm)
+{
+	struct iommu_sva *handle = iommu_sva_bind_device(dev, mm);
+
+	if (IS_ERR_OR_NULL(handle))
+		fake_iommu_log_dump(test);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, handle);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_unbind_action,
+						  handle));
+	return handle;
+}
+
+static void sva_unbind(struct kunit *test, struct iommu_sva *handle)
+{
+	kunit_release_action(test, sva_unbind_action, handle);
+}
+
+static struct iommu_domain *sva_domain(struct iommu_sva *handle)
+{
+	return handle->handle.domain;
+}
+
+static ioasid_t sva_pasid(struct mm_struct *mm)
+{
+	return mm_get_enqcmd_pasid(mm);
+}
+
+static size_t sva_nr_domains(struct mm_struct *mm)
+{
+	return mm->iommu_mm ? list_count_nodes(&mm->iommu_mm->sva_domains) : 0;
+}
+
+/* The global PASID allocator hands out the lowest free PASID first. */
+static ioasid_t sva_lowest_free_pasid(struct device *dev)
+{
+	ioasid_t pasid = iommu_alloc_global_pasid(dev);
+
+	if (pasid != IOMMU_PASID_INVALID)
+		iommu_free_global_pasid(pasid);
+	return pasid;
+}
+
+static bool sva_pasid_attached(struct device *dev, ioasid_t pasid)
+{
+	return !IS_ERR(iommu_attach_handle_get(dev->iommu_group, pasid, 0));
+}
+
+/* I12: every set_dev_pasid that succeeded got exactly one remove_dev_pasid. */
+static bool sva_driver_calls_balanced(struct kunit *test)
+{
+	unsigned int i, set = 0, removed = 0, bad_removes = 0;
+
+	for (i = 0; i < fake_iommu_log_len(); i++) {
+		const struct fake_iommu_call *c = fake_iommu_log_entry(i);
+
+		if (c->op == FAKE_OP_SET_DEV_PASID && !c->ret)
+			set++;
+		if (c->op == FAKE_OP_REMOVE_DEV_PASID && !c->ret)
+			removed++;
+		if (c->op == FAKE_OP_REMOVE_DEV_PASID && c->ret)
+			bad_removes++;
+	}
+	KUNIT_EXPECT_EQ_MSG(test, set, removed,
+			    "successful set_dev_pasid vs remove_dev_pasid (I12)");
+	KUNIT_EXPECT_EQ_MSG(test, bad_removes, 0,
+			    "remove_dev_pasid for a PASID the device never had set (I12/I13)");
+	return set == removed && !bad_removes;
+}
+
+/*
+ * Runs after everything the test body registered has been undone: no
+ * domain may be left, every PASID must be free again (every mm of the test
+ * is gone), and the driver's callbacks must balance.
+ */
+static void sva_check_released(void *data)
+{
+	struct kunit *test = data;
+	struct sva_test_ctx *ctx = test->priv;
+	int live = fake_iommu_live_domains();
+	ioasid_t pasid = sva_lowest_free_pasid(ctx->dev);
+	bool ok = sva_driver_calls_balanced(test);
+
+	KUNIT_EXPECT_EQ_MSG(test, live, ctx->live_domains,
+			    "domains alive after the test released everything");
+	KUNIT_EXPECT_EQ_MSG(test, pasid, ctx->first_free_pasid,
+			    "lowest free PASID after every mm was dropped (I1)");
+	if (!ok || live != ctx->live_domains || pasid != ctx->first_free_pasid)
+		fake_iommu_log_dump(test);
+}
+
+static int sva_test_init(struct kunit *test)
+{
+	struct sva_test_ctx *ctx;
+
+	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx);
+	test->priv = ctx;
+
+	ctx->iommu = sva_iommu(test, FAKE_IOMMU_SHARE_ANY, FAKE_IOMMU_DRIVER_A);
+	ctx->dev = sva_dev(test, ctx->iommu, NULL, SVA_MAX_PASIDS);
+	ctx->first_free_pasid = sva_lowest_free_pasid(ctx->dev);
+	KUNIT_ASSERT_NE_MSG(test, ctx->first_free_pasid, IOMMU_PASID_INVALID,
+			    "no free PASID before the test started");
+	ctx->live_domains = fake_iommu_live_domains();
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_check_released,
+						  test));
+	fake_iommu_log_reset();
+	return 0;
+}
+
+/* ---- iommu_sva_bind: one device, one mm ---- */
+
+static void sva_test_bind_unbind_counts(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct mm_struct *mm = sva_mm(test);
+	int base = atomic_read(&mm->mm_count);
+	struct iommu_sva *handle;
+	ioasid_t pasid;
+
+	KUNIT_EXPECT_NULL(test, mm->iommu_mm);
+	handle = sva_bind(test, ctx->dev, mm);
+	pasid = sva_pasid(mm);
+
+	KUNIT_EXPECT_EQ(test, refcount_read(&handle->users), 1);
+	KUNIT_EXPECT_EQ(test, sva_domain(handle)->users, 1);
+	KUNIT_EXPECT_PTR_EQ(test, sva_domain(handle)->mm, mm);
+	KUNIT_EXPECT_EQ(test, sva_domain(handle)->type, IOMMU_DOMAIN_SVA);
+	KUNIT_EXPECT_EQ(test, iommu_sva_get_pasid(handle), pasid);
+	KUNIT_EXPECT_EQ(test, sva_nr_domains(mm), 1);
+	KUNIT_EXPECT_TRUE(test, sva_pasid_attached(ctx->dev, pasid));
+	KUNIT_EXPECT_TRUE(test, fake_iommu_dev_pasid_set(ctx->dev, pasid));
+	SVA_EXPECT_MM_COUNT(test, mm, base + 1);
+	SVA_EXPECT_CALLS(test, FAKE_OP_DOMAIN_ALLOC_SVA, NULL, 1);
+	SVA_EXPECT_CALLS(test, FAKE_OP_SET_DEV_PASID, ctx->dev, 1);
+
+	sva_unbind(test, handle);
+
+	SVA_EXPECT_CALLS(test, FAKE_OP_REMOVE_DEV_PASID, ctx->dev, 1);
+	SVA_EXPECT_CALLS(test, FAKE_OP_DOMAIN_FREE, NULL, 1);
+	SVA_EXPECT_MM_COUNT(test, mm, base);
+	KUNIT_EXPECT_FALSE(test, sva_pasid_attached(ctx->dev, pasid));
+	KUNIT_EXPECT_EQ(test, fake_iommu_dev_pasids_set(ctx->dev), 0);
+	/* I6: the PASID outlives the last domain, until __mmdrop(). */
+	KUNIT_EXPECT_NOT_NULL(test, mm->iommu_mm);
+	KUNIT_EXPECT_EQ(test, sva_pasid(mm), pasid);
+	KUNIT_EXPECT_EQ(test, sva_nr_domains(mm), 0);
+}
+
+static const unsigned int sva_rebind_counts[] = { 2, 3, 5 };
+
+static void sva_rebind_desc(const unsigned int *k, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "bound %u times", *k);
+}
+
+KUNIT_ARRAY_PARAM(sva_rebind, sva_rebind_counts, sva_rebind_desc);
+
+/* I4: k binds of one (device, mm) share a handle; the last unbind detaches. */
+static void sva_test_rebind_same_handle(struct kunit *test)
+{
+	const unsigned int k = *(const unsigned int *)test->param_value;
+	struct sva_test_ctx *ctx = test->priv;
+	struct mm_struct *mm = sva_mm(test);
+	int base = atomic_read(&mm->mm_count);
+	struct iommu_sva *first, *handle;
+	unsigned int i;
+
+	first = sva_bind(test, ctx->dev, mm);
+	for (i = 1; i < k; i++) {
+		handle = sva_bind(test, ctx->dev, mm);
+		KUNIT_EXPECT_PTR_EQ(test, handle, first);
+	}
+	KUNIT_EXPECT_EQ(test, refcount_read(&first->users), k);
+	KUNIT_EXPECT_EQ(test, sva_domain(first)->users, 1);
+	SVA_EXPECT_MM_COUNT(test, mm, base + 1);
+	SVA_EXPECT_CALLS(test, FAKE_OP_DOMAIN_ALLOC_SVA, NULL, 1);
+	SVA_EXPECT_CALLS(test, FAKE_OP_SET_DEV_PASID, ctx->dev, 1);
+
+	for (i = 1; i < k; i++) {
+		sva_unbind(test, first);
+		KUNIT_EXPECT_EQ(test, refcount_read(&first->users), k - i);
+		SVA_EXPECT_CALLS(test, FAKE_OP_REMOVE_DEV_PASID, ctx->dev, 0);
+		KUNIT_EXPECT_TRUE(test, sva_pasid_attached(ctx->dev,
+							   sva_pasid(mm)));
+	}
+	sva_unbind(test, first);
+	SVA_EXPECT_CALLS(test, FAKE_OP_REMOVE_DEV_PASID, ctx->dev, 1);
+	SVA_EXPECT_CALLS(test, FAKE_OP_DOMAIN_FREE, NULL, 1);
+	SVA_EXPECT_MM_COUNT(test, mm, base);
+}
+
+/*
+ * I9: the process is gone (mm_users == 0) and the domain holds the last
+ * mm_count, so the unbind frees the mm. Nothing may touch it afterwards:
+ * KASAN reports any read of the mm or its iommu_mm.
+ */
+static void sva_test_unbind_after_exit_frees_mm(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct mm_struct *mm = sva_mm(test);
+	struct iommu_sva *handle;
+	ioasid_t pasid;
+
+	handle = sva_bind(test, ctx->dev, mm);
+	pasid = sva_pasid(mm);
+	KUNIT_ASSERT_EQ(test, atomic_read(&mm->mm_count), 2);
+
+	sva_mm_exit(test, mm);
+	KUNIT_ASSERT_EQ(test, atomic_read(&mm->mm_count), 1);
+	/* The PASID belongs to the mm_struct, not the address space (I1). */
+	KUNIT_EXPECT_NE(test, sva_lowest_free_pasid(ctx->dev), pasid);
+
+	sva_unbind(test, handle);
+	/* mm is freed now. */
+	KUNIT_EXPECT_EQ(test, sva_lowest_free_pasid(ctx->dev), pasid);
+	SVA_EXPECT_CALLS(test, FAKE_OP_REMOVE_DEV_PASID, ctx->dev, 1);
+	SVA_EXPECT_CALLS(test, FAKE_OP_DOMAIN_FREE, NULL, 1);
+}
+
+/*
+ * I2, I9: the domain takes its mm_count after the driver allocated it,
+ * holds it while attached, and the core drops it before the driver's free.
+ */
+static void sva_test_mmgrab_mmdrop_order(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct mm_struct *mm = sva_mm(test);
+	const struct fake_iommu_call *alloc, *set, *remove, *free;
+	struct iommu_sva *handle;
+	int base, ia, is, ir, ifr;
+
+	sva_mm_hold(test, mm);
+	fake_iommu_watch_mm(mm);
+	base = atomic_read(&mm->mm_count);
+
+	handle = sva_bind(test, ctx->dev, mm);
+	sva_unbind(test, handle);
+
+	ia = fake_iommu_log_find(FAKE_OP_DOMAIN_ALLOC_SVA, NULL, 0);
+	is = fake_iommu_log_find(FAKE_OP_SET_DEV_PASID, ctx->dev, 0);
+	ir = fake_iommu_log_find(FAKE_OP_REMOVE_DEV_PASID, ctx->dev, 0);
+	ifr = fake_iommu_log_find(FAKE_OP_DOMAIN_FREE, NULL, 0);
+	if (ia < 0 || is < 0 || ir < 0 || ifr < 0 ||
+	    !(ia < is && is < ir && ir < ifr))
+		fake_iommu_log_dump(test);
+	KUNIT_ASSERT_TRUE_MSG(test, ia >= 0 && is >= 0 && ir >= 0 && ifr >= 0,
+			      "a driver callback is missing from the record");
+	KUNIT_EXPECT_TRUE_MSG(test, ia < is && is < ir && ir < ifr,
+			      "expected alloc < set_dev_pasid < remove_dev_pasid < free");
+
+	alloc = fake_iommu_log_entry(ia);
+	set = fake_iommu_log_entry(is);
+	remove = fake_iommu_log_entry(ir);
+	free = fake_iommu_log_entry(ifr);
+	KUNIT_EXPECT_EQ_MSG(test, alloc->mm_count, base,
+			    "mm_count when the driver allocates the domain");
+	KUNIT_EXPECT_EQ_MSG(test, set->mm_count, base + 1,
+			    "mm_count while the domain is attached");
+	KUNIT_EXPECT_EQ_MSG(test, remove->mm_count, base + 1,
+			    "mm_count while the domain is detached");
+	KUNIT_EXPECT_EQ_MSG(test, free->mm_count, base,
+			    "mm_count when the driver frees the domain (core drops first)");
+	if (alloc->mm_count != base || set->mm_count != base + 1 ||
+	    remove->mm_count != base + 1 || free->mm_count != base)
+		fake_iommu_log_dump(test);
+}
+
+/* ---- iommu_sva_pasid: the mm's PASID ---- */
+
+/* I1, I6: one PASID per mm, kept across cycles, domains come and go. */
+static void sva_test_pasid_stable_across_cycles(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct mm_struct *mm = sva_mm(test);
+	int base = atomic_read(&mm->mm_count);
+	struct iommu_sva *handle;
+	ioasid_t pasid = IOMMU_PASID_INVALID;
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		handle = sva_bind(test, ctx->dev, mm);
+		if (!i)
+			pasid = sva_pasid(mm);
+		KUNIT_EXPECT_EQ_MSG(test, sva_pasid(mm), pasid, "cycle %u", i);
+		KUNIT_EXPECT_EQ(test, sva_nr_domains(mm), 1);
+		sva_unbind(test, handle);
+		KUNIT_EXPECT_EQ(test, sva_nr_domains(mm), 0);
+		KUNIT_EXPECT_EQ_MSG(test, sva_pasid(mm), pasid, "cycle %u", i);
+	}
+	SVA_EXPECT_CALLS(test, FAKE_OP_DOMAIN_ALLOC_SVA, NULL, 4);
+	SVA_EXPECT_CALLS(test, FAKE_OP_DOMAIN_FREE, NULL, 4);
+	SVA_EXPECT_MM_COUNT(test, mm, base);
+}
+
+/* I1: two live mms never share a PASID; both are in the device's range. */
+static void sva_test_pasid_distinct_between_mms(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct mm_struct *mm1 = sva_mm(test), *mm2 = sva_mm(test);
+	struct iommu_sva *h1, *h2;
+
+	h1 = sva_bind(test, ctx->dev, mm1);
+	h2 = sva_bind(test, ctx->dev, mm2);
+	KUNIT_EXPECT_NE(test, sva_pasid(mm1), sva_pasid(mm2));
+	KUNIT_EXPECT_PTR_NE(test, sva_domain(h1), sva_domain(h2));
+	KUNIT_EXPECT_EQ(test, fake_iommu_dev_pasids_set(ctx->dev), 2);
+
+	/* Unbinding one leaves the other's PASID where it was. */
+	sva_unbind(test, h1);
+	KUNIT_EXPECT_TRUE(test, fake_iommu_dev_pasid_set(ctx->dev,
+							 sva_pasid(mm2)));
+	KUNIT_EXPECT_FALSE(test, fake_iommu_dev_pasid_set(ctx->dev,
+							  sva_pasid(mm1)));
+}
+
+static const u32 sva_small_pasid_widths[] = { 2, 4, 16 };
+
+static void sva_width_desc(const u32 *max, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "max_pasids %u", *max);
+}
+
+KUNIT_ARRAY_PARAM(sva_width, sva_small_pasid_widths, sva_width_desc);
+
+/* I1, I8: PASIDs fill [1, max_pasids - 1]; one more is -ENOSPC, no trace. */
+static void sva_test_pasid_range_and_exhaustion(struct kunit *test)
+{
+	const u32 max = *(const u32 *)test->param_value;
+	struct sva_test_ctx *ctx = test->priv;
+	struct device *dev = sva_dev(test, ctx->iommu, NULL, max);
+	struct mm_struct *extra = sva_mm(test);
+	struct iommu_sva *err;
+	unsigned int calls;
+	u32 i;
+
+	KUNIT_ASSERT_EQ(test, dev->iommu->max_pasids, max);
+	for (i = 1; i < max; i++) {
+		struct mm_struct *mm = sva_mm(test);
+
+		sva_bind(test, dev, mm);
+		KUNIT_EXPECT_GE(test, sva_pasid(mm), 1);
+		KUNIT_EXPECT_LT(test, sva_pasid(mm), max);
+	}
+
+	calls = fake_iommu_log_len();
+	err = iommu_sva_bind_device(dev, extra);
+	KUNIT_EXPECT_TRUE(test, IS_ERR(err));
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(err), -ENOSPC);
+	KUNIT_EXPECT_NULL(test, extra->iommu_mm);
+	KUNIT_EXPECT_EQ_MSG(test, fake_iommu_log_len(), calls,
+			    "the driver was called for a bind that had no PASID");
+	SVA_EXPECT_MM_COUNT(test, extra, 1);
+}
+
+/* I8: an mm whose PASID the device cannot encode gets -EOVERFLOW. */
+static void sva_test_pasid_too_large_eoverflow(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct device *narrow = sva_dev(test, ctx->iommu, NULL, 2);
+	struct mm_struct *mm1 = sva_mm(test), *mm2 = sva_mm(test);
+	struct iommu_sva *err;
+	unsigned int calls;
+	int base;
+
+	sva_bind(test, ctx->dev, mm1);
+	sva_bind(test, ctx->dev, mm2);
+	KUNIT_ASSERT_GE(test, sva_pasid(mm2), 2);
+	base = atomic_read(&mm2->mm_count);
+	calls = fake_iommu_log_len();
+
+	err = iommu_sva_bind_device(narrow, mm2);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(err), -EOVERFLOW);
+	KUNIT_EXPECT_EQ(test, fake_iommu_log_len(), calls);
+	SVA_EXPECT_MM_COUNT(test, mm2, base);
+	KUNIT_EXPECT_FALSE(test, sva_pasid_attached(narrow, sva_pasid(mm2)));
+}
+
+/*
+ * I1: an unbound mm keeps its PASID until __mmdrop(): even after the
+ * process exits, while something still holds mm_count, no other mm gets
+ * it. Only then is it handed out again.
+ */
+static void sva_test_pasid_reused_only_after_mmdrop(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct mm_struct *mm1 = sva_mm(test), *mm2 = sva_mm(test);
+	struct mm_struct *mm3 = sva_mm(test);
+	struct iommu_sva *handle;
+	ioasid_t pasid;
+
+	handle = sva_bind(test, ctx->dev, mm1);
+	pasid = sva_pasid(mm1);
+	mmgrab(mm1);
+	sva_unbind(test, handle);
+	sva_mm_exit(test, mm1);
+
+	/* mm_users is 0, mm_count is ours: the PASID must stay mm1's. */
+	KUNIT_EXPECT_NOT_NULL(test, READ_ONCE(mm1->iommu_mm));
+	KUNIT_EXPECT_EQ(test, sva_pasid(mm1), pasid);
+	sva_bind(test, ctx->dev, mm2);
+	KUNIT_EXPECT_NE_MSG(test, sva_pasid(mm2), pasid,
+			    "PASID reused while its mm still had mm_count");
+
+	mmdrop(mm1);
+	sva_bind(test, ctx->dev, mm3);
+	KUNIT_EXPECT_EQ_MSG(test, sva_pasid(mm3), pasid,
+			    "PASID of a dropped mm not handed out again");
+}
+
+/* ---- iommu_sva_share: one domain per (mm, compatible instance) ---- */
+
+enum sva_unbind_order { SVA_UNBIND_FIFO, SVA_UNBIND_LIFO };
+
+struct sva_share_param {
+	enum fake_iommu_policy policy;
+	enum sva_unbind_order order;
+	const char *desc;
+};
+
+static const struct sva_share_param sva_share_params[] = {
+	{ FAKE_IOMMU_SHARE_ANY, SVA_UNBIND_FIFO, "share-any, unbind first-bound first" },
+	{ FAKE_IOMMU_SHARE_ANY, SVA_UNBIND_LIFO, "share-any, unbind last-bound first" },
+	{ FAKE_IOMMU_SHARE_OWN, SVA_UNBIND_FIFO, "share-own, unbind first-bound first" },
+	{ FAKE_IOMMU_SHARE_OWN, SVA_UNBIND_LIFO, "share-own, unbind last-bound first" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(sva_share, sva_share_params, desc);
+
+/*
+ * Unbind @n handles in the parameter's order, checking after each that
+ * only that device lost its PASID (I5) and that a domain goes exactly when
+ * its last device does (I6).
+ */
+static void sva_unbind_all(struct kunit *test, struct iommu_sva **handles,
+			   struct device **devs, unsigned int n,
+			   enum sva_unbind_order order, struct mm_struct *mm)
+{
+	ioasid_t pasid = sva_pasid(mm);
+	unsigned int step, i, j;
+
+	for (step = 0; step < n; step++) {
+		i = order == SVA_UNBIND_FIFO ? step : n - 1 - step;
+		sva_unbind(test, handles[i]);
+		KUNIT_EXPECT_FALSE_MSG(test,
+				       fake_iommu_dev_pasid_set(devs[i], pasid),
+				       "device %u still attached after its unbind", i);
+		for (j = 0; j < n; j++) {
+			bool gone = order == SVA_UNBIND_FIFO ? j <= i : j >= i;
+
+			if (!gone)
+				KUNIT_EXPECT_TRUE_MSG(test,
+						      fake_iommu_dev_pasid_set(devs[j], pasid),
+						      "device %u detached by the unbind of device %u",
+						      j, i);
+		}
+	}
+	KUNIT_EXPECT_EQ(test, sva_nr_domains(mm), 0);
+}
+
+/* I3, I5: devices of one instance share a domain, detached one by one. */
+static void sva_test_share_one_instance(struct kunit *test)
+{
+	const struct sva_share_param *p = test->param_value;
+	struct fake_iommu *iommu = sva_iommu(test, p->policy,
+					     FAKE_IOMMU_DRIVER_A);
+	struct mm_struct *mm = sva_mm(test);
+	int base = atomic_read(&mm->mm_count);
+	struct iommu_sva *handles[3];
+	struct device *devs[3];
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(devs); i++) {
+		devs[i] = sva_dev(test, iommu, NULL, SVA_MAX_PASIDS);
+		handles[i] = sva_bind(test, devs[i], mm);
+		KUNIT_EXPECT_PTR_EQ(test, sva_domain(handles[i]),
+				    sva_domain(handles[0]));
+	}
+	KUNIT_EXPECT_EQ(test, sva_domain(handles[0])->users, 3);
+	KUNIT_EXPECT_EQ(test, sva_nr_domains(mm), 1);
+	SVA_EXPECT_MM_COUNT(test, mm, base + 1);
+	SVA_EXPECT_CALLS(test, FAKE_OP_DOMAIN_ALLOC_SVA, NULL, 1);
+
+	sva_unbind_all(test, handles, devs, ARRAY_SIZE(devs), p->order, mm);
+	SVA_EXPECT_CALLS(test, FAKE_OP_DOMAIN_FREE, NULL, 1);
+	SVA_EXPECT_MM_COUNT(test, mm, base);
+}
+
+/*
+ * I2, I3: across instances of one driver, a share-any instance reuses the
+ * domain, a share-own instance rejects it and gets its own, with the same
+ * PASID and one more mm_count.
+ */
+static void sva_test_share_across_instances(struct kunit *test)
+{
+	const struct sva_share_param *p = test->param_value;
+	struct mm_struct *mm = sva_mm(test);
+	int base = atomic_read(&mm->mm_count);
+	bool share = p->policy == FAKE_IOMMU_SHARE_ANY;
+	struct iommu_sva *handles[3];
+	struct device *devs[3];
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(devs); i++) {
+		struct fake_iommu *iommu = sva_iommu(test, p->policy,
+						     FAKE_IOMMU_DRIVER_A);
+
+		devs[i] = sva_dev(test, iommu, NULL, SVA_MAX_PASIDS);
+		handles[i] = sva_bind(test, devs[i], mm);
+		KUNIT_EXPECT_TRUE(test, fake_iommu_dev_pasid_set(devs[i],
+								 sva_pasid(mm)));
+	}
+	KUNIT_EXPECT_EQ(test, sva_nr_domains(mm), share ? 1 : 3);
+	KUNIT_EXPECT_EQ(test, sva_domain(handles[0])->users, share ? 3 : 1);
+	SVA_EXPECT_MM_COUNT(test, mm, base + (share ? 1 : 3));
+	SVA_EXPECT_CALLS(test, FAKE_OP_DOMAIN_ALLOC_SVA, NULL, share ? 1 : 3);
+
+	sva_unbind_all(test, handles, devs, ARRAY_SIZE(devs), p->order, mm);
+	SVA_EXPECT_CALLS(test, FAKE_OP_DOMAIN_FREE, NULL, share ? 1 : 3);
+	SVA_EXPECT_MM_COUNT(test, mm, base);
+}
+
+/* I3: the core never offers one driver's domain to another driver. */
+static void sva_test_share_across_drivers(struct kunit *test)
+{
+	struct fake_iommu *other = sva_iommu(test, FAKE_IOMMU_SHARE_ANY,
+					     FAKE_IOMMU_DRIVER_B);
+	struct sva_test_ctx *ctx = test->priv;
+	struct device *dev_b = sva_dev(test, other, NULL, SVA_MAX_PASIDS);
+	struct mm_struct *mm = sva_mm(test);
+	int base = atomic_read(&mm->mm_count);
+	struct iommu_sva *ha, *hb;
+
+	ha = sva_bind(test, ctx->dev, mm);
+	hb = sva_bind(test, dev_b, mm);
+	KUNIT_EXPECT_PTR_NE(test, sva_domain(ha), sva_domain(hb));
+	KUNIT_EXPECT_EQ(test, sva_nr_domains(mm), 2);
+	SVA_EXPECT_MM_COUNT(test, mm, base + 2);
+	/* The owner check is the core's: driver B never saw A's domain. */
+	SVA_EXPECT_CALLS(test, FAKE_OP_SET_DEV_PASID, dev_b, 1);
+}
+
+/*
+ * 6384c56c99d9: a second device that joined a shared domain binds again;
+ * its handle must be refcounted like the first device's.
+ */
+static void sva_test_share_rebind_second_device(struct kunit *test)
+{
+	const struct sva_share_param *p = test->param_value;
+	struct fake_iommu *iommu = sva_iommu(test, p->policy,
+					     FAKE_IOMMU_DRIVER_A);
+	struct device *devs[2];
+	struct iommu_sva *handles[2], *again;
+	struct mm_struct *mm = sva_mm(test);
+	int base = atomic_read(&mm->mm_count);
+
+	devs[0] = sva_dev(test, iommu, NULL, SVA_MAX_PASIDS);
+	devs[1] = sva_dev(test, iommu, NULL, SVA_MAX_PASIDS);
+	handles[0] = sva_bind(test, devs[0], mm);
+	handles[1] = sva_bind(test, devs[1], mm);
+	again = sva_bind(test, devs[1], mm);
+	KUNIT_EXPECT_PTR_EQ(test, again, handles[1]);
+	KUNIT_EXPECT_EQ(test, refcount_read(&handles[1]->users), 2);
+	KUNIT_EXPECT_EQ(test, sva_domain(handles[0])->users, 2);
+
+	sva_unbind(test, again);
+	KUNIT_EXPECT_TRUE(test, fake_iommu_dev_pasid_set(devs[1], sva_pasid(mm)));
+	sva_unbind_all(test, handles, devs, 2, p->order, mm);
+	SVA_EXPECT_MM_COUNT(test, mm, base);
+}
+
+/* I2: one mm_count per live domain, over several instances. */
+static void sva_test_mm_count_per_domain(struct kunit *test)
+{
+	const struct sva_share_param *p = test->param_value;
+	struct mm_struct *mm = sva_mm(test);
+	int base = atomic_read(&mm->mm_count);
+	bool share = p->policy == FAKE_IOMMU_SHARE_ANY;
+	struct iommu_sva *handles[4];
+	struct device *devs[4];
+	unsigned int i;
+
+	/* Two instances, two devices each. */
+	for (i = 0; i < ARRAY_SIZE(devs); i += 2) {
+		struct fake_iommu *iommu = sva_iommu(test, p->policy,
+						     FAKE_IOMMU_DRIVER_A);
+
+		devs[i] = sva_dev(test, iommu, NULL, SVA_MAX_PASIDS);
+		devs[i + 1] = sva_dev(test, iommu, NULL, SVA_MAX_PASIDS);
+	}
+	for (i = 0; i < ARRAY_SIZE(devs); i++) {
+		handles[i] = sva_bind(test, devs[i], mm);
+		/* A second bind adds a handle reference, not an mm one. */
+		sva_unbind(test, sva_bind(test, devs[i], mm));
+	}
+	SVA_EXPECT_MM_COUNT(test, mm, base + (share ? 1 : 2));
+	KUNIT_EXPECT_EQ(test, sva_nr_domains(mm), share ? 1 : 2);
+
+	sva_unbind_all(test, handles, devs, ARRAY_SIZE(devs), p->order, mm);
+	SVA_EXPECT_MM_COUNT(test, mm, base);
+}
+
+/* ---- iommu_sva_errors: I7, I8 ---- */
+
+static void sva_expect_no_trace(struct kunit *test, struct device *dev,
+				struct mm_struct *mm, int base, int live)
+{
+	KUNIT_EXPECT_EQ_MSG(test, fake_iommu_live_domains(), live,
+			    "domain left behind by a failed bind (I7)");
+	SVA_EXPECT_MM_COUNT(test, mm, base);
+	KUNIT_EXPECT_EQ(test, sva_nr_domains(mm), 0);
+	KUNIT_EXPECT_EQ(test, fake_iommu_dev_pasids_set(dev), 0);
+	if (mm->iommu_mm)
+		KUNIT_EXPECT_FALSE_MSG(test, sva_pasid_attached(dev, sva_pasid(mm)),
+				       "pasid_array entry left by a failed bind (I7)");
+}
+
+static void sva_test_error_no_group_enodev(struct kunit *test)
+{
+	struct device *dev = kunit_kzalloc(test, sizeof(*dev), GFP_KERNEL);
+	struct mm_struct *mm = sva_mm(test);
+	struct iommu_sva *err;
+
+	KUNIT_ASSERT_NOT_NULL(test, dev);
+	err = iommu_sva_bind_device(dev, mm);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(err), -ENODEV);
+	KUNIT_EXPECT_NULL(test, mm->iommu_mm);
+	SVA_EXPECT_MM_COUNT(test, mm, 1);
+}
+
+struct sva_fault_param {
+	enum fake_iommu_fault_site site;
+	int err;
+	const char *desc;
+};
+
+static const struct sva_fault_param sva_fault_params[] = {
+	{ FAKE_FAULT_DOMAIN_ALLOC, -ENOMEM, "domain allocation fails" },
+	{ FAKE_FAULT_SET_DEV_PASID, -EIO, "set_dev_pasid fails" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(sva_fault, sva_fault_params, desc);
+
+/* I7, I8: a failing driver leaves nothing behind, and the error comes back. */
+static void sva_test_error_driver_failure(struct kunit *test)
+{
+	const struct sva_fault_param *p = test->param_value;
+	struct sva_test_ctx *ctx = test->priv;
+	struct mm_struct *mm = sva_mm(test);
+	int base = atomic_read(&mm->mm_count);
+	int live = fake_iommu_live_domains();
+	struct iommu_sva *err;
+
+	fake_iommu_dev_inject_fault(ctx->dev, p->site, 1, p->err);
+	err = iommu_sva_bind_device(ctx->dev, mm);
+	KUNIT_EXPECT_TRUE(test, IS_ERR(err));
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(err), p->err);
+	sva_expect_no_trace(test, ctx->dev, mm, base, live);
+	SVA_EXPECT_CALLS(test, FAKE_OP_DOMAIN_FREE, NULL,
+			 p->site == FAKE_FAULT_SET_DEV_PASID ? 1 : 0);
+
+	/* The next bind works and gets the PASID the mm already has. */
+	if (!IS_ERR_OR_NULL(err))
+		return;
+	sva_bind(test, ctx->dev, mm);
+	SVA_EXPECT_MM_COUNT(test, mm, base + 1);
+}
+
+/* I7: SVA not enabled on the device: the driver refuses, nothing stays. */
+static void sva_test_error_sva_not_enabled(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct device *dev = sva_dev_nosva(test, ctx->iommu, NULL,
+					   SVA_MAX_PASIDS);
+	struct mm_struct *mm = sva_mm(test);
+	int live = fake_iommu_live_domains();
+	struct iommu_sva *err;
+
+	err = iommu_sva_bind_device(dev, mm);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(err), -ENODEV);
+	sva_expect_no_trace(test, dev, mm, 1, live);
+}
+
+/* I8: a device without PASID support can never be bound. */
+static void sva_test_error_no_pasid_support(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct device *dev = sva_dev_nosva(test, ctx->iommu, NULL, 0);
+	struct mm_struct *fresh = sva_mm(test), *bound = sva_mm(test);
+	struct iommu_sva *err;
+
+	KUNIT_EXPECT_EQ(test, dev->iommu->max_pasids, 0);
+	KUNIT_EXPECT_EQ(test, iommu_dev_enable_feature(dev, IOMMU_DEV_FEAT_SVA),
+			-ENODEV);
+
+	err = iommu_sva_bind_device(dev, fresh);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(err), -ENOSPC);
+	KUNIT_EXPECT_NULL(test, fresh->iommu_mm);
+
+	sva_bind(test, ctx->dev, bound);
+	err = iommu_sva_bind_device(dev, bound);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(err), -EOVERFLOW);
+}
+
+static const bool sva_busy_with_handle[] = { false, true };
+
+static void sva_busy_desc(const bool *with_handle, char *desc)
+{
+	strscpy(desc, *with_handle ? "paging domain with an attach handle" :
+		"paging domain without an attach handle", KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(sva_busy, sva_busy_with_handle, sva_busy_desc);
+
+/* I7, I8: the mm's PASID is taken by a non-SVA user of the device: -EBUSY. */
+static void sva_test_error_pasid_busy(struct kunit *test)
+{
+	const bool with_handle = *(const bool *)test->param_value;
+	struct sva_test_ctx *ctx = test->priv;
+	struct device *dev = sva_dev(test, ctx->iommu, NULL, SVA_MAX_PASIDS);
+	struct iommu_attach_handle *attach = NULL;
+	struct mm_struct *mm = sva_mm(test);
+	struct iommu_domain *paging;
+	struct iommu_sva *err;
+	int base, live;
+	ioasid_t pasid;
+
+	sva_bind(test, ctx->dev, mm);
+	pasid = sva_pasid(mm);
+	base = atomic_read(&mm->mm_count);
+
+	paging = iommu_paging_domain_alloc(dev);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, paging);
+	if (with_handle) {
+		attach = kunit_kzalloc(test, sizeof(*attach), GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, attach);
+	}
+	KUNIT_ASSERT_EQ(test, 0,
+			iommu_attach_device_pasid(paging, dev, pasid, attach));
+	live = fake_iommu_live_domains();
+
+	err = iommu_sva_bind_device(dev, mm);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(err), -EBUSY);
+	KUNIT_EXPECT_EQ(test, fake_iommu_live_domains(), live);
+	SVA_EXPECT_MM_COUNT(test, mm, base);
+	KUNIT_EXPECT_EQ(test, fake_iommu_dev_pasids_set(dev), 1);
+	KUNIT_EXPECT_EQ(test, sva_nr_domains(mm), 1);
+	if (with_handle)
+		SVA_EXPECT_CALLS(test, FAKE_OP_DOMAIN_ALLOC_SVA, dev, 0);
+
+	iommu_detach_device_pasid(paging, dev, pasid);
+	iommu_domain_free(paging);
+}
+
+/* ---- iommu_sva_group: several devices in one iommu_group (I13) ---- */
+
+/* A bind programs every PASID-capable device of the group, once. */
+static void sva_test_group_bind_all_devices(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct fake_iommu_group *group = fake_iommu_kunit_group(test);
+	struct mm_struct *mm = sva_mm(test);
+	struct iommu_sva *h0, *h1;
+	struct device *devs[2];
+
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, group);
+	devs[0] = sva_dev(test, ctx->iommu, group, SVA_MAX_PASIDS);
+	devs[1] = sva_dev(test, ctx->iommu, group, SVA_MAX_PASIDS);
+	KUNIT_ASSERT_PTR_EQ(test, devs[0]->iommu_group, devs[1]->iommu_group);
+
+	h0 = sva_bind(test, devs[0], mm);
+	KUNIT_EXPECT_TRUE(test, fake_iommu_dev_pasid_set(devs[1], sva_pasid(mm)));
+	/* Same group, same PASID: the bond is the group's. */
+	h1 = sva_bind(test, devs[1], mm);
+	KUNIT_EXPECT_PTR_EQ(test, h0, h1);
+	KUNIT_EXPECT_EQ(test, refcount_read(&h0->users), 2);
+	SVA_EXPECT_CALLS(test, FAKE_OP_SET_DEV_PASID, NULL, 2);
+
+	sva_unbind(test, h1);
+	SVA_EXPECT_CALLS(test, FAKE_OP_REMOVE_DEV_PASID, NULL, 0);
+	sva_unbind(test, h0);
+	SVA_EXPECT_CALLS(test, FAKE_OP_REMOVE_DEV_PASID, devs[0], 1);
+	SVA_EXPECT_CALLS(test, FAKE_OP_REMOVE_DEV_PASID, devs[1], 1);
+}
+
+static const unsigned int sva_failing_member[] = { 0, 1, 2 };
+
+static void sva_member_desc(const unsigned int *i, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "device %u of 3 fails", *i);
+}
+
+KUNIT_ARRAY_PARAM(sva_member, sva_failing_member, sva_member_desc);
+
+/*
+ * I13 (b025dea63cde): when set_dev_pasid fails on one device of a group,
+ * only the devices before it are undone; the pasid_array has no entry.
+ */
+static void sva_test_group_partial_failure(struct kunit *test)
+{
+	const unsigned int bad = *(const unsigned int *)test->param_value;
+	struct sva_test_ctx *ctx = test->priv;
+	struct fake_iommu_group *group = fake_iommu_kunit_group(test);
+	struct mm_struct *mm = sva_mm(test);
+	int live = fake_iommu_live_domains();
+	struct device *devs[3];
+	struct iommu_sva *err;
+	unsigned int i;
+
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, group);
+	for (i = 0; i < ARRAY_SIZE(devs); i++)
+		devs[i] = sva_dev(test, ctx->iommu, group, SVA_MAX_PASIDS);
+	fake_iommu_dev_inject_fault(devs[bad], FAKE_FAULT_SET_DEV_PASID, 1,
+				    -EIO);
+
+	err = iommu_sva_bind_device(devs[0], mm);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(err), -EIO);
+	for (i = 0; i < ARRAY_SIZE(devs); i++) {
+		SVA_EXPECT_CALLS(test, FAKE_OP_REMOVE_DEV_PASID, devs[i],
+				 i < bad ? 1 : 0);
+		KUNIT_EXPECT_EQ(test, fake_iommu_dev_pasids_set(devs[i]), 0);
+	}
+	sva_expect_no_trace(test, devs[0], mm, 1, live);
+}
+
+/* b3f6fcd8404f: a device without PASID support does not block its group. */
+static void sva_test_group_with_no_pasid_device(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct fake_iommu_group *group = fake_iommu_kunit_group(test);
+	struct mm_struct *mm = sva_mm(test);
+	struct iommu_sva *handle;
+	struct device *capable, *legacy;
+
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, group);
+	capable = sva_dev(test, ctx->iommu, group, SVA_MAX_PASIDS);
+	legacy = sva_dev_nosva(test, ctx->iommu, group, 0);
+
+	handle = sva_bind(test, capable, mm);
+	SVA_EXPECT_CALLS(test, FAKE_OP_SET_DEV_PASID, capable, 1);
+	SVA_EXPECT_CALLS(test, FAKE_OP_SET_DEV_PASID, legacy, 0);
+	sva_unbind(test, handle);
+	SVA_EXPECT_CALLS(test, FAKE_OP_REMOVE_DEV_PASID, capable, 1);
+	SVA_EXPECT_CALLS(test, FAKE_OP_REMOVE_DEV_PASID, legacy, 0);
+}
+
+/* ---- iommu_sva_fork: I10 ---- */
+
+struct sva_fork_child {
+	struct completion done;
+	struct mm_struct *mm;
+	struct mm_struct *parent_mm;
+	void *iommu_mm;
+};
+
+static int sva_fork_child_fn(void *data)
+{
+	struct sva_fork_child *child = data;
+
+	child->mm = current->mm;
+	if (child->mm) {
+		/* Keep the mm_struct so the parent can drop it, and watch it. */
+		mmgrab(child->mm);
+		child->iommu_mm = READ_ONCE(child->mm->iommu_mm);
+	}
+	complete(&child->done);
+	do_exit(0);
+}
+
+/*
+ * I10: fork() copies the mm with dup_mm(); the child must start without
+ * the parent's iommu_mm, and dropping the child must leave the parent's
+ * PASID alone ("ida_free called for id=... which is not allocated").
+ */
+static void sva_test_fork_child_has_no_iommu_mm(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct mm_struct *mm = sva_mm(test);
+	struct kernel_clone_args args = {
+		.flags = CLONE_UNTRACED,
+		.exit_signal = SIGCHLD,
+		.fn = sva_fork_child_fn,
+	};
+	struct sva_fork_child child = { };
+	unsigned int waited;
+	ioasid_t pasid;
+	pid_t pid;
+
+	sva_bind(test, ctx->dev, mm);
+	pasid = sva_pasid(mm);
+	init_completion(&child.done);
+	args.fn_arg = &child;
+
+	kthread_use_mm(mm);
+	pid = kernel_clone(&args);
+	kthread_unuse_mm(mm);
+	KUNIT_ASSERT_GT_MSG(test, pid, 0, "kernel_clone() failed");
+	KUNIT_ASSERT_NE(test, 0,
+			wait_for_completion_timeout(&child.done, 10 * HZ));
+	KUNIT_ASSERT_NOT_NULL(test, child.mm);
+	KUNIT_EXPECT_PTR_NE(test, child.mm, mm);
+	KUNIT_EXPECT_NULL_MSG(test, child.iommu_mm,
+			      "the forked mm inherited the parent's iommu_mm");
+
+	/* Wait for the child's exit_mm(), then drop the last mm_count here. */
+	for (waited = 0; atomic_read(&child.mm->mm_users) && waited < 5000;
+	     waited++)
+		schedule_timeout_uninterruptible(1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&child.mm->mm_users), 0);
+	mmdrop(child.mm);
+
+	KUNIT_EXPECT_NOT_NULL(test, READ_ONCE(mm->iommu_mm));
+	KUNIT_EXPECT_EQ(test, sva_pasid(mm), pasid);
+	KUNIT_EXPECT_NE_MSG(test, sva_lowest_free_pasid(ctx->dev), pasid,
+			    "the child's exit freed the parent's PASID");
+}
+
+/* ---- iommu_sva_leak: what only kmemleak sees ---- */
+
+/* kmemleak does not report objects younger than this (MSECS_MIN_AGE). */
+#define SVA_KMEMLEAK_MIN_AGE_MS	5100
+#define SVA_KMEMLEAK_BUF	SZ_256K
+
+static bool sva_leak_is_ours(const char *report)
+{
+	return strstr(report, "iommu") || strstr(report, "fake_");
+}
+
+/*
+ * Print and count the leak reports whose backtrace runs through the IOMMU
+ * core or the fake driver; the kernel's own boot-time leaks are not ours.
+ */
+static unsigned int sva_report_leaks(struct kunit *test, char *reports)
+{
+	static const char marker[] = "unreferenced object";
+	unsigned int leaks = 0;
+	char *cur = strstr(reports, marker);
+
+	while (cur) {
+		char *next = strstr(cur + 1, marker);
+
+		if (next)
+			next[-1] = '\0';
+		if (sva_leak_is_ours(cur)) {
+			kunit_err(test, "kmemleak: %s\n", cur);
+			leaks++;
+		}
+		cur = next;
+	}
+	return leaks;
+}
+
+/*
+ * Runs after every other suite: asks kmemleak for a scan (as writing "scan"
+ * to its debugfs file does) once the objects the tests allocated are old
+ * enough to be reported, and fails on a leak from the IOMMU code, such as
+ * the handle leaked on a failed domain allocation (9991a82a3817).
+ */
+static void sva_test_leak_kmemleak_scan(struct kunit *test)
+{
+	struct file_system_type *debugfs;
+	struct vfsmount *mnt;
+	struct file *file;
+	loff_t pos = 0;
+	unsigned long ubuf;
+	ssize_t len;
+	char *buf;
+
+	if (!IS_ENABLED(CONFIG_DEBUG_KMEMLEAK))
+		kunit_skip(test, "needs CONFIG_DEBUG_KMEMLEAK");
+	debugfs = get_fs_type("debugfs");
+	if (!debugfs)
+		kunit_skip(test, "needs debugfs for kmemleak's control file");
+	mnt = kern_mount(debugfs);
+	put_filesystem(debugfs);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, mnt);
+
+	file = file_open_root_mnt(mnt, "kmemleak", O_RDWR, 0);
+	if (IS_ERR(file)) {
+		kern_unmount(mnt);
+		kunit_skip(test, "kmemleak is off (kmemleak=off or it failed at boot)");
+	}
+
+	/* kmemleak's file has only user-pointer read and write methods. */
+	ubuf = kunit_vm_mmap(test, NULL, 0, SVA_KMEMLEAK_BUF, PROT_READ | PROT_WRITE,
+			     MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	buf = kunit_kzalloc(test, SVA_KMEMLEAK_BUF, GFP_KERNEL);
+	if (IS_ERR_VALUE(ubuf) || !ubuf || !buf) {
+		fput(file);
+		kern_unmount(mnt);
+		KUNIT_FAIL(test, "no memory for kmemleak's report");
+		return;
+	}
+
+	msleep(SVA_KMEMLEAK_MIN_AGE_MS);
+	len = -EFAULT;
+	if (!copy_to_user((char __user *)ubuf, "scan", 4))
+		len = vfs_write(file, (const char __user *)ubuf, 4, &pos);
+	KUNIT_EXPECT_EQ_MSG(test, len, 4, "writing \"scan\" to kmemleak");
+	pos = 0;
+	len = vfs_read(file, (char __user *)ubuf, SVA_KMEMLEAK_BUF - 1, &pos);
+	if (len > 0 && copy_from_user(buf, (const char __user *)ubuf, len))
+		len = -EFAULT;
+	fput(file);
+	kern_unmount(mnt);
+
+	KUNIT_ASSERT_GE(test, len, 0);
+	KUNIT_EXPECT_EQ_MSG(test, sva_report_leaks(test, buf), 0,
+			    "objects leaked by the IOMMU core or the fake driver");
+}
+
+static struct kunit_case sva_bind_cases[] = {
+	KUNIT_CASE(sva_test_bind_unbind_counts),
+	KUNIT_CASE_PARAM(sva_test_rebind_same_handle, sva_rebind_gen_params),
+	KUNIT_CASE(sva_test_unbind_after_exit_frees_mm),
+	KUNIT_CASE(sva_test_mmgrab_mmdrop_order),
+	{}
+};
+
+static struct kunit_case sva_pasid_cases[] = {
+	KUNIT_CASE(sva_test_pasid_stable_across_cycles),
+	KUNIT_CASE(sva_test_pasid_distinct_between_mms),
+	KUNIT_CASE_PARAM(sva_test_pasid_range_and_exhaustion,
+			 sva_width_gen_params),
+	KUNIT_CASE(sva_test_pasid_too_large_eoverflow),
+	KUNIT_CASE(sva_test_pasid_reused_only_after_mmdrop),
+	{}
+};
+
+static struct kunit_case sva_share_cases[] = {
+	KUNIT_CASE_PARAM(sva_test_share_one_instance, sva_share_gen_params),
+	KUNIT_CASE_PARAM(sva_test_share_across_instances, sva_share_gen_params),
+	KUNIT_CASE(sva_test_share_across_drivers),
+	KUNIT_CASE_PARAM(sva_test_share_rebind_second_device,
+			 sva_share_gen_params),
+	KUNIT_CASE_PARAM(sva_test_mm_count_per_domain, sva_share_gen_params),
+	{}
+};
+
+static struct kunit_case sva_error_cases[] = {
+	KUNIT_CASE(sva_test_error_no_group_enodev),
+	KUNIT_CASE_PARAM(sva_test_error_driver_failure, sva_fault_gen_params),
+	KUNIT_CASE(sva_test_error_sva_not_enabled),
+	KUNIT_CASE(sva_test_error_no_pasid_support),
+	KUNIT_CASE_PARAM(sva_test_error_pasid_busy, sva_busy_gen_params),
+	{}
+};
+
+static struct kunit_case sva_group_cases[] = {
+	KUNIT_CASE(sva_test_group_bind_all_devices),
+	KUNIT_CASE_PARAM(sva_test_group_partial_failure, sva_member_gen_params),
+	KUNIT_CASE(sva_test_group_with_no_pasid_device),
+	{}
+};
+
+static struct kunit_case sva_fork_cases[] = {
+	KUNIT_CASE(sva_test_fork_child_has_no_iommu_mm),
+	{}
+};
+
+static struct kunit_case sva_leak_cases[] = {
+	KUNIT_CASE_SLOW(sva_test_leak_kmemleak_scan),
+	{}
+};
+
+static struct kunit_suite sva_bind_suite = {
+	.name = "iommu_sva_bind",
+	.init = sva_test_init,
+	.test_cases = sva_bind_cases,
+};
+
+static struct kunit_suite sva_pasid_suite = {
+	.name = "iommu_sva_pasid",
+	.init = sva_test_init,
+	.test_cases = sva_pasid_cases,
+};
+
+static struct kunit_suite sva_share_suite = {
+	.name = "iommu_sva_share",
+	.init = sva_test_init,
+	.test_cases = sva_share_cases,
+};
+
+static struct kunit_suite sva_error_suite = {
+	.name = "iommu_sva_error",
+	.init = sva_test_init,
+	.test_cases = sva_error_cases,
+};
+
+static struct kunit_suite sva_group_suite = {
+	.name = "iommu_sva_group",
+	.init = sva_test_init,
+	.test_cases = sva_group_cases,
+};
+
+static struct kunit_suite sva_fork_suite = {
+	.name = "iommu_sva_fork",
+	.init = sva_test_init,
+	.test_cases = sva_fork_cases,
+};
+
+/* Must stay last: it looks for what the suites before it leaked. */
+static struct kunit_suite sva_leak_suite = {
+	.name = "iommu_sva_leak",
+	.test_cases = sva_leak_cases,
+};
+
+kunit_test_suites(&sva_bind_suite, &sva_pasid_suite, &sva_share_suite,
+		  &sva_error_suite, &sva_group_suite, &sva_fork_suite,
+		  &sva_leak_suite);
+
+MODULE_DESCRIPTION("KUnit tests for the IOMMU SVA lifecycle");
+MODULE_LICENSE("GPL");

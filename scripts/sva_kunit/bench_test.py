@@ -1,0 +1,67 @@
+import json
+import os
+import unittest
+
+from . import cmd_bench
+from .cli_test import CliTestCase
+from .cmd_bench import COLD, RERUN, TOUCHED, Step
+
+
+class FormatTableTest(unittest.TestCase):
+
+    def test_table_has_ratio_target_and_verdict(self):
+        lines = cmd_bench.format_table([
+            Step(COLD, 110.0, 100.0, True, True),
+            Step(RERUN, 10.6, 10.0, True, True),
+            Step(TOUCHED, 20.0, 20.0, False, True)])
+        self.assertEqual(lines[0].split(), ['step', 'sva-kunit', 'plain',
+                                            'ratio', 'target', 'met'])
+        self.assertTrue(lines[1].startswith(COLD))
+        self.assertIn('1.100  <=1.10  yes', lines[1])
+        self.assertIn('1.060  <=1.05  NO', lines[2])
+        self.assertIn('(failed)', lines[3])
+        self.assertTrue(lines[3].endswith('NO'))
+
+
+class BenchCommandTest(CliTestCase):
+
+    def test_runs_both_paths_three_times_in_order(self):
+        json_path = os.path.join(self._tmp.name, 'bench.json')
+        sva_mtime = os.path.join(self.tree, 'drivers/iommu/iommu-sva.c')
+        os.utime(sva_mtime, (1, 1))
+        rc, out, err = self.main('bench', f'--kernel={self.tree}',
+                                 f'--cache-dir={self.cache}',
+                                 f'--json={json_path}')
+        self.assertEqual(err, '')
+        self.assertIn(rc, (0, 1))
+        calls = self.calls()
+        self.assertEqual(len(calls), 6)
+        sva_calls, plain_calls = calls[0::2], calls[1::2]
+        ccache_dirs = {c['ccache_dir'] for c in sva_calls}
+        self.assertEqual(len(ccache_dirs), 1)
+        self.assertTrue(ccache_dirs.pop().startswith(self.cache))
+        for call in sva_calls:
+            self.assertIn('--make_options=CC=ccache gcc', call['argv'])
+        build_dirs = set()
+        for call in plain_calls:
+            self.assertEqual(call['argv'][:2], ['run',
+                                                '--kunitconfig=drivers/iommu'])
+            self.assertFalse(any(a.startswith(('--make_options', '--json'))
+                                 for a in call['argv']))
+            build_dirs.add(call['argv'][2])
+        self.assertEqual(len(build_dirs), 1)
+        self.assertNotEqual(build_dirs, {sva_calls[0]['argv'][2]})
+        self.assertGreater(os.stat(sva_mtime).st_mtime, 1)
+        with open(json_path) as f:
+            doc = json.load(f)
+        self.assertEqual([s['name'] for s in doc['steps']],
+                         [COLD, RERUN, TOUCHED])
+        self.assertIn('target', doc['steps'][0])
+        # Fresh build dirs are removed afterwards unless --keep.
+        self.assertFalse([d for d in os.listdir(self.cache)
+                          if d.startswith('bench-')])
+        self.assertIn('ratio', out)
+
+
+if __name__ == '__main__':
+    unittest.main()

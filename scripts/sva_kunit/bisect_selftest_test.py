@@ -1,0 +1,222 @@
+"""The bisect self-test's history builder, its parser of git's output,
+and one whole self-test on a fake tarball with a fake kunit.py."""
+
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import unittest
+
+from . import bisect_selftest as bs
+from .payload import default_repo_root
+from .testing_support import (FAILING_LOG, PASSING_LOG, make_fake_repo,
+                              make_fake_tree, write)
+
+SCRIPTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SVA_C = (b'// sva\nstatic int bind(void)\n{\n\tif (handle) {\n'
+         b'\t\trefcount_inc(&handle->users);\n\t\treturn 0;\n\t}\n}\n')
+
+# Builds "fail" when the self-test's build break is in, tests fail when
+# the planted bug (mutant 08) took refcount_inc() away.
+CONTENT_AWARE_KUNIT_PY = '''#!/usr/bin/env python3
+import os, sys
+opts = dict(a[2:].split('=', 1) for a in sys.argv[1:]
+            if a.startswith('--') and '=' in a)
+with open('drivers/iommu/iommu-sva.c') as f:
+    sva = f.read()
+print('[12:00:00] Configuring KUnit Kernel ...')
+print('[12:00:01] Building KUnit Kernel ...')
+if 'bisect_selftest_breaks_the_build' in sva:
+    sys.exit(1)
+print('[12:00:02] Starting KUnit Kernel (1/1)...')
+bad = 'refcount_inc(&handle->users);' not in sva
+with open(os.path.join(opts['build_dir'], 'test.log'), 'w') as f:
+    f.write(%r if bad else %r)
+sys.exit(1 if bad else 0)
+''' % (FAILING_LOG, PASSING_LOG)
+
+# bisect-step as git bisect run starts it, but with every host tool
+# "installed" and the fake payload.
+STEP_WRAPPER = '''import sys
+from unittest import mock
+sys.path.insert(0, %r)
+from sva_kunit import cli
+with mock.patch('shutil.which', lambda tool: '/usr/bin/' + tool):
+    sys.exit(cli.main(sys.argv[1:], repo_root=%r))
+'''
+
+
+def git(tree: str, *args: str) -> str:
+    return bs.run_git(tree, *args)
+
+
+def make_kernel(root: str) -> str:
+    make_fake_tree(root)
+    write(root, 'drivers/iommu/iommu-sva.c', SVA_C)
+    write(root, 'Documentation/arch/x86/sva.rst', b'SVA\n===\n')
+    write(root, 'Documentation/userspace-api/iommufd.rst', b'iommufd\n')
+    write(root, '.gitignore', b'.*\n!.gitignore\n*.o\n#\n# Debian '
+          b'packaging: ignore everything at the top level\n#\n/*\n'
+          b'!/debian/\n')
+    return root
+
+
+class UpstreamGitignoreTest(unittest.TestCase):
+
+    def test_debian_stanza_dropped(self):
+        text = ('.*\n*.o\n\n#\n# Debian packaging: ignore everything\n#\n'
+                '/*\n!/debian/\n')
+        self.assertEqual(bs.upstream_gitignore(text), '.*\n*.o\n\n')
+
+    def test_upstream_file_unchanged(self):
+        self.assertEqual(bs.upstream_gitignore('.*\n/vmlinux\n'),
+                         '.*\n/vmlinux\n')
+
+
+class HistoryTest(unittest.TestCase):
+
+    def setUp(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self._tmp.cleanup)
+        self.tree = make_kernel(os.path.join(self._tmp.name, 'linux'))
+
+    def test_history_on_a_fake_tree(self):
+        base = bs.init_repo(self.tree)
+        self.assertEqual(git(self.tree, 'status', '--porcelain',
+                             '--ignored'), '')
+        self.assertIn('.gitignore', git(self.tree, 'ls-files'))
+        bug = bs.load_bug(default_repo_root())
+        history = bs.build_history(self.tree, bug)
+        self.assertEqual(history.base, base)
+        self.assertGreaterEqual(len(history.commits), 8)
+        self.assertEqual(git(self.tree, 'rev-list', '--count', 'HEAD'),
+                         str(len(history.commits) + 1))
+        kinds = history.kinds
+        self.assertEqual(kinds.count(bs.BUG), 1)
+        self.assertLess(kinds.index(bs.BREAK), kinds.index(bs.FIX))
+        self.assertLess(kinds.index(bs.FIX), kinds.index(bs.BUG))
+        self.assertGreater(kinds.index(bs.FIX), kinds.index(bs.BREAK) + 1)
+        self.assertEqual(history.commits[kinds.index(bs.BUG)], history.bug)
+        self.assertLess(kinds.index(bs.BUG), len(kinds) - 1)
+        # The bug commit removes exactly the refcount_inc() line.
+        diff = git(self.tree, 'show', '--format=', '-U0', history.bug)
+        self.assertEqual([line for line in diff.splitlines()
+                          if line[:1] in '+-' and line[:3] not in
+                          ('+++', '---')],
+                         ['-\t\trefcount_inc(&handle->users);'])
+        # The fix undoes the break byte for byte.
+        fix = history.commits[kinds.index(bs.FIX)]
+        before_break = history.commits[kinds.index(bs.BREAK) - 1]
+        self.assertEqual(git(self.tree, 'diff', before_break, fix, '--',
+                             bs.SVA_C), '')
+        self.assertEqual(git(self.tree, 'status', '--porcelain'), '')
+
+    def test_mutant_that_does_not_fit_is_a_setup_error(self):
+        write(self.tree, 'drivers/iommu/iommu-sva.c', b'// no handle\n')
+        bs.init_repo(self.tree)
+        with self.assertRaises(bs.SetupError) as cm:
+            bs.build_history(self.tree, bs.load_bug(default_repo_root()))
+        self.assertIn('plant the bug', str(cm.exception))
+
+
+GIT_BISECT_OUTPUT = '''running  '/r/scripts/sva-kunit' 'bisect-step'
+sva-kunit: installed the suite in /t (9 changes; nothing committed)
+sva-kunit bisect-step: 1a2b3c4 good (12 tests passed; kernel log clean) in 41 s
+Bisecting: 1 revision left to test after this (roughly 1 step)
+[0123456789abcdef0123456789abcdef01234567] iommu/sva: plant the bug
+running  '/r/scripts/sva-kunit' 'bisect-step'
+sva-kunit bisect-step: 0123456 bad (1 of 12 tests failed (x); kernel log: \
+1 report(s) during tests) in 52 s
+sva-kunit bisect-step: abcdef0 skip (kunit.py failed to build the kernel \
+(exit 1)) in 9 s
+0123456789abcdef0123456789abcdef01234567 is the first bad commit
+commit 0123456789abcdef0123456789abcdef01234567
+bisect found first bad commit
+'''
+
+
+class ParseTest(unittest.TestCase):
+
+    def test_parse_found(self):
+        log = bs.parse_bisect_output(GIT_BISECT_OUTPUT)
+        self.assertEqual(log.first_bad,
+                         '0123456789abcdef0123456789abcdef01234567')
+        self.assertEqual(log.verdicts, ['good', 'bad', 'skip'])
+        self.assertEqual(log.seconds, [41, 52, 9])
+        self.assertEqual(log.steps, 3)
+
+    def test_parse_undecided(self):
+        text = ("There are only 'skip'ped commits left to test.\n"
+                'The first bad commit could be any of:\n'
+                '0123456789abcdef0123456789abcdef01234567\n')
+        log = bs.parse_bisect_output(text)
+        self.assertIsNone(log.first_bad)
+        self.assertEqual(log.steps, 0)
+
+
+class WholeSelftestTest(unittest.TestCase):
+    """git bisect run with the real bisect-step, on a fake kernel."""
+
+    def test_finds_the_bug_and_cleans_up(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            tree = make_kernel(os.path.join(tmp, 'linux-source-6.12'))
+            write(tree, 'tools/testing/kunit/kunit.py',
+                  CONTENT_AWARE_KUNIT_PY.encode(), 0o755)
+            tarball = os.path.join(tmp, 'linux.tar')
+            with tarfile.open(tarball, 'w') as tar:
+                tar.add(tree, arcname='linux-source-6.12')
+            repo = make_fake_repo(os.path.join(tmp, 'repo'))
+            wrapper = os.path.join(tmp, 'step.py')
+            with open(wrapper, 'w') as f:
+                f.write(STEP_WRAPPER % (SCRIPTS_DIR, repo))
+            cache = os.path.join(tmp, 'cache')
+            out = io.StringIO()
+            rc = bs.run_selftest(bs.SelftestOptions(
+                cache_dir=cache, repo_root=default_repo_root(),
+                tarball=tarball,
+                step_command=[sys.executable, wrapper, 'bisect-step']), out)
+            last = out.getvalue().splitlines()[-1]
+            self.assertEqual(rc, 0, out.getvalue())
+            self.assertRegex(last, r'^bisect-selftest: PASS: found the bug '
+                             r'commit [0-9a-f]{12} \(mutant '
+                             r'no-handle-refcount-inc\); \d steps \(')
+            self.assertIn('cold build', last)
+            self.assertEqual(os.listdir(cache), [])  # cleaned up
+
+    def test_keep_and_fail_when_the_bug_is_not_caught(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            tree = make_kernel(os.path.join(tmp, 'linux-source-6.12'))
+            # A kunit.py that always passes: git bisect run cannot find a
+            # bad commit.
+            write(tree, 'tools/testing/kunit/kunit.py', (
+                CONTENT_AWARE_KUNIT_PY.replace(
+                    "'refcount_inc(&handle->users);' not in sva", 'False')
+            ).encode(), 0o755)
+            tarball = os.path.join(tmp, 'linux.tar')
+            subprocess.run(['tar', '-cf', tarball, '-C', tmp,
+                            'linux-source-6.12'], check=True)
+            repo = make_fake_repo(os.path.join(tmp, 'repo'))
+            wrapper = os.path.join(tmp, 'step.py')
+            with open(wrapper, 'w') as f:
+                f.write(STEP_WRAPPER % (SCRIPTS_DIR, repo))
+            cache = os.path.join(tmp, 'cache')
+            out = io.StringIO()
+            rc = bs.run_selftest(bs.SelftestOptions(
+                cache_dir=cache, repo_root=default_repo_root(),
+                tarball=tarball, keep=True,
+                step_command=[sys.executable, wrapper, 'bisect-step']), out)
+            self.assertEqual(rc, 1)
+            self.assertRegex(out.getvalue().splitlines()[-2],
+                             r'^bisect-selftest: kept ')
+            self.assertRegex(out.getvalue().splitlines()[-1],
+                             r'^bisect-selftest: FAIL: git bisect named '
+                             r'[0-9a-f]{12} as the first bad commit, not '
+                             r'the bug commit')
+            [kept] = os.listdir(cache)
+            self.assertTrue(kept.startswith('bisect-selftest-'))
+
+
+if __name__ == '__main__':
+    unittest.main()

@@ -1,0 +1,274 @@
+"""bisect-step against a fake kernel git tree with a fake kunit.py."""
+
+import contextlib
+import io
+import json
+import os
+import re
+import subprocess
+import tempfile
+import unittest
+from typing import Any, Optional
+from unittest import mock
+
+from . import cli, cmd_bisect_step, source_cache
+from .cmd_bisect_step import EXIT_ABORT, EXIT_BAD, EXIT_GOOD, EXIT_SKIP
+from .manifest import MANIFEST_NAME
+from .testing_support import (FAILING_LOG, IOMMU_H_OLD, IOMMU_MAKEFILE,
+                              KASAN_IN_TEST_LOG, PASSING_LOG,
+                              install_fake_kunit, make_fake_repo,
+                              make_fake_tree, snapshot, write)
+
+GIT_USER = ('-c', 'user.name=t', '-c', 'user.email=t@example.invalid',
+            '-c', 'commit.gpgsign=false')
+RESULT = re.compile(r'^sva-kunit bisect-step: ([0-9a-f]+) (good|bad|skip) '
+                    r'\((.*)\) in \d+ s$')
+
+
+def git(tree: str, *args: str) -> str:
+    return subprocess.run(['git', *GIT_USER, *args], cwd=tree, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def make_git_tree(root: str) -> str:
+    make_fake_tree(root)
+    install_fake_kunit(root)
+    git(root, 'init', '-q')
+    git(root, 'add', '-A', '-f')
+    git(root, 'commit', '-q', '-m', 'base')
+    return root
+
+
+def tree_state(tree: str) -> tuple:
+    """git status (with ignored files) and every byte outside .git."""
+    files = {k: v for k, v in snapshot(tree).items()
+             if k != '.git' and not k.startswith('.git' + os.sep)}
+    return git(tree, 'status', '--porcelain=v1', '--untracked-files=all',
+               '--ignored'), files
+
+
+def which_all(tool: str) -> Optional[str]:
+    return '/usr/bin/' + tool
+
+
+class BisectStepTestCase(unittest.TestCase):
+
+    def setUp(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self._tmp.cleanup)
+        tmp = self._tmp.name
+        self.tree = make_git_tree(os.path.join(tmp, 'linux'))
+        self.repo = make_fake_repo(os.path.join(tmp, 'repo'))
+        self.cache = os.path.join(tmp, 'cache')
+        self.control = os.path.join(tmp, 'control.json')
+        self.set_control(log=PASSING_LOG)
+        for patch in (mock.patch.dict(os.environ,
+                                      {'FAKE_KUNIT_CONTROL': self.control}),
+                      mock.patch('shutil.which', which_all)):
+            patch.start()
+            self.addCleanup(patch.stop)
+
+    def set_control(self, **control: Any) -> None:
+        with open(self.control, 'w') as f:
+            json.dump(control, f)
+
+    def kunit_calls(self) -> int:
+        try:
+            with open(self.control + '.calls') as f:
+                return len(f.readlines())
+        except FileNotFoundError:
+            return 0
+
+    def step(self, *extra: str, kernel: Optional[str] = None) -> tuple:
+        out, err = io.StringIO(), io.StringIO()
+        argv = ['bisect-step', f'--kernel={kernel or self.tree}',
+                f'--cache-dir={self.cache}', *extra]
+        with contextlib.redirect_stderr(err):
+            rc = cli.main(argv, out, err, repo_root=self.repo)
+        return rc, out.getvalue(), err.getvalue()
+
+    def assert_result(self, out: str, verdict: str) -> str:
+        match = RESULT.match(out.splitlines()[-1])
+        self.assertIsNotNone(match, out)
+        self.assertEqual(match.group(1), git(self.tree, 'rev-parse',
+                                             '--short', 'HEAD').strip())
+        self.assertEqual(match.group(2), verdict)
+        return match.group(3)
+
+
+class ExitCodeTest(BisectStepTestCase):
+
+    def test_pass_is_good(self):
+        before = tree_state(self.tree)
+        rc, out, err = self.step('--jobs=2', '--filter=iommu_sva*')
+        self.assertEqual((rc, err), (EXIT_GOOD, ''))
+        self.assertEqual(self.assert_result(out, 'good'),
+                         '2 tests passed; kernel log clean (1 boot-time '
+                         'reports ignored)')
+        self.assertIn('nothing committed', out)
+        self.assertEqual(tree_state(self.tree), before)
+        with open(self.control + '.calls') as f:
+            argv = json.loads(f.readline())['argv']
+        build = source_cache.build_dir_for(self.cache, self.tree)
+        self.assertIn(f'--build_dir={build}', argv)
+        self.assertIn('--jobs=2', argv)
+        self.assertEqual(argv[-1], 'iommu_sva*')
+
+    def test_failed_test_or_dirty_log_is_bad(self):
+        for log in (FAILING_LOG, KASAN_IN_TEST_LOG):
+            self.set_control(log=log)
+            before = tree_state(self.tree)
+            rc, out, _ = self.step()
+            self.assertEqual(rc, EXIT_BAD)
+            self.assert_result(out, 'bad')
+            self.assertEqual(tree_state(self.tree), before)
+
+    def test_build_or_config_failure_is_skip(self):
+        for stage in ('build', 'config'):
+            self.set_control(log=PASSING_LOG, fail=stage)
+            before = tree_state(self.tree)
+            rc, out, err = self.step('--build-dir=' + os.path.join(
+                self.cache, 'b'))
+            self.assertEqual(rc, EXIT_SKIP)
+            what = 'build' if stage == 'build' else 'configure'
+            self.assertIn(f'kunit.py failed to {what} the kernel',
+                          self.assert_result(out, 'skip'))
+            self.assertEqual(len(err.splitlines()), 1, err)
+            self.assertIn('skipping', err)
+            self.assertEqual(tree_state(self.tree), before)
+
+    def test_pre_v6_8_revision_is_skipped_untouched(self):
+        write(self.tree, 'include/linux/iommu.h', IOMMU_H_OLD)
+        git(self.tree, 'commit', '-q', '-a', '-m', 'old')
+        before = tree_state(self.tree)
+        rc, out, err = self.step()
+        self.assertEqual(rc, EXIT_SKIP)
+        self.assertIn('older than v6.8', self.assert_result(out, 'skip'))
+        self.assertEqual(len(err.splitlines()), 1)
+        self.assertIn('older than v6.8', err)
+        self.assertEqual(tree_state(self.tree), before)
+        self.assertEqual(self.kunit_calls(), 0)
+
+    def test_no_kunit_py_or_not_a_kernel_is_skipped(self):
+        git(self.tree, 'rm', '-q', 'tools/testing/kunit/kunit.py')
+        git(self.tree, 'commit', '-q', '-m', 'no kunit')
+        rc, out, _ = self.step()
+        self.assertEqual(rc, EXIT_SKIP)
+        self.assertIn('kunit.py', self.assert_result(out, 'skip'))
+        git(self.tree, 'rm', '-q', 'drivers/iommu/iommu.c')
+        git(self.tree, 'commit', '-q', '-m', 'no iommu')
+        rc, out, _ = self.step()
+        self.assertEqual(rc, EXIT_SKIP)
+        self.assertIn('not a kernel tree', self.assert_result(out, 'skip'))
+
+    def test_suite_file_in_the_way_is_skipped_untouched(self):
+        write(self.tree, 'drivers/iommu/iommu-sva-test.c', b'// theirs\n')
+        git(self.tree, 'add', '-A')
+        git(self.tree, 'commit', '-q', '-m', 'upstream test')
+        before = tree_state(self.tree)
+        rc, out, _ = self.step()
+        self.assertEqual(rc, EXIT_SKIP)
+        self.assertIn('already exists', self.assert_result(out, 'skip'))
+        self.assertEqual(tree_state(self.tree), before)
+        self.assertEqual(self.kunit_calls(), 0)
+
+
+class UserChangesTest(BisectStepTestCase):
+
+    def test_uncommitted_hook_edits_and_untracked_files_survive(self):
+        makefile = IOMMU_MAKEFILE + b'obj-y += mine.o  # user edit'  # no \n
+        write(self.tree, 'drivers/iommu/Makefile', makefile, 0o640)
+        kconfig_path = os.path.join(self.tree, 'drivers/iommu/Kconfig')
+        with open(kconfig_path, 'rb') as f:
+            kconfig = f.read().replace(b'config IOMMU_SVA\n',
+                                       b'config IOMMU_SVA\n\t# mine\n')
+        write(self.tree, 'drivers/iommu/Kconfig', kconfig)
+        write(self.tree, 'notes.txt', b'my notes\n')
+        write(self.tree, 'drivers/iommu/.scratch', b'ignored by me\n')
+        before = tree_state(self.tree)
+        self.assertIn(' M drivers/iommu/Makefile', before[0])
+        for log, code in ((PASSING_LOG, EXIT_GOOD), (FAILING_LOG, EXIT_BAD)):
+            self.set_control(log=log)
+            rc, out, err = self.step()
+            self.assertEqual(rc, code, out + err)
+            self.assertEqual(tree_state(self.tree), before)
+        with open(os.path.join(self.tree, 'drivers/iommu/Makefile'),
+                  'rb') as f:
+            self.assertEqual(f.read(), makefile)
+
+    def test_default_kernel_is_the_work_tree_of_the_cwd(self):
+        before = tree_state(self.tree)
+        cwd = os.getcwd()
+        self.addCleanup(os.chdir, cwd)
+        os.chdir(os.path.join(self.tree, 'drivers', 'iommu'))
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stderr(err):
+            rc = cli.main(['bisect-step', f'--cache-dir={self.cache}'],
+                          out, err, repo_root=self.repo)
+        self.assertEqual(rc, EXIT_GOOD, out.getvalue() + err.getvalue())
+        self.assert_result(out.getvalue(), 'good')
+        self.assertEqual(tree_state(self.tree), before)
+
+
+class AbortTest(BisectStepTestCase):
+
+    def test_not_a_git_tree_aborts(self):
+        plain = make_fake_tree(os.path.join(self._tmp.name, 'plain'))
+        rc, out, err = self.step(kernel=plain)
+        self.assertEqual(rc, EXIT_ABORT)
+        self.assertEqual(out, '')
+        self.assertEqual(len(err.splitlines()), 1)
+        self.assertIn('not inside a git work tree', err)
+
+    def test_tree_changed_during_the_step_aborts(self):
+        real = cmd_bisect_step.run_suite
+
+        def run_and_litter(options, out, env, tree):
+            write(tree, 'drivers/iommu/iommu-sva.c', b'// changed\n')
+            return real(options, out, env, tree=tree)
+
+        with mock.patch.object(cmd_bisect_step, 'run_suite', run_and_litter):
+            rc, out, err = self.step()
+        self.assertEqual(rc, EXIT_ABORT)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertIn('now " M drivers/iommu/iommu-sva.c"', err)
+        self.assertNotIn(' good ', out)
+        # The suite itself was still taken out.
+        self.assertFalse(os.path.exists(os.path.join(self.tree,
+                                                     MANIFEST_NAME)))
+
+    def test_leftover_install_aborts_without_touching(self):
+        self.assertEqual(cli.main(['install', f'--kernel={self.tree}'],
+                                  io.StringIO(), io.StringIO(),
+                                  repo_root=self.repo), 0)
+        before = tree_state(self.tree)
+        rc, _, err = self.step()
+        self.assertEqual(rc, EXIT_ABORT)
+        self.assertIn(MANIFEST_NAME, err)
+        self.assertEqual(tree_state(self.tree), before)
+
+    def test_interrupt_still_uninstalls(self):
+        before = tree_state(self.tree)
+
+        def interrupted(*args, **kwargs):
+            self.assertTrue(os.path.exists(os.path.join(self.tree,
+                                                        MANIFEST_NAME)))
+            raise KeyboardInterrupt
+
+        with mock.patch.object(cmd_bisect_step, 'run_suite', interrupted):
+            rc, out, err = self.step()
+        self.assertEqual(rc, 130)
+        self.assertEqual(tree_state(self.tree), before)
+
+    def test_usage_errors_stop_the_bisection(self):
+        for argv in (['--bogus'], ['--jobs=0'], ['stray']):
+            with self.assertRaises(SystemExit) as cm, \
+                    contextlib.redirect_stderr(io.StringIO()) as err:
+                cli.main(['bisect-step', *argv], io.StringIO(),
+                         io.StringIO(), repo_root=self.repo)
+            self.assertEqual(cm.exception.code, EXIT_ABORT)
+            self.assertEqual(len(err.getvalue().splitlines()), 1)
+
+
+if __name__ == '__main__':
+    unittest.main()

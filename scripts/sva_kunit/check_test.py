@@ -1,0 +1,147 @@
+import io
+import os
+import tempfile
+import unittest
+from unittest import mock
+
+from . import checkpatch, cmd_check
+from .checkpatch import CheckpatchResult
+from .cli_test import CliTestCase
+from .errors import SetupError
+from .testing_support import KASAN_IN_TEST_LOG, write
+
+
+class CheckTest(CliTestCase):
+
+    def setUp(self) -> None:
+        super().setUp()
+        write(self.repo, 'drivers/iommu/fake-iommu/bad.h', b'/* bad */\n')
+
+        def fake_unit_tests(out, tally):
+            # The real ones are what is running this test; don't recurse.
+            tally.passed += 10
+        self.checked = []
+        self.parts = []
+
+        def fake_part(name):
+            def part(options, out, tally):
+                self.parts.append(name)
+                tally.add(True)
+            return part
+
+        def fake_checkpatch(tree, repo_root, path):
+            self.checked.append(path)
+            return CheckpatchResult(path, not path.endswith('bad.h'),
+                                    'ERROR: trailing whitespace')
+        for patch in (mock.patch.object(cmd_check, 'run_unit_tests',
+                                        fake_unit_tests),
+                      mock.patch.object(checkpatch, 'run_checkpatch',
+                                        fake_checkpatch),
+                      mock.patch.object(cmd_check, 'resolve_tree',
+                                        return_value=self.tree),
+                      mock.patch.object(cmd_check, 'run_mutation_part',
+                                        fake_part('mutants')),
+                      mock.patch.object(cmd_check, 'run_bisect_part',
+                                        fake_part('bisect'))):
+            patch.start()
+            self.addCleanup(patch.stop)
+
+    def test_counts_all_three_parts(self):
+        rc, out, _ = self.main('check', f'--cache-dir={self.cache}')
+        # 10 unit tests; 4 C files, one failing; 2 KUnit cases + verdict.
+        self.assertEqual(out.splitlines()[-1], '18 passed, 1 failed')
+        self.assertEqual(rc, 1)
+        self.assertEqual(self.checked, [
+            'drivers/iommu/fake-iommu/bad.h',
+            'drivers/iommu/fake-iommu/fake-iommu.c',
+            'drivers/iommu/fake-iommu/fake-iommu.h',
+            'drivers/iommu/iommu-sva-test.c'])
+        self.assertIn('FAIL drivers/iommu/fake-iommu/bad.h', out)
+        self.assertIn('    ERROR: trailing whitespace', out)
+        # 1 mutation part + 1 bisect part, each counted by the fakes.
+        self.assertEqual(self.parts, ['mutants', 'bisect'])
+        for title in ('unit tests', 'checkpatch.pl --strict',
+                      'KUnit suite on UML'):
+            self.assertIn(title, out)
+
+    def test_skip_options_leave_parts_out(self):
+        self.main('check', f'--cache-dir={self.cache}', '--skip-mutants',
+                  '--skip-bisect')
+        self.assertEqual(self.parts, [])
+        self.main('check', f'--cache-dir={self.cache}', '--skip-kunit')
+        self.assertEqual(self.parts, [])
+
+    def test_passes_when_everything_passes(self):
+        os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/bad.h'))
+        rc, out, _ = self.main('check', f'--cache-dir={self.cache}')
+        self.assertEqual((rc, out.splitlines()[-1]),
+                         (0, '18 passed, 0 failed'))
+
+    def test_kernel_log_reports_fail_test_and_verdict(self):
+        os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/bad.h'))
+        self.set_control(log=KASAN_IN_TEST_LOG)
+        rc, out, _ = self.main('check', f'--cache-dir={self.cache}')
+        self.assertEqual((rc, out.splitlines()[-1]),
+                         (1, '16 passed, 2 failed'))
+        self.assertIn('FAIL iommu_sva.iommu_sva_unbind', out)
+
+    def test_skip_kunit(self):
+        rc, out, _ = self.main('check', '--skip-kunit',
+                               f'--cache-dir={self.cache}')
+        self.assertEqual(out.splitlines()[-1], '13 passed, 1 failed')
+        self.assertNotIn('KUnit suite on UML', out)
+        self.assertEqual(self.calls(), [])
+
+    def test_build_failure_counts_as_one_failure(self):
+        os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/bad.h'))
+        self.set_control(fail='build', log='')
+        rc, out, _ = self.main('check', f'--cache-dir={self.cache}')
+        self.assertEqual((rc, out.splitlines()[-1]),
+                         (1, '15 passed, 1 failed'))
+
+    def test_setup_error_still_ends_with_tally(self):
+        with mock.patch.object(cmd_check, 'resolve_tree',
+                               side_effect=SetupError('missing Debian '
+                                                      'packages: bc', 'x')):
+            rc, out, _ = self.main('check', f'--cache-dir={self.cache}')
+        self.assertEqual((rc, out.splitlines()[-1]),
+                         (1, '12 passed, 2 failed'))
+        self.assertIn('sva-kunit: error: missing Debian packages: bc; x', out)
+
+
+class CSourcesTest(unittest.TestCase):
+
+    def test_finds_c_and_h_but_not_junk(self):
+        with tempfile.TemporaryDirectory() as repo:
+            for rel in ('drivers/a.c', 'drivers/b.h', 'drivers/c.c~',
+                        '.git/x.c', 'scripts/__pycache__/y.c',
+                        'tools/z.py'):
+                write(repo, rel, b'')
+            self.assertEqual(checkpatch.c_sources(repo),
+                             ['drivers/a.c', 'drivers/b.h'])
+
+    def test_command_line(self):
+        self.assertEqual(checkpatch.checkpatch_command('/k', 'drivers/a.c'),
+                         ['perl', '/k/scripts/checkpatch.pl', '--strict',
+                          '--no-tree', '-f', 'drivers/a.c'])
+
+
+class UnitTestPartTest(unittest.TestCase):
+
+    def test_counts_a_discovered_suite(self):
+        class Two(unittest.TestCase):
+            def test_ok(self):
+                pass
+
+            def test_bad(self):
+                self.fail('x')
+        tally = cmd_check.Tally()
+        suite = unittest.defaultTestLoader.loadTestsFromTestCase(Two)
+        with mock.patch.object(unittest.TestLoader, 'discover',
+                               return_value=suite):
+            cmd_check.run_unit_tests(io.StringIO(), tally)
+        self.assertEqual((tally.passed, tally.failed), (1, 1))
+
+
+if __name__ == '__main__':
+    unittest.main()

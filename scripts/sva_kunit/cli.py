@@ -1,0 +1,60 @@
+"""Command line entry point: the subcommand registry and exit codes.
+
+To add a subcommand (e.g. the planned `mutate` or `bisect-step`), write a
+cmd_<name>.py module exposing a Subcommand and list it in SUBCOMMANDS.
+"""
+
+import sys
+from typing import Optional, Sequence, TextIO, Tuple
+
+from . import (bisect_selftest, cmd_bench, cmd_bisect_step, cmd_check,
+               cmd_install, cmd_mutate, cmd_run)
+from .command import Parser, Subcommand
+from .errors import EXIT_USAGE, SetupError
+from .payload import default_repo_root
+
+SUBCOMMANDS: Tuple[Subcommand, ...] = (
+    cmd_run.RUN,
+    cmd_install.INSTALL,
+    cmd_install.UNINSTALL,
+    cmd_check.CHECK,
+    cmd_bench.BENCH,
+    cmd_mutate.MUTATE,
+    cmd_bisect_step.BISECT_STEP,
+    bisect_selftest.BISECT_SELFTEST,
+)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog='sva-kunit', description='Build, run and judge the '
+                    'IOMMU SVA KUnit suite on a kernel tree.')
+    sub = parser.add_subparsers(dest='subcommand', metavar='SUBCOMMAND',
+                                parser_class=Parser)
+    for command in SUBCOMMANDS:
+        p = sub.add_parser(command.name, help=command.help,
+                           description=command.help)
+        command.add_arguments(p)
+        p.set_defaults(handler=command.handler)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout,
+         err: TextIO = sys.stderr, repo_root: Optional[str] = None) -> int:
+    """Run one subcommand; return its exit code (0 ok, 1 failed, 2 setup)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.subcommand is None:
+            parser.print_help(out)
+            return EXIT_USAGE
+        # The payload comes from this checkout unless a test points
+        # elsewhere.
+        args.repo_root = repo_root or default_repo_root()
+        return args.handler(args, out)
+    except SetupError as e:
+        out.flush()
+        err.write(e.one_line() + '\n')
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.write('sva-kunit: interrupted\n')
+        return 130

@@ -1,0 +1,159 @@
+"""`sva-kunit bench`: what does the harness cost over plain kunit.py?
+
+On one tree, in fresh build directories, it times a cold build+run, a
+re-run with nothing changed and a re-run after touching
+drivers/iommu/iommu-sva.c, once through `sva-kunit run`'s code path and
+once through plain `kunit.py run --kunitconfig=drivers/iommu`.  Steps run
+one after another: the machines this runs on have two cores, and
+overlapping kernel builds would measure contention, not the harness.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Callable, Dict, List, TextIO, Tuple
+
+from .command import Subcommand
+from .cmd_run import add_run_arguments, options_from
+from .errors import EXIT_FAILED, EXIT_OK
+from .kunit_runner import kunit_command
+from .suite_run import RunOptions, resolve_tree, run_suite, sync_payload
+
+TOUCHED_FILE = 'drivers/iommu/iommu-sva.c'
+COLD, RERUN, TOUCHED = 'cold build+run', 're-run, nothing changed', \
+    f're-run after touch {TOUCHED_FILE}'
+TARGETS = {COLD: 1.10, RERUN: 1.05, TOUCHED: 1.05}
+
+
+@dataclass
+class Step:
+    name: str
+    sva_kunit_s: float
+    plain_s: float
+    sva_kunit_ok: bool
+    plain_ok: bool
+
+    @property
+    def ratio(self) -> float:
+        return self.sva_kunit_s / self.plain_s if self.plain_s else 0.0
+
+    @property
+    def target(self) -> float:
+        return TARGETS[self.name]
+
+    @property
+    def met(self) -> bool:
+        return self.sva_kunit_ok and self.plain_ok and \
+            self.ratio <= self.target
+
+
+def format_table(steps: List[Step]) -> List[str]:
+    rows = [('step', 'sva-kunit', 'plain', 'ratio', 'target', 'met')]
+    for s in steps:
+        rows.append((s.name,
+                     f'{s.sva_kunit_s:.1f}s' + ('' if s.sva_kunit_ok
+                                                 else ' (failed)'),
+                     f'{s.plain_s:.1f}s' + ('' if s.plain_ok
+                                            else ' (failed)'),
+                     f'{s.ratio:.3f}', f'<={s.target:.2f}',
+                     'yes' if s.met else 'NO'))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ['  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+            for row in rows]
+
+
+def _timed(action: Callable[[], bool]) -> Tuple[float, bool]:
+    start = time.monotonic()
+    ok = action()
+    return time.monotonic() - start, ok
+
+
+def run_bench(options: RunOptions, work: str, out: TextIO) -> List[Step]:
+    tree = resolve_tree(options, out)
+    sync_payload(tree, options.repo_root, out)
+    ccache_dir = os.path.join(work, 'ccache')
+    os.makedirs(ccache_dir)
+    # A private, empty ccache makes "cold" really cold for the harness.
+    sva_env = dict(os.environ, CCACHE_DIR=ccache_dir)
+    sva_options = replace(options, build_dir=os.path.join(work, 'sva-kunit'))
+    plain_build = os.path.join(work, 'plain')
+    os.makedirs(plain_build)
+    plain_argv = kunit_command(plain_build, options.arch, options.jobs,
+                               kconfig_add=options.kconfig_add)
+
+    def sva(label: str) -> bool:
+        with open(os.path.join(work, f'sva-kunit-{label}.log'), 'w') as log:
+            outcome = run_suite(sva_options, log, env=sva_env)
+        out.write(f'  sva-kunit {label}: {outcome.summary}\n')
+        return outcome.exit_code == 0
+
+    def plain(label: str) -> bool:
+        with open(os.path.join(work, f'plain-{label}.log'), 'w') as log:
+            rc = subprocess.run(plain_argv, cwd=tree, stdout=log,
+                                stderr=subprocess.STDOUT,
+                                check=False).returncode
+        out.write(f'  plain kunit.py {label}: exit {rc}\n')
+        return rc == 0
+
+    def touch() -> None:
+        os.utime(os.path.join(tree, *TOUCHED_FILE.split('/')))
+
+    steps = []
+    for name, label, before in ((COLD, 'cold', None),
+                                (RERUN, 'rerun', None),
+                                (TOUCHED, 'touched', touch)):
+        out.write(f'bench: {name} ...\n')
+        out.flush()
+        if before:
+            before()
+        sva_s, sva_ok = _timed(lambda: sva(label))
+        if before:
+            before()
+        plain_s, plain_ok = _timed(lambda: plain(label))
+        steps.append(Step(name, sva_s, plain_s, sva_ok, plain_ok))
+    return steps
+
+
+def handle(args: argparse.Namespace, out: TextIO) -> int:
+    options = options_from(args)
+    os.makedirs(options.cache_dir, exist_ok=True)
+    work = tempfile.mkdtemp(prefix='bench-', dir=options.cache_dir)
+    try:
+        steps = run_bench(options, work, out)
+    finally:
+        if args.keep:
+            out.write(f'bench: build dirs and logs kept in {work}\n')
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    for line in format_table(steps):
+        out.write(line + '\n')
+    if args.json:
+        doc: Dict[str, object] = {
+            'steps': [dict(asdict(s), ratio=s.ratio, target=s.target,
+                           met=s.met) for s in steps],
+            'all_met': all(s.met for s in steps)}
+        with open(args.json, 'w', encoding='utf-8') as f:
+            json.dump(doc, f, indent=2)
+            f.write('\n')
+    met = all(s.met for s in steps)
+    out.write('bench: all targets met\n' if met else
+              'bench: targets missed (or a run failed); see above\n')
+    return EXIT_OK if met else EXIT_FAILED
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_run_arguments(parser)
+    parser.add_argument('--json', metavar='FILE',
+                        help='also write the measurements as JSON')
+    parser.add_argument('--keep', action='store_true',
+                        help='keep the bench build dirs and logs')
+
+
+BENCH = Subcommand('bench', 'time sva-kunit run against plain kunit.py '
+                   '(cold, re-run, re-run after a touch) on one tree',
+                   add_arguments, handle)

@@ -1,0 +1,236 @@
+"""`sva-kunit mutate` end to end, with the fake kunit.py (no kernel)."""
+
+import json
+import os
+import signal
+import time
+import unittest
+from unittest import mock
+
+from . import cmd_mutate, mutation_journal
+from .cli_test import CliTestCase
+from .mutants import load_catalogue
+from .testing_support import FAILING_LOG, PASSING_LOG, snapshot, write
+
+SVA = 'drivers/iommu/iommu-sva.c'
+CATALOGUE = {
+    'mutants/01-kill-me.mutant':
+        'Name: kill-me\nInvariant: I2,I9\nFix: 0123456789ab\nFile: ' + SVA +
+        '\nDescription: the suite fails on it\n'
+        '@@ find\n// sva\n@@ replace\n// KILLED\n',
+    'mutants/02-known.mutant':
+        'Name: known\nInvariant: I8\nFile: drivers/iommu/iommu.c\n'
+        'Description: unreachable\nSurvivor: cannot be reached\n'
+        '@@ find\n// core\n@@ replace\n// core, mutated\n',
+    'mutants/03-misfit.mutant':
+        'Name: misfit\nInvariant: I1\nFile: ' + SVA + '\nDescription: x\n'
+        '@@ find\nnot in the file\n@@ replace\n',
+}
+LOCKDEP_THEN_HANG = PASSING_LOG.split('    ok 2')[0] + (
+    'WARNING: possible recursive locking detected\n')
+
+
+class MutateTestCase(CliTestCase):
+
+    def setUp(self):
+        super().setUp()
+        for rel, text in CATALOGUE.items():
+            write(self.repo, rel, text.encode())
+        self.killing(log=FAILING_LOG, rc=1)
+        self.sources = self.source_snapshot()
+
+    def killing(self, **then):
+        """The fake kernel fails like this while kill-me is in."""
+        self.set_control(log=PASSING_LOG, when=[{
+            'file': SVA, 'contains': 'KILLED', 'then': then}])
+
+    def source_snapshot(self):
+        return {rel: snap for rel, snap in snapshot(self.tree).items()
+                if rel.endswith('.c') and 'iommu-sva-test' not in rel
+                and 'fake-iommu' not in rel}
+
+    def mutate(self, *extra):
+        return self.main('mutate', f'--kernel={self.tree}',
+                         f'--cache-dir={self.cache}', *extra)
+
+    def assert_restored(self):
+        self.assertEqual(self.source_snapshot(), self.sources)
+        self.assertFalse(os.path.exists(
+            mutation_journal.journal_path(self.tree)))
+
+
+class MutateTest(MutateTestCase):
+
+    def test_list_needs_no_tree(self):
+        rc, out, err = self.main('mutate', '--list', '--kernel=/nonexistent')
+        self.assertEqual((rc, err), (0, ''))
+        self.assertEqual(out.splitlines(), [
+            'kill-me  I2,I9  fix 0123456789ab',
+            'known    I8     (known survivor)',
+            'misfit   I1'])
+        self.assertEqual(self.calls(), [])
+
+    def test_every_kind_of_result(self):
+        json_path = os.path.join(self._tmp.name, 'results.json')
+        rc, out, err = self.mutate(f'--json={json_path}', '--markdown')
+        self.assertEqual((rc, err), (1, ''), out)  # misfit did not apply
+        self.assertEqual(len(self.calls()), 3)  # baseline + 2 mutants
+        self.assert_restored()
+        lines = out.splitlines()
+        self.assertIn('sva-kunit: [1/3] kill-me: killed in 0 s: '
+                      'iommu_sva.iommu_sva_unbind', lines)
+        self.assertIn('sva-kunit: [2/3] known: survived (known survivor) in '
+                      '0 s', lines)
+        self.assertIn("sva-kunit: [3/3] misfit: no-apply in 0 s: hunk 1 of 1 "
+                      "('not in the file') not found in " + SVA, lines)
+        self.assertIn('| kill-me | I2,I9 | killed | '
+                      'iommu_sva.iommu_sva_unbind | 0 |', lines)
+        self.assertTrue(lines[-1].startswith(
+            'sva-kunit: 3 mutants: 1 killed, 1 survived, 1 no-apply; kill '
+            'rate 1/2 = 50% (killed / (total - 1 known survivors)); '), out)
+        with open(json_path) as f:
+            data = json.load(f)
+        self.assertEqual([m['result'] for m in data['mutants']],
+                         ['killed', 'survived', 'no-apply'])
+        # kunit.py's output went to a log per mutant, not the terminal.
+        log = data['mutants'][0]['log']
+        with open(log) as f:
+            self.assertIn('Starting KUnit Kernel', f.read())
+        with open(log.replace('.log', '.test.log')) as f:
+            self.assertEqual(f.read(), FAILING_LOG)
+
+    def test_all_killed_or_known_exits_0(self):
+        rc, out, _ = self.mutate('--only=known', '--only=kill-me')
+        self.assertEqual(rc, 0, out)
+        self.assertIn('kill rate 1/1 = 100%', out.splitlines()[-1])
+
+    def test_ordinary_survivor_exits_1(self):
+        self.killing()  # kill-me no longer fails anything
+        rc, out, _ = self.mutate('--only=kill-me')
+        self.assertEqual(rc, 1)
+        self.assertIn('kill-me: survived', out)
+
+    def test_build_error(self):
+        self.killing(fail='build')
+        rc, out, _ = self.mutate('--only=kill-me')
+        self.assertEqual(rc, 1)
+        self.assertIn('kill-me: build-error in 0 s: kunit.py failed to '
+                      'build the kernel (exit 1)', out)
+        self.assert_restored()
+
+    def test_deadlocked_kernel_is_killed_by_the_timeout(self):
+        self.killing(log=LOCKDEP_THEN_HANG, hang='run')
+        rc, out, _ = self.mutate('--only=kill-me', '--timeout=0.5')
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r'kill-me: killed \(timeout\) in \d+ s: '
+                         r'iommu_sva.<test #2> / lockdep\n')
+        self.assert_restored()
+
+    def test_timeout_while_building(self):
+        self.killing(hang='build')
+        rc, out, _ = self.mutate('--only=kill-me', '--timeout=0.5')
+        self.assertEqual(rc, 1)
+        self.assertIn('kill-me: timeout', out)
+        self.assert_restored()
+
+    def test_red_baseline_stops_before_any_mutant(self):
+        self.set_control(log=FAILING_LOG, rc=1)
+        rc, out, err = self.mutate()
+        self.assertEqual(rc, 2)
+        self.assertEqual(len(err.splitlines()), 1)
+        self.assertIn('the unmutated suite does not pass (FAIL: 1 of 2 '
+                      'tests failed', err)
+        self.assertIn('green baseline', err)
+        self.assertEqual(len(self.calls()), 1)
+        self.assert_restored()
+
+    def test_ctrl_c_during_a_mutant_restores_the_tree(self):
+        real = cmd_mutate.run_suite
+        seen = []
+
+        def runner(options, out, env=None, tree=None):
+            if seen:  # the baseline passes; the first mutant is interrupted
+                with open(os.path.join(tree, SVA)) as f:
+                    seen.append(f.read())
+                raise KeyboardInterrupt
+            seen.append('baseline')
+            return real(options, out, env, tree)
+        with mock.patch.object(cmd_mutate, 'run_suite', runner):
+            rc, _, err = self.mutate()
+        self.assertEqual((rc, err), (130, 'sva-kunit: interrupted\n'))
+        self.assertEqual(seen, ['baseline', '// KILLED\n'])
+        self.assert_restored()
+
+    def test_sigterm_unwinds_like_ctrl_c(self):
+        before = signal.getsignal(signal.SIGTERM)
+        with self.assertRaises(KeyboardInterrupt):
+            with cmd_mutate.sigterm_as_interrupt():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)  # the handler interrupts this
+        self.assertEqual(signal.getsignal(signal.SIGTERM), before)
+
+    def test_the_real_catalogue_lists(self):
+        rc, out, _ = self.main('mutate', '--list')  # the checkout's own
+        self.assertEqual(rc, 0)
+        self.assertEqual(len(out.splitlines()), 3)  # repo_root is the fake
+        self.assertGreaterEqual(len(load_catalogue(
+            cmd_mutate.__file__.rsplit('/scripts/', 1)[0])), 25)
+
+
+class RepairTest(MutateTestCase):
+    """Other commands repair a tree that a killed `mutate` left mutated."""
+
+    def crash_mid_mutant(self):
+        [kill_me] = [m for m in load_catalogue(self.repo)
+                     if m.name == 'kill-me']
+        mutation_journal.apply(self.tree, kill_me)  # ... then SIGKILL
+
+    def test_run_repairs_first(self):
+        self.crash_mid_mutant()
+        rc, out, _ = self.run_cmd()
+        self.assertEqual(rc, 0, out)  # the suite ran on the original
+        self.assertEqual(out.splitlines()[0], f'sva-kunit: repaired {SVA} '
+                         'left mutated by an interrupted mutate run')
+        self.assert_restored()
+
+    def test_mutate_repairs_first(self):
+        self.crash_mid_mutant()
+        rc, out, _ = self.mutate('--only=known')
+        self.assertEqual(rc, 0, out)
+        self.assertIn(f'sva-kunit: repaired {SVA}', out)
+        self.assert_restored()
+
+    def test_install_dry_run_and_uninstall(self):
+        before = snapshot(self.tree)
+        self.assertEqual(self.main('install', f'--kernel={self.tree}')[0], 0)
+        self.crash_mid_mutant()
+        mutated = snapshot(self.tree)
+        rc, out, _ = self.main('install', f'--kernel={self.tree}',
+                               '--dry-run')
+        self.assertEqual(rc, 0)
+        self.assertIn(f'sva-kunit: would repair {SVA}', out)
+        self.assertEqual(snapshot(self.tree), mutated)
+        rc, out, _ = self.main('uninstall', f'--kernel={self.tree}')
+        self.assertEqual(rc, 0, out)
+        self.assertIn(f'sva-kunit: repaired {SVA}', out)
+        self.assertEqual(snapshot(self.tree), before)
+
+    def test_someone_elses_edit_stops_everything(self):
+        self.crash_mid_mutant()
+        write(self.tree, SVA, b'// my edit\n')
+        before = snapshot(self.tree)
+        for argv in (('run', f'--kernel={self.tree}',
+                      f'--cache-dir={self.cache}'),
+                     ('mutate', f'--kernel={self.tree}',
+                      f'--cache-dir={self.cache}'),
+                     ('install', f'--kernel={self.tree}')):
+            rc, _, err = self.main(*argv)
+            self.assertEqual(rc, 2, argv)
+            self.assertEqual(len(err.splitlines()), 1)
+            self.assertIn('was changed by someone else', err)
+        self.assertEqual(snapshot(self.tree), before)
+        self.assertEqual(self.calls(), [])
+
+
+if __name__ == '__main__':
+    unittest.main()

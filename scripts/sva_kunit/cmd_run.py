@@ -1,0 +1,71 @@
+"""`sva-kunit run`: build and run the suite on UML, then judge the log."""
+
+import argparse
+import re
+from typing import TextIO
+
+from .command import Subcommand, add_cache_dir, add_kernel, positive_int
+from .suite_run import RunOptions, default_jobs, run_suite
+
+KCONFIG_OPTION = re.compile(r'^CONFIG_[A-Za-z0-9_]+=.+$')
+
+
+def kconfig_option(text: str) -> str:
+    if not KCONFIG_OPTION.match(text):
+        raise argparse.ArgumentTypeError(f'{text!r} is not of the form '
+                                         'CONFIG_X=y')
+    return text
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared with `bench`, which must run the same configuration."""
+    add_kernel(parser, required=False)
+    add_cache_dir(parser)
+    parser.add_argument('--kconfig-add', metavar='CONFIG_X=Y',
+                        action='append', default=[], type=kconfig_option,
+                        help='extra Kconfig option for the test kernel '
+                        '(repeatable), e.g. CONFIG_KASAN=y')
+    # No `choices`: an unsupported arch deserves its own explanation.
+    parser.add_argument('--arch', default='um',
+                        help='um (default), or arm64 / x86_64 under QEMU')
+    parser.add_argument('--jobs', type=positive_int, default=default_jobs(),
+                        metavar='N', help='parallel make jobs (default: '
+                        '%(default)s)')
+    parser.add_argument('--no-ccache', dest='use_ccache',
+                        action='store_false', help='do not build with '
+                        'CC="ccache gcc" even if ccache is installed')
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_run_arguments(parser)
+    parser.add_argument('--build-dir', metavar='DIR',
+                        help='kunit.py build directory (default: one per '
+                        'tree under the cache dir)')
+    parser.add_argument('--filter', default='', metavar='GLOB',
+                        help='run only matching tests, e.g. '
+                        "'iommu_sva*.bind*' (kunit.py's filter_glob)")
+    parser.add_argument('--json', metavar='FILE',
+                        help="also keep kunit.py's JSON results in FILE")
+
+
+def options_from(args: argparse.Namespace) -> RunOptions:
+    return RunOptions(cache_dir=args.cache_dir, kernel=args.kernel,
+                      build_dir=getattr(args, 'build_dir', None),
+                      filter_glob=getattr(args, 'filter', ''),
+                      json_path=getattr(args, 'json', None),
+                      kconfig_add=args.kconfig_add, arch=args.arch,
+                      jobs=args.jobs, use_ccache=args.use_ccache,
+                      repo_root=args.repo_root)
+
+
+def handle(args: argparse.Namespace, out: TextIO) -> int:
+    outcome = run_suite(options_from(args), out)
+    for line in outcome.details:
+        out.write(f'sva-kunit:   {line}\n')
+    out.write(f'sva-kunit: {outcome.summary}\n')
+    return outcome.exit_code
+
+
+RUN = Subcommand('run', 'build the suite into a kernel tree and run it on '
+                 'UML; exit 0 passed, 1 failed, 2 setup error',
+                 add_arguments, handle)

@@ -1,0 +1,51 @@
+"""What a subcommand is, and the parser pieces several of them share."""
+
+import argparse
+from dataclasses import dataclass
+from typing import Callable, NoReturn, TextIO
+
+from .errors import SetupError
+from .source_cache import default_cache_dir
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    # handler(args, out) -> exit code; raise SetupError for exit 2.
+    handler: Callable[[argparse.Namespace, TextIO], int]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but usage errors use sva-kunit's one-line error format."""
+
+    def error(self, message: str) -> NoReturn:
+        raise SetupError(f'{self.prog}: {message}',
+                         f'see {self.prog} --help')
+
+
+def add_cache_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--cache-dir', metavar='DIR',
+                        default=default_cache_dir(),
+                        help='where extracted kernel trees and build dirs '
+                        'live (default: $SVA_KUNIT_CACHE or '
+                        '~/.cache/sva-kunit; now %(default)s)')
+
+
+def add_kernel(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument('--kernel', metavar='DIR', required=required,
+                        help='kernel source tree (v6.8 or later)' +
+                        ('' if required else '; default: the Debian '
+                         'linux-source-6.12 tree extracted in the cache'))
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number'
+                                         ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'{text!r} must be at least 1')
+    return value

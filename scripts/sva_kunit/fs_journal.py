@@ -1,0 +1,88 @@
+"""File operations that can all be undone if a later one fails.
+
+The installer promises the tree is either fully updated or exactly as it
+was; recording an undo step before every change is what keeps that
+promise when a disk fills up or a permission bites halfway through.
+"""
+
+import os
+import stat
+from typing import Callable, List, Optional, Tuple
+
+TEMP_SUFFIX = '.sva-kunit-tmp'
+
+
+def read_file(path: str) -> Optional[Tuple[bytes, int]]:
+    """(bytes, permission bits) of a regular file, None if absent."""
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+        return data, stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return None
+
+
+def atomic_write(path: str, data: bytes, mode: int) -> None:
+    # Write beside the target and rename, so a crash leaves either the old
+    # or the new file, never a truncated one that would look "modified".
+    tmp = path + TEMP_SUFFIX
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+        os.chmod(tmp, mode)  # explicit, so the umask cannot change it
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class Journal:
+    """Applies changes and remembers how to reverse each of them."""
+
+    def __init__(self) -> None:
+        self._undo: List[Callable[[], None]] = []
+
+    def write_file(self, path: str, data: bytes, mode: int) -> None:
+        before = read_file(path)
+        atomic_write(path, data, mode)
+        if before is None:
+            self._undo.append(lambda: os.unlink(path))
+        else:
+            old_data, old_mode = before
+            self._undo.append(lambda: atomic_write(path, old_data, old_mode))
+
+    def remove_file(self, path: str) -> None:
+        before = read_file(path)
+        if before is None:
+            return
+        os.unlink(path)
+        old_data, old_mode = before
+        self._undo.append(lambda: atomic_write(path, old_data, old_mode))
+
+    def make_dir(self, path: str) -> None:
+        os.mkdir(path)
+        self._undo.append(lambda: os.rmdir(path))
+
+    def remove_dir(self, path: str) -> None:
+        old_mode = stat.S_IMODE(os.stat(path).st_mode)
+        os.rmdir(path)
+
+        def undo() -> None:
+            os.mkdir(path)
+            os.chmod(path, old_mode)
+        self._undo.append(undo)
+
+    def rollback(self) -> None:
+        # Undo newest first; keep going on errors so one stuck step does
+        # not strand every earlier change.
+        errors = []
+        while self._undo:
+            step = self._undo.pop()
+            try:
+                step()
+            except OSError as e:
+                errors.append(e)
+        if errors:
+            raise errors[0]

@@ -1,0 +1,65 @@
+import unittest
+
+from . import hooks
+from .hooks import (APPEND, BEFORE_LAST_ANCHOR, AnchorMissing, Hook,
+                    HookMismatch)
+
+KCONFIG = (b'if IOMMU_SUPPORT\nconfig A\n\tbool\nendif # IOMMU_SUPPORT\n'
+           b'if X\nendif # IOMMU_SUPPORT\n')
+SOURCE = Hook('drivers/iommu/Kconfig', ('source "x/Kconfig"',),
+              BEFORE_LAST_ANCHOR, 'endif # IOMMU_SUPPORT')
+OBJ = Hook('drivers/iommu/Makefile', ('obj-y += a/', 'obj-y += b.o'), APPEND)
+
+
+class HooksTest(unittest.TestCase):
+
+    def test_table_matches_the_projects_hooks(self):
+        by_path = {h.path: h for h in hooks.HOOKS}
+        self.assertEqual(by_path['drivers/iommu/Kconfig'].lines,
+                         ('source "drivers/iommu/fake-iommu/Kconfig"',))
+        self.assertEqual(by_path['drivers/iommu/Kconfig'].anchor,
+                         'endif # IOMMU_SUPPORT')
+        self.assertEqual(by_path['drivers/iommu/Makefile'].lines,
+                         ('obj-$(CONFIG_FAKE_IOMMU) += fake-iommu/',
+                          'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += '
+                          'iommu-sva-test.o'))
+
+    def test_inserts_before_last_anchor_and_removes_again(self):
+        installed, added = hooks.apply_hook(SOURCE, KCONFIG)
+        self.assertFalse(added)
+        self.assertTrue(installed.endswith(
+            b'if X\nsource "x/Kconfig"\nendif # IOMMU_SUPPORT\n'))
+        self.assertEqual(hooks.remove_hook(SOURCE, installed, added), KCONFIG)
+
+    def test_anchor_with_trailing_blanks_still_matches(self):
+        installed, _ = hooks.apply_hook(SOURCE, b'endif # IOMMU_SUPPORT  \n')
+        self.assertEqual(installed, b'source "x/Kconfig"\n'
+                         b'endif # IOMMU_SUPPORT  \n')
+
+    def test_missing_anchor(self):
+        with self.assertRaises(AnchorMissing):
+            hooks.apply_hook(SOURCE, b'config A\n')
+        with self.assertRaises(AnchorMissing):
+            hooks.check_anchor(SOURCE, b'endif\n')
+
+    def test_append_handles_missing_final_newline(self):
+        for original in (b'obj-y += z.o\n', b'obj-y += z.o', b''):
+            installed, added = hooks.apply_hook(OBJ, original)
+            self.assertTrue(installed.endswith(b'obj-y += a/\nobj-y += b.o\n'))
+            self.assertEqual(hooks.remove_hook(OBJ, installed, added),
+                             original)
+
+    def test_remove_detects_moved_lines(self):
+        with self.assertRaises(HookMismatch):
+            hooks.remove_hook(OBJ, b'obj-y += a/\nobj-y += b.o\nx\n', False)
+        with self.assertRaises(HookMismatch):
+            hooks.remove_hook(SOURCE, KCONFIG, False)
+
+    def test_present_lines(self):
+        self.assertEqual(hooks.present_lines(OBJ, b'obj-y += b.o\n'),
+                         ['obj-y += b.o'])
+        self.assertEqual(hooks.present_lines(OBJ, b'obj-y += b.o.x\n'), [])
+
+
+if __name__ == '__main__':
+    unittest.main()

@@ -1,0 +1,238 @@
+import os
+import tempfile
+import unittest
+from unittest import mock
+
+from . import fs_journal, installer
+from .errors import SetupError
+from .manifest import MANIFEST_NAME, load_manifest
+from .payload import collect_payload
+from .testing_support import (IOMMU_MAKEFILE, make_fake_repo, make_fake_tree,
+                              snapshot, write)
+
+
+class InstallerTest(unittest.TestCase):
+
+    def setUp(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self._tmp.cleanup)
+        self.tree = make_fake_tree(os.path.join(self._tmp.name, 'linux'))
+        self.repo = make_fake_repo(os.path.join(self._tmp.name, 'repo'))
+        self.before = snapshot(self.tree)
+
+    def payload(self):
+        return collect_payload(self.repo)
+
+    def read(self, rel: str) -> bytes:
+        with open(os.path.join(self.tree, rel), 'rb') as f:
+            return f.read()
+
+    def test_install_puts_payload_and_hooks_in(self):
+        installer.sync(self.tree, self.payload())
+        self.assertEqual(self.read('drivers/iommu/fake-iommu/fake-iommu.c'),
+                         b'// fake\n')
+        self.assertIn(b'source "drivers/iommu/fake-iommu/Kconfig"\n'
+                      b'endif # IOMMU_SUPPORT\n',
+                      self.read('drivers/iommu/Kconfig'))
+        self.assertTrue(self.read('drivers/iommu/Makefile').endswith(
+            b'obj-$(CONFIG_FAKE_IOMMU) += fake-iommu/\n'
+            b'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-test.o\n'))
+        manifest = load_manifest(self.tree)
+        self.assertIn('drivers/iommu/fake-iommu', manifest.dirs)
+        self.assertIn('tools/testing/kunit/configs/iommu_sva.config',
+                      manifest.files)
+        self.assertEqual(sorted(manifest.hooks),
+                         ['drivers/iommu/Kconfig', 'drivers/iommu/Makefile'])
+
+    def test_uninstall_restores_tree_byte_for_byte(self):
+        installer.sync(self.tree, self.payload())
+        self.assertNotEqual(snapshot(self.tree), self.before)
+        installer.uninstall(self.tree)
+        self.assertEqual(snapshot(self.tree), self.before)
+
+    def test_install_and_uninstall_are_idempotent(self):
+        installer.sync(self.tree, self.payload())
+        installed = snapshot(self.tree)
+        self.assertFalse(installer.sync(self.tree, self.payload()).changes())
+        self.assertEqual(snapshot(self.tree), installed)
+        installer.uninstall(self.tree)
+        self.assertFalse(installer.uninstall(self.tree).changes())
+        self.assertEqual(snapshot(self.tree), self.before)
+
+    def test_resync_does_not_touch_unchanged_files(self):
+        installer.sync(self.tree, self.payload())
+        path = os.path.join(self.tree, 'drivers/iommu/iommu-sva-test.c')
+        os.utime(path, (1, 1))
+        installer.sync(self.tree, self.payload())
+        self.assertEqual(os.stat(path).st_mtime, 1)
+
+    def test_dry_run_changes_nothing(self):
+        plan = installer.sync(self.tree, self.payload(), dry_run=True)
+        self.assertTrue(plan.changes())
+        self.assertEqual(snapshot(self.tree), self.before)
+        lines = list(installer.describe(plan, dry_run=True))
+        self.assertIn('would write drivers/iommu/fake-iommu/fake-iommu.c',
+                      lines)
+        installer.sync(self.tree, self.payload())
+        installed = snapshot(self.tree)
+        installer.uninstall(self.tree, dry_run=True)
+        self.assertEqual(snapshot(self.tree), installed)
+
+    def test_sync_removes_files_no_longer_in_payload(self):
+        installer.sync(self.tree, self.payload())
+        os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/'
+                                          'fake-iommu.h'))
+        write(self.repo, 'drivers/iommu/fake-iommu/fake-iommu.c', b'// v2\n')
+        plan = installer.sync(self.tree, self.payload())
+        self.assertIn('removed drivers/iommu/fake-iommu/fake-iommu.h',
+                      list(installer.describe(plan, dry_run=False)))
+        self.assertFalse(os.path.exists(os.path.join(
+            self.tree, 'drivers/iommu/fake-iommu/fake-iommu.h')))
+        self.assertEqual(self.read('drivers/iommu/fake-iommu/fake-iommu.c'),
+                         b'// v2\n')
+        installer.uninstall(self.tree)
+        self.assertEqual(snapshot(self.tree), self.before)
+
+    def test_sync_removes_directories_it_no_longer_needs(self):
+        installer.sync(self.tree, self.payload())
+        write(self.repo, 'drivers/iommu/extra/sub/x.c', b'x\n')
+        installer.sync(self.tree, self.payload())
+        self.assertTrue(os.path.isdir(os.path.join(
+            self.tree, 'drivers/iommu/extra/sub')))
+        os.unlink(os.path.join(self.repo, 'drivers/iommu/extra/sub/x.c'))
+        installer.sync(self.tree, self.payload())
+        self.assertFalse(os.path.exists(os.path.join(
+            self.tree, 'drivers/iommu/extra')))
+
+    def test_payload_mode_is_installed(self):
+        write(self.repo, 'tools/testing/kunit/run-me.sh', b'#!/bin/sh\n',
+              0o755)
+        installer.sync(self.tree, self.payload())
+        path = os.path.join(self.tree, 'tools/testing/kunit/run-me.sh')
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o755)
+        installer.uninstall(self.tree)
+        self.assertEqual(snapshot(self.tree), self.before)
+
+    def test_foreign_file_stops_before_any_change(self):
+        write(self.tree, 'drivers/iommu/fake-iommu/Kconfig', b'mine\n')
+        before = snapshot(self.tree)
+        with self.assertRaises(SetupError) as cm:
+            installer.sync(self.tree, self.payload())
+        self.assertIn('drivers/iommu/fake-iommu/Kconfig already exists and '
+                      'was not installed by sva-kunit', str(cm.exception))
+        self.assertEqual(snapshot(self.tree), before)
+
+    def test_foreign_hook_line_stops_before_any_change(self):
+        write(self.tree, 'drivers/iommu/Makefile', IOMMU_MAKEFILE +
+              b'obj-$(CONFIG_FAKE_IOMMU) += fake-iommu/\n')
+        before = snapshot(self.tree)
+        with self.assertRaises(SetupError) as cm:
+            installer.sync(self.tree, self.payload())
+        self.assertIn('drivers/iommu/Makefile already has the line',
+                      str(cm.exception))
+        self.assertEqual(snapshot(self.tree), before)
+
+    def test_modified_payload_file_is_not_overwritten(self):
+        installer.sync(self.tree, self.payload())
+        write(self.tree, 'drivers/iommu/iommu-sva-test.c', b'// edited\n')
+        write(self.repo, 'drivers/iommu/iommu-sva-test.c', b'// v2\n')
+        before = snapshot(self.tree)
+        for action in (lambda: installer.sync(self.tree, self.payload()),
+                       lambda: installer.uninstall(self.tree)):
+            with self.assertRaises(SetupError) as cm:
+                action()
+            self.assertIn('drivers/iommu/iommu-sva-test.c was modified after '
+                          'sva-kunit installed it', str(cm.exception))
+            self.assertEqual(snapshot(self.tree), before)
+
+    def test_modified_hook_file_is_an_error(self):
+        installer.sync(self.tree, self.payload())
+        with open(os.path.join(self.tree, 'drivers/iommu/Makefile'),
+                  'ab') as f:
+            f.write(b'obj-y += mine.o\n')
+        before = snapshot(self.tree)
+        with self.assertRaises(SetupError) as cm:
+            installer.uninstall(self.tree)
+        self.assertIn('drivers/iommu/Makefile was modified after sva-kunit '
+                      'added its hook lines', str(cm.exception))
+        self.assertEqual(snapshot(self.tree), before)
+
+    def test_missing_anchor_stops_before_any_change(self):
+        write(self.tree, 'drivers/iommu/Kconfig', b'config IOMMU_SVA\n')
+        before = snapshot(self.tree)
+        with self.assertRaises(SetupError) as cm:
+            installer.sync(self.tree, self.payload())
+        self.assertIn("has no line 'endif # IOMMU_SUPPORT'",
+                      str(cm.exception))
+        self.assertEqual(snapshot(self.tree), before)
+
+    def test_failure_midway_rolls_back_install(self):
+        real_write = fs_journal.atomic_write
+        calls = []
+
+        def failing_write(path, data, mode):
+            calls.append(path)
+            if len(calls) == 5:
+                raise OSError(28, 'No space left on device')
+            real_write(path, data, mode)
+
+        with mock.patch.object(fs_journal, 'atomic_write', failing_write):
+            with self.assertRaises(SetupError) as cm:
+                installer.sync(self.tree, self.payload())
+        self.assertIn('the tree was restored', str(cm.exception))
+        self.assertGreaterEqual(len(calls), 5)
+        self.assertEqual(snapshot(self.tree), self.before)
+
+    def test_failure_midway_rolls_back_resync_and_uninstall(self):
+        installer.sync(self.tree, self.payload())
+        installed = snapshot(self.tree)
+        os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/'
+                                          'fake-iommu.h'))
+        write(self.repo, 'drivers/iommu/iommu-sva-test.c', b'// v2\n')
+        with mock.patch.object(installer.Journal, 'remove_dir',
+                               side_effect=OSError(13, 'denied')):
+            with self.assertRaises(SetupError):
+                installer.uninstall(self.tree)
+        self.assertEqual(snapshot(self.tree), installed)
+        with mock.patch.object(installer.Journal, 'remove_file',
+                               side_effect=OSError(13, 'denied')):
+            with self.assertRaises(SetupError):
+                installer.sync(self.tree, self.payload())
+        self.assertEqual(snapshot(self.tree), installed)
+
+    def test_changed_hook_table_is_resynced_and_uninstallable(self):
+        installer.sync(self.tree, self.payload())
+        changed = (installer.hooks_mod.Hook(
+            path='drivers/iommu/Makefile', lines=('obj-y += other/',),
+            placement=installer.hooks_mod.APPEND),)
+        installer.sync(self.tree, self.payload(), hook_table=changed)
+        self.assertTrue(self.read('drivers/iommu/Makefile').endswith(
+            IOMMU_MAKEFILE + b'obj-y += other/\n'))
+        self.assertNotIn(b'fake-iommu', self.read('drivers/iommu/Kconfig'))
+        installer.uninstall(self.tree)
+        self.assertEqual(snapshot(self.tree), self.before)
+
+    def test_manifest_is_json_in_tree_root(self):
+        installer.sync(self.tree, self.payload())
+        self.assertTrue(os.path.isfile(os.path.join(self.tree,
+                                                    MANIFEST_NAME)))
+
+    def test_corrupt_manifest_is_a_setup_error(self):
+        write(self.tree, MANIFEST_NAME, b'{not json')
+        with self.assertRaises(SetupError) as cm:
+            installer.sync(self.tree, self.payload())
+        self.assertIn('is unreadable', str(cm.exception))
+
+    def test_foreign_files_in_created_directory_block_uninstall(self):
+        installer.sync(self.tree, self.payload())
+        write(self.tree, 'drivers/iommu/fake-iommu/notes.txt', b'mine\n')
+        before = snapshot(self.tree)
+        with self.assertRaises(SetupError) as cm:
+            installer.uninstall(self.tree)
+        self.assertIn('holds files it did not install (notes.txt)',
+                      str(cm.exception))
+        self.assertEqual(snapshot(self.tree), before)
+
+
+if __name__ == '__main__':
+    unittest.main()

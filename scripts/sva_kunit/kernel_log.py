@@ -1,0 +1,345 @@
+"""Judge the raw kernel log (BUILD_DIR/test.log) beyond KUnit's own verdict.
+
+KUnit only knows about failed expectations.  A KASAN report, a lockdep
+splat or a refcount warning printed while a test ran can leave that test
+"ok", so this module finds such reports in the log and attributes each to
+the test that was running when it was printed.
+
+Attribution follows the KTAP output in the same log:
+
+* Before the first "# Subtest:" line the kernel is still booting; reports
+  there are boot noise and do not fail the run (UML's default config
+  prints a virt-pci WARNING every boot).
+* Inside a suite, KUnit prints nothing when a test starts, only its
+  result line when it ends.  A report is therefore held as pending and
+  given to whatever result line comes next at that nesting level: a test
+  result means it ran during that test; the suite's own result line means
+  it ran in the suite's exit (after the last test).  Reports during the
+  suite's init cannot be told from ones during its first test (KUnit
+  prints nothing between them), so they go to the first test.
+* Parameterised tests nest one level deeper; a report during any
+  parameter belongs to the test ("suite.test") and names the parameter.
+* If the log ends with reports still pending, the kernel died in the
+  middle of a test: they go to that unfinished test.
+* Reports between suites or after the last suite fail the run too: they
+  are usually a late consequence (RCU callback, kmemleak scan) of a test.
+
+Everything here is a pure function over text, so it can be tested with
+synthetic logs.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from .ktap_results import FAIL, PASS, SKIP, TestResult
+
+# Where a report was printed.
+BOOT = 'boot'            # before the first suite: noise, does not fail
+TEST = 'test'            # during a test case
+SUITE = 'suite'          # in a suite's exit (or with no test to blame)
+OUTSIDE = 'outside'      # between suites or after the last one
+UNFINISHED = 'unfinished'  # the kernel died during this test
+
+# (kind, pattern) checked in order against a log line with its timestamp
+# and leading blanks removed; the first match names the kind.  Specific
+# kinds come before the catch-all "WARNING: "/"BUG: " lines.
+REPORT_PATTERNS: Tuple[Tuple[str, 're.Pattern[str]'], ...] = tuple(
+    (kind, re.compile(pattern)) for kind, pattern in (
+        ('KASAN', r'^BUG: KASAN: '),
+        ('UBSAN', r'^UBSAN: '),
+        ('lockdep', r'^WARNING: (possible circular locking|possible '
+                    r'recursive locking|inconsistent lock state|bad unlock '
+                    r'balance|held lock freed|suspicious RCU usage|lock held'
+                    r'|possible irq lock inversion|Nested lock was not taken'
+                    r'|bad contention)'),
+        ('lockdep', r'^BUG: (Invalid wait context|MAX_LOCK|held lock)'),
+        ('lockdep', r'^\[ BUG: '),
+        ('lockdep', r'^(INFO|WARNING|BUG): .*\block(dep|ing)\b'),
+        ('sleep-in-atomic', r'^BUG: (sleeping function called|scheduling '
+                            r'while atomic)'),
+        ('refcount', r'^refcount_t: '),
+        ('kmemleak', r'^unreferenced object 0x'),
+        ('kmemleak', r'^kmemleak: \d+ new suspected memory leaks?'),
+        ('GPF', r'^(Oops: )?general protection fault'),
+        ('panic', r'^Kernel panic'),
+        ('Oops', r'^(Internal error: )?Oops\b'),
+        ('UML fault', r'^Kernel mode fault at addr'),
+        ('hung task', r'^INFO: task .* blocked for more than'),
+        ('RCU stall', r'^INFO: rcu.* detected stalls?'),
+        ('WARNING', r'^WARNING: '),
+        ('BUG', r'^BUG: '),
+    ))
+
+# Lines that match a report pattern but are known harmless wherever they
+# appear.  Kept deliberately narrow: each names the file that prints it.
+BENIGN_PATTERNS = tuple(re.compile(p) for p in (
+    # kunit.py's arch_uml.config enables UML_PCI_OVER_VIRTIO without a
+    # device id; every UML boot warns about it.
+    r'^WARNING: .* at arch/um/drivers/virt-pci\.c:\d+',
+    r'No virtio device ID configured for PCI',
+    r'^Using a channel type which is configured out of UML',
+))
+
+# A splat spans many lines; lines matching a pattern within one splat are
+# merged into one report.  These end a splat.
+SPLAT_END = re.compile(r'^(---\[ end trace|={20,}$)')
+SPLAT_MAX_LINES = 200
+
+PREFIX = re.compile(r'^\[\s*\d+\.\d+\](\[\s*[A-Z]?\d+\])? ?')
+KTAP_VERSION = re.compile(r'^(K?TAP) version \d+\s*$')
+SUBTEST = re.compile(r'^# Subtest: (.*?)\s*$')
+PLAN = re.compile(r'^1\.\.(\d+)')
+RESULT = re.compile(r'^(ok|not ok) (\d+)(?: -)?(?: (.*?))?\s*$')
+
+
+@dataclass
+class Report:
+    kinds: List[str]
+    first_line: str
+    line_no: int              # 1-based in test.log
+    where: str = BOOT         # BOOT/TEST/SUITE/OUTSIDE/UNFINISHED
+    owner: str = ''           # 'suite.test', 'suite' or a description
+    detail: str = ''          # e.g. the parameter, or "suite_init too"
+
+    @property
+    def fails_run(self) -> bool:
+        return self.where != BOOT
+
+    def describe(self) -> str:
+        kinds = '+'.join(dict.fromkeys(self.kinds))
+        where = {BOOT: 'during boot', TEST: f'in {self.owner}',
+                 SUITE: f'in {self.owner}', OUTSIDE: self.owner,
+                 UNFINISHED: f'in {self.owner}'}[self.where]
+        extra = f' ({self.detail})' if self.detail else ''
+        return (f'{kinds} {where}{extra} at test.log:{self.line_no}: '
+                f'{self.first_line}')
+
+
+@dataclass
+class TestVerdict:
+    name: str
+    kunit_status: str        # PASS/FAIL/SKIP/... as KUnit reported it
+    reports: List[Report] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.kunit_status in (PASS, SKIP) and not self.reports
+
+
+@dataclass
+class Verdict:
+    tests: List[TestVerdict]
+    reports: List[Report]            # all of them, boot noise included
+
+    @property
+    def failing_reports(self) -> List[Report]:
+        return [r for r in self.reports if r.fails_run]
+
+    @property
+    def log_clean(self) -> bool:
+        return not self.failing_reports
+
+    @property
+    def failed_tests(self) -> List[TestVerdict]:
+        return [t for t in self.tests if not t.passed]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.tests) and self.log_clean and not self.failed_tests
+
+
+def strip_prefix(line: str) -> str:
+    """Drop the printk timestamp (and caller id) if there is one."""
+    return PREFIX.sub('', line.rstrip('\r\n'), count=1)
+
+
+@dataclass
+class _Group:
+    name: str
+    indent: int
+    results: int = 0          # result lines seen directly in this group
+    plan: Optional[int] = None
+
+
+class _Follower:
+    """Walks the log once, tracking the KTAP nesting and the reports."""
+
+    def __init__(self) -> None:
+        self.stack: List[_Group] = []
+        self.suites_seen: List[str] = []
+        self.pending: List[Report] = []
+        self.reports: List[Report] = []
+        self.results: List[TestResult] = []
+        self.splat: Optional[Report] = None
+        self.splat_lines = 0
+
+    # -- KTAP events -----------------------------------------------------
+    def on_subtest(self, name: str, indent: int) -> None:
+        self._end_splat()
+        self.stack.append(_Group(name, indent))
+
+    def on_plan(self, count: int) -> None:
+        if self.stack and self.stack[-1].plan is None:
+            self.stack[-1].plan = count
+
+    def on_result(self, ok: bool, name: str, directive: str,
+                  indent: int) -> None:
+        self._end_splat()
+        if not self.stack:
+            return  # a top-level result with no suite open: nothing to do
+        group = self.stack[-1]
+        status = SKIP if directive.upper().startswith('SKIP') else (
+            PASS if ok else FAIL)
+        closes = indent < group.indent or (group.indent == 0
+                                           and name == group.name)
+        path = [g.name for g in self.stack]
+        if closes:
+            self.stack.pop()
+            if len(path) == 1:
+                self._resolve(SUITE, path[0], 'suite exit')
+                self.suites_seen.append(path[0])
+                if group.results == 0:
+                    self.results.append(TestResult(path[0], status))
+            else:
+                self._resolve(TEST, f'{path[0]}.{path[1]}', '')
+                if len(path) == 2:
+                    self.results.append(TestResult(f'{path[0]}.{path[1]}',
+                                                   status))
+            if self.stack:
+                self.stack[-1].results += 1
+            return
+        group.results += 1
+        if len(path) == 1:
+            detail = 'or the suite init' if group.results == 1 else ''
+            self._resolve(TEST, f'{path[0]}.{name}', detail)
+            self.results.append(TestResult(f'{path[0]}.{name}', status))
+        else:
+            self._resolve(TEST, f'{path[0]}.{path[1]}', f'parameter {name}')
+
+    # -- reports ---------------------------------------------------------
+    def on_report(self, kind: str, text: str, line_no: int) -> None:
+        if self.splat is not None:
+            self.splat.kinds.append(kind)
+            return
+        report = Report([kind], text, line_no)
+        self.splat, self.splat_lines = report, 0
+        self.reports.append(report)
+        if self.stack:
+            self.pending.append(report)
+        elif not self.suites_seen:
+            report.where = BOOT
+        else:
+            report.where = OUTSIDE
+            report.owner = f'after suite {self.suites_seen[-1]}'
+
+    def on_other_line(self, text: str) -> None:
+        if self.splat is None:
+            return
+        self.splat_lines += 1
+        if SPLAT_END.match(text) or self.splat_lines > SPLAT_MAX_LINES:
+            self._end_splat()
+
+    def _end_splat(self) -> None:
+        self.splat = None
+
+    def _resolve(self, where: str, owner: str, detail: str) -> None:
+        for report in self.pending:
+            report.where, report.owner, report.detail = where, owner, detail
+        self.pending = []
+
+    def finish(self) -> None:
+        """The log ended: anything pending happened in an unfinished test."""
+        if not self.pending:
+            return
+        path = [g.name for g in self.stack]
+        top = self.stack[0]
+        if len(path) >= 2:
+            owner = f'{path[0]}.{path[1]}'
+        elif top.plan is not None and top.results >= top.plan:
+            self._resolve(SUITE, path[0], 'suite exit; the log ends there')
+            return
+        else:
+            owner = f'{path[0]}.<test #{top.results + 1}>'
+        self._resolve(UNFINISHED, owner, 'the log ends during this test')
+
+
+def classify(text: str) -> Optional[str]:
+    """The report kind a (prefix-stripped) line starts, or None."""
+    body = text.lstrip(' \t')
+    if any(p.search(body) for p in BENIGN_PATTERNS):
+        return None
+    for kind, pattern in REPORT_PATTERNS:
+        if pattern.match(body):
+            return kind
+    return None
+
+
+def follow_log(log_text: str) -> Tuple[List[Report], List[TestResult]]:
+    """Reports with their owners, and the test results seen in the log."""
+    follower = _Follower()
+    for line_no, raw in enumerate(log_text.splitlines(), start=1):
+        text = strip_prefix(raw)
+        body = text.lstrip(' \t')
+        indent = len(text.expandtabs(8)) - len(body.expandtabs(8))
+        match = SUBTEST.match(body)
+        if match:
+            follower.on_subtest(match.group(1), indent)
+            continue
+        match = RESULT.match(body)
+        if match:
+            name, _, directive = (match.group(3) or '').partition(' # ')
+            if name.startswith('# '):  # "ok 1 # SKIP" with no name
+                name, directive = '', name[2:]
+            follower.on_result(match.group(1) == 'ok', name.strip(),
+                               directive.strip(), indent)
+            continue
+        match = PLAN.match(body)
+        if match:
+            follower.on_plan(int(match.group(1)))
+            continue
+        if KTAP_VERSION.match(body):
+            continue
+        kind = classify(text)
+        if kind is not None:
+            follower.on_report(kind, body.strip(), line_no)
+        else:
+            follower.on_other_line(body)
+    follower.finish()
+    return follower.reports, follower.results
+
+
+def judge(log_text: str, results: Optional[Sequence[TestResult]] = None
+          ) -> Verdict:
+    """Combine KUnit's results with the reports found in the kernel log.
+
+    results are the per-test-case results kunit.py parsed (its JSON); when
+    None, those found while following the log are used.  A test KUnit
+    called ok still fails if a report was printed while it ran.
+    """
+    reports, seen = follow_log(log_text)
+    if results is None:
+        results = seen
+    tests = [TestVerdict(r.name, r.status) for r in results]
+    by_name: Dict[str, TestVerdict] = {t.name: t for t in tests}
+    for report in reports:
+        if report.where in (TEST, UNFINISHED) and report.owner in by_name:
+            by_name[report.owner].reports.append(report)
+    return Verdict(tests, reports)
+
+
+def summarize(verdict: Verdict, limit: int = 3) -> Iterable[str]:
+    """Human lines explaining every failure, most useful first."""
+    for test in verdict.failed_tests:
+        if test.reports and test.kunit_status in (PASS, SKIP):
+            kinds = '+'.join(dict.fromkeys(
+                k for r in test.reports for k in r.kinds))
+            yield (f'{test.name}: KUnit said ok but the kernel log has '
+                   f'{kinds}')
+        else:
+            yield f'{test.name}: {test.kunit_status}'
+    failing = verdict.failing_reports
+    for report in failing[:limit]:
+        yield report.describe()
+    if len(failing) > limit:
+        yield f'... and {len(failing) - limit} more kernel log reports'

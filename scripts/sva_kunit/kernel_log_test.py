@@ -1,0 +1,257 @@
+import unittest
+from typing import List
+
+from . import kernel_log
+from .kernel_log import BOOT, OUTSIDE, SUITE, TEST, UNFINISHED
+from .ktap_results import FAIL, PASS, SKIP, TestResult
+
+UML_BOOT = '''Core dump limits :
+\tsoft - 0
+Checking environment variables for a tempdir...none found
+Linux version 6.12.117 (root@host) (gcc (Debian 12.2.0-14) 12.2.0) #1
+Kernel command line: mem=1G console=tty kunit_shutdown=halt kunit.enable=1
+Using a channel type which is configured out of UML
+setup_one_line failed for device 1 : Configuration failed
+------------[ cut here ]------------
+No virtio device ID configured for PCI - no PCI support
+WARNING: CPU: 0 PID: 1 at arch/um/drivers/virt-pci.c:616 \
+virtio_pcidev_init+0x60/0x80
+Modules linked in:
+CPU: 0 UID: 0 PID: 1 Comm: swapper Not tainted 6.12.117 #1
+Stack:
+ 60a1b8f0 60c3a3b0 00000000 00000000
+Call Trace:
+ [<600279c0>] ? show_stack+0x140/0x160
+---[ end trace 0000000000000000 ]---
+'''
+
+KASAN = '''==================================================================
+BUG: KASAN: slab-use-after-free in fake_iommu_unbind+0x40/0x90
+Read of size 8 at addr 0000000061a3c018 by task kunit_try_catch/29
+CPU: 0 UID: 0 PID: 29 Comm: kunit_try_catch Tainted: G                 N 6.12
+==================================================================
+'''
+
+REFCOUNT = '''------------[ cut here ]------------
+refcount_t: underflow; use-after-free.
+WARNING: CPU: 0 PID: 30 at lib/refcount.c:28 refcount_warn_saturate+0x9c/0x110
+Modules linked in:
+---[ end trace 0000000000000000 ]---
+'''
+
+LOCKDEP = '''
+======================================================
+WARNING: possible circular locking dependency detected
+6.12.117 #1 Tainted: G        W        N
+------------------------------------------------------
+kunit_try_catch/31 is trying to acquire lock:
+'''
+
+
+def suite(name: str, body: str, plan: int, number: int = 1,
+          status: str = 'ok') -> str:
+    return (f'    KTAP version 1\n    # Subtest: {name}\n'
+            f'    # module: iommu_sva_test\n    1..{plan}\n' + body
+            + f'{status} {number} {name}\n')
+
+
+def log(*suites: str, trailer: str = '') -> str:
+    return (UML_BOOT + 'KTAP version 1\n' + f'1..{len(suites)}\n'
+            + ''.join(suites) + trailer)
+
+
+def stamp(text: str) -> str:
+    """Add printk timestamps the way CONFIG_PRINTK_TIME=y does."""
+    return ''.join(f'[    {i / 1000:.6f}] {line}\n'
+                   for i, line in enumerate(text.splitlines()))
+
+
+PASSING_SUITE = suite('iommu_sva', '    ok 1 iommu_sva_bind\n'
+                      '    ok 2 iommu_sva_unbind\n'
+                      '# iommu_sva: pass:2 fail:0 skip:0 total:2\n', 2)
+
+
+class KernelLogTest(unittest.TestCase):
+
+    def both(self, text: str) -> List[kernel_log.Verdict]:
+        """Judge the log with and without printk timestamps."""
+        return [kernel_log.judge(text), kernel_log.judge(stamp(text))]
+
+    def test_boot_splat_only_passes(self):
+        for verdict in self.both(log(PASSING_SUITE)):
+            self.assertTrue(verdict.passed, verdict)
+            self.assertEqual([t.name for t in verdict.tests],
+                             ['iommu_sva.iommu_sva_bind',
+                              'iommu_sva.iommu_sva_unbind'])
+
+    def test_boot_reports_are_noise(self):
+        text = UML_BOOT + KASAN + log(PASSING_SUITE)
+        for verdict in self.both(text):
+            self.assertTrue(verdict.passed)
+            self.assertEqual([r.where for r in verdict.reports], [BOOT])
+
+    def test_kasan_in_ok_test_fails_naming_it(self):
+        body = ('    ok 1 iommu_sva_bind\n' + KASAN +
+                '    ok 2 iommu_sva_unbind\n')
+        for verdict in self.both(log(suite('iommu_sva', body, 2))):
+            self.assertFalse(verdict.passed)
+            self.assertEqual([t.name for t in verdict.failed_tests],
+                             ['iommu_sva.iommu_sva_unbind'])
+            [report] = verdict.failing_reports
+            self.assertEqual((report.kinds, report.where, report.owner),
+                             (['KASAN'], TEST, 'iommu_sva.iommu_sva_unbind'))
+            lines = list(kernel_log.summarize(verdict))
+            self.assertIn('iommu_sva.iommu_sva_unbind: KUnit said ok but the '
+                          'kernel log has KASAN', lines)
+
+    def test_report_before_first_result_goes_to_first_test(self):
+        body = KASAN + '    ok 1 iommu_sva_bind\n    ok 2 iommu_sva_unbind\n'
+        [report] = kernel_log.judge(log(suite('iommu_sva', body, 2))).reports
+        self.assertEqual(report.owner, 'iommu_sva.iommu_sva_bind')
+        self.assertIn('suite init', report.detail)
+
+    def test_refcount_in_suite_exit_fails_naming_suite(self):
+        body = ('    ok 1 iommu_sva_bind\n    ok 2 iommu_sva_unbind\n'
+                + REFCOUNT)
+        for verdict in self.both(log(suite('iommu_sva', body, 2))):
+            self.assertFalse(verdict.passed)
+            self.assertEqual(verdict.failed_tests, [])
+            [report] = verdict.failing_reports
+            # One splat, one report, though two of its lines match.
+            self.assertEqual(report.kinds, ['refcount', 'WARNING'])
+            self.assertEqual((report.where, report.owner),
+                             (SUITE, 'iommu_sva'))
+            self.assertIn('refcount+WARNING in iommu_sva (suite exit)',
+                          report.describe())
+
+    def test_lockdep_fails_run(self):
+        body = ('    ok 1 iommu_sva_bind\n' + LOCKDEP
+                + '    ok 2 iommu_sva_mm\n')
+        for verdict in self.both(log(suite('iommu_sva', body, 2))):
+            [report] = verdict.failing_reports
+            self.assertEqual(report.kinds, ['lockdep'])
+            self.assertEqual(report.owner, 'iommu_sva.iommu_sva_mm')
+
+    def test_each_report_kind_is_recognised(self):
+        cases = {
+            'BUG: KASAN: null-ptr-deref in x': 'KASAN',
+            'UBSAN: array-index-out-of-bounds in a.c:3:4': 'UBSAN',
+            'WARNING: possible recursive locking detected': 'lockdep',
+            'WARNING: inconsistent lock state': 'lockdep',
+            'BUG: sleeping function called from invalid context at x':
+                'sleep-in-atomic',
+            'refcount_t: addition on 0; use-after-free.': 'refcount',
+            'unreferenced object 0xffff888003f3c000 (size 64):': 'kmemleak',
+            'kmemleak: 2 new suspected memory leaks (see /sys/kernel/debug)':
+                'kmemleak',
+            'general protection fault, probably for non-canonical address':
+                'GPF',
+            'Oops: general protection fault, probably for non-canonical':
+                'GPF',
+            'Kernel panic - not syncing: Segfault with no mm': 'panic',
+            'Oops: 0000 [#1] PREEMPT SMP': 'Oops',
+            'Internal error: Oops: 96000004 [#1] SMP': 'Oops',
+            'WARNING: CPU: 0 PID: 9 at drivers/iommu/x.c:1 f+0x1/0x2':
+                'WARNING',
+            'BUG: unable to handle page fault for address: 0': 'BUG',
+        }
+        for line, kind in cases.items():
+            self.assertEqual(kernel_log.classify(line), kind, line)
+            self.assertEqual(kernel_log.classify('    ' + line), kind, line)
+        for line in ('kmemleak: Kernel memory leak detector initialized',
+                     '    # iommu_sva_bind: EXPECTATION FAILED at x.c:3',
+                     'Using a channel type which is configured out of UML',
+                     'WARNING: CPU: 0 PID: 1 at arch/um/drivers/virt-pci.c:'
+                     '616 virtio_pcidev_init+0x60/0x80', 'ok 1 WARNING: x'):
+            self.assertIsNone(kernel_log.classify(line), line)
+
+    def test_ubsan_and_kmemleak_in_tests(self):
+        body = ('UBSAN: shift-out-of-bounds in drivers/iommu/x.c:1:2\n'
+                '    ok 1 a\n'
+                'kmemleak: 1 new suspected memory leaks\n'
+                'unreferenced object 0x6000 (size 32):\n'
+                '    ok 2 b\n')
+        verdict = kernel_log.judge(log(suite('iommu_sva', body, 2)))
+        self.assertEqual([(r.owner, r.kinds) for r in verdict.reports],
+                         [('iommu_sva.a', ['UBSAN']),
+                          ('iommu_sva.b', ['kmemleak', 'kmemleak'])])
+
+    def test_parameterised_test_reports_name_test_and_parameter(self):
+        body = ('    ok 1 iommu_sva_bind\n'
+                '        KTAP version 1\n'
+                '        # Subtest: iommu_sva_pasid\n'
+                '        ok 1 pasid=1\n' + KASAN +
+                '        ok 2 pasid=2\n'
+                '    # iommu_sva_pasid: pass:2 fail:0 skip:0 total:2\n'
+                '    ok 2 iommu_sva_pasid\n')
+        for verdict in self.both(log(suite('iommu_sva', body, 2))):
+            self.assertEqual([t.name for t in verdict.tests],
+                             ['iommu_sva.iommu_sva_bind',
+                              'iommu_sva.iommu_sva_pasid'])
+            [report] = verdict.failing_reports
+            self.assertEqual((report.owner, report.detail),
+                             ('iommu_sva.iommu_sva_pasid',
+                              'parameter pasid=2'))
+            self.assertEqual([t.name for t in verdict.failed_tests],
+                             ['iommu_sva.iommu_sva_pasid'])
+
+    def test_second_suite_and_between_suites(self):
+        other = suite('iommu_sva_mm', '    ok 1 mm_a\n' + REFCOUNT
+                      + '    not ok 2 mm_b\n    ok 3 mm_c # SKIP no hw\n',
+                      3, number=2, status='not ok')
+        text = log(PASSING_SUITE.replace('ok 1 iommu_sva\n',
+                                         'ok 1 iommu_sva\n' + LOCKDEP),
+                   other)
+        verdict = kernel_log.judge(text)
+        self.assertEqual([(r.where, r.owner) for r in verdict.reports],
+                         [(OUTSIDE, 'after suite iommu_sva'),
+                          (TEST, 'iommu_sva_mm.mm_b')])
+        self.assertEqual({t.name: t.kunit_status for t in verdict.tests},
+                         {'iommu_sva.iommu_sva_bind': PASS,
+                          'iommu_sva.iommu_sva_unbind': PASS,
+                          'iommu_sva_mm.mm_a': PASS,
+                          'iommu_sva_mm.mm_b': FAIL,
+                          'iommu_sva_mm.mm_c': SKIP})
+
+    def test_crash_mid_test_blames_the_unfinished_test(self):
+        text = (UML_BOOT + 'KTAP version 1\n1..1\n    KTAP version 1\n'
+                '    # Subtest: iommu_sva\n    1..3\n    ok 1 a\n'
+                'Kernel panic - not syncing: Segfault with no mm\n')
+        for verdict in self.both(text):
+            [report] = verdict.failing_reports
+            self.assertEqual((report.where, report.owner),
+                             (UNFINISHED, 'iommu_sva.<test #2>'))
+            self.assertFalse(verdict.passed)
+
+    def test_json_results_take_precedence(self):
+        body = '    ok 1 a\n' + KASAN + '    ok 2 b\n'
+        results = [TestResult('iommu_sva.a', PASS),
+                   TestResult('iommu_sva.b', PASS)]
+        verdict = kernel_log.judge(log(suite('iommu_sva', body, 2)), results)
+        self.assertEqual([t.name for t in verdict.failed_tests],
+                         ['iommu_sva.b'])
+
+    def test_no_tests_is_not_a_pass(self):
+        self.assertFalse(kernel_log.judge(UML_BOOT).passed)
+
+    def test_old_tab_indented_ktap(self):
+        text = ('TAP version 14\n1..1\n\t# Subtest: iommu_sva\n\t1..2\n'
+                '\tok 1 - a\n' + KASAN + '\tok 2 - b\nok 1 - iommu_sva\n')
+        for verdict in self.both(text):
+            self.assertEqual([t.name for t in verdict.failed_tests],
+                             ['iommu_sva.b'])
+
+    def test_unindented_ktap_closes_suite_by_name(self):
+        text = ('KTAP version 1\n1..1\n# Subtest: iommu_sva\n1..1\n'
+                'ok 1 a\n' + REFCOUNT + 'ok 1 iommu_sva\n')
+        [report] = kernel_log.judge(text).reports
+        self.assertEqual((report.where, report.owner), (SUITE, 'iommu_sva'))
+
+    def test_timestamp_and_caller_prefix_are_stripped(self):
+        self.assertEqual(kernel_log.strip_prefix(
+            '[    1.234567][    T1]     ok 1 a\n'), '    ok 1 a')
+        self.assertEqual(kernel_log.strip_prefix('    ok 1 a'), '    ok 1 a')
+
+
+if __name__ == '__main__':
+    unittest.main()

@@ -1,0 +1,173 @@
+"""Classification, exit code and report formatting from fake outcomes."""
+
+import json
+import unittest
+
+from . import kernel_log, mutant_report
+from .errors import EXIT_FAILED, EXIT_OK
+from .ktap_results import TestResult
+from .kunit_runner import BUILDING, STARTING, KunitRun
+from .mutant_outcome import (BUILD_ERROR, KILLED, NO_APPLY, SURVIVED,
+                             TIMEOUT, MutantResult, classify, exit_code,
+                             no_apply)
+from .mutants import Hunk, Mutant
+from .suite_run import RunOutcome
+from .testing_support import FAILING_LOG, KASAN_IN_TEST_LOG, PASSING_LOG
+
+ORDINARY = Mutant('no-mmgrab', ('I2', 'I9'), 'f.c', 'd', (Hunk('a', ''),))
+KNOWN = Mutant('no-busy-check', ('I8',), 'f.c', 'd', (Hunk('a', ''),),
+               survivor='unreachable')
+
+LOCKDEP_HANG_LOG = PASSING_LOG.split('    ok 2')[0] + (
+    'WARNING: possible recursive locking detected\n'
+    '--------------------------------------------\n')
+
+
+def outcome(log, rc=0, stage=STARTING, timed_out=False, exit_code=None,
+            summary='FAIL: x'):
+    verdict = kernel_log.judge(log) if log is not None else None
+    if exit_code is None:
+        exit_code = EXIT_OK if verdict and verdict.passed and not rc \
+            and not timed_out else EXIT_FAILED
+    return RunOutcome(exit_code, summary, [], verdict,
+                      KunitRun(rc, stage, timed_out), '/b')
+
+
+class ClassifyTest(unittest.TestCase):
+
+    def test_survived(self):
+        r = classify(ORDINARY, outcome(PASSING_LOG))
+        self.assertEqual((r.result, r.ok, r.label), (SURVIVED, False,
+                                                     'survived'))
+        r = classify(KNOWN, outcome(PASSING_LOG))
+        self.assertEqual((r.ok, r.label), (True, 'survived (known '
+                                           'survivor)'))
+
+    def test_killed_by_a_test(self):
+        r = classify(ORDINARY, outcome(FAILING_LOG, rc=1))
+        self.assertEqual((r.result, r.failed_tests, r.sanitizers, r.ok),
+                         (KILLED, ['iommu_sva.iommu_sva_unbind'], [], True))
+
+    def test_killed_by_a_sanitizer_only(self):
+        r = classify(ORDINARY, outcome(KASAN_IN_TEST_LOG))
+        self.assertEqual((r.result, r.failed_tests, r.sanitizers),
+                         (KILLED, ['iommu_sva.iommu_sva_unbind'], ['KASAN']))
+        self.assertEqual(mutant_report.evidence(r),
+                         'iommu_sva.iommu_sva_unbind / KASAN')
+
+    def test_crash_placeholders_are_not_test_names(self):
+        crash = PASSING_LOG.split('    ok 1')[0] + (
+            'BUG: KASAN: slab-use-after-free in t+0x1/0x2\n'
+            'Kernel panic - not syncing: Segfault with no mm\n')
+        o = outcome(crash, rc=1)
+        o.verdict = kernel_log.judge(crash, [
+            TestResult('', 'FAIL'), TestResult('iommu_sva.', 'FAIL'),
+            TestResult('iommu_sva.', 'FAIL'), TestResult('other.x', 'FAIL')])
+        r = classify(ORDINARY, o)
+        self.assertEqual((r.result, r.failed_tests, r.sanitizers), (
+            KILLED, ['other.x', 'iommu_sva.<test #1>'], ['KASAN', 'panic']))
+
+    def test_crash_before_any_test(self):
+        r = classify(ORDINARY, outcome('Kernel panic - boom\n', rc=1))
+        self.assertEqual((r.result, r.note), (KILLED, 'crashed'))
+
+    def test_build_error(self):
+        r = classify(ORDINARY, outcome(
+            None, rc=1, stage=BUILDING, summary='FAIL: kunit.py failed to '
+            'build the kernel (exit 1); see its output above'))
+        self.assertEqual((r.result, r.ok, r.note), (
+            BUILD_ERROR, False, 'kunit.py failed to build the kernel '
+            '(exit 1)'))
+
+    def test_timeout_while_building(self):
+        r = classify(ORDINARY, outcome(None, rc=-9, stage=BUILDING,
+                                       timed_out=True))
+        self.assertEqual((r.result, r.ok), (TIMEOUT, False))
+
+    def test_deadlocked_kernel_is_killed_with_its_lockdep_report(self):
+        r = classify(ORDINARY, outcome(LOCKDEP_HANG_LOG, rc=-9,
+                                       timed_out=True))
+        self.assertEqual((r.result, r.label, r.sanitizers, r.ok),
+                         (KILLED, 'killed (timeout)', ['lockdep'], True))
+        self.assertEqual(r.failed_tests, ['iommu_sva.<test #2>'])
+
+    def test_known_survivor_killed_is_fine(self):
+        r = classify(KNOWN, outcome(FAILING_LOG, rc=1))
+        self.assertEqual((r.result, r.ok, r.label),
+                         (KILLED, True, 'killed (known survivor)'))
+
+
+class ExitCodeTest(unittest.TestCase):
+
+    def test_rules(self):
+        killed = MutantResult(ORDINARY, KILLED)
+        known = MutantResult(KNOWN, SURVIVED)
+        self.assertEqual(exit_code([killed, known]), EXIT_OK)
+        self.assertEqual(exit_code([killed, MutantResult(KNOWN, KILLED)]),
+                         EXIT_OK)
+        for bad in (MutantResult(ORDINARY, SURVIVED),
+                    MutantResult(ORDINARY, BUILD_ERROR),
+                    MutantResult(ORDINARY, TIMEOUT),
+                    MutantResult(KNOWN, BUILD_ERROR),
+                    no_apply(ORDINARY, 'hunk 1 of 1 not found')):
+            self.assertEqual(exit_code([killed, known, bad]), EXIT_FAILED,
+                             bad)
+
+
+class ReportTest(unittest.TestCase):
+
+    def results(self):
+        return [MutantResult(ORDINARY, KILLED, ['s.a', 's.b', 's.c', 's.d'],
+                             ['KASAN', 'refcount'], seconds=61.4),
+                MutantResult(KNOWN, SURVIVED, seconds=58.6),
+                no_apply(Mutant('x', ('I1',), 'f.c', 'd', (), fix='abc'),
+                         'hunk 1 of 1 (\'a\') not found in f.c')]
+
+    def test_list_lines(self):
+        lines = mutant_report.list_lines([ORDINARY, KNOWN, Mutant(
+            'x', ('I1',), 'f.c', 'd', (), fix='abc')])
+        self.assertEqual(lines, [
+            'no-mmgrab      I2,I9',
+            'no-busy-check  I8     (known survivor)',
+            'x              I1     fix abc'])
+
+    def test_table_and_markdown(self):
+        self.assertEqual(mutant_report.table(self.results()), [
+            'mutant         invariant  result                     '
+            'failed tests / sanitizer            seconds',
+            '-------------  ---------  -------------------------  '
+            '----------------------------------  -------',
+            'no-mmgrab      I2,I9      killed                     '
+            's.a, s.b, +2 more / KASAN+refcount       61',
+            'no-busy-check  I8         survived (known survivor)  '
+            '                                         59',
+            "x              I1         no-apply                   "
+            "hunk 1 of 1 ('a') not found in f.c        0"])
+        md = mutant_report.markdown(self.results())
+        self.assertEqual(md[:2], [
+            '| mutant | invariant | result | failed tests / sanitizer | '
+            'seconds |', '|---|---|---|---|--:|'])
+        self.assertEqual(md[3], '| no-busy-check | I8 | survived (known '
+                         'survivor) |  | 59 |')
+
+    def test_summary_and_json(self):
+        line = mutant_report.summary_line(self.results(), 300.2)
+        self.assertEqual(line, 'sva-kunit: 3 mutants: 1 killed, 1 survived, '
+                         '1 no-apply; kill rate 1/2 = 50% (killed / (total '
+                         '- 1 known survivors)); 60 s per mutant after a '
+                         '300 s baseline')
+        data = json.loads(mutant_report.to_json(self.results(), 300.2, '/t'))
+        self.assertEqual(data['exit_code'], EXIT_FAILED)
+        self.assertEqual(data['kill_rate'], 0.5)
+        self.assertEqual(data['mutants'][0]['failed_tests'],
+                         ['s.a', 's.b', 's.c', 's.d'])
+        self.assertEqual(data['mutants'][2]['result'], NO_APPLY)
+
+    def test_known_survivor_killed_is_reported(self):
+        line = mutant_report.summary_line([MutantResult(KNOWN, KILLED)], 1)
+        self.assertIn('kill rate n/a', line)
+        self.assertIn('known survivor(s) killed: no-busy-check', line)
+
+
+if __name__ == '__main__':
+    unittest.main()

@@ -1,0 +1,140 @@
+import os
+import tempfile
+import unittest
+
+from . import mutants
+from .errors import SetupError
+from .mutants import Hunk, NoApply, parse_mutant
+from .payload import default_repo_root
+from .testing_support import write
+
+SIMPLE = '''Name: no-grab
+Invariant: I2, I9
+Fix: 0123456789ab
+File: drivers/iommu/iommu-sva.c
+Description: delete mmgrab(mm)
+@@ find
+\tmmgrab(mm);
+\tdomain->mm = mm;
+@@ replace
+\tdomain->mm = mm;
+'''
+
+
+class ParseTest(unittest.TestCase):
+
+    def test_header_and_verbatim_hunk(self):
+        m = parse_mutant(SIMPLE, 'x.mutant')
+        self.assertEqual((m.name, m.invariants, m.fix, m.file, m.survivor),
+                         ('no-grab', ('I2', 'I9'), '0123456789ab',
+                          'drivers/iommu/iommu-sva.c', ''))
+        self.assertFalse(m.known_survivor)
+        self.assertEqual(m.hunks, (Hunk('\tmmgrab(mm);\n\tdomain->mm = mm;\n',
+                                        '\tdomain->mm = mm;\n'),))
+
+    def test_several_hunks_empty_replace_and_no_final_newline(self):
+        text = SIMPLE + ('@@ find\na\n\n@@ replace\n@@ find\nb\x0cc\n'
+                         '@@ replace\nd')
+        m = parse_mutant(text, 'x.mutant')
+        self.assertEqual(m.hunks[1:], (Hunk('a\n\n', ''),
+                                       Hunk('b\x0cc\n', 'd')))
+
+    def test_survivor(self):
+        m = parse_mutant(SIMPLE.replace('Fix: 0123456789ab\n',
+                                        'Survivor: unreachable\n'), 'x')
+        self.assertTrue(m.known_survivor)
+        self.assertEqual((m.fix, m.survivor), ('', 'unreachable'))
+
+    def assert_malformed(self, text, message):
+        with self.assertRaises(SetupError) as cm:
+            parse_mutant(text, 'mutants/01-x.mutant')
+        self.assertIn(message, str(cm.exception))
+        self.assertIn('mutants/01-x.mutant:', str(cm.exception))
+
+    def test_malformed(self):
+        self.assert_malformed(SIMPLE.replace('Name: no-grab\n', ''),
+                              'missing header Name:')
+        self.assert_malformed(SIMPLE.replace('Invariant: I2, I9',
+                                             'Invariant: 2'),
+                              "'2' is not of the form I<number>")
+        self.assert_malformed(SIMPLE.replace('@@ replace\n', ''),
+                              'has no "@@ replace"')
+        self.assert_malformed(SIMPLE.split('@@ find')[0], 'no hunk')
+        self.assert_malformed('Colour: red\n' + SIMPLE, 'not a header line')
+        self.assert_malformed(SIMPLE.replace('File: drivers',
+                                             'File: ../drivers'),
+                              'not a plain path')
+        self.assert_malformed(SIMPLE.replace('@@ find\n\tmmgrab(mm);\n'
+                                             '\tdomain->mm = mm;\n',
+                                             '@@ find\n'), 'finds nothing')
+        self.assert_malformed(SIMPLE + '@@ replace\nx\n',
+                              'second "@@ replace"')
+        self.assert_malformed('Name: a\nName: b\n' + SIMPLE, 'given twice')
+
+
+class MutateTest(unittest.TestCase):
+
+    def mutant(self, *hunks):
+        return mutants.Mutant('m', ('I1',), 'f.c', 'd',
+                              tuple(Hunk(f, r) for f, r in hunks))
+
+    def test_applies_hunks_in_order(self):
+        data = b'one\ntwo\nthree\n'
+        m = self.mutant(('two\n', ''), ('one\nthree', 'THREE'))
+        self.assertEqual(mutants.mutate(data, m), b'THREE\n')
+
+    def test_missing_or_repeated_find_text(self):
+        with self.assertRaisesRegex(NoApply, r"hunk 2 of 2 \('x'\) not "
+                                    'found in f.c'):
+            mutants.mutate(b'a\n', self.mutant(('a', 'b'), ('x', 'y')))
+        with self.assertRaisesRegex(NoApply, 'found more than once'):
+            mutants.mutate(b'aa\naa\n', self.mutant(('aa\n', '')))
+        with self.assertRaisesRegex(NoApply, 'found more than once'):
+            mutants.mutate(b'aaa', self.mutant(('aa', '')))  # overlapping
+
+
+class CatalogueTest(unittest.TestCase):
+
+    def test_the_real_catalogue(self):
+        catalogue = mutants.load_catalogue(default_repo_root())
+        self.assertGreaterEqual(len(catalogue), 25)
+        names = [m.name for m in catalogue]
+        self.assertEqual(len(names), len(set(names)))
+        for m in catalogue:
+            self.assertTrue(m.invariants and m.file and m.hunks, m.name)
+            self.assertEqual(os.path.basename(m.source).split('-', 1)[1],
+                             m.name + '.mutant')
+            for hunk in m.hunks:
+                self.assertNotEqual(hunk.find, hunk.replace, m.name)
+            for invariant in m.invariants:
+                self.assertIn(int(invariant[1:]), range(1, 14), m.name)
+        self.assertTrue(any(m.known_survivor for m in catalogue))
+
+    def test_name_must_match_file_and_be_unique(self):
+        with tempfile.TemporaryDirectory() as repo:
+            write(repo, 'mutants/01-other.mutant', SIMPLE.encode())
+            with self.assertRaisesRegex(SetupError, 'does not match the file'):
+                mutants.load_catalogue(repo)
+            os.rename(os.path.join(repo, 'mutants/01-other.mutant'),
+                      os.path.join(repo, 'mutants/01-no-grab.mutant'))
+            self.assertEqual(len(mutants.load_catalogue(repo)), 1)
+            write(repo, 'mutants/02-no-grab.mutant', SIMPLE.encode())
+            with self.assertRaisesRegex(SetupError, 'also used by'):
+                mutants.load_catalogue(repo)
+
+    def test_missing_catalogue(self):
+        with tempfile.TemporaryDirectory() as repo:
+            with self.assertRaisesRegex(SetupError, 'cannot read the mutant'):
+                mutants.load_catalogue(repo)
+
+    def test_select(self):
+        catalogue = mutants.load_catalogue(default_repo_root())
+        picked = mutants.select(catalogue, ['no-mmdrop', 'no-mmgrab'])
+        self.assertEqual([m.name for m in picked], ['no-mmgrab', 'no-mmdrop'])
+        self.assertEqual(mutants.select(catalogue, []), catalogue)
+        with self.assertRaisesRegex(SetupError, 'no mutant named x; see'):
+            mutants.select(catalogue, ['x'])
+
+
+if __name__ == '__main__':
+    unittest.main()

@@ -1,0 +1,169 @@
+"""Put a mutant into a kernel tree and take it out again, surviving crashes.
+
+Before a source file is mutated, a journal (<tree>/.sva-kunit-mutation)
+records its original bytes and mode and the hash of the mutated bytes.
+Restoring deletes the journal.  If `mutate` dies in between (SIGKILL, a
+crash, a power cut), the next sva-kunit command that uses the tree finds
+the journal and repairs the file -- unless someone has edited it since,
+in which case it refuses and changes nothing.
+
+The journal sits at the tree's top, outside every directory the installer
+manages, so it never looks like a foreign or modified suite file.
+"""
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Optional, TextIO, Tuple
+
+from .errors import SetupError
+from .fs_journal import TEMP_SUFFIX, atomic_write, read_file
+from .manifest import sha256
+from .mutants import Mutant, NoApply, mutate
+
+JOURNAL_NAME = '.sva-kunit-mutation'
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Mutation:
+    path: str                 # tree-relative, '/'-separated
+    original: bytes
+    mode: int
+    mutated_sha256: str
+    mutant: str = ''
+
+    def to_json(self) -> str:
+        # surrogateescape round-trips any bytes through JSON text, so the
+        # restore is byte-exact even for a file that is not valid UTF-8.
+        return json.dumps({
+            'version': FORMAT_VERSION, 'mutant': self.mutant,
+            'file': self.path,
+            'original': self.original.decode('utf-8', 'surrogateescape'),
+            'mode': self.mode, 'original_sha256': sha256(self.original),
+            'mutated_sha256': self.mutated_sha256}, indent=1) + '\n'
+
+    @classmethod
+    def from_json(cls, text: str) -> 'Mutation':
+        data = json.loads(text)
+        if data.get('version') != FORMAT_VERSION:
+            raise ValueError(f'unknown version {data.get("version")!r}')
+        original = data['original'].encode('utf-8', 'surrogateescape')
+        if sha256(original) != data['original_sha256']:
+            raise ValueError('the recorded original does not match its hash')
+        path = data['file']
+        if (not isinstance(path, str) or path.startswith('/')
+                or '..' in path.split('/')):
+            raise ValueError(f'bad file {path!r}')
+        return cls(path, original, int(data['mode']),
+                   str(data['mutated_sha256']), str(data.get('mutant', '')))
+
+
+def journal_path(tree: str) -> str:
+    return os.path.join(tree, JOURNAL_NAME)
+
+
+def _abs(tree: str, rel: str) -> str:
+    return os.path.join(tree, *rel.split('/'))
+
+
+def _remove_if_present(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def apply(tree: str, mutant: Mutant) -> Mutation:
+    """Mutate the tree; NoApply (tree unchanged) if the mutant does not fit.
+
+    Every hunk is checked before anything is written, and the journal is
+    in place before the source file changes.
+    """
+    path = _abs(tree, mutant.file)
+    current = read_file(path)
+    if current is None:
+        raise NoApply(f'{mutant.file} does not exist in the tree')
+    original, mode = current
+    mutated = mutate(original, mutant)
+    record = Mutation(mutant.file, original, mode, sha256(mutated),
+                      mutant.name)
+    atomic_write(journal_path(tree), record.to_json().encode(), 0o644)
+    # The rewrite gives the file a new mtime, so make rebuilds its object.
+    atomic_write(path, mutated, mode)
+    return record
+
+
+def _changed_error(tree: str, record: Mutation) -> SetupError:
+    return SetupError(f'{_abs(tree, record.path)} was changed by someone '
+                      'else while sva-kunit mutate had it mutated; it was '
+                      'left as it is', f'restore it by hand (its original '
+                      f'is the "original" field of {journal_path(tree)}), '
+                      'then delete that journal')
+
+
+def _check_ours(tree: str, record: Mutation) -> Tuple[bytes, int]:
+    """The file's (bytes, mode) if it is the mutant or the original."""
+    current = read_file(_abs(tree, record.path))
+    if current is None or sha256(current[0]) not in (
+            record.mutated_sha256, sha256(record.original)):
+        raise _changed_error(tree, record)
+    return current
+
+
+def restore(tree: str, record: Mutation) -> None:
+    """Put back the original bytes and mode, then drop the journal.
+
+    Refuses (SetupError, nothing changed) if the file is neither the
+    mutant we wrote nor the original: someone else's edit is not ours to
+    overwrite.
+    """
+    path = _abs(tree, record.path)
+    current = _check_ours(tree, record)
+    if current != (record.original, record.mode):
+        # Deliberately NOT the old mtime: the restored file must be newer
+        # than the object built from the mutant, or make would keep
+        # linking the mutant's code into every later run.
+        atomic_write(path, record.original, record.mode)
+    _remove_if_present(path + TEMP_SUFFIX)  # left if killed mid-write
+    os.unlink(journal_path(tree))
+
+
+def load(tree: str) -> Optional[Mutation]:
+    """The journal of an unfinished mutation, or None if there is none."""
+    path = journal_path(tree)
+    try:
+        with open(path, encoding='utf-8') as f:
+            text = f.read()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise SetupError(f'cannot read {path} ({e.strerror})',
+                         'fix its permissions and rerun') from None
+    try:
+        return Mutation.from_json(text)
+    except (ValueError, KeyError, TypeError, UnicodeError) as e:
+        raise SetupError(f'{path}, left by an interrupted sva-kunit mutate, '
+                         f'is unreadable ({e})', 'check the file it names '
+                         'against a clean tree (e.g. git diff), restore it, '
+                         'then delete the journal') from None
+
+
+def repair(tree: str, out: TextIO, dry_run: bool = False) -> Optional[str]:
+    """Undo a mutation an interrupted `mutate` left; the file, or None."""
+    journal = journal_path(tree)
+    if not dry_run:
+        # A crash while writing the journal: the source was not touched.
+        _remove_if_present(journal + TEMP_SUFFIX)
+    record = load(tree)
+    if record is None:
+        return None
+    verb = 'would repair' if dry_run else 'repaired'
+    if dry_run:
+        _check_ours(tree, record)
+    else:
+        restore(tree, record)
+    out.write(f'sva-kunit: {verb} {record.path} left mutated by an '
+              'interrupted mutate run\n')
+    out.flush()
+    return record.path

@@ -1,0 +1,59 @@
+"""Collect the files the project copies into a kernel tree.
+
+The payload is whatever lives under the repository's drivers/ and tools/
+directories, so adding a file to the suite needs no change here.
+"""
+
+import fnmatch
+import os
+import stat
+from dataclasses import dataclass
+from typing import Dict
+
+PAYLOAD_DIRS = ('drivers', 'tools')
+
+# Editor droppings, patch leftovers and build output must never reach a
+# kernel tree: they would show up as foreign files or break the build.
+JUNK_DIRS = ('__pycache__', '.git', '.svn', '.hg')
+JUNK_FILES = ('*~', '.*.swp', '.*.swo', '*.swp', '*.swo', '.#*', '#*#',
+              '*.orig', '*.rej', '*.bak', '*.tmp', '.DS_Store', '*.pyc',
+              '*.o', '*.ko', '*.mod', '*.mod.c', '.*.cmd', '*.a')
+
+
+@dataclass(frozen=True)
+class PayloadFile:
+    data: bytes
+    mode: int  # permission bits only, e.g. 0o644
+
+
+def default_repo_root() -> str:
+    """The repository this package was loaded from (scripts/sva_kunit/..)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.dirname(os.path.dirname(here))
+
+
+def is_junk(name: str) -> bool:
+    return any(fnmatch.fnmatch(name, pattern) for pattern in JUNK_FILES)
+
+
+def collect_payload(repo_root: str) -> Dict[str, PayloadFile]:
+    """Map tree-relative path (always '/'-separated) -> file contents."""
+    payload: Dict[str, PayloadFile] = {}
+    for top in PAYLOAD_DIRS:
+        top_path = os.path.join(repo_root, top)
+        if not os.path.isdir(top_path):
+            continue
+        for dirpath, dirnames, filenames in os.walk(top_path):
+            dirnames[:] = sorted(d for d in dirnames if d not in JUNK_DIRS)
+            for name in sorted(filenames):
+                if is_junk(name):
+                    continue
+                full = os.path.join(dirpath, name)
+                st = os.lstat(full)
+                if not stat.S_ISREG(st.st_mode):
+                    continue  # symlinks/devices have no place in a tree
+                rel = os.path.relpath(full, repo_root).replace(os.sep, '/')
+                with open(full, 'rb') as f:
+                    payload[rel] = PayloadFile(f.read(),
+                                               stat.S_IMODE(st.st_mode))
+    return payload

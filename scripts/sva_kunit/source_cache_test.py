@@ -1,0 +1,101 @@
+import io
+import os
+import subprocess
+import tarfile
+import tempfile
+import unittest
+from unittest import mock
+
+from . import source_cache
+from .errors import SetupError
+
+
+class SourceCacheTest(unittest.TestCase):
+
+    def setUp(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self._tmp.cleanup)
+        self.cache = os.path.join(self._tmp.name, 'cache')
+        self.tarball = os.path.join(self._tmp.name, 'linux-source-6.12.tar.xz')
+        with tarfile.open(self.tarball, 'w:xz') as tar:
+            data = b'VERSION = 6\n'
+            info = tarfile.TarInfo('linux-source-6.12/Makefile')
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+    def test_default_cache_dir(self):
+        self.assertEqual(source_cache.default_cache_dir(
+            {'SVA_KUNIT_CACHE': '/x/y'}), '/x/y')
+        self.assertTrue(source_cache.default_cache_dir({}).endswith(
+            os.path.join('.cache', 'sva-kunit')))
+
+    def test_extracts_once_per_version(self):
+        out = io.StringIO()
+        tree = source_cache.ensure_tree(self.cache, '6.12.117-1~deb12u1', out,
+                                        self.tarball)
+        self.assertEqual(os.path.basename(tree),
+                         'linux-source-6.12_6.12.117-1_deb12u1')
+        self.assertTrue(os.path.isfile(os.path.join(tree, 'Makefile')))
+        with mock.patch('subprocess.run') as run:
+            again = source_cache.ensure_tree(self.cache, '6.12.117-1~deb12u1',
+                                             out, self.tarball)
+        self.assertEqual(again, tree)
+        run.assert_not_called()
+        other = source_cache.ensure_tree(self.cache, '6.12.118-1', out,
+                                         self.tarball)
+        self.assertNotEqual(other, tree)
+        # Only finished trees are left in the cache.
+        self.assertEqual(sorted(os.listdir(os.path.dirname(tree))),
+                         sorted([os.path.basename(tree),
+                                 os.path.basename(other)]))
+
+    def test_interrupted_extraction_is_never_reused(self):
+        def interrupted_tar(argv, **kwargs):
+            target = argv[argv.index('-C') + 1]
+            os.makedirs(os.path.join(target, 'linux-source-6.12'))
+            raise KeyboardInterrupt
+        with mock.patch('subprocess.run', interrupted_tar):
+            with self.assertRaises(KeyboardInterrupt):
+                source_cache.ensure_tree(self.cache, '1', io.StringIO(),
+                                         self.tarball, run=interrupted_tar)
+        self.assertFalse(os.path.exists(source_cache.tree_dir(self.cache,
+                                                              '1')))
+        tree = source_cache.ensure_tree(self.cache, '1', io.StringIO(),
+                                        self.tarball)
+        self.assertTrue(os.path.isfile(os.path.join(tree, 'Makefile')))
+
+    def test_leftover_from_killed_process_is_cleaned(self):
+        trees = os.path.join(self.cache, 'trees')
+        dead = os.path.join(trees, '.extract-999999999-abc', 'linux')
+        os.makedirs(dead)
+        source_cache.ensure_tree(self.cache, '1', io.StringIO(), self.tarball)
+        self.assertFalse(os.path.exists(os.path.dirname(dead)))
+
+    def test_tar_failure_is_setup_error(self):
+        def failing(argv, **kwargs):
+            return subprocess.CompletedProcess(argv, 2)
+        with self.assertRaises(SetupError) as cm:
+            source_cache.ensure_tree(self.cache, '1', io.StringIO(),
+                                     self.tarball, run=failing)
+        self.assertIn('tar exit 2', str(cm.exception))
+        self.assertEqual(os.listdir(os.path.join(self.cache, 'trees')), [])
+
+    def test_find_tarball_from_dpkg_listing(self):
+        def dpkg(argv, **kwargs):
+            return subprocess.CompletedProcess(
+                argv, 0, '/usr/src\n/usr/src/linux-source-6.12.tar.xz\n', '')
+        self.assertEqual(source_cache.find_tarball(dpkg, lambda p: True),
+                         '/usr/src/linux-source-6.12.tar.xz')
+        with self.assertRaises(SetupError):
+            source_cache.find_tarball(dpkg, lambda p: False)
+
+    def test_build_dir_is_per_tree(self):
+        a = source_cache.build_dir_for('/c', '/src/linux')
+        b = source_cache.build_dir_for('/c', '/other/linux')
+        self.assertNotEqual(a, b)
+        self.assertTrue(a.startswith('/c/build/linux-'))
+        self.assertEqual(a, source_cache.build_dir_for('/c', '/src/linux/'))
+
+
+if __name__ == '__main__':
+    unittest.main()

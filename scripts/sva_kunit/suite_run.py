@@ -1,0 +1,202 @@
+"""The one code path that prepares a tree, runs the suite and judges it.
+
+`run`, `check` and `bench` all go through run_suite(), so what check and
+bench measure is exactly what a developer gets from `sva-kunit run`.
+"""
+
+import os
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, List, Mapping, Optional, Sequence, TextIO
+
+from . import installer, kernel_log, mutation_journal, source_cache
+from .arches import get_arch
+from .errors import EXIT_FAILED, EXIT_OK, SetupError
+from .kernel_log import Verdict
+from .kernel_tree import require_host_tools, validate_tree
+from .ktap_results import TestResult, load_results
+from .kunit_runner import (BUILDING, CONFIGURING, KunitRun, kunit_command,
+                           run_kunit, test_log_path)
+from .packages import REQUIRED_PACKAGES, SOURCE_PACKAGE, ensure_packages
+from .payload import collect_payload, default_repo_root
+
+RESULTS_JSON = 'sva-kunit-results.json'
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+@dataclass
+class RunOptions:
+    cache_dir: str
+    kernel: Optional[str] = None       # None: the cached linux-source tree
+    build_dir: Optional[str] = None    # None: one per tree in the cache
+    filter_glob: str = ''
+    json_path: Optional[str] = None
+    kconfig_add: Sequence[str] = ()
+    arch: str = 'um'
+    jobs: int = field(default_factory=default_jobs)
+    use_ccache: bool = True
+    repo_root: str = field(default_factory=default_repo_root)
+    timeout: Optional[float] = None    # seconds for kunit.py, build included
+
+
+@dataclass
+class RunOutcome:
+    exit_code: int
+    summary: str                     # the final one-line verdict
+    details: List[str]               # lines explaining failures
+    verdict: Optional[Verdict]       # None when the kernel never ran
+    kunit: KunitRun
+    build_dir: str = ''
+    elapsed: float = 0.0
+
+
+def default_tree(cache_dir: str, out: TextIO, arch: str = 'um') -> str:
+    """The cached linux-source tree, after installing what it needs."""
+    versions = ensure_packages(out, REQUIRED_PACKAGES +
+                               get_arch(arch).packages)
+    return source_cache.ensure_tree(cache_dir, versions[SOURCE_PACKAGE], out)
+
+
+def resolve_tree(options: RunOptions, out: TextIO) -> str:
+    """Validated tree path; nothing in it is changed yet, except that a
+    file an interrupted `mutate` left mutated is restored."""
+    arch = get_arch(options.arch)
+    if options.kernel is None:
+        tree = validate_tree(default_tree(options.cache_dir, out, arch.name))
+    else:
+        tree = validate_tree(options.kernel)
+        require_host_tools()
+        if arch.packages:
+            ensure_packages(out, arch.packages)
+    mutation_journal.repair(tree, out)
+    return tree
+
+
+def sync_payload(tree: str, repo_root: str, out: TextIO) -> None:
+    """Make the tree hold exactly the current suite code."""
+    payload = collect_payload(repo_root)
+    if not payload:
+        raise SetupError(f'no suite files under {repo_root}/drivers or '
+                         f'{repo_root}/tools', 'run sva-kunit from its '
+                         'repository checkout')
+    plan = installer.sync(tree, payload)
+    for line in installer.describe(plan, dry_run=False):
+        out.write(f'sva-kunit: {line}\n')
+
+
+def make_options(use_ccache: bool,
+                 which: Optional[Callable[[str], Optional[str]]] = None,
+                 arch: str = 'um') -> List[str]:
+    # kunit.py passes each --make_options to make as one argument, so the
+    # space inside survives without shell quoting.
+    which = which or shutil.which
+    if not use_ccache or not which('ccache'):
+        return []
+    return [f'CC={get_arch(arch).make_cc}']
+
+
+def default_build_dir(options: RunOptions, tree: str) -> str:
+    """One build dir per tree and architecture (UML keeps the plain one)."""
+    base = source_cache.build_dir_for(options.cache_dir, tree)
+    return base if options.arch == 'um' else f'{base}-{options.arch}'
+
+
+def _fresh(path: str, since: float) -> bool:
+    try:
+        return os.stat(path).st_mtime >= since - 1
+    except OSError:
+        return False
+
+
+def _read_results(json_path: str, since: float) -> Optional[List[TestResult]]:
+    if not _fresh(json_path, since):
+        return None
+    try:
+        return load_results(json_path)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # fall back to the results found in the log itself
+
+
+def judge_run(run: KunitRun, build_dir: str, json_path: str,
+              started: float) -> RunOutcome:
+    """Turn kunit.py's exit, test.log and JSON into exit code + summary."""
+    log_path = test_log_path(build_dir)
+    if not run.kernel_ran or not _fresh(log_path, started):
+        what = {CONFIGURING: 'configure the kernel',
+                BUILDING: 'build the kernel'}.get(run.stage,
+                                                  'start or run the kernel')
+        return RunOutcome(EXIT_FAILED, f'FAIL: kunit.py failed to {what} '
+                          f'(exit {run.returncode}); see its output above',
+                          [], None, run, build_dir)
+    with open(log_path, encoding='utf-8', errors='backslashreplace') as f:
+        text = f.read()
+    verdict = kernel_log.judge(text, _read_results(json_path, started))
+    details = list(kernel_log.summarize(verdict))
+    total = len(verdict.tests)
+    failed = verdict.failed_tests
+    noise = len(verdict.reports) - len(verdict.failing_reports)
+    ignored = f' ({noise} boot-time reports ignored)' if noise else ''
+    if not total:
+        summary = (f'FAIL: no KUnit test results in {log_path}; the kernel '
+                   'ran no tests (crashed during boot, or the filter '
+                   'matched nothing)')
+    elif verdict.passed and run.returncode == 0:
+        return RunOutcome(EXIT_OK, f'PASS: {total} tests passed; kernel log '
+                          f'clean{ignored}', details, verdict, run, build_dir)
+    elif verdict.passed:
+        summary = (f'FAIL: kunit.py exited with {run.returncode} although '
+                   f'all {total} tests passed; see its output above')
+    else:
+        parts = []
+        if failed:
+            names = ', '.join(t.name for t in failed[:5])
+            more = ', ...' if len(failed) > 5 else ''
+            parts.append(f'{len(failed)} of {total} tests failed ({names}'
+                         f'{more})')
+        else:
+            parts.append(f'all {total} tests passed')
+        bad = verdict.failing_reports
+        parts.append(f'kernel log: {len(bad)} report(s) during tests'
+                     if bad else 'kernel log clean')
+        summary = 'FAIL: ' + '; '.join(parts)
+    return RunOutcome(EXIT_FAILED, summary, details, verdict, run, build_dir)
+
+
+def run_suite(options: RunOptions, out: TextIO = sys.stdout,
+              env: Optional[Mapping[str, str]] = None,
+              tree: Optional[str] = None) -> RunOutcome:
+    """Prepare (unless tree is given, already prepared) and run the suite."""
+    start = time.monotonic()
+    if tree is None:
+        tree = resolve_tree(options, out)
+        sync_payload(tree, options.repo_root, out)
+    build_dir = os.path.abspath(options.build_dir or
+                                default_build_dir(options, tree))
+    os.makedirs(build_dir, exist_ok=True)
+    json_path = os.path.abspath(options.json_path or
+                                os.path.join(build_dir, RESULTS_JSON))
+    argv = kunit_command(build_dir, options.arch, options.jobs,
+                         options.filter_glob, json_path, options.kconfig_add,
+                         make_options(options.use_ccache, arch=options.arch),
+                         get_arch(options.arch).cross_compile)
+    out.write('sva-kunit: ' + shlex.join(argv) + '\n')
+    out.flush()
+    started = time.time()
+    run = run_kunit(tree, argv, out, env, options.timeout)
+    outcome = judge_run(run, build_dir, json_path, started)
+    if run.timed_out:
+        # What the log shows up to the kill is judged as usual, but a run
+        # that had to be stopped never passes.
+        stage = run.stage or 'start'
+        outcome.exit_code = EXIT_FAILED
+        outcome.summary = (f'FAIL: stopped after {options.timeout:g} s in '
+                           f'the {stage} stage; ' +
+                           outcome.summary.split(': ', 1)[-1])
+    outcome.elapsed = time.monotonic() - start
+    return outcome

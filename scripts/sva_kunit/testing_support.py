@@ -1,0 +1,168 @@
+"""Fake kernel trees, fake payload repos and tree snapshots for the tests.
+
+Not a test module itself (no *_test.py name), so discovery skips it.
+"""
+
+import os
+import stat
+from typing import Dict, Mapping, Optional, Tuple
+
+IOMMU_KCONFIG = b'''# SPDX-License-Identifier: GPL-2.0-only
+menuconfig IOMMU_SUPPORT
+\tbool "IOMMU Hardware Support"
+
+if IOMMU_SUPPORT
+
+config IOMMU_SVA
+\tbool
+
+endif # IOMMU_SUPPORT
+
+config IOMMU_DEBUG_PAGEALLOC
+\tbool
+'''
+
+IOMMU_MAKEFILE = b'''# SPDX-License-Identifier: GPL-2.0
+obj-$(CONFIG_IOMMU_API) += iommu.o
+obj-$(CONFIG_IOMMU_SVA) += iommu-sva.o
+'''
+
+IOMMU_H_NEW = b'struct iommu_mm_data {\n\tu32 pasid;\n};\n'
+IOMMU_H_OLD = b'struct iommu_sva {\n\tstruct device *dev;\n};\n'
+
+DEFAULT_PAYLOAD: Dict[str, bytes] = {
+    'drivers/iommu/iommu-sva-test.c': b'// test\n',
+    'drivers/iommu/.kunitconfig': b'CONFIG_KUNIT=y\n',
+    'drivers/iommu/fake-iommu/Kconfig': b'config FAKE_IOMMU\n\tbool\n',
+    'drivers/iommu/fake-iommu/Makefile': b'obj-y += fake-iommu.o\n',
+    'drivers/iommu/fake-iommu/fake-iommu.c': b'// fake\n',
+    'drivers/iommu/fake-iommu/fake-iommu.h': b'/* fake */\n',
+    'tools/testing/kunit/configs/iommu_sva.config': b'CONFIG_KUNIT=y\n',
+}
+
+
+def write(root: str, rel: str, data: bytes, mode: int = 0o644) -> None:
+    path = os.path.join(root, *rel.split('/'))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'wb') as f:
+        f.write(data)
+    os.chmod(path, mode)
+
+
+def make_fake_tree(root: str, mm_data: bool = True, kunit_py: bool = True,
+                   kconfig: bytes = IOMMU_KCONFIG,
+                   makefile: bytes = IOMMU_MAKEFILE) -> str:
+    """The smallest directory that passes kernel_tree.validate_tree()."""
+    write(root, 'Makefile', b'VERSION = 6\nPATCHLEVEL = 12\n')
+    write(root, 'Kconfig', b'source "drivers/Kconfig"\n')
+    write(root, 'drivers/iommu/iommu.c', b'// core\n')
+    write(root, 'drivers/iommu/Kconfig', kconfig)
+    write(root, 'drivers/iommu/Makefile', makefile, 0o640)
+    write(root, 'drivers/iommu/iommu-sva.c', b'// sva\n')
+    write(root, 'include/linux/iommu.h', IOMMU_H_NEW if mm_data
+          else IOMMU_H_OLD)
+    if kunit_py:
+        write(root, 'tools/testing/kunit/kunit.py',
+              b'#!/usr/bin/env python3\n', 0o755)
+    return root
+
+
+def make_fake_repo(root: str,
+                   files: Optional[Mapping[str, bytes]] = None) -> str:
+    """A repository whose drivers/ and tools/ hold a small payload."""
+    for rel, data in (DEFAULT_PAYLOAD if files is None else files).items():
+        write(root, rel, data)
+    return root
+
+
+Snapshot = Dict[str, Tuple[str, int, bytes]]
+
+
+def snapshot(root: str) -> Snapshot:
+    """Every path under root with its type, permission bits and bytes."""
+    snap: Snapshot = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            rel = os.path.relpath(path, root)
+            if stat.S_ISDIR(st.st_mode):
+                snap[rel] = ('dir', stat.S_IMODE(st.st_mode), b'')
+            else:
+                with open(path, 'rb') as f:
+                    snap[rel] = ('file', stat.S_IMODE(st.st_mode), f.read())
+    return snap
+
+
+# A stand-in for tools/testing/kunit/kunit.py: it prints kunit.py's stage
+# lines and writes test.log/--json as told by the JSON file named in
+# $FAKE_KUNIT_CONTROL, and records its argv and $CCACHE_DIR there too.
+# control['when'] is a list of {"file", "contains", "then"}: if the tree's
+# file holds that text, the "then" keys override the control (how tests
+# make a mutant fail).  control['hang'] = 'build' or 'run' sleeps there,
+# after writing test.log for 'run' (a deadlocked kernel).
+FAKE_KUNIT_PY = r'''#!/usr/bin/env python3
+import json, os, sys
+control_path = os.environ['FAKE_KUNIT_CONTROL']
+with open(control_path) as f:
+    control = json.load(f)
+args = sys.argv[1:]
+opts = dict(a[2:].split('=', 1) for a in args
+            if a.startswith('--') and '=' in a)
+with open(control_path + '.calls', 'a') as f:
+    f.write(json.dumps({'argv': args, 'cwd': os.getcwd(),
+                        'ccache_dir': os.environ.get('CCACHE_DIR')}) + '\n')
+for rule in control.get('when', []):
+    with open(rule['file'], encoding='utf-8', errors='replace') as f:
+        if rule['contains'] in f.read():
+            control.update(rule['then'])
+def hang():
+    import time
+    time.sleep(60)
+print('[12:00:00] Configuring KUnit Kernel ...')
+if control.get('fail') == 'config':
+    sys.exit(1)
+print('[12:00:01] Building KUnit Kernel ...')
+if control.get('fail') == 'build':
+    print('ERROR:root:drivers/iommu/iommu-sva-test.c:1: error')
+    sys.exit(1)
+if control.get('hang') == 'build':
+    hang()
+print('[12:00:02] Starting KUnit Kernel (1/1)...')
+with open(os.path.join(opts['build_dir'], 'test.log'), 'w') as f:
+    f.write(control['log'])
+if control.get('hang') == 'run':
+    hang()
+if 'json' in opts and control.get('json') is not None:
+    with open(opts['json'], 'w') as f:
+        json.dump(control['json'], f)
+sys.exit(control.get('rc', 0))
+'''
+
+PASSING_LOG = (
+    'Linux version 6.12.117\n'
+    '------------[ cut here ]------------\n'
+    'No virtio device ID configured for PCI - no PCI support\n'
+    'WARNING: CPU: 0 PID: 1 at arch/um/drivers/virt-pci.c:616 '
+    'virtio_pcidev_init+0x60/0x80\n'
+    '---[ end trace 0000000000000000 ]---\n'
+    'BUG: KASAN: boot-time report that is only noise\n'
+    'KTAP version 1\n1..1\n'
+    '    KTAP version 1\n    # Subtest: iommu_sva\n    1..2\n'
+    '    ok 1 iommu_sva_bind\n'
+    '    ok 2 iommu_sva_unbind\n'
+    'ok 1 iommu_sva\n')
+
+KASAN_IN_TEST_LOG = PASSING_LOG.replace(
+    '    ok 2 iommu_sva_unbind\n',
+    'BUG: KASAN: slab-use-after-free in fake_iommu_unbind+0x1/0x2\n'
+    '    ok 2 iommu_sva_unbind\n')
+
+FAILING_LOG = PASSING_LOG.replace('    ok 2 iommu_sva_unbind\n',
+                                  '    not ok 2 iommu_sva_unbind\n').replace(
+    'ok 1 iommu_sva\n', 'not ok 1 iommu_sva\n')
+
+
+def install_fake_kunit(tree: str) -> None:
+    write(tree, 'tools/testing/kunit/kunit.py', FAKE_KUNIT_PY.encode(),
+          0o755)

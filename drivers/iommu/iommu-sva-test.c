@@ -806,13 +806,16 @@ static void sva_test_error_no_group_enodev(struct kunit *test)
 
 struct sva_fault_param {
 	enum fake_iommu_fault_site site;
+	bool whole_instance;
 	int err;
 	const char *desc;
 };
 
 static const struct sva_fault_param sva_fault_params[] = {
-	{ FAKE_FAULT_DOMAIN_ALLOC, -ENOMEM, "domain allocation fails" },
-	{ FAKE_FAULT_SET_DEV_PASID, -EIO, "set_dev_pasid fails" },
+	{ FAKE_FAULT_DOMAIN_ALLOC, false, -ENOMEM, "device: domain allocation fails" },
+	{ FAKE_FAULT_SET_DEV_PASID, false, -EIO, "device: set_dev_pasid fails" },
+	{ FAKE_FAULT_DOMAIN_ALLOC, true, -ENOSPC, "instance: domain allocation fails" },
+	{ FAKE_FAULT_SET_DEV_PASID, true, -ETIMEDOUT, "instance: set_dev_pasid fails" },
 };
 
 KUNIT_ARRAY_PARAM_DESC(sva_fault, sva_fault_params, desc);
@@ -827,7 +830,10 @@ static void sva_test_error_driver_failure(struct kunit *test)
 	int live = fake_iommu_live_domains();
 	struct iommu_sva *err;
 
-	fake_iommu_dev_inject_fault(ctx->dev, p->site, 1, p->err);
+	if (p->whole_instance)
+		fake_iommu_inject_fault(ctx->iommu, p->site, 1, p->err);
+	else
+		fake_iommu_dev_inject_fault(ctx->dev, p->site, 1, p->err);
 	err = iommu_sva_bind_device(ctx->dev, mm);
 	KUNIT_EXPECT_TRUE(test, IS_ERR(err));
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(err), p->err);

@@ -47,8 +47,10 @@ def results_from_json(doc: Dict[str, Any]) -> List[TestResult]:
     for case in doc.get('test_cases', []):
         results.append(TestResult(case['name'], case['status']))
     for suite in doc.get('sub_groups', []):
-        for case in suite.get('test_cases', []):
-            results.append(TestResult(f'{suite["name"]}.{case["name"]}',
+        for number, case in enumerate(suite.get('test_cases', []), start=1):
+            # kunit.py invents nameless cases for those a crash cut off.
+            name = case['name'] or f'<test #{number}, never reported>'
+            results.append(TestResult(f'{suite["name"]}.{name}',
                                       case['status']))
         for param_test in suite.get('sub_groups', []):
             results.append(TestResult(

@@ -36,6 +36,14 @@ class KtapResultsTest(unittest.TestCase):
             TestResult('iommu_sva.iommu_sva_skipped', SKIP),
         ])
 
+    def test_cases_a_crash_cut_off_get_a_name(self):
+        doc = {'sub_groups': [{'name': 'iommu_sva_bind', 'sub_groups': [],
+                               'test_cases': [
+                                   {'name': 'sva_test_a', 'status': 'PASS'},
+                                   {'name': '', 'status': 'FAIL'}]}]}
+        self.assertEqual(results_from_json(doc)[1], TestResult(
+            'iommu_sva_bind.<test #2, never reported>', FAIL))
+
     def test_load_results(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, 'r.json')

@@ -32,7 +32,7 @@ from .mutants import Mutant, NoApply, load_catalogue, select
 from .suite_run import (RunOptions, RunOutcome, default_jobs, resolve_tree,
                         run_suite, sync_payload)
 
-DEFAULT_TIMEOUT_S = 300
+DEFAULT_TIMEOUT_S = 120
 # The baseline may be a tree's first (cold) build, far slower than a
 # mutant's incremental one; its limit is only there so that kunit.py runs
 # in its own process group, which Ctrl-C and SIGTERM then stop as a whole.

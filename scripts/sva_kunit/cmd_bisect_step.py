@@ -17,17 +17,19 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import Dict, Iterator, Mapping, NoReturn, Optional, TextIO
+from typing import (ContextManager, Dict, Iterator, Mapping, NoReturn,
+                    Optional, TextIO)
 
 from . import git_tree, installer
-from .command import Subcommand, add_cache_dir, positive_int
+from .command import (Subcommand, add_build_options, add_cache_dir,
+                      sigterm_handled)
 from .errors import ERROR_PREFIX, EXIT_OK, SetupError
 from .fs_journal import read_file
 from .hooks import HOOKS
 from .kernel_tree import require_host_tools, validate_tree
 from .manifest import MANIFEST_NAME, manifest_path
 from .payload import collect_payload
-from .suite_run import RunOptions, RunOutcome, default_jobs, run_suite
+from .suite_run import RunOptions, RunOutcome, run_suite
 
 EXIT_GOOD, EXIT_BAD, EXIT_SKIP, EXIT_ABORT = 0, 1, 125, 128
 VERDICTS = {EXIT_GOOD: 'good', EXIT_BAD: 'bad', EXIT_SKIP: 'skip'}
@@ -93,17 +95,8 @@ def _on_sigterm(signum: int, frame: object) -> NoReturn:
     raise KeyboardInterrupt
 
 
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    try:
-        old = signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
+def sigterm_as_interrupt() -> ContextManager[None]:
+    return sigterm_handled(_on_sigterm)
 
 
 def work_tree(kernel: Optional[str]) -> str:
@@ -291,12 +284,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--build-dir', metavar='DIR',
                         help='kunit.py build directory kept across steps '
                         '(default: the per-tree one under the cache dir)')
-    parser.add_argument('--jobs', type=positive_int, default=default_jobs(),
-                        metavar='N', help='parallel make jobs (default: '
-                        '%(default)s)')
-    parser.add_argument('--no-ccache', dest='use_ccache',
-                        action='store_false', help='do not build with '
-                        'CC="ccache gcc" even if ccache is installed')
+    add_build_options(parser)
     _stop_bisect_on_usage_errors(parser)
 
 

@@ -13,23 +13,23 @@ line per mutant.
 """
 
 import argparse
-import contextlib
 import os
 import shutil
-import signal
 import time
 from dataclasses import replace
-from typing import Callable, Iterator, List, Optional, TextIO, Tuple
+from typing import (Callable, ContextManager, List, Optional, TextIO,
+                    Tuple)
 
 from . import mutation_journal
-from .command import Subcommand, add_cache_dir, add_kernel, positive_int
+from .command import (Subcommand, add_build_options, add_cache_dir,
+                      add_kernel, sigterm_handled)
 from .errors import EXIT_OK, SetupError
 from .kunit_runner import test_log_path
 from .mutant_outcome import MutantResult, classify, exit_code, no_apply
 from .mutant_report import (list_lines, markdown, progress_line,
                             summary_line, table, to_json)
 from .mutants import Mutant, NoApply, load_catalogue, select
-from .suite_run import (RunOptions, RunOutcome, default_jobs, resolve_tree,
+from .suite_run import (RunOptions, RunOutcome, resolve_tree,
                         run_suite, sync_payload)
 
 DEFAULT_TIMEOUT_S = 120
@@ -73,30 +73,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='also write the results to FILE as JSON')
     parser.add_argument('--markdown', action='store_true',
                         help='also print the table as GitHub markdown')
-    parser.add_argument('--jobs', type=positive_int, default=default_jobs(),
-                        metavar='N', help='parallel make jobs (default: '
-                        '%(default)s)')
-    parser.add_argument('--no-ccache', dest='use_ccache',
-                        action='store_false', help='do not build with '
-                        'CC="ccache gcc" even if ccache is installed')
+    add_build_options(parser)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> ContextManager[None]:
     """SIGTERM unwinds like Ctrl-C, so `finally` restores the tree."""
-    try:
-        old = signal.signal(signal.SIGTERM, _raise_interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
+    return sigterm_handled(_raise_interrupt)
 
 
 def _keep_test_log(build_dir: str, dest: str, since: float) -> None:

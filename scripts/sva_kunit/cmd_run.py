@@ -4,8 +4,9 @@ import argparse
 import re
 from typing import TextIO
 
-from .command import Subcommand, add_cache_dir, add_kernel, positive_int
-from .suite_run import RunOptions, default_jobs, run_suite
+from .command import (Subcommand, add_build_options, add_cache_dir,
+                      add_kernel)
+from .suite_run import RunOptions, run_suite
 
 KCONFIG_OPTION = re.compile(r'^CONFIG_[A-Za-z0-9_]+=.+$')
 
@@ -28,12 +29,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     # No `choices`: an unsupported arch deserves its own explanation.
     parser.add_argument('--arch', default='um',
                         help='um (default), or arm64 / x86_64 under QEMU')
-    parser.add_argument('--jobs', type=positive_int, default=default_jobs(),
-                        metavar='N', help='parallel make jobs (default: '
-                        '%(default)s)')
-    parser.add_argument('--no-ccache', dest='use_ccache',
-                        action='store_false', help='do not build with '
-                        'CC="ccache gcc" even if ccache is installed')
+    add_build_options(parser)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

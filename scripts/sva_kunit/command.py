@@ -1,11 +1,14 @@
 """What a subcommand is, and the parser pieces several of them share."""
 
 import argparse
+import contextlib
+import signal
 from dataclasses import dataclass
-from typing import Callable, NoReturn, TextIO
+from typing import Any, Callable, Iterator, NoReturn, TextIO
 
 from .errors import SetupError
 from .source_cache import default_cache_dir
+from .suite_run import default_jobs
 
 
 @dataclass(frozen=True)
@@ -49,3 +52,27 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f'{text!r} must be at least 1')
     return value
+
+
+def add_build_options(parser: argparse.ArgumentParser) -> None:
+    """--jobs and --no-ccache, for every subcommand that builds a kernel."""
+    parser.add_argument('--jobs', type=positive_int, default=default_jobs(),
+                        metavar='N', help='parallel make jobs (default: '
+                        '%(default)s)')
+    parser.add_argument('--no-ccache', dest='use_ccache',
+                        action='store_false', help='do not build with '
+                        'CC="ccache gcc" even if ccache is installed')
+
+
+@contextlib.contextmanager
+def sigterm_handled(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """Run the body with `handler` for SIGTERM, then put the old one back."""
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)

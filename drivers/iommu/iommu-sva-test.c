@@ -183,18 +183,12 @@ static bool sva_pasid_attached(struct device *dev, ioasid_t pasid)
 /* I12: every set_dev_pasid that succeeded got exactly one remove_dev_pasid. */
 static bool sva_driver_calls_balanced(struct kunit *test)
 {
-	unsigned int i, set = 0, removed = 0, bad_removes = 0;
+	unsigned int set = fake_iommu_call_total(FAKE_OP_SET_DEV_PASID, false);
+	unsigned int removed = fake_iommu_call_total(FAKE_OP_REMOVE_DEV_PASID,
+						     false);
+	unsigned int bad_removes = fake_iommu_call_total(FAKE_OP_REMOVE_DEV_PASID,
+							 true);
 
-	for (i = 0; i < fake_iommu_log_len(); i++) {
-		const struct fake_iommu_call *c = fake_iommu_log_entry(i);
-
-		if (c->op == FAKE_OP_SET_DEV_PASID && !c->ret)
-			set++;
-		if (c->op == FAKE_OP_REMOVE_DEV_PASID && !c->ret)
-			removed++;
-		if (c->op == FAKE_OP_REMOVE_DEV_PASID && c->ret)
-			bad_removes++;
-	}
 	KUNIT_EXPECT_EQ_MSG(test, set, removed,
 			    "successful set_dev_pasid vs remove_dev_pasid (I12)");
 	KUNIT_EXPECT_EQ_MSG(test, bad_removes, 0,
@@ -1097,6 +1091,99 @@ static void sva_test_fork_child_has_no_iommu_mm(struct kunit *test)
 			    "the child's exit freed the parent's PASID");
 }
 
+/* ---- iommu_sva_race: binds and unbinds from several threads ---- */
+
+#define SVA_RACE_THREADS	4
+#define SVA_RACE_LOOPS		200
+
+struct sva_race_worker {
+	struct device *dev;
+	struct mm_struct *mm;
+	ioasid_t pasid;
+	int err;
+	unsigned int wrong_pasid;
+	struct completion done;
+};
+
+static int sva_race_fn(void *data)
+{
+	struct sva_race_worker *w = data;
+	struct iommu_sva *handle;
+	unsigned int i;
+
+	for (i = 0; i < SVA_RACE_LOOPS && !w->err; i++) {
+		handle = iommu_sva_bind_device(w->dev, w->mm);
+		if (IS_ERR(handle)) {
+			w->err = PTR_ERR(handle);
+			break;
+		}
+		if (iommu_sva_get_pasid(handle) != w->pasid)
+			w->wrong_pasid++;
+		if (i & 1)
+			cond_resched();
+		iommu_sva_unbind_device(handle);
+	}
+	complete(&w->done);
+	return 0;
+}
+
+/*
+ * Threads bind and unbind one mm on devices of two instances at once, so
+ * that domains are created, shared and freed under each other's feet. The
+ * counts must balance at the end; KASAN, lockdep (and KCSAN, on a kernel
+ * that has it) watch the interleavings.
+ */
+static void sva_test_race_bind_unbind(struct kunit *test)
+{
+	const struct sva_share_param *p = test->param_value;
+	struct sva_race_worker workers[SVA_RACE_THREADS];
+	struct mm_struct *mm = sva_mm(test);
+	struct fake_iommu *iommus[2];
+	unsigned int i, started;
+	struct device *first;
+	int base, live;
+	ioasid_t pasid;
+
+	iommus[0] = sva_iommu(test, p->policy, FAKE_IOMMU_DRIVER_A);
+	iommus[1] = sva_iommu(test, p->policy, FAKE_IOMMU_DRIVER_A);
+	/* Give the mm its PASID first: the threads must all see that one. */
+	first = sva_dev(test, iommus[0], NULL, SVA_MAX_PASIDS);
+	sva_unbind(test, sva_bind(test, first, mm));
+	pasid = sva_pasid(mm);
+	base = atomic_read(&mm->mm_count);
+	live = fake_iommu_live_domains();
+
+	/* Everything that may assert comes before the first thread starts. */
+	for (i = 0; i < SVA_RACE_THREADS; i++) {
+		workers[i] = (struct sva_race_worker) {
+			.dev = sva_dev(test, iommus[i % 2], NULL, SVA_MAX_PASIDS),
+			.mm = mm,
+			.pasid = pasid,
+		};
+		init_completion(&workers[i].done);
+	}
+	for (started = 0; started < SVA_RACE_THREADS; started++) {
+		struct task_struct *task;
+
+		task = kthread_run(sva_race_fn, &workers[started], "sva-race-%u",
+				   started);
+		if (IS_ERR(task)) {
+			KUNIT_FAIL(test, "kthread_run: %pe", task);
+			break;
+		}
+	}
+	for (i = 0; i < started; i++) {
+		wait_for_completion(&workers[i].done);
+		KUNIT_EXPECT_EQ_MSG(test, workers[i].err, 0, "thread %u", i);
+		KUNIT_EXPECT_EQ_MSG(test, workers[i].wrong_pasid, 0, "thread %u", i);
+		KUNIT_EXPECT_EQ(test, fake_iommu_dev_pasids_set(workers[i].dev), 0);
+	}
+	KUNIT_EXPECT_EQ(test, sva_nr_domains(mm), 0);
+	KUNIT_EXPECT_EQ(test, fake_iommu_live_domains(), live);
+	SVA_EXPECT_MM_COUNT(test, mm, base);
+	KUNIT_EXPECT_EQ(test, sva_pasid(mm), pasid);
+}
+
 /* ---- iommu_sva_leak: what only kmemleak sees ---- */
 
 /* kmemleak does not report objects younger than this (MSECS_MIN_AGE). */
@@ -1269,6 +1356,11 @@ static struct kunit_case sva_fork_cases[] = {
 	{}
 };
 
+static struct kunit_case sva_race_cases[] = {
+	KUNIT_CASE_PARAM(sva_test_race_bind_unbind, sva_share_gen_params),
+	{}
+};
+
 static struct kunit_case sva_leak_cases[] = {
 	KUNIT_CASE_SLOW(sva_test_leak_kmemleak_scan),
 	{}
@@ -1317,6 +1409,12 @@ static struct kunit_suite sva_fork_suite = {
 	.test_cases = sva_fork_cases,
 };
 
+static struct kunit_suite sva_race_suite = {
+	.name = "iommu_sva_race",
+	.init = sva_test_init,
+	.test_cases = sva_race_cases,
+};
+
 /* Must stay last: it looks for what the suites before it leaked. */
 static struct kunit_suite sva_leak_suite = {
 	.name = "iommu_sva_leak",
@@ -1325,7 +1423,7 @@ static struct kunit_suite sva_leak_suite = {
 
 kunit_test_suites(&sva_nobind_suite, &sva_bind_suite, &sva_pasid_suite,
 		  &sva_share_suite, &sva_error_suite, &sva_group_suite,
-		  &sva_fork_suite, &sva_leak_suite);
+		  &sva_fork_suite, &sva_race_suite, &sva_leak_suite);
 
 MODULE_DESCRIPTION("KUnit tests for the IOMMU SVA lifecycle");
 MODULE_LICENSE("GPL");

@@ -64,6 +64,15 @@ class CheckTest(CliTestCase):
                       'KUnit suite on UML'):
             self.assertIn(title, out)
 
+    def test_skipped_kunit_cases_are_counted_as_skipped(self):
+        tally = cmd_check.Tally()
+        tally.add(True)
+        tally.add(True, skipped=True)
+        tally.add(False)
+        self.assertEqual(tally.closing_line(), '1 passed, 1 failed, 1 skipped')
+        self.assertEqual(cmd_check.Tally(2, 0).closing_line(),
+                         '2 passed, 0 failed')
+
     def test_skip_options_leave_parts_out(self):
         self.main('check', f'--cache-dir={self.cache}', '--skip-mutants',
                   '--skip-bisect')

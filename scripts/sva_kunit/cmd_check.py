@@ -28,12 +28,19 @@ SCRIPTS_DIR = os.path.dirname(PACKAGE_DIR)
 class Tally:
     passed: int = 0
     failed: int = 0
+    skipped: int = 0
 
-    def add(self, ok: bool) -> None:
-        if ok:
+    def add(self, ok: bool, skipped: bool = False) -> None:
+        if skipped:
+            self.skipped += 1
+        elif ok:
             self.passed += 1
         else:
             self.failed += 1
+
+    def closing_line(self) -> str:
+        line = f'{self.passed} passed, {self.failed} failed'
+        return line + (f', {self.skipped} skipped' if self.skipped else '')
 
 
 def section(out: TextIO, title: str) -> None:
@@ -74,7 +81,7 @@ def run_kunit_part(options: RunOptions, tree: str, out: TextIO,
         tally.add(False)  # the suite never produced results
     else:
         for test in outcome.verdict.tests:
-            tally.add(test.passed)
+            tally.add(test.passed, test.skipped)
             if not test.passed:
                 out.write(f'FAIL {test.name}\n')
         tally.add(outcome.verdict.log_clean)
@@ -148,7 +155,7 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
         except SetupError as e:
             _setup_failed(out, tally, e)
 
-    out.write(f'\n{tally.passed} passed, {tally.failed} failed\n')
+    out.write(f'\n{tally.closing_line()}\n')
     return EXIT_OK if tally.failed == 0 else EXIT_FAILED
 
 

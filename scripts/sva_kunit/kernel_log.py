@@ -126,6 +126,10 @@ class TestVerdict:
     def passed(self) -> bool:
         return self.kunit_status in (PASS, SKIP) and not self.reports
 
+    @property
+    def skipped(self) -> bool:
+        return self.kunit_status == SKIP and not self.reports
+
 
 @dataclass
 class Verdict:

@@ -147,7 +147,10 @@ def judge_run(run: KunitRun, build_dir: str, json_path: str,
                    'ran no tests (crashed during boot, or the filter '
                    'matched nothing)')
     elif verdict.passed and run.returncode == 0:
-        return RunOutcome(EXIT_OK, f'PASS: {total} tests passed; kernel log '
+        skipped = sum(t.skipped for t in verdict.tests)
+        counts = (f'{total - skipped} tests passed, {skipped} skipped'
+                  if skipped else f'{total} tests passed')
+        return RunOutcome(EXIT_OK, f'PASS: {counts}; kernel log '
                           f'clean{ignored}', details, verdict, run, build_dir)
     elif verdict.passed:
         summary = (f'FAIL: kunit.py exited with {run.returncode} although '

@@ -22,6 +22,7 @@
 #include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
+#include <linux/string.h>
 #include <linux/xarray.h>
 
 #include "fake-iommu.h"
@@ -72,6 +73,8 @@ static DEFINE_SPINLOCK(fake_log_lock);
 static struct fake_iommu_call fake_log[FAKE_IOMMU_LOG_SIZE];
 static unsigned int fake_log_len;
 static unsigned int fake_log_lost;
+/* Totals survive a full log: [op][0] succeeded, [op][1] failed. */
+static unsigned int fake_call_totals[FAKE_OP_COUNT][2];
 static unsigned int fake_domain_seq;
 static struct mm_struct *fake_watched_mm;
 
@@ -115,6 +118,7 @@ static void fake_record(enum fake_iommu_op op, int instance,
 	unsigned long flags;
 
 	spin_lock_irqsave(&fake_log_lock, flags);
+	fake_call_totals[op][ret != 0]++;
 	if (fake_log_len == ARRAY_SIZE(fake_log)) {
 		fake_log_lost++;
 		goto out;
@@ -713,6 +717,7 @@ void fake_iommu_log_reset(void)
 	spin_lock_irqsave(&fake_log_lock, flags);
 	fake_log_len = 0;
 	fake_log_lost = 0;
+	memset(fake_call_totals, 0, sizeof(fake_call_totals));
 	fake_domain_seq = 0;
 	WRITE_ONCE(fake_watched_mm, NULL);
 	spin_unlock_irqrestore(&fake_log_lock, flags);
@@ -779,6 +784,27 @@ unsigned int fake_iommu_log_count(enum fake_iommu_op op,
 	return n;
 }
 EXPORT_SYMBOL_GPL(fake_iommu_log_count);
+
+/**
+ * fake_iommu_call_total() - how often a callback ran since the last reset
+ * @op: the callback
+ * @failed: count the calls that returned an error instead of the others
+ *
+ * Unlike fake_iommu_log_count(), this counts calls the full log dropped.
+ *
+ * Return: the number of calls.
+ */
+unsigned int fake_iommu_call_total(enum fake_iommu_op op, bool failed)
+{
+	unsigned long flags;
+	unsigned int n;
+
+	spin_lock_irqsave(&fake_log_lock, flags);
+	n = fake_call_totals[op][failed];
+	spin_unlock_irqrestore(&fake_log_lock, flags);
+	return n;
+}
+EXPORT_SYMBOL_GPL(fake_iommu_call_total);
 
 /**
  * fake_iommu_log_find() - index of the first matching call from @from on

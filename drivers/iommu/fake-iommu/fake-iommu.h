@@ -139,6 +139,7 @@ unsigned int fake_iommu_log_len(void);
 const struct fake_iommu_call *fake_iommu_log_entry(unsigned int i);
 unsigned int fake_iommu_log_count(enum fake_iommu_op op,
 				  const struct device *dev);
+unsigned int fake_iommu_call_total(enum fake_iommu_op op, bool failed);
 int fake_iommu_log_find(enum fake_iommu_op op, const struct device *dev,
 			unsigned int from);
 void fake_iommu_log_dump(struct kunit *test);

@@ -212,6 +212,12 @@ class RunTest(CliTestCase):
         self.assertIn('--cross_compile=aarch64-linux-gnu-', argv)
         self.assertIn('--make_options=CC=ccache aarch64-linux-gnu-gcc', argv)
 
+    def test_qemu_args_reach_kunit_py(self):
+        with mock.patch.object(suite_run, 'ensure_packages'):
+            rc, out, _ = self.run_cmd('--arch=arm64', '--qemu-args=-smp 2')
+        self.assertEqual(rc, 0, out)
+        self.assertIn('--qemu_args=-smp 2', self.calls()[0]['argv'])
+
     def test_usage_errors_exit_2_in_one_line(self):
         self.assert_setup_error(self.run_cmd('--kconfig-add=KASAN'),
                                 "'KASAN' is not of the form CONFIG_X=y")

@@ -29,6 +29,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     # No `choices`: an unsupported arch deserves its own explanation.
     parser.add_argument('--arch', default='um',
                         help='um (default), or arm64 / x86_64 under QEMU')
+    parser.add_argument('--qemu-args', metavar='ARGS', action='append',
+                        default=[], help="extra QEMU arguments for arm64 / "
+                        "x86_64, e.g. '-smp 2' (kunit.py's --qemu_args)")
     add_build_options(parser)
 
 
@@ -50,6 +53,7 @@ def options_from(args: argparse.Namespace) -> RunOptions:
                       filter_glob=getattr(args, 'filter', ''),
                       json_path=getattr(args, 'json', None),
                       kconfig_add=args.kconfig_add, arch=args.arch,
+                      qemu_args=args.qemu_args,
                       jobs=args.jobs, use_ccache=args.use_ccache,
                       repo_root=args.repo_root)
 

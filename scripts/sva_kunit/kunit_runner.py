@@ -33,6 +33,7 @@ def kunit_command(build_dir: str, arch: str = 'um', jobs: int = 1,
                   kconfig_add: Sequence[str] = (),
                   make_options: Sequence[str] = (),
                   cross_compile: str = '',
+                  qemu_args: Sequence[str] = (),
                   python: str = 'python3') -> List[str]:
     """argv for `kunit.py run` on the suite, to run from the tree's top."""
     argv = [python, KUNIT_PY, 'run', f'--kunitconfig={KUNITCONFIG_DIR}',
@@ -45,6 +46,8 @@ def kunit_command(build_dir: str, arch: str = 'um', jobs: int = 1,
     argv.extend(f'--make_options={option}' for option in make_options)
     if cross_compile:
         argv.append(f'--cross_compile={cross_compile}')
+    # kunit.py splits each value like a shell would.
+    argv.extend(f'--qemu_args={args}' for args in qemu_args)
     if filter_glob:
         argv.append(filter_glob)
     return argv

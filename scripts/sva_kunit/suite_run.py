@@ -38,6 +38,7 @@ class RunOptions:
     filter_glob: str = ''
     json_path: Optional[str] = None
     kconfig_add: Sequence[str] = ()
+    qemu_args: Sequence[str] = ()
     arch: str = 'um'
     jobs: int = field(default_factory=default_jobs)
     use_ccache: bool = True
@@ -187,7 +188,8 @@ def run_suite(options: RunOptions, out: TextIO = sys.stdout,
     argv = kunit_command(build_dir, options.arch, options.jobs,
                          options.filter_glob, json_path, options.kconfig_add,
                          make_options(options.use_ccache, arch=options.arch),
-                         get_arch(options.arch).cross_compile)
+                         get_arch(options.arch).cross_compile,
+                         options.qemu_args)
     out.write('sva-kunit: ' + shlex.join(argv) + '\n')
     out.flush()
     started = time.time()

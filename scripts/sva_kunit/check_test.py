@@ -47,7 +47,7 @@ class CheckTest(CliTestCase):
             self.addCleanup(patch.stop)
 
     def test_counts_all_three_parts(self):
-        rc, out, _ = self.main('check', f'--cache-dir={self.cache}')
+        rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--skip-arm64')
         # 10 unit tests; 4 C files, one failing; 2 KUnit cases + verdict.
         self.assertEqual(out.splitlines()[-1], '18 passed, 1 failed')
         self.assertEqual(rc, 1)
@@ -64,6 +64,15 @@ class CheckTest(CliTestCase):
                       'KUnit suite on UML'):
             self.assertIn(title, out)
 
+    def test_arm64_part_runs_the_suite_again_under_qemu(self):
+        rc, out, _ = self.main('check', f'--cache-dir={self.cache}')
+        self.assertIn('KUnit suite on arm64 under QEMU', out)
+        # The KUnit part's 2 cases + verdict, once more.
+        self.assertEqual((rc, out.splitlines()[-1]), (1, '21 passed, 1 failed'))
+        arches = [a for call in self.calls() for a in call['argv']
+                  if a.startswith('--arch=')]
+        self.assertEqual(arches, ['--arch=um', '--arch=arm64'])
+
     def test_skipped_kunit_cases_are_counted_as_skipped(self):
         tally = cmd_check.Tally()
         tally.add(True)
@@ -74,22 +83,22 @@ class CheckTest(CliTestCase):
                          '2 passed, 0 failed')
 
     def test_skip_options_leave_parts_out(self):
-        self.main('check', f'--cache-dir={self.cache}', '--skip-mutants',
+        self.main('check', f'--cache-dir={self.cache}', '--skip-arm64', '--skip-mutants',
                   '--skip-bisect')
         self.assertEqual(self.parts, [])
-        self.main('check', f'--cache-dir={self.cache}', '--skip-kunit')
+        self.main('check', f'--cache-dir={self.cache}', '--skip-arm64', '--skip-kunit')
         self.assertEqual(self.parts, [])
 
     def test_passes_when_everything_passes(self):
         os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/bad.h'))
-        rc, out, _ = self.main('check', f'--cache-dir={self.cache}')
+        rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--skip-arm64')
         self.assertEqual((rc, out.splitlines()[-1]),
                          (0, '18 passed, 0 failed'))
 
     def test_kernel_log_reports_fail_test_and_verdict(self):
         os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/bad.h'))
         self.set_control(log=KASAN_IN_TEST_LOG)
-        rc, out, _ = self.main('check', f'--cache-dir={self.cache}')
+        rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--skip-arm64')
         self.assertEqual((rc, out.splitlines()[-1]),
                          (1, '16 passed, 2 failed'))
         self.assertIn('FAIL iommu_sva.iommu_sva_unbind', out)
@@ -104,7 +113,7 @@ class CheckTest(CliTestCase):
     def test_build_failure_counts_as_one_failure(self):
         os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/bad.h'))
         self.set_control(fail='build', log='')
-        rc, out, _ = self.main('check', f'--cache-dir={self.cache}')
+        rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--skip-arm64')
         self.assertEqual((rc, out.splitlines()[-1]),
                          (1, '15 passed, 1 failed'))
 
@@ -112,7 +121,7 @@ class CheckTest(CliTestCase):
         with mock.patch.object(cmd_check, 'resolve_tree',
                                side_effect=SetupError('missing Debian '
                                                       'packages: bc', 'x')):
-            rc, out, _ = self.main('check', f'--cache-dir={self.cache}')
+            rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--skip-arm64')
         self.assertEqual((rc, out.splitlines()[-1]),
                          (1, '12 passed, 2 failed'))
         self.assertIn('sva-kunit: error: missing Debian packages: bc; x', out)

@@ -1,11 +1,11 @@
 """`sva-kunit check`: the project's whole test command.
 
-Five parts, each printed as a section: the harness's own unit tests,
+Six parts, each printed as a section: the harness's own unit tests,
 checkpatch.pl on every .c/.h file (one test per file), the KUnit suite on
 UML through the same code path as `run` (one test per KUnit test case,
-plus one for the kernel-log verdict), the mutation catalogue (one test per
-mutant: killed, or a known survivor) and the git-bisect self-test (one
-test).  The last line is always "N passed, N failed" so CI can read it.
+plus one for the kernel-log verdict), the same suite on arm64 under QEMU,
+the mutation catalogue (one test per mutant: killed, or a known survivor)
+and the git-bisect self-test (one test).  The last line is always "N passed, N failed" so CI can read it.
 """
 
 import argparse
@@ -75,6 +75,9 @@ def run_checkpatch_part(tree: str, repo_root: str, out: TextIO,
 
 def run_kunit_part(options: RunOptions, tree: str, out: TextIO,
                    tally: Tally) -> None:
+    if options.arch != 'um':
+        # Installs the cross compiler and QEMU when they are missing.
+        resolve_tree(options, out)
     sync_payload(tree, options.repo_root, out)
     outcome = run_suite(options, out, tree=tree)
     if outcome.verdict is None or not outcome.verdict.tests:
@@ -141,6 +144,13 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
             except SetupError as e:
                 _setup_failed(out, tally, e)
 
+    if not args.skip_kunit and not args.skip_arm64 and tree is not None:
+        section(out, 'KUnit suite on arm64 under QEMU')
+        try:
+            run_kunit_part(replace(options, arch='arm64'), tree, out, tally)
+        except SetupError as e:
+            _setup_failed(out, tally, e)
+
     if not args.skip_kunit and not args.skip_mutants:
         section(out, 'mutation testing (mutants/)')
         try:
@@ -163,6 +173,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_cache_dir(parser)
     parser.add_argument('--skip-kunit', action='store_true',
                         help='only the unit tests and checkpatch')
+    parser.add_argument('--skip-arm64', action='store_true',
+                        help='leave out the suite on arm64 under QEMU')
     parser.add_argument('--skip-mutants', action='store_true',
                         help='leave out the mutation catalogue')
     parser.add_argument('--skip-bisect', action='store_true',

@@ -212,6 +212,12 @@ class RunTest(CliTestCase):
         self.assertIn('--cross_compile=aarch64-linux-gnu-', argv)
         self.assertIn('--make_options=CC=ccache aarch64-linux-gnu-gcc', argv)
 
+    def test_ccache_runs_in_depend_mode_unless_the_user_chose(self):
+        self.assertEqual(suite_run.ccache_env({}, True), {'CCACHE_DEPEND': '1'})
+        self.assertEqual(suite_run.ccache_env({'CCACHE_DEPEND': '0'}, True),
+                         {'CCACHE_DEPEND': '0'})
+        self.assertEqual(suite_run.ccache_env({'A': 'b'}, False), {'A': 'b'})
+
     def test_qemu_args_reach_kunit_py(self):
         with mock.patch.object(suite_run, 'ensure_packages'):
             rc, out, _ = self.run_cmd('--arch=arm64', '--qemu-args=-smp 2')

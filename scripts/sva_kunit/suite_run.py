@@ -102,6 +102,23 @@ def make_options(use_ccache: bool,
     return [f'CC={get_arch(arch).make_cc}']
 
 
+def ccache_env(env: Optional[Mapping[str, str]], use_ccache: bool
+               ) -> Optional[Mapping[str, str]]:
+    """ccache's depend mode, unless the user chose a mode.
+
+    A miss in the default mode runs the preprocessor as well as the
+    compiler, which made a cold build 40% slower than plain kunit.py;
+    depend mode hashes the sources and the headers that the compiler's
+    own -MMD output lists (the kernel always passes it), so a miss costs
+    about nothing and a hit still needs every listed header unchanged.
+    """
+    if not use_ccache:
+        return env
+    child = dict(os.environ if env is None else env)
+    child.setdefault('CCACHE_DEPEND', '1')
+    return child
+
+
 def default_build_dir(options: RunOptions, tree: str) -> str:
     """One build dir per tree and architecture (UML keeps the plain one)."""
     base = source_cache.build_dir_for(options.cache_dir, tree)
@@ -185,15 +202,17 @@ def run_suite(options: RunOptions, out: TextIO = sys.stdout,
     os.makedirs(build_dir, exist_ok=True)
     json_path = os.path.abspath(options.json_path or
                                 os.path.join(build_dir, RESULTS_JSON))
+    make_opts = make_options(options.use_ccache, arch=options.arch)
     argv = kunit_command(build_dir, options.arch, options.jobs,
                          options.filter_glob, json_path, options.kconfig_add,
-                         make_options(options.use_ccache, arch=options.arch),
+                         make_opts,
                          get_arch(options.arch).cross_compile,
                          options.qemu_args)
     out.write('sva-kunit: ' + shlex.join(argv) + '\n')
     out.flush()
     started = time.time()
-    run = run_kunit(tree, argv, out, env, options.timeout)
+    run = run_kunit(tree, argv, out, ccache_env(env, bool(make_opts)),
+                    options.timeout)
     outcome = judge_run(run, build_dir, json_path, started)
     if run.timed_out:
         # What the log shows up to the kill is judged as usual, but a run

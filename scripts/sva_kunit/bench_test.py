@@ -4,7 +4,7 @@ import unittest
 
 from . import cmd_bench
 from .cli_test import CliTestCase
-from .cmd_bench import COLD, RERUN, TOUCHED, Step
+from .cmd_bench import COLD, FRESH, RERUN, TOUCHED, Step
 
 
 class FormatTableTest(unittest.TestCase):
@@ -35,8 +35,9 @@ class BenchCommandTest(CliTestCase):
         self.assertEqual(err, '')
         self.assertIn(rc, (0, 1))
         calls = self.calls()
-        self.assertEqual(len(calls), 6)
-        sva_calls, plain_calls = calls[0::2], calls[1::2]
+        # Three steps on both paths, then sva-kunit in a fresh build dir.
+        self.assertEqual(len(calls), 7)
+        sva_calls, plain_calls = calls[0:6:2] + calls[6:], calls[1:6:2]
         ccache_dirs = {c['ccache_dir'] for c in sva_calls}
         self.assertEqual(len(ccache_dirs), 1)
         self.assertTrue(ccache_dirs.pop().startswith(self.cache))
@@ -55,7 +56,8 @@ class BenchCommandTest(CliTestCase):
         with open(json_path) as f:
             doc = json.load(f)
         self.assertEqual([s['name'] for s in doc['steps']],
-                         [COLD, RERUN, TOUCHED])
+                         [COLD, RERUN, TOUCHED, FRESH])
+        self.assertNotEqual(sva_calls[3]['argv'][2], sva_calls[0]['argv'][2])
         self.assertIn('target', doc['steps'][0])
         # Fresh build dirs are removed afterwards unless --keep.
         self.assertFalse([d for d in os.listdir(self.cache)

@@ -12,7 +12,7 @@ import argparse
 import os
 import unittest
 from dataclasses import dataclass, replace
-from typing import Optional, TextIO
+from typing import Callable, Optional, TextIO
 
 from . import (bisect_selftest, checkpatch, cmd_mutate, mutant_report,
                mutants)
@@ -118,6 +118,15 @@ def _setup_failed(out: TextIO, tally: Tally, error: SetupError) -> None:
     tally.add(False)
 
 
+def _part(out: TextIO, tally: Tally, title: str,
+          run: Callable[[], None]) -> None:
+    section(out, title)
+    try:
+        run()
+    except SetupError as e:
+        _setup_failed(out, tally, e)
+
+
 def handle(args: argparse.Namespace, out: TextIO) -> int:
     tally = Tally()
     section(out, 'unit tests (scripts/sva_kunit)')
@@ -145,25 +154,15 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
                 _setup_failed(out, tally, e)
 
     if not args.skip_kunit and not args.skip_arm64 and tree is not None:
-        section(out, 'KUnit suite on arm64 under QEMU')
-        try:
-            run_kunit_part(replace(options, arch='arm64'), tree, out, tally)
-        except SetupError as e:
-            _setup_failed(out, tally, e)
-
+        _part(out, tally, 'KUnit suite on arm64 under QEMU',
+              lambda: run_kunit_part(replace(options, arch='arm64'), tree,
+                                     out, tally))
     if not args.skip_kunit and not args.skip_mutants:
-        section(out, 'mutation testing (mutants/)')
-        try:
-            run_mutation_part(options, out, tally)
-        except SetupError as e:
-            _setup_failed(out, tally, e)
-
+        _part(out, tally, 'mutation testing (mutants/)',
+              lambda: run_mutation_part(options, out, tally))
     if not args.skip_kunit and not args.skip_bisect:
-        section(out, 'git bisect run self-test')
-        try:
-            run_bisect_part(options, out, tally)
-        except SetupError as e:
-            _setup_failed(out, tally, e)
+        _part(out, tally, 'git bisect run self-test',
+              lambda: run_bisect_part(options, out, tally))
 
     out.write(f'\n{tally.closing_line()}\n')
     return EXIT_OK if tally.failed == 0 else EXIT_FAILED

@@ -22,6 +22,7 @@
 #include <linux/list.h>
 #include <linux/mm_types.h>
 #include <linux/mmu_context.h>
+#include <linux/mmu_notifier.h>
 #include <linux/mman.h>
 #include <linux/mount.h>
 #include <linux/sched.h>
@@ -106,7 +107,7 @@ static struct device *sva_dev(struct kunit *test, struct fake_iommu *iommu,
 	struct device *dev = sva_dev_nosva(test, iommu, group, max_pasids);
 
 	KUNIT_ASSERT_EQ(test, 0,
-			iommu_dev_enable_feature(dev, IOMMU_DEV_FEAT_SVA));
+			fake_iommu_dev_enable_sva(dev));
 	return dev;
 }
 
@@ -183,7 +184,11 @@ static bool sva_pasid_attached(struct device *dev, ioasid_t pasid)
 	return !IS_ERR(iommu_attach_handle_get(dev->iommu_group, pasid, 0));
 }
 
-/* I12: every set_dev_pasid that succeeded got exactly one remove_dev_pasid. */
+/*
+ * I12: every set_dev_pasid that succeeded was undone exactly once, by
+ * remove_dev_pasid or, on kernels without it, by setting the blocked
+ * domain; and nothing undid a PASID that was not set.
+ */
 static bool sva_driver_calls_balanced(struct kunit *test)
 {
 	unsigned int set = fake_iommu_call_total(FAKE_OP_SET_DEV_PASID, false);
@@ -193,9 +198,11 @@ static bool sva_driver_calls_balanced(struct kunit *test)
 							 true);
 
 	KUNIT_EXPECT_EQ_MSG(test, set, removed,
-			    "successful set_dev_pasid vs remove_dev_pasid (I12)");
+			    "successful set_dev_pasid vs %s (I12)",
+			    fake_iommu_op_name(FAKE_OP_REMOVE_DEV_PASID));
 	KUNIT_EXPECT_EQ_MSG(test, bad_removes, 0,
-			    "remove_dev_pasid for a PASID the device never had set (I12/I13)");
+			    "%s for a PASID the device never had set (I12/I13)",
+			    fake_iommu_op_name(FAKE_OP_REMOVE_DEV_PASID));
 	return set == removed && !bad_removes;
 }
 
@@ -249,9 +256,16 @@ static int sva_bind_probe(struct device *dev)
 	return verdict;
 }
 
-static int sva_test_init_nobind(struct kunit *test)
+/*
+ * Every case gets an instance and a SVA-enabled device of its own, and an
+ * exit action that checks what the case left behind. The one-time x86
+ * probe runs before the snapshot and the record reset, so that none of
+ * its calls, domains or PASIDs count towards the first case.
+ */
+static int sva_test_setup(struct kunit *test, bool needs_bind)
 {
 	struct sva_test_ctx *ctx;
+	int ret;
 
 	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, ctx);
@@ -259,6 +273,15 @@ static int sva_test_init_nobind(struct kunit *test)
 
 	ctx->iommu = sva_iommu(test, FAKE_IOMMU_SHARE_ANY, FAKE_IOMMU_DRIVER_A);
 	ctx->dev = sva_dev(test, ctx->iommu, NULL, SVA_MAX_PASIDS);
+	if (needs_bind) {
+		ret = sva_bind_probe(ctx->dev);
+		if (ret == -EOPNOTSUPP)
+			kunit_skip(test,
+				   "SVA is disabled on x86 in this kernel (stable 72f98ef9a4be): bind returns -EOPNOTSUPP");
+		KUNIT_ASSERT_EQ_MSG(test, ret, 0,
+				    "a first bind on this kernel failed");
+	}
+
 	ctx->first_free_pasid = sva_lowest_free_pasid(ctx->dev);
 	KUNIT_ASSERT_NE_MSG(test, ctx->first_free_pasid, IOMMU_PASID_INVALID,
 			    "no free PASID before the test started");
@@ -270,19 +293,14 @@ static int sva_test_init_nobind(struct kunit *test)
 	return 0;
 }
 
+static int sva_test_init_nobind(struct kunit *test)
+{
+	return sva_test_setup(test, false);
+}
+
 static int sva_test_init(struct kunit *test)
 {
-	struct sva_test_ctx *ctx;
-	int ret;
-
-	sva_test_init_nobind(test);
-	ctx = test->priv;
-	ret = sva_bind_probe(ctx->dev);
-	if (ret == -EOPNOTSUPP)
-		kunit_skip(test,
-			   "SVA is disabled on x86 in this kernel (stable 72f98ef9a4be): bind returns -EOPNOTSUPP");
-	KUNIT_ASSERT_EQ_MSG(test, ret, 0, "a first bind on this kernel failed");
-	return 0;
+	return sva_test_setup(test, true);
 }
 
 /* ---- iommu_sva_bind: one device, one mm ---- */
@@ -424,7 +442,8 @@ static void sva_test_mmgrab_mmdrop_order(struct kunit *test)
 	KUNIT_ASSERT_TRUE_MSG(test, ia >= 0 && is >= 0 && ir >= 0 && ifr >= 0,
 			      "a driver callback is missing from the record");
 	KUNIT_EXPECT_TRUE_MSG(test, ia < is && is < ir && ir < ifr,
-			      "expected alloc < set_dev_pasid < remove_dev_pasid < free");
+			      "expected alloc < set_dev_pasid < %s < free",
+			      fake_iommu_op_name(FAKE_OP_REMOVE_DEV_PASID));
 
 	alloc = fake_iommu_log_entry(ia);
 	set = fake_iommu_log_entry(is);
@@ -873,7 +892,7 @@ static void sva_test_error_no_pasid_support(struct kunit *test)
 	struct iommu_sva *err;
 
 	KUNIT_EXPECT_EQ(test, dev->iommu->max_pasids, 0);
-	KUNIT_EXPECT_EQ(test, iommu_dev_enable_feature(dev, IOMMU_DEV_FEAT_SVA),
+	KUNIT_EXPECT_EQ(test, fake_iommu_dev_enable_sva(dev),
 			-ENODEV);
 
 	err = iommu_sva_bind_device(dev, fresh);
@@ -1197,6 +1216,281 @@ static void sva_test_race_bind_unbind(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, sva_pasid(mm), pasid);
 }
 
+/* ---- iommu_sva_mmlist: the global list of mms with SVA domains (I11) ---- */
+
+/*
+ * A range no real caller of iommu_sva_invalidate_kva_range() uses, so
+ * that the kernel's own invalidations (x86 frees kernel page tables
+ * asynchronously) are not counted.
+ */
+#define SVA_KVA_START	0x5a5a0000UL
+#define SVA_KVA_END	0x5a5b0000UL
+
+static void sva_invalidate_kva(void)
+{
+	fake_iommu_invalidate_kva_range(SVA_KVA_START, SVA_KVA_END);
+}
+
+/*
+ * Counts how often the core's walk of the list reached an mm, whatever
+ * domains it has: an observer the test registers on the mm itself, so
+ * that it stays there after the last unbind.
+ */
+struct sva_observer {
+	struct mmu_notifier mn;
+	atomic_t hits;
+};
+
+static void sva_observer_invalidate(struct mmu_notifier *mn,
+				    struct mm_struct *mm, unsigned long start,
+				    unsigned long end)
+{
+	struct sva_observer *obs = container_of(mn, struct sva_observer, mn);
+
+	if (start == SVA_KVA_START && end == SVA_KVA_END)
+		atomic_inc(&obs->hits);
+}
+
+static const struct mmu_notifier_ops sva_observer_ops = {
+	.arch_invalidate_secondary_tlbs = sva_observer_invalidate,
+};
+
+static void sva_observer_remove(void *data)
+{
+	struct sva_observer *obs = data;
+
+	mmu_notifier_unregister(&obs->mn, obs->mn.mm);
+}
+
+/* The observer holds an mm_count until the test ends. */
+static struct sva_observer *sva_observe(struct kunit *test,
+					struct mm_struct *mm)
+{
+	struct sva_observer *obs = kunit_kzalloc(test, sizeof(*obs),
+						 GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, obs);
+	obs->mn.ops = &sva_observer_ops;
+	KUNIT_ASSERT_EQ(test, 0, mmu_notifier_register(&obs->mn, mm));
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_observer_remove,
+						  obs));
+	return obs;
+}
+
+static struct fake_iommu *sva_iommu_notifier(struct kunit *test,
+					     enum fake_iommu_policy policy)
+{
+	struct fake_iommu_config cfg = {
+		.policy = policy,
+		.driver = FAKE_IOMMU_DRIVER_A,
+		.mm_notifier = true,
+	};
+	struct fake_iommu *iommu = fake_iommu_kunit_create(test, &cfg);
+
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, iommu);
+	return iommu;
+}
+
+/* Each domain's own notifier saw exactly @want walks of the test range. */
+static void sva_expect_domain_walks(struct kunit *test,
+				    struct iommu_domain *domain,
+				    unsigned int want, const char *what)
+{
+	unsigned int got = fake_iommu_invalidations(domain, SVA_KVA_START,
+						    SVA_KVA_END);
+
+	KUNIT_EXPECT_EQ_MSG(test, got, want,
+			    "invalidations reaching the notifier of %s", what);
+	if (got != want)
+		fake_iommu_log_dump(test);
+}
+
+static void sva_expect_mm_walks(struct kunit *test, struct sva_observer *obs,
+				unsigned int want, const char *what)
+{
+	unsigned int got = atomic_read(&obs->hits);
+
+	KUNIT_EXPECT_EQ_MSG(test, got, want,
+			    "times one invalidation walk reached %s", what);
+	if (got != want)
+		fake_iommu_log_dump(test);
+}
+
+static int sva_mmlist_init(struct kunit *test)
+{
+	if (!fake_iommu_has_sva_mm_list())
+		kunit_skip(test, "the global SVA mm list came with v6.19 (e37d5a2d60a3)");
+	return sva_test_init(test);
+}
+
+/*
+ * One walk of the list, checking that it reached @obs's mm once and that
+ * the notifier of each of @handles' domains saw it once: a domain shared
+ * by several handles is still one notifier, and an mm with several
+ * domains is still one entry on the list.
+ */
+static void sva_walk_once(struct kunit *test, struct sva_observer *obs,
+			  struct iommu_sva **handles, unsigned int n)
+{
+	unsigned int before[4], i;
+	int hits = atomic_read(&obs->hits);
+
+	if (WARN_ON(n > ARRAY_SIZE(before)))
+		return;
+	for (i = 0; i < n; i++)
+		before[i] = fake_iommu_invalidations(sva_domain(handles[i]),
+						     SVA_KVA_START, SVA_KVA_END);
+	sva_invalidate_kva();
+	sva_expect_mm_walks(test, obs, hits + 1, "the bound mm");
+	for (i = 0; i < n; i++)
+		sva_expect_domain_walks(test, sva_domain(handles[i]),
+					before[i] + 1, "a bound device's domain");
+}
+
+/*
+ * I11: an mm is on the list while it has at least one domain, once,
+ * however many domains and devices it has; each invalidation reaches it
+ * exactly once, and none does after its last domain went.
+ */
+static void sva_test_mmlist_listed_while_bound(struct kunit *test)
+{
+	const struct sva_share_param *p = test->param_value;
+	struct fake_iommu *x = sva_iommu_notifier(test, p->policy);
+	struct fake_iommu *y = sva_iommu_notifier(test, p->policy);
+	struct device *devs[3] = {
+		sva_dev(test, x, NULL, SVA_MAX_PASIDS),
+		sva_dev(test, x, NULL, SVA_MAX_PASIDS),
+		sva_dev(test, y, NULL, SVA_MAX_PASIDS),
+	};
+	struct mm_struct *mm = sva_mm(test);
+	struct sva_observer *obs = sva_observe(test, mm);
+	struct iommu_sva *handles[3];
+	unsigned int i, n, left;
+
+	sva_invalidate_kva();
+	sva_expect_mm_walks(test, obs, 0, "an mm that was never bound");
+
+	for (i = 0; i < ARRAY_SIZE(devs); i++) {
+		handles[i] = sva_bind(test, devs[i], mm);
+		sva_walk_once(test, obs, handles, i + 1);
+	}
+	KUNIT_EXPECT_EQ(test, sva_nr_domains(mm),
+			p->policy == FAKE_IOMMU_SHARE_ANY ? 1 : 2);
+
+	for (left = ARRAY_SIZE(devs); left > 1; left--) {
+		n = p->order == SVA_UNBIND_FIFO ? ARRAY_SIZE(devs) - left :
+		    left - 1;
+		sva_unbind(test, handles[n]);
+		if (p->order == SVA_UNBIND_FIFO)
+			sva_walk_once(test, obs, handles + n + 1, left - 1);
+		else
+			sva_walk_once(test, obs, handles, left - 1);
+	}
+	sva_unbind(test, handles[p->order == SVA_UNBIND_FIFO ?
+				  ARRAY_SIZE(devs) - 1 : 0]);
+	i = atomic_read(&obs->hits);
+	sva_invalidate_kva();
+	sva_expect_mm_walks(test, obs, i, "the mm after its last unbind");
+}
+
+/* I11: several mms on several instances are each reached once, alone. */
+static void sva_test_mmlist_several_mms(struct kunit *test)
+{
+	struct fake_iommu *iommus[3];
+	struct sva_observer *obs[3];
+	struct iommu_sva *handles[3];
+	struct mm_struct *mms[3];
+	unsigned int i;
+	int hits[3];
+
+	for (i = 0; i < ARRAY_SIZE(mms); i++) {
+		iommus[i] = sva_iommu_notifier(test, FAKE_IOMMU_SHARE_OWN);
+		mms[i] = sva_mm(test);
+		obs[i] = sva_observe(test, mms[i]);
+	}
+	for (i = 0; i < ARRAY_SIZE(mms); i++) {
+		struct device *dev = sva_dev(test, iommus[i], NULL,
+					     SVA_MAX_PASIDS);
+
+		handles[i] = sva_bind(test, dev, mms[i]);
+	}
+	for (i = 0; i < ARRAY_SIZE(mms); i++)
+		sva_walk_once(test, obs[i], &handles[i], 1);
+
+	/* The middle one goes: a walk still reaches each other one, once. */
+	sva_unbind(test, handles[1]);
+	for (i = 0; i < ARRAY_SIZE(mms); i++)
+		hits[i] = atomic_read(&obs[i]->hits);
+	sva_invalidate_kva();
+	for (i = 0; i < ARRAY_SIZE(mms); i++)
+		sva_expect_mm_walks(test, obs[i], hits[i] + (i != 1),
+				    i != 1 ? "an mm still bound" :
+				    "an mm unbound from every device");
+}
+
+struct sva_drop_param {
+	bool mm_notifier;
+	const char *desc;
+};
+
+static const struct sva_drop_param sva_drop_params[] = {
+	{ false, "the core holds the last mm_count" },
+	{ true, "the driver's notifier holds the last mm_count" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(sva_drop, sva_drop_params, desc);
+
+/*
+ * I9, I11 (06e14c36e20b, CVE-2026-23429): the process is gone and the
+ * last unbind drops the last mm_count, which frees the mm and its
+ * iommu_mm. The mm must be off the list before that: a later walk, or a
+ * later bind of another mm, must not meet it (KASAN, list debugging).
+ */
+static void sva_test_mmlist_last_mmdrop_in_unbind(struct kunit *test)
+{
+	const struct sva_drop_param *p = test->param_value;
+	struct fake_iommu_config cfg = {
+		.policy = FAKE_IOMMU_SHARE_ANY,
+		.mm_notifier = p->mm_notifier,
+	};
+	struct fake_iommu *iommu = fake_iommu_kunit_create(test, &cfg);
+	struct mm_struct *mm = sva_mm(test), *other = sva_mm(test);
+	struct sva_observer *obs = sva_observe(test, other);
+	struct iommu_sva *handle;
+	struct device *dev;
+
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, iommu);
+	dev = sva_dev(test, iommu, NULL, SVA_MAX_PASIDS);
+	handle = sva_bind(test, dev, mm);
+	sva_mm_exit(test, mm);
+	KUNIT_ASSERT_EQ(test, atomic_read(&mm->mm_count),
+			p->mm_notifier ? 2 : 1);
+	sva_unbind(test, handle);
+	/* mm is freed now. */
+
+	sva_invalidate_kva();
+	sva_expect_mm_walks(test, obs, 0, "an mm that was never bound");
+	dev = sva_dev(test, sva_iommu_notifier(test, FAKE_IOMMU_SHARE_ANY), NULL,
+		      SVA_MAX_PASIDS);
+	handle = sva_bind(test, dev, other);
+	sva_walk_once(test, obs, &handle, 1);
+}
+
+/* I11: with nothing bound, no walk reaches any mm. */
+static void sva_test_mmlist_nothing_bound(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct mm_struct *mm = sva_mm(test);
+	struct sva_observer *obs = sva_observe(test, mm);
+
+	sva_invalidate_kva();
+	sva_expect_mm_walks(test, obs, 0, "an mm that was never bound");
+	sva_unbind(test, sva_bind(test, ctx->dev, mm));
+	sva_invalidate_kva();
+	sva_expect_mm_walks(test, obs, 0, "an mm bound and unbound");
+}
+
 /* ---- iommu_sva_leak: what only kmemleak sees ---- */
 
 /* kmemleak does not report objects younger than this (MSECS_MIN_AGE). */
@@ -1374,6 +1668,16 @@ static struct kunit_case sva_race_cases[] = {
 	{}
 };
 
+static struct kunit_case sva_mmlist_cases[] = {
+	KUNIT_CASE_PARAM(sva_test_mmlist_listed_while_bound,
+			 sva_share_gen_params),
+	KUNIT_CASE(sva_test_mmlist_several_mms),
+	KUNIT_CASE_PARAM(sva_test_mmlist_last_mmdrop_in_unbind,
+			 sva_drop_gen_params),
+	KUNIT_CASE(sva_test_mmlist_nothing_bound),
+	{}
+};
+
 static struct kunit_case sva_leak_cases[] = {
 	KUNIT_CASE_SLOW(sva_test_leak_kmemleak_scan),
 	{}
@@ -1428,6 +1732,12 @@ static struct kunit_suite sva_race_suite = {
 	.test_cases = sva_race_cases,
 };
 
+static struct kunit_suite sva_mmlist_suite = {
+	.name = "iommu_sva_mmlist",
+	.init = sva_mmlist_init,
+	.test_cases = sva_mmlist_cases,
+};
+
 /* Must stay last: it looks for what the suites before it leaked. */
 static struct kunit_suite sva_leak_suite = {
 	.name = "iommu_sva_leak",
@@ -1436,7 +1746,8 @@ static struct kunit_suite sva_leak_suite = {
 
 kunit_test_suites(&sva_nobind_suite, &sva_bind_suite, &sva_pasid_suite,
 		  &sva_share_suite, &sva_error_suite, &sva_group_suite,
-		  &sva_fork_suite, &sva_race_suite, &sva_leak_suite);
+		  &sva_fork_suite, &sva_race_suite, &sva_mmlist_suite,
+		  &sva_leak_suite);
 
 MODULE_DESCRIPTION("KUnit tests for the IOMMU SVA lifecycle");
 MODULE_LICENSE("GPL");

@@ -16,6 +16,7 @@
 #include <linux/idr.h>
 #include <linux/iommu.h>
 #include <linux/log2.h>
+#include <linux/mmu_notifier.h>
 #include <linux/platform_device.h>
 #include <linux/property.h>
 #include <linux/sched/mm.h>
@@ -28,6 +29,11 @@
 #include "fake-iommu.h"
 
 #define FAKE_IOMMU_DEFAULT_MAX_PASIDS	BIT(20)
+
+/* kzalloc_obj() came with v7.0; earlier trees get what it stands for. */
+#ifndef kzalloc_obj
+#define kzalloc_obj(P)	kzalloc(sizeof(P), GFP_KERNEL)
+#endif
 #define FAKE_IOMMU_LOG_SIZE		256
 
 struct fake_iommu_fault {
@@ -41,6 +47,7 @@ struct fake_iommu {
 	struct fwnode_handle *fwnode;
 	int id;
 	enum fake_iommu_policy policy;
+	bool mm_notifier;
 	struct fake_iommu_fault faults[FAKE_FAULT_NR];
 };
 
@@ -64,6 +71,8 @@ struct fake_domain {
 	unsigned int seq;
 	/* Compared with the watched mm, never dereferenced: see free op */
 	const struct mm_struct *mm;
+	/* Registered on the mm, as SVA drivers do, if the instance asks */
+	struct mmu_notifier notifier;
 };
 
 static DEFINE_IDA(fake_iommu_ida);
@@ -82,7 +91,12 @@ static const char * const fake_op_names[FAKE_OP_COUNT] = {
 	[FAKE_OP_DOMAIN_ALLOC_SVA] = "domain_alloc_sva",
 	[FAKE_OP_DOMAIN_ALLOC_PAGING] = "domain_alloc_paging",
 	[FAKE_OP_SET_DEV_PASID] = "set_dev_pasid",
+#ifdef FAKE_IOMMU_HAS_REMOVE_DEV_PASID
 	[FAKE_OP_REMOVE_DEV_PASID] = "remove_dev_pasid",
+#else
+	[FAKE_OP_REMOVE_DEV_PASID] = "blocked:set_dev_pasid",
+#endif
+	[FAKE_OP_INVALIDATE] = "invalidate_secondary",
 	[FAKE_OP_DOMAIN_FREE] = "domain_free",
 	[FAKE_OP_ENABLE_SVA] = "enable_sva",
 	[FAKE_OP_DISABLE_SVA] = "disable_sva",
@@ -110,9 +124,10 @@ static int fake_mm_count(const struct mm_struct *mm)
 	return mm ? atomic_read(&mm->mm_count) : -1;
 }
 
-static void fake_record(enum fake_iommu_op op, int instance,
-			struct device *dev, u32 pasid,
-			const struct fake_domain *fdom, int mm_count, int ret)
+static void fake_record_range(enum fake_iommu_op op, int instance,
+			      struct device *dev, u32 pasid,
+			      const struct fake_domain *fdom, int mm_count,
+			      int ret, unsigned long start, unsigned long end)
 {
 	struct fake_iommu_call *call;
 	unsigned long flags;
@@ -132,10 +147,19 @@ static void fake_record(enum fake_iommu_op op, int instance,
 		.domain_type = fdom ? fdom->domain.type : 0,
 		.mm_count = mm_count,
 		.ret = ret,
+		.start = start,
+		.end = end,
 	};
 	strscpy(call->dev, dev ? dev_name(dev) : "", sizeof(call->dev));
 out:
 	spin_unlock_irqrestore(&fake_log_lock, flags);
+}
+
+static void fake_record(enum fake_iommu_op op, int instance,
+			struct device *dev, u32 pasid,
+			const struct fake_domain *fdom, int mm_count, int ret)
+{
+	fake_record_range(op, instance, dev, pasid, fdom, mm_count, ret, 0, 0);
 }
 
 static int fake_fault_hit(struct fake_iommu_fault *fault)
@@ -173,14 +197,23 @@ static struct fake_iommu_client *fake_client_of(struct device *dev)
 			    pdev);
 }
 
-static int fake_identity_attach_dev(struct iommu_domain *domain,
-				    struct device *dev)
+/*
+ * The identity and blocked domains are static, as in most drivers: the
+ * core never frees them. Attaching either to a whole device cannot fail.
+ */
+#ifdef FAKE_IOMMU_ATTACH_DEV_HAS_OLD
+static int fake_static_attach_dev(struct iommu_domain *domain,
+				  struct device *dev, struct iommu_domain *old)
+#else
+static int fake_static_attach_dev(struct iommu_domain *domain,
+				  struct device *dev)
+#endif
 {
 	return 0;
 }
 
 static const struct iommu_domain_ops fake_identity_ops = {
-	.attach_dev = fake_identity_attach_dev,
+	.attach_dev = fake_static_attach_dev,
 };
 
 static struct iommu_domain fake_identity_domain = {
@@ -213,10 +246,12 @@ static int fake_set_dev_pasid(struct iommu_domain *domain, struct device *dev,
 }
 
 /*
- * Records -ENOENT when the core removes a PASID that this device never had
- * set, or had set to another domain: an unbalanced call (I12, I13).
+ * The core takes @domain off @pasid of @dev. Records -ENOENT when this
+ * device never had @pasid set, or had it set to another domain: every
+ * successful set_dev_pasid() is undone exactly once, and nothing else is
+ * (I12, I13).
  */
-static void fake_remove_dev_pasid(struct device *dev, ioasid_t pasid,
+static void fake_detach_dev_pasid(struct device *dev, ioasid_t pasid,
 				  struct iommu_domain *domain)
 {
 	struct fake_iommu_client *client = dev_iommu_priv_get(dev);
@@ -234,10 +269,32 @@ static void fake_remove_dev_pasid(struct device *dev, ioasid_t pasid,
 		    fdom, sva ? fake_mm_count(domain->mm) : -1, ret);
 }
 
+/* Setting the blocked domain on a PASID is how the core detaches it. */
+static int fake_blocked_set_dev_pasid(struct iommu_domain *blocked,
+				      struct device *dev, ioasid_t pasid,
+				      struct iommu_domain *old)
+{
+	if (WARN_ON(!old))
+		return -EINVAL;
+	fake_detach_dev_pasid(dev, pasid, old);
+	return 0;
+}
+
+static const struct iommu_domain_ops fake_blocked_ops = {
+	.attach_dev = fake_static_attach_dev,
+	.set_dev_pasid = fake_blocked_set_dev_pasid,
+};
+
+static struct iommu_domain fake_blocked_domain = {
+	.type = IOMMU_DOMAIN_BLOCKED,
+	.ops = &fake_blocked_ops,
+};
+
 /*
  * The core has dropped its mm_count reference before it calls this
  * (iommu_domain_free()), so domain->mm may already be freed: read only
- * the mm a test has promised to keep alive.
+ * the mm a test has promised to keep alive. A registered notifier holds
+ * an mm_count of its own, so its mm is still there to unregister from.
  */
 static void fake_domain_free(struct iommu_domain *domain)
 {
@@ -250,6 +307,8 @@ static void fake_domain_free(struct iommu_domain *domain)
 
 	fake_record(FAKE_OP_DOMAIN_FREE, fdom->instance, NULL, IOMMU_NO_PASID,
 		    fdom, mm_count, 0);
+	if (fdom->notifier.mm)
+		mmu_notifier_unregister(&fdom->notifier, fdom->notifier.mm);
 	atomic_dec(&fake_live_domains);
 	kfree(fdom);
 }
@@ -260,22 +319,41 @@ static const struct iommu_domain_ops fake_sva_domain_ops = {
 };
 
 static const struct iommu_domain_ops fake_paging_domain_ops = {
-	.attach_dev = fake_identity_attach_dev,
+	.attach_dev = fake_static_attach_dev,
 	.set_dev_pasid = fake_set_dev_pasid,
 	.free = fake_domain_free,
+};
+
+/* May run in atomic context (under a page table lock): record only. */
+static void fake_invalidate_secondary_tlbs(struct mmu_notifier *mn,
+					   struct mm_struct *mm,
+					   unsigned long start,
+					   unsigned long end)
+{
+	struct fake_domain *fdom = container_of(mn, struct fake_domain,
+						notifier);
+
+	fake_record_range(FAKE_OP_INVALIDATE, fdom->instance, NULL,
+			  IOMMU_NO_PASID, fdom, fake_mm_count(mm), 0, start,
+			  end);
+}
+
+static const struct mmu_notifier_ops fake_mmu_notifier_ops = {
+	.arch_invalidate_secondary_tlbs = fake_invalidate_secondary_tlbs,
 };
 
 static struct fake_domain *fake_domain_new(struct fake_iommu_client *client,
 					   unsigned int type,
 					   const struct iommu_domain_ops *ops)
 {
-	struct fake_domain *fdom = kzalloc(sizeof(*fdom), GFP_KERNEL);
+	struct fake_domain *fdom = kzalloc_obj(*fdom);
 	unsigned long flags;
 
 	if (!fdom)
 		return NULL;
 	fdom->domain.type = type;
 	fdom->domain.ops = ops;
+	fdom->domain.pgsize_bitmap = SZ_4K;
 	fdom->instance = client->iommu->id;
 	spin_lock_irqsave(&fake_log_lock, flags);
 	fdom->seq = ++fake_domain_seq;
@@ -284,6 +362,11 @@ static struct fake_domain *fake_domain_new(struct fake_iommu_client *client,
 	return fdom;
 }
 
+/*
+ * Like intel/svm.c and arm-smmu-v3-sva.c, set only what is the driver's:
+ * the ops, and a notifier on @mm where the instance has one. The core sets
+ * type, owner, mm and the fault handler, and takes its own mm_count.
+ */
 static struct iommu_domain *fake_domain_alloc_sva(struct device *dev,
 						  struct mm_struct *mm)
 {
@@ -297,6 +380,15 @@ static struct iommu_domain *fake_domain_alloc_sva(struct device *dev,
 				       &fake_sva_domain_ops);
 		if (!fdom)
 			ret = -ENOMEM;
+	}
+	if (fdom && client->iommu->mm_notifier) {
+		fdom->notifier.ops = &fake_mmu_notifier_ops;
+		ret = mmu_notifier_register(&fdom->notifier, mm);
+		if (ret) {
+			atomic_dec(&fake_live_domains);
+			kfree(fdom);
+			fdom = NULL;
+		}
 	}
 	if (fdom)
 		fdom->mm = mm;
@@ -355,22 +447,28 @@ static int fake_def_domain_type(struct device *dev)
 	return IOMMU_DOMAIN_IDENTITY;
 }
 
+/* What a device needs before it can take an SVA domain: PASID support. */
+static int fake_enable_sva(struct device *dev)
+{
+	struct fake_iommu_client *client = dev_iommu_priv_get(dev);
+	int ret = dev->iommu->max_pasids ? 0 : -ENODEV;
+
+	if (!ret)
+		client->sva_enabled = true;
+	fake_record(FAKE_OP_ENABLE_SVA, client->iommu->id, dev, IOMMU_NO_PASID,
+		    NULL, -1, ret);
+	return ret;
+}
+
+#ifdef FAKE_IOMMU_HAS_DEV_FEAT_SVA
 static int fake_dev_enable_feat(struct device *dev,
 				enum iommu_dev_features feat)
 {
-	struct fake_iommu_client *client = dev_iommu_priv_get(dev);
-	int ret;
-
 	switch (feat) {
 	case IOMMU_DEV_FEAT_IOPF:
 		return 0;
 	case IOMMU_DEV_FEAT_SVA:
-		ret = dev->iommu->max_pasids ? 0 : -ENODEV;
-		if (!ret)
-			client->sva_enabled = true;
-		fake_record(FAKE_OP_ENABLE_SVA, client->iommu->id, dev,
-			    IOMMU_NO_PASID, NULL, -1, ret);
-		return ret;
+		return fake_enable_sva(dev);
 	default:
 		return -ENODEV;
 	}
@@ -398,20 +496,33 @@ static int fake_dev_disable_feat(struct device *dev,
 	}
 }
 
+#define FAKE_IOMMU_OPS_DEV_FEAT					\
+	.dev_enable_feat = fake_dev_enable_feat,		\
+	.dev_disable_feat = fake_dev_disable_feat,
+#else
+#define FAKE_IOMMU_OPS_DEV_FEAT
+#endif
+
+#ifdef FAKE_IOMMU_HAS_REMOVE_DEV_PASID
+#define FAKE_IOMMU_OPS_REMOVE_DEV_PASID				\
+	.remove_dev_pasid = fake_detach_dev_pasid,
+#else
+#define FAKE_IOMMU_OPS_REMOVE_DEV_PASID
+#endif
+
 /* Two identical drivers at two addresses: the core tells them apart. */
 static const struct iommu_ops fake_iommu_ops[] = {
 	[FAKE_IOMMU_DRIVER_A ... FAKE_IOMMU_DRIVER_B] = {
 		.identity_domain = &fake_identity_domain,
+		.blocked_domain = &fake_blocked_domain,
 		.domain_alloc_sva = fake_domain_alloc_sva,
 		.domain_alloc_paging = fake_domain_alloc_paging,
 		.probe_device = fake_probe_device,
 		.device_group = fake_device_group,
 		.def_domain_type = fake_def_domain_type,
-		.dev_enable_feat = fake_dev_enable_feat,
-		.dev_disable_feat = fake_dev_disable_feat,
-		.remove_dev_pasid = fake_remove_dev_pasid,
+		FAKE_IOMMU_OPS_DEV_FEAT
+		FAKE_IOMMU_OPS_REMOVE_DEV_PASID
 		.default_domain_ops = &fake_paging_domain_ops,
-		.pgsize_bitmap = SZ_4K,
 		.owner = THIS_MODULE,
 	},
 };
@@ -444,10 +555,11 @@ struct fake_iommu *fake_iommu_kunit_create(struct kunit *test,
 	if (cfg->driver > FAKE_IOMMU_DRIVER_B)
 		return ERR_PTR(-EINVAL);
 
-	iommu = kzalloc(sizeof(*iommu), GFP_KERNEL);
+	iommu = kzalloc_obj(*iommu);
 	if (!iommu)
 		return ERR_PTR(-ENOMEM);
 	iommu->policy = cfg->policy;
+	iommu->mm_notifier = cfg->mm_notifier;
 	iommu->iommu.max_pasids = cfg->max_pasids ?: FAKE_IOMMU_DEFAULT_MAX_PASIDS;
 
 	ret = ida_alloc(&fake_iommu_ida, GFP_KERNEL);
@@ -573,7 +685,7 @@ struct device *fake_iommu_kunit_add_device(struct kunit *test,
 	if (max_pasids && !is_power_of_2(max_pasids))
 		return ERR_PTR(-EINVAL);
 
-	client = kzalloc(sizeof(*client), GFP_KERNEL);
+	client = kzalloc_obj(*client);
 	if (!client)
 		return ERR_PTR(-ENOMEM);
 	client->iommu = iommu;
@@ -624,6 +736,29 @@ static struct fake_iommu_client *fake_client_checked(struct device *dev)
 	WARN_ON(!client);
 	return client;
 }
+
+/**
+ * fake_iommu_dev_enable_sva() - prepare a device for SVA, as its driver would
+ * @dev: a device from fake_iommu_kunit_add_device()
+ *
+ * Through iommu_dev_enable_feature(IOMMU_DEV_FEAT_SVA) on kernels that
+ * have it; later kernels leave it to the IOMMU driver, so the fake one
+ * does it here. A device that was never enabled refuses SVA domains with
+ * -ENODEV.
+ *
+ * Return: 0, or -ENODEV for a device without PASID support.
+ */
+int fake_iommu_dev_enable_sva(struct device *dev)
+{
+#ifdef FAKE_IOMMU_HAS_DEV_FEAT_SVA
+	return iommu_dev_enable_feature(dev, IOMMU_DEV_FEAT_SVA);
+#else
+	if (!fake_client_checked(dev))
+		return -EINVAL;
+	return fake_enable_sva(dev);
+#endif
+}
+EXPORT_SYMBOL_GPL(fake_iommu_dev_enable_sva);
 
 /**
  * fake_iommu_inject_fault() - fail the n-th call at a site on an instance
@@ -805,6 +940,60 @@ unsigned int fake_iommu_call_total(enum fake_iommu_op op, bool failed)
 	return n;
 }
 EXPORT_SYMBOL_GPL(fake_iommu_call_total);
+
+/**
+ * fake_iommu_has_sva_mm_list() - whether the core keeps a list of SVA mms
+ *
+ * Return: true on kernels where iommu_sva_invalidate_kva_range() walks
+ * the mms that have SVA domains (v6.19 on).
+ */
+bool fake_iommu_has_sva_mm_list(void)
+{
+	return IS_ENABLED(FAKE_IOMMU_HAS_SVA_MM_LIST);
+}
+EXPORT_SYMBOL_GPL(fake_iommu_has_sva_mm_list);
+
+/**
+ * fake_iommu_invalidate_kva_range() - the core's kernel range invalidation
+ * @start: first address
+ * @end: end of the range
+ *
+ * Calls iommu_sva_invalidate_kva_range() where the kernel has it, as
+ * freeing kernel page tables does; does nothing elsewhere.
+ */
+void fake_iommu_invalidate_kva_range(unsigned long start, unsigned long end)
+{
+#ifdef FAKE_IOMMU_HAS_SVA_MM_LIST
+	iommu_sva_invalidate_kva_range(start, end);
+#endif
+}
+EXPORT_SYMBOL_GPL(fake_iommu_invalidate_kva_range);
+
+/**
+ * fake_iommu_invalidations() - invalidations a domain's notifier received
+ * @domain: an SVA domain of an instance with &fake_iommu_config.mm_notifier
+ * @start: count only invalidations of exactly [@start, @end)
+ * @end: see @start
+ *
+ * A test passes a range of its own so that invalidations the kernel makes
+ * meanwhile (of kernel page tables, say) are not counted.
+ *
+ * Return: the number of arch_invalidate_secondary_tlbs() calls recorded.
+ */
+unsigned int fake_iommu_invalidations(const struct iommu_domain *domain,
+				      unsigned long start, unsigned long end)
+{
+	const struct fake_domain *fdom =
+		container_of(domain, struct fake_domain, domain);
+	unsigned int i, n = 0;
+
+	for (i = 0; i < fake_iommu_log_len(); i++)
+		n += fake_log[i].op == FAKE_OP_INVALIDATE &&
+		     fake_log[i].domain == fdom->seq &&
+		     fake_log[i].start == start && fake_log[i].end == end;
+	return n;
+}
+EXPORT_SYMBOL_GPL(fake_iommu_invalidations);
 
 /**
  * fake_iommu_log_find() - index of the first matching call from @from on

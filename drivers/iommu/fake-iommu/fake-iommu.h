@@ -46,10 +46,15 @@ enum fake_iommu_driver {
  * @FAKE_OP_DOMAIN_ALLOC_SVA: domain_alloc_sva()
  * @FAKE_OP_DOMAIN_ALLOC_PAGING: domain_alloc_paging()
  * @FAKE_OP_SET_DEV_PASID: set_dev_pasid(), whatever it returned
- * @FAKE_OP_REMOVE_DEV_PASID: remove_dev_pasid()
+ * @FAKE_OP_REMOVE_DEV_PASID: the core took a domain off a PASID:
+ *	remove_dev_pasid(), or set_dev_pasid() of the blocked domain on
+ *	kernels that have no remove_dev_pasid()
  * @FAKE_OP_DOMAIN_FREE: the free op of a domain
- * @FAKE_OP_ENABLE_SVA: dev_enable_feat(IOMMU_DEV_FEAT_SVA)
+ * @FAKE_OP_ENABLE_SVA: SVA enabled on a device (dev_enable_feat() where
+ *	the kernel has it, else fake_iommu_dev_enable_sva())
  * @FAKE_OP_DISABLE_SVA: dev_disable_feat(IOMMU_DEV_FEAT_SVA)
+ * @FAKE_OP_INVALIDATE: arch_invalidate_secondary_tlbs() of the notifier
+ *	that a domain registered on its mm
  * @FAKE_OP_COUNT: number of operations
  */
 enum fake_iommu_op {
@@ -60,6 +65,7 @@ enum fake_iommu_op {
 	FAKE_OP_DOMAIN_FREE,
 	FAKE_OP_ENABLE_SVA,
 	FAKE_OP_DISABLE_SVA,
+	FAKE_OP_INVALIDATE,
 	FAKE_OP_COUNT,
 };
 
@@ -81,11 +87,16 @@ enum fake_iommu_fault_site {
  * @driver: which fake driver (iommu_ops) runs it
  * @max_pasids: the instance's iommu_device.max_pasids; devices are clamped
  *	to it. 0 means the default, 1 << 20.
+ * @mm_notifier: each SVA domain registers an mmu_notifier with
+ *	arch_invalidate_secondary_tlbs() on its mm, as SVA drivers do. Off by
+ *	default: the notifier holds an mm_count of its own, which would hide
+ *	a core that forgot its own reference from KASAN.
  */
 struct fake_iommu_config {
 	enum fake_iommu_policy policy;
 	enum fake_iommu_driver driver;
 	u32 max_pasids;
+	bool mm_notifier;
 };
 
 /**
@@ -99,6 +110,8 @@ struct fake_iommu_config {
  * @mm_count: mm_count of the domain's mm at that moment, or -1 where the
  *	driver must not look (the free op, unless the mm is watched)
  * @ret: what the callback returned
+ * @start: first address of an invalidation, 0 for other callbacks
+ * @end: end of an invalidation, 0 for other callbacks
  */
 struct fake_iommu_call {
 	enum fake_iommu_op op;
@@ -109,6 +122,8 @@ struct fake_iommu_call {
 	unsigned int domain_type;
 	int mm_count;
 	int ret;
+	unsigned long start;
+	unsigned long end;
 };
 
 struct fake_iommu *fake_iommu_kunit_create(struct kunit *test,
@@ -120,6 +135,7 @@ struct device *fake_iommu_kunit_add_device(struct kunit *test,
 					   struct fake_iommu_group *group,
 					   u32 max_pasids);
 void fake_iommu_remove_device(struct device *dev);
+int fake_iommu_dev_enable_sva(struct device *dev);
 
 void fake_iommu_inject_fault(struct fake_iommu *iommu,
 			     enum fake_iommu_fault_site site,
@@ -140,6 +156,10 @@ const struct fake_iommu_call *fake_iommu_log_entry(unsigned int i);
 unsigned int fake_iommu_log_count(enum fake_iommu_op op,
 				  const struct device *dev);
 unsigned int fake_iommu_call_total(enum fake_iommu_op op, bool failed);
+bool fake_iommu_has_sva_mm_list(void);
+void fake_iommu_invalidate_kva_range(unsigned long start, unsigned long end);
+unsigned int fake_iommu_invalidations(const struct iommu_domain *domain,
+				      unsigned long start, unsigned long end);
 int fake_iommu_log_find(enum fake_iommu_op op, const struct device *dev,
 			unsigned int from);
 void fake_iommu_log_dump(struct kunit *test);

@@ -1,7 +1,7 @@
 """`sva-kunit bisect-selftest`: prove bisect-step finds a planted bug.
 
-It extracts the Debian linux-source tarball into a scratch directory,
-makes it a git repository (one commit), adds a short history with
+It extracts the Debian linux-source tarball (--source) into a scratch
+directory, makes it a git repository (one commit), adds a short history with
 harmless changes, a build break and its fix, and one commit that plants
 a lifecycle bug from the mutant catalogue, then lets
 `git bisect run scripts/sva-kunit bisect-step` find it.  PASS needs git
@@ -23,11 +23,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, TextIO, Tuple
 
-from . import mutants
-from .command import Subcommand, add_cache_dir
+from . import debian_fetch, kernel_sources, mutants
+from .command import Subcommand, add_cache_dir, add_source
 from .errors import EXIT_FAILED, EXIT_OK, SetupError
 from .git_tree import GitError, git_text
-from .packages import ensure_packages
+from .packages import REQUIRED_PACKAGES, ensure_packages
 from .source_cache import find_tarball
 
 BUG_MUTANT = os.path.join('mutants', '08-no-handle-refcount-inc.mutant')
@@ -159,8 +159,8 @@ def build_history(tree: str, bug: mutants.Mutant,
                    else change.edit(data))
         except (mutants.NoApply, ValueError) as e:
             raise SetupError(f'cannot make the "{change.subject}" commit '
-                             f'({e})', 'the self-test needs the Debian '
-                             'linux-source-6.12 tree') from None
+                             f'({e})', 'the self-test needs an unmodified '
+                             'Debian linux-source tree') from None
         with open(full, 'wb') as f:
             f.write(new)
         subject = change.subject
@@ -241,7 +241,8 @@ class SelftestOptions:
     cache_dir: str
     repo_root: str
     keep: bool = False
-    tarball: Optional[str] = None    # None: the installed linux-source
+    tarball: Optional[str] = None    # None: the --source package's
+    source: str = kernel_sources.DEFAULT_SOURCE
     # None: this checkout's scripts/sva-kunit bisect-step
     step_command: Optional[Sequence[str]] = None
     mutant: str = BUG_MUTANT
@@ -289,16 +290,27 @@ def _note(out: TextIO, text: str) -> None:
     out.flush()
 
 
+def source_tarball(options: SelftestOptions, into: str, out: TextIO) -> str:
+    """The pristine tarball of the --source package: the installed
+    package's, or one fetched from its Debian suite into `into`."""
+    source = kernel_sources.get_source(options.source)
+    if debian_fetch.needed(source, options.cache_dir):
+        ensure_packages(out)
+        return debian_fetch.fetched_tarball(options.cache_dir, source, into,
+                                            out)
+    ensure_packages(out, REQUIRED_PACKAGES + (source.package,))
+    return find_tarball(source.package)
+
+
 def _selftest_in(work: str, options: SelftestOptions, started: float,
                  out: TextIO) -> Tuple[bool, str]:
     bug = load_bug(options.repo_root, options.mutant)
-    tarball = options.tarball
-    if tarball is None:
-        ensure_packages(out)
-        tarball = find_tarball()
+    fetched = os.path.join(work, 'deb')
+    tarball = options.tarball or source_tarball(options, fetched, out)
     t = time.monotonic()
     tree = extract(tarball, os.path.join(work, 'src'))
     extract_s = time.monotonic() - t
+    shutil.rmtree(fetched, ignore_errors=True)
     t = time.monotonic()
     init_repo(tree)
     history = build_history(tree, bug)
@@ -355,6 +367,7 @@ def _selftest_in(work: str, options: SelftestOptions, started: float,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_cache_dir(parser)
+    add_source(parser)
     parser.add_argument('--keep', action='store_true',
                         help='keep the scratch repository and build dir')
 
@@ -362,7 +375,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(args: argparse.Namespace, out: TextIO) -> int:
     return run_selftest(SelftestOptions(cache_dir=args.cache_dir,
                                         repo_root=args.repo_root,
-                                        keep=args.keep), out)
+                                        keep=args.keep,
+                                        source=args.source), out)
 
 
 BISECT_SELFTEST = Subcommand(

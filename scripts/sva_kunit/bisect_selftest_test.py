@@ -8,6 +8,7 @@ import sys
 import tarfile
 import tempfile
 import unittest
+from unittest import mock
 
 from . import bisect_selftest as bs
 from .payload import default_repo_root
@@ -154,6 +155,30 @@ class ParseTest(unittest.TestCase):
         log = bs.parse_bisect_output(text)
         self.assertIsNone(log.first_bad)
         self.assertEqual(log.steps, 0)
+
+
+class SourceTarballTest(unittest.TestCase):
+
+    def test_fetched_or_installed_by_source(self):
+        options = bs.SelftestOptions(cache_dir='/c', repo_root='/r')
+        with mock.patch.object(bs, 'ensure_packages') as packages, \
+                mock.patch.object(bs.debian_fetch, 'needed',
+                                  return_value=True), \
+                mock.patch.object(bs.debian_fetch, 'fetched_tarball',
+                                  return_value='/w/x.tar.xz') as fetched:
+            self.assertEqual(bs.source_tarball(options, '/w', io.StringIO()),
+                             '/w/x.tar.xz')
+        self.assertEqual(fetched.call_args[0][:3], ('/c', bs.kernel_sources.
+                                                    SOURCES['7.3'], '/w'))
+        self.assertEqual(packages.call_args[0][1:], ())
+        options.source = '6.12'
+        with mock.patch.object(bs, 'ensure_packages') as packages, \
+                mock.patch.object(bs, 'find_tarball',
+                                  return_value='/usr/src/l.tar.xz') as find:
+            self.assertEqual(bs.source_tarball(options, '/w', io.StringIO()),
+                             '/usr/src/l.tar.xz')
+        self.assertIn('linux-source-6.12', packages.call_args[0][1])
+        find.assert_called_once_with('linux-source-6.12')
 
 
 class WholeSelftestTest(unittest.TestCase):

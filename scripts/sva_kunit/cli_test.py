@@ -180,9 +180,9 @@ class RunTest(CliTestCase):
                                 'kunit.py')
         install_fake_kunit(self.tree)
         write(self.tree, 'include/linux/iommu.h', b'struct iommu_sva;\n')
-        self.assert_setup_error(self.run_cmd(), 'tree is older than v6.8 (no '
-                                'struct iommu_mm_data); the suite needs v6.8 '
-                                'or later')
+        self.assert_setup_error(self.run_cmd(), 'the tree lacks what the '
+                                'suite needs: struct iommu_mm_data (v6.8, SVA '
+                                'domains per mm) in include/linux/iommu.h')
         self.assertEqual(snapshot(self._tmp.name).keys(), before.keys())
 
     def test_missing_host_tools(self):
@@ -241,16 +241,62 @@ class RunTest(CliTestCase):
                                 'exists and was not installed by sva-kunit')
         self.assertEqual(snapshot(self.tree), before)
 
-    def test_default_tree_uses_packages_and_cache(self):
+    def test_source_6_12_installs_the_package_with_apt(self):
         with mock.patch.object(suite_run, 'ensure_packages',
                                return_value={'linux-source-6.12': '6.12.1'}
                                ) as packages, \
                 mock.patch.object(suite_run.source_cache, 'ensure_tree',
                                   return_value=self.tree) as ensure:
-            rc, out, _ = self.main('run', f'--cache-dir={self.cache}')
+            rc, out, _ = self.main('run', f'--cache-dir={self.cache}',
+                                   '--source=6.12')
         self.assertEqual(rc, 0, out)
         packages.assert_called_once()
-        self.assertEqual(ensure.call_args[0][:2], (self.cache, '6.12.1'))
+        self.assertIn('linux-source-6.12', packages.call_args[0][1])
+        self.assertEqual(ensure.call_args[0][:3],
+                         (self.cache, 'linux-source-6.12', '6.12.1'))
+
+    def test_default_source_is_fetched_when_apt_lacks_it(self):
+        with mock.patch.object(suite_run, 'ensure_packages') as packages, \
+                mock.patch.object(suite_run.debian_fetch, 'needed',
+                                  return_value=True), \
+                mock.patch.object(suite_run.debian_fetch, 'fetched_tree',
+                                  return_value=self.tree) as fetched:
+            rc, out, _ = self.main('run', f'--cache-dir={self.cache}')
+        self.assertEqual(rc, 0, out)
+        self.assertFalse(any(p.startswith('linux-source')
+                             for p in packages.call_args[0][1]))
+        cache, source, _ = fetched.call_args[0]
+        self.assertEqual((cache, source.package, source.suite),
+                         (self.cache, 'linux-source-7.3', 'trixie-backports'))
+
+    def test_default_source_from_the_machines_apt_when_it_has_it(self):
+        with mock.patch.object(suite_run, 'ensure_packages',
+                               return_value={'linux-source-7.3': '7.3.4-1'}
+                               ) as packages, \
+                mock.patch.object(suite_run.debian_fetch, 'needed',
+                                  return_value=False), \
+                mock.patch.object(suite_run.debian_fetch,
+                                  'fetched_tree') as fetched, \
+                mock.patch.object(suite_run.source_cache, 'ensure_tree',
+                                  return_value=self.tree) as ensure:
+            rc, out, _ = self.main('run', f'--cache-dir={self.cache}')
+        self.assertEqual(rc, 0, out)
+        fetched.assert_not_called()
+        self.assertIn('linux-source-7.3', packages.call_args[0][1])
+        self.assertEqual(ensure.call_args[0][1:3],
+                         ('linux-source-7.3', '7.3.4-1'))
+
+    def test_source_and_kernel_conflict(self):
+        for command in ('run', 'bench', 'mutate'):
+            self.assert_setup_error(
+                self.main(command, f'--kernel={self.tree}', '--source=6.12'),
+                'argument --source: not allowed with argument --kernel')
+
+    def test_unknown_source(self):
+        for command in ('run', 'bench', 'mutate', 'bisect-selftest'):
+            self.assert_setup_error(
+                self.main(command, '--source=5.10'), '--source=5.10 is not '
+                'supported (supported: 7.3, 6.12, 7.2)')
 
     def test_no_subcommand_prints_help(self):
         rc, out, _ = self.main()

@@ -49,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def options_from(args: argparse.Namespace) -> RunOptions:
     return RunOptions(cache_dir=args.cache_dir, kernel=args.kernel,
+                      source=args.source,
                       build_dir=getattr(args, 'build_dir', None),
                       filter_glob=getattr(args, 'filter', ''),
                       json_path=getattr(args, 'json', None),

@@ -4,9 +4,10 @@ import argparse
 import contextlib
 import signal
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, NoReturn, TextIO
+from typing import Any, Callable, Dict, Iterator, NoReturn, TextIO
 
 from .errors import SetupError
+from .kernel_sources import DEFAULT_SOURCE, help_text, source_version
 from .source_cache import default_cache_dir
 from .suite_run import default_jobs
 
@@ -36,11 +37,29 @@ def add_cache_dir(parser: argparse.ArgumentParser) -> None:
                         '~/.cache/sva-kunit; now %(default)s)')
 
 
+def _source_options() -> Dict[str, Any]:
+    return dict(metavar='VERSION', default=DEFAULT_SOURCE,
+                type=source_version, help=help_text())
+
+
+def add_source(parser: argparse.ArgumentParser) -> None:
+    """--source alone, for a subcommand that takes no --kernel."""
+    parser.add_argument('--source', **_source_options())
+
+
 def add_kernel(parser: argparse.ArgumentParser, required: bool) -> None:
-    parser.add_argument('--kernel', metavar='DIR', required=required,
-                        help='kernel source tree (v6.8 or later)' +
-                        ('' if required else '; default: the Debian '
-                         'linux-source-6.12 tree extracted in the cache'))
+    """--kernel, and unless it is required, --source (the Debian tree
+    used without --kernel), which excludes it."""
+    what = 'kernel source tree (v6.11 or later)'
+    if required:
+        parser.add_argument('--kernel', metavar='DIR', required=True,
+                            help=what)
+        return
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('--kernel', metavar='DIR', help=what + '; default: '
+                       'the Debian tree chosen by --source, extracted in '
+                       'the cache')
+    group.add_argument('--source', **_source_options())
 
 
 def positive_int(text: str) -> int:

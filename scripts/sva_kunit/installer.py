@@ -123,7 +123,7 @@ def _plan_hooks(tree: str, hook_table: Sequence[Hook], manifest: Manifest,
         hook = wanted.get(rel)
         if current is None:
             raise SetupError(f'{path} does not exist', 'sva-kunit hooks into '
-                             'it; use a complete v6.8 or later kernel tree'
+                             'it; use a complete v6.11 or later kernel tree'
                              if rec is None else RESTORE_BY_HAND)
         content, mode = current
         original = content
@@ -155,7 +155,7 @@ def _plan_hooks(tree: str, hook_table: Sequence[Hook], manifest: Manifest,
         except AnchorMissing:
             raise SetupError(f'{path} has no line {hook.anchor!r} to add '
                              'the sva-kunit hook before',
-                             'use an unmodified v6.8 or later kernel tree'
+                             'use an unmodified v6.11 or later kernel tree'
                              ) from None
         new.hooks[rel] = HookRecord(list(hook.lines),
                                     rec.original_sha256 if rec

@@ -7,7 +7,8 @@ leaves a half-installed tree behind.
 import os
 import re
 import shutil
-from typing import Callable, List, Optional
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .errors import SetupError
 
@@ -20,9 +21,44 @@ IOMMU_HEADER = os.path.join('include', 'linux', 'iommu.h')
 TREE_MARKERS = ('Makefile', 'Kconfig', os.path.join('drivers', 'iommu',
                                                     'iommu.c'))
 
-# struct iommu_mm_data arrived in v6.8 with the SVA rework; the suite
-# tests that API, so older trees cannot build it.
-IOMMU_MM_DATA = re.compile(r'\bstruct\s+iommu_mm_data\s*\{')
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """Something the suite (or its fake driver) uses from the tree."""
+    pattern: str               # a regex that finds it
+    files: Tuple[str, ...]     # tree-relative; found in any one of them
+    what: str                  # the API, and the version it came with
+
+    def found(self, read: Callable[[str], str]) -> bool:
+        return any(re.search(self.pattern, read(f)) for f in self.files)
+
+
+IOMMU_PRIV_H = 'drivers/iommu/iommu-priv.h'
+# Every entry matches both linux-source-6.12 and linux-source-7.3.
+REQUIREMENTS = (
+    Requirement(r'\bstruct\s+iommu_mm_data\s*\{', ('include/linux/iommu.h',),
+                'struct iommu_mm_data (v6.8, SVA domains per mm)'),
+    Requirement(r'\bdomain_alloc_sva\b', ('include/linux/iommu.h',),
+                'iommu_ops.domain_alloc_sva (v6.8)'),
+    Requirement(r'\biommu_attach_handle_get\s*\(',
+                ('include/linux/iommu.h', IOMMU_PRIV_H),
+                'iommu_attach_handle_get() (v6.11, attach handles)'),
+    Requirement(r'\biommu_paging_domain_alloc\s*\(',
+                ('include/linux/iommu.h',),
+                'iommu_paging_domain_alloc() (v6.11)'),
+    Requirement(r'\biommu_fwspec_init\s*\(\s*struct\s+device\s*\*\s*\w+\s*,'
+                r'\s*struct\s+fwnode_handle\s*\*\s*\w+\s*\)',
+                ('include/linux/iommu.h',),
+                'two-argument iommu_fwspec_init() (v6.11, "iommu: Resolve '
+                'fwspec ops automatically")'),
+    Requirement(r'\bkunit_vm_mmap\s*\(', ('include/kunit/test.h',),
+                'kunit_vm_mmap() (v6.11)'),
+    Requirement(r'\bEXPORT_SYMBOL(_GPL|_IF_KUNIT)?\s*\(\s*mm_alloc\s*\)',
+                ('kernel/fork.c',),
+                'mm_alloc() exported for KUnit (v6.11, with kunit_vm_mmap)'),
+)
+OLDEST = 'v6.11'   # the newest version named in REQUIREMENTS
 
 # Host tool -> Debian package that provides it.
 HOST_TOOLS = (('gcc', 'gcc'), ('make', 'make'), ('flex', 'flex'),
@@ -44,21 +80,35 @@ def validate_tree(tree: str) -> str:
                          'pass the top directory of a Linux source tree')
     if not os.path.isfile(os.path.join(path, KUNIT_PY)):
         raise SetupError(f'{tree} has no {KUNIT_PY}',
-                         'use a complete kernel source tree (v6.8 or later) '
-                         'that ships the KUnit tool')
-    header = os.path.join(path, IOMMU_HEADER)
-    try:
-        with open(header, encoding='utf-8', errors='replace') as f:
-            text = f.read()
-    except OSError:
+                         f'use a complete kernel source tree ({OLDEST} or '
+                         'later) that ships the KUnit tool')
+    if not os.path.isfile(os.path.join(path, IOMMU_HEADER)):
         raise SetupError(f'{tree} is not a kernel tree (no {IOMMU_HEADER})',
-                         'pass the top directory of a Linux source tree'
-                         ) from None
-    if not IOMMU_MM_DATA.search(text):
-        raise SetupError(f'{tree}: tree is older than v6.8 (no struct '
-                         'iommu_mm_data)',
-                         'the suite needs v6.8 or later')
+                         'pass the top directory of a Linux source tree')
+    missing = missing_requirements(path)
+    if missing:
+        raise SetupError(f'{tree}: the tree lacks what the suite needs: ' +
+                         '; '.join(f'{r.what} in {" or ".join(r.files)}'
+                                   for r in missing),
+                         f'use a {OLDEST} or later kernel tree')
     return path
+
+
+def missing_requirements(tree: str) -> List[Requirement]:
+    """The REQUIREMENTS the tree does not meet (an absent file meets
+    none)."""
+    texts: Dict[str, str] = {}
+
+    def read(rel: str) -> str:
+        if rel not in texts:
+            try:
+                with open(os.path.join(tree, *rel.split('/')),
+                          encoding='utf-8', errors='replace') as f:
+                    texts[rel] = f.read()
+            except OSError:
+                texts[rel] = ''
+        return texts[rel]
+    return [r for r in REQUIREMENTS if not r.found(read)]
 
 
 Which = Callable[[str], Optional[str]]

@@ -49,7 +49,7 @@ class JournalTest(unittest.TestCase):
                                              Hunk('absent', 'x')))
         with self.assertRaisesRegex(NoApply, 'hunk 2 of 2'):
             mutation_journal.apply(self.tree, bad)
-        missing = Mutant('m', ('I1',), 'kernel/fork.c', 'd', (Hunk('a', ''),))
+        missing = Mutant('m', ('I1',), 'kernel/exit.c', 'd', (Hunk('a', ''),))
         with self.assertRaisesRegex(NoApply, 'does not exist'):
             mutation_journal.apply(self.tree, missing)
         self.assertEqual(snapshot(self.tree), self.before)

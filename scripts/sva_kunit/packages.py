@@ -3,6 +3,7 @@
 Only the default path uses this: it builds the Debian kernel source, so
 it may install what it needs when root.  With --kernel the user owns the
 setup and only gets told what is missing (kernel_tree.require_host_tools).
+The kernel source package itself depends on --source (kernel_sources.py).
 """
 
 import os
@@ -11,11 +12,14 @@ from typing import Callable, Dict, List, Sequence, TextIO
 
 from .errors import SetupError
 
-SOURCE_PACKAGE = 'linux-source-6.12'
-REQUIRED_PACKAGES = (SOURCE_PACKAGE, 'flex', 'bison', 'bc', 'libelf-dev',
-                     'libssl-dev', 'gcc', 'make', 'python3', 'ccache')
+# What building any kernel source needs; the source package is added by
+# the caller when it comes from the machine's apt.
+REQUIRED_PACKAGES = ('flex', 'bison', 'bc', 'libelf-dev', 'libssl-dev',
+                     'gcc', 'make', 'python3', 'ccache')
 
 Runner = Callable[..., 'subprocess.CompletedProcess[str]']
+# apt's messages are translated; its output is parsed only in this locale.
+C_LOCALE = {'LC_ALL': 'C', 'LANGUAGE': ''}
 
 
 def installed_versions(packages: Sequence[str],
@@ -41,6 +45,22 @@ def installed_versions(packages: Sequence[str],
         if status.split()[-1:] == ['installed'] and version:
             versions[name.split(':')[0]] = version
     return versions
+
+
+def has_candidate(package: str, run: Runner = subprocess.run) -> bool:
+    """Can the machine's configured apt suites install `package`?"""
+    try:
+        proc = run(['apt-cache', 'policy', package], capture_output=True,
+                   text=True, check=False, env=dict(os.environ, **C_LOCALE))
+    except FileNotFoundError:
+        return False
+    # An unknown package prints nothing; a known one without a version
+    # in any suite says "Candidate: (none)".
+    for line in proc.stdout.splitlines():
+        key, _, value = line.strip().partition(':')
+        if key == 'Candidate':
+            return value.strip() not in ('', '(none)')
+    return False
 
 
 def missing_packages(packages: Sequence[str],

@@ -16,10 +16,9 @@ import tempfile
 from typing import Callable, Mapping, Optional, TextIO
 
 from .errors import SetupError
-from .packages import SOURCE_PACKAGE, Runner
+from .packages import Runner
 
 CACHE_ENV = 'SVA_KUNIT_CACHE'
-DEFAULT_TARBALL = f'/usr/src/{SOURCE_PACKAGE}.tar.xz'
 TARBALL_NAME = re.compile(r'/usr/src/linux-source-[0-9.]+\.tar\.(xz|bz2|gz)$')
 EXTRACT_PREFIX = '.extract-'
 
@@ -34,10 +33,22 @@ def _safe(text: str) -> str:
     return re.sub(r'[^A-Za-z0-9._+-]', '_', text)
 
 
-def tree_dir(cache_dir: str, version: str) -> str:
+def tree_dir(cache_dir: str, package: str, version: str) -> str:
     """Where the tree of one linux-source package version lives."""
-    return os.path.join(cache_dir, 'trees',
-                        f'{SOURCE_PACKAGE}_{_safe(version)}')
+    return os.path.join(cache_dir, 'trees', f'{package}_{_safe(version)}')
+
+
+def newest_tree(cache_dir: str, package: str) -> Optional[str]:
+    """The most recently extracted tree of any version of package."""
+    trees = os.path.join(cache_dir, 'trees')
+    try:
+        names = os.listdir(trees)
+    except OSError:
+        return None
+    found = [os.path.join(trees, n) for n in names
+             if n.startswith(f'{package}_')
+             and os.path.isdir(os.path.join(trees, n))]
+    return max(found, key=os.path.getmtime, default=None)
 
 
 def build_dir_for(cache_dir: str, tree: str) -> str:
@@ -48,19 +59,20 @@ def build_dir_for(cache_dir: str, tree: str) -> str:
     return os.path.join(cache_dir, 'build', f'{label}-{digest}')
 
 
-def find_tarball(run: Runner = subprocess.run,
+def find_tarball(package: str, run: Runner = subprocess.run,
                  exists: Callable[[str], bool] = os.path.isfile) -> str:
-    proc = run(['dpkg', '-L', SOURCE_PACKAGE], capture_output=True,
+    """The tarball of an installed linux-source package."""
+    proc = run(['dpkg', '-L', package], capture_output=True,
                text=True, check=False)
     for line in proc.stdout.splitlines():
         if TARBALL_NAME.match(line.strip()) and exists(line.strip()):
             return line.strip()
-    if exists(DEFAULT_TARBALL):
-        return DEFAULT_TARBALL
-    raise SetupError(f'{SOURCE_PACKAGE} is installed but its tarball was not '
-                     f'found ({DEFAULT_TARBALL})',
-                     f'reinstall it: apt-get install --reinstall '
-                     f'{SOURCE_PACKAGE}')
+    default = f'/usr/src/{package}.tar.xz'
+    if exists(default):
+        return default
+    raise SetupError(f'{package} is installed but its tarball was not '
+                     f'found ({default})',
+                     f'reinstall it: apt-get install --reinstall {package}')
 
 
 def _pid_alive(pid: int) -> bool:
@@ -71,25 +83,28 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_abandoned_extractions(trees: str) -> None:
-    """Delete temp dirs left by extractions whose process has died."""
+def remove_abandoned_extractions(trees: str,
+                                 prefix: str = EXTRACT_PREFIX) -> None:
+    """Delete temp dirs (named prefix + pid + '-...') left by extractions
+    (or downloads) whose process has died."""
     for name in os.listdir(trees):
-        match = re.match(re.escape(EXTRACT_PREFIX) + r'(\d+)-', name)
+        match = re.match(re.escape(prefix) + r'(\d+)-', name)
         if match and not _pid_alive(int(match.group(1))):
             shutil.rmtree(os.path.join(trees, name), ignore_errors=True)
 
 
-def ensure_tree(cache_dir: str, version: str, out: TextIO,
+def ensure_tree(cache_dir: str, package: str, version: str, out: TextIO,
                 tarball: Optional[str] = None,
                 run: Runner = subprocess.run) -> str:
-    """The extracted tree for this package version, extracting if needed."""
-    final = tree_dir(cache_dir, version)
+    """The extracted tree for this package version, extracting if needed
+    (from tarball, by default the installed package's)."""
+    final = tree_dir(cache_dir, package, version)
     if os.path.isdir(final):
         return final
     trees = os.path.dirname(final)
     os.makedirs(trees, exist_ok=True)
     remove_abandoned_extractions(trees)
-    tarball = tarball or find_tarball(run)
+    tarball = tarball or find_tarball(package, run)
     tmp = tempfile.mkdtemp(prefix=f'{EXTRACT_PREFIX}{os.getpid()}-',
                            dir=trees)
     try:
@@ -106,7 +121,7 @@ def ensure_tree(cache_dir: str, version: str, out: TextIO,
                    if os.path.isdir(os.path.join(tmp, e))]
         if len(entries) != 1:
             raise SetupError(f'{tarball} does not hold exactly one top '
-                             'directory', f'reinstall {SOURCE_PACKAGE}')
+                             'directory', f'reinstall {package}')
         try:
             os.rename(os.path.join(tmp, entries[0]), final)
         except OSError:

@@ -9,6 +9,8 @@ from unittest import mock
 from . import source_cache
 from .errors import SetupError
 
+PKG = 'linux-source-6.12'
+
 
 class SourceCacheTest(unittest.TestCase):
 
@@ -31,17 +33,18 @@ class SourceCacheTest(unittest.TestCase):
 
     def test_extracts_once_per_version(self):
         out = io.StringIO()
-        tree = source_cache.ensure_tree(self.cache, '6.12.117-1~deb12u1', out,
-                                        self.tarball)
+        tree = source_cache.ensure_tree(self.cache, PKG, '6.12.117-1~deb12u1',
+                                        out, self.tarball)
         self.assertEqual(os.path.basename(tree),
                          'linux-source-6.12_6.12.117-1_deb12u1')
         self.assertTrue(os.path.isfile(os.path.join(tree, 'Makefile')))
         with mock.patch('subprocess.run') as run:
-            again = source_cache.ensure_tree(self.cache, '6.12.117-1~deb12u1',
-                                             out, self.tarball)
+            again = source_cache.ensure_tree(self.cache, PKG,
+                                             '6.12.117-1~deb12u1', out,
+                                             self.tarball)
         self.assertEqual(again, tree)
         run.assert_not_called()
-        other = source_cache.ensure_tree(self.cache, '6.12.118-1', out,
+        other = source_cache.ensure_tree(self.cache, PKG, '6.12.118-1', out,
                                          self.tarball)
         self.assertNotEqual(other, tree)
         # Only finished trees are left in the cache.
@@ -56,11 +59,11 @@ class SourceCacheTest(unittest.TestCase):
             raise KeyboardInterrupt
         with mock.patch('subprocess.run', interrupted_tar):
             with self.assertRaises(KeyboardInterrupt):
-                source_cache.ensure_tree(self.cache, '1', io.StringIO(),
+                source_cache.ensure_tree(self.cache, PKG, '1', io.StringIO(),
                                          self.tarball, run=interrupted_tar)
-        self.assertFalse(os.path.exists(source_cache.tree_dir(self.cache,
+        self.assertFalse(os.path.exists(source_cache.tree_dir(self.cache, PKG,
                                                               '1')))
-        tree = source_cache.ensure_tree(self.cache, '1', io.StringIO(),
+        tree = source_cache.ensure_tree(self.cache, PKG, '1', io.StringIO(),
                                         self.tarball)
         self.assertTrue(os.path.isfile(os.path.join(tree, 'Makefile')))
 
@@ -68,14 +71,15 @@ class SourceCacheTest(unittest.TestCase):
         trees = os.path.join(self.cache, 'trees')
         dead = os.path.join(trees, '.extract-999999999-abc', 'linux')
         os.makedirs(dead)
-        source_cache.ensure_tree(self.cache, '1', io.StringIO(), self.tarball)
+        source_cache.ensure_tree(self.cache, PKG, '1', io.StringIO(),
+                                 self.tarball)
         self.assertFalse(os.path.exists(os.path.dirname(dead)))
 
     def test_tar_failure_is_setup_error(self):
         def failing(argv, **kwargs):
             return subprocess.CompletedProcess(argv, 2)
         with self.assertRaises(SetupError) as cm:
-            source_cache.ensure_tree(self.cache, '1', io.StringIO(),
+            source_cache.ensure_tree(self.cache, PKG, '1', io.StringIO(),
                                      self.tarball, run=failing)
         self.assertIn('tar exit 2', str(cm.exception))
         self.assertEqual(os.listdir(os.path.join(self.cache, 'trees')), [])
@@ -84,10 +88,24 @@ class SourceCacheTest(unittest.TestCase):
         def dpkg(argv, **kwargs):
             return subprocess.CompletedProcess(
                 argv, 0, '/usr/src\n/usr/src/linux-source-6.12.tar.xz\n', '')
-        self.assertEqual(source_cache.find_tarball(dpkg, lambda p: True),
+        self.assertEqual(source_cache.find_tarball(PKG, dpkg, lambda p: True),
                          '/usr/src/linux-source-6.12.tar.xz')
         with self.assertRaises(SetupError):
-            source_cache.find_tarball(dpkg, lambda p: False)
+            source_cache.find_tarball(PKG, dpkg, lambda p: False)
+
+    def test_trees_are_per_package_and_the_newest_is_found(self):
+        self.assertIsNone(source_cache.newest_tree(self.cache, PKG))
+        old = source_cache.ensure_tree(self.cache, PKG, '1', io.StringIO(),
+                                       self.tarball)
+        new = source_cache.ensure_tree(self.cache, PKG, '2', io.StringIO(),
+                                       self.tarball)
+        other = source_cache.ensure_tree(self.cache, 'linux-source-7.3', '3',
+                                         io.StringIO(), self.tarball)
+        os.utime(old, (1, 1))
+        self.assertEqual(source_cache.newest_tree(self.cache, PKG), new)
+        self.assertEqual(os.path.basename(other), 'linux-source-7.3_3')
+        self.assertEqual(source_cache.newest_tree(self.cache,
+                                                  'linux-source-7.3'), other)
 
     def test_build_dir_is_per_tree(self):
         a = source_cache.build_dir_for('/c', '/src/linux')

@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Mapping, Optional, Sequence, TextIO
 
-from . import installer, kernel_log, mutation_journal, source_cache
+from . import (debian_fetch, installer, kernel_log, kernel_sources,
+               mutation_journal, source_cache)
 from .arches import get_arch
 from .errors import EXIT_FAILED, EXIT_OK, SetupError
 from .kernel_log import Verdict
@@ -20,7 +21,7 @@ from .kernel_tree import require_host_tools, validate_tree
 from .ktap_results import TestResult, load_results
 from .kunit_runner import (BUILDING, CONFIGURING, KunitRun, kunit_command,
                            run_kunit, test_log_path)
-from .packages import REQUIRED_PACKAGES, SOURCE_PACKAGE, ensure_packages
+from .packages import REQUIRED_PACKAGES, ensure_packages
 from .payload import collect_payload, default_repo_root
 
 RESULTS_JSON = 'sva-kunit-results.json'
@@ -34,6 +35,7 @@ def default_jobs() -> int:
 class RunOptions:
     cache_dir: str
     kernel: Optional[str] = None       # None: the cached linux-source tree
+    source: str = kernel_sources.DEFAULT_SOURCE   # which one (--source)
     build_dir: Optional[str] = None    # None: one per tree in the cache
     filter_glob: str = ''
     json_path: Optional[str] = None
@@ -57,11 +59,19 @@ class RunOutcome:
     elapsed: float = 0.0
 
 
-def default_tree(cache_dir: str, out: TextIO, arch: str = 'um') -> str:
-    """The cached linux-source tree, after installing what it needs."""
-    versions = ensure_packages(out, REQUIRED_PACKAGES +
-                               get_arch(arch).packages)
-    return source_cache.ensure_tree(cache_dir, versions[SOURCE_PACKAGE], out)
+def default_tree(cache_dir: str, out: TextIO, arch: str = 'um',
+                 source: str = kernel_sources.DEFAULT_SOURCE) -> str:
+    """The cached tree of the --source package, after installing what
+    it needs; the package itself from the machine's apt if it has it,
+    else fetched from its Debian suite into the cache."""
+    chosen = kernel_sources.get_source(source)
+    packages = REQUIRED_PACKAGES + get_arch(arch).packages
+    if debian_fetch.needed(chosen, cache_dir):
+        ensure_packages(out, packages)
+        return debian_fetch.fetched_tree(cache_dir, chosen, out)
+    versions = ensure_packages(out, packages + (chosen.package,))
+    return source_cache.ensure_tree(cache_dir, chosen.package,
+                                    versions[chosen.package], out)
 
 
 def resolve_tree(options: RunOptions, out: TextIO) -> str:
@@ -69,7 +79,8 @@ def resolve_tree(options: RunOptions, out: TextIO) -> str:
     file an interrupted `mutate` left mutated is restored."""
     arch = get_arch(options.arch)
     if options.kernel is None:
-        tree = validate_tree(default_tree(options.cache_dir, out, arch.name))
+        tree = validate_tree(default_tree(options.cache_dir, out, arch.name,
+                                          options.source))
     else:
         tree = validate_tree(options.kernel)
         require_host_tools()

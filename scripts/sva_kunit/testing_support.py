@@ -27,7 +27,23 @@ obj-$(CONFIG_IOMMU_API) += iommu.o
 obj-$(CONFIG_IOMMU_SVA) += iommu-sva.o
 '''
 
-IOMMU_H_NEW = b'struct iommu_mm_data {\n\tu32 pasid;\n};\n'
+# What kernel_tree.REQUIREMENTS looks for, as v6.12's headers have it.
+IOMMU_H_NEW = (b'struct iommu_mm_data {\n\tu32 pasid;\n};\n'
+               b'struct iommu_ops {\n\tstruct iommu_domain '
+               b'*(*domain_alloc_sva)(struct device *dev,\n'
+               b'\t\t\t\t\t      struct mm_struct *mm);\n};\n'
+               b'struct iommu_domain *iommu_paging_domain_alloc(struct device '
+               b'*dev);\n'
+               b'int iommu_fwspec_init(struct device *dev, '
+               b'struct fwnode_handle *iommu_fwnode);\n')
+IOMMU_PRIV_H = (b'struct iommu_attach_handle *iommu_attach_handle_get('
+                b'struct iommu_group *group, ioasid_t pasid, unsigned int '
+                b'type);\n')
+KUNIT_TEST_H = (b'unsigned long kunit_vm_mmap(struct kunit *test, struct file '
+                b'*file, unsigned long addr, unsigned long len, unsigned long '
+                b'prot, unsigned long flag, unsigned long offset);\n')
+FORK_C = (b'struct mm_struct *mm_alloc(void)\n{\n}\n'
+          b'EXPORT_SYMBOL_IF_KUNIT(mm_alloc);\n')
 IOMMU_H_OLD = b'struct iommu_sva {\n\tstruct device *dev;\n};\n'
 
 DEFAULT_PAYLOAD: Dict[str, bytes] = {
@@ -61,6 +77,9 @@ def make_fake_tree(root: str, mm_data: bool = True, kunit_py: bool = True,
     write(root, 'drivers/iommu/iommu-sva.c', b'// sva\n')
     write(root, 'include/linux/iommu.h', IOMMU_H_NEW if mm_data
           else IOMMU_H_OLD)
+    write(root, 'drivers/iommu/iommu-priv.h', IOMMU_PRIV_H)
+    write(root, 'include/kunit/test.h', KUNIT_TEST_H)
+    write(root, 'kernel/fork.c', FORK_C)
     if kunit_py:
         write(root, 'tools/testing/kunit/kunit.py',
               b'#!/usr/bin/env python3\n', 0o755)

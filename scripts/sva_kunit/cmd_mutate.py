@@ -17,8 +17,8 @@ import os
 import shutil
 import time
 from dataclasses import replace
-from typing import (Callable, ContextManager, List, Optional, TextIO,
-                    Tuple)
+from typing import (Callable, ContextManager, List, Optional, Sequence,
+                    TextIO, Tuple)
 
 from . import mutation_journal
 from .command import (Subcommand, add_build_options, add_cache_dir,
@@ -28,7 +28,7 @@ from .kunit_runner import test_log_path
 from .mutant_outcome import MutantResult, classify, exit_code, no_apply
 from .mutant_report import (list_lines, markdown, progress_line,
                             summary_line, table, to_json)
-from .mutants import Mutant, NoApply, load_catalogue, select
+from .mutants import Mutant, NoApply, fitting, load_catalogue, select
 from .suite_run import (RunOptions, RunOutcome, resolve_tree,
                         run_suite, sync_payload)
 
@@ -63,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=[], help='run only this mutant (repeatable; '
                         'names as in --list)')
     parser.add_argument('--list', action='store_true',
-                        help='list the mutants and exit; needs no tree')
+                        help='list the mutants written for --source (every '
+                        'variant, with --kernel) and exit; needs no tree')
     parser.add_argument('--timeout', type=positive_seconds,
                         default=DEFAULT_TIMEOUT_S, metavar='SECONDS',
                         help='wall-clock limit per mutant, build included; '
@@ -138,15 +139,31 @@ def run_baseline(options: RunOptions, tree: str, out: TextIO,
     return baseline
 
 
-def mutate_all(selected: List[Mutant], options: RunOptions, out: TextIO,
+def catalogue_for(options: RunOptions, tree: str) -> List[Mutant]:
+    """The mutants for this tree: those written for the --source tree,
+    or, for a tree of the user's, the variant of each that fits it."""
+    catalogue = load_catalogue(options.repo_root)
+    if options.kernel is None and any(options.source in m.trees
+                                      for m in catalogue):
+        return [m for m in catalogue if options.source in m.trees]
+
+    def read(path: str) -> bytes:
+        with open(os.path.join(tree, path), 'rb') as f:
+            return f.read()
+    return fitting(catalogue, read)
+
+
+def mutate_all(only: Sequence[str], options: RunOptions, out: TextIO,
                runner: Optional[Runner] = None
                ) -> Tuple[str, float, List[MutantResult]]:
-    """Prepare the tree, run the baseline and every mutant.
+    """Prepare the tree, run the baseline and every mutant for it (or
+    those named in `only`).
 
     Returns (tree, baseline seconds, results).
     """
     runner = runner or run_suite
     tree = resolve_tree(options, out)  # also repairs an earlier crash
+    selected = select(catalogue_for(options, tree), only)
     sync_payload(tree, options.repo_root, out)
     baseline = run_baseline(options, tree, out, runner)
     log_dir = os.path.join(baseline.build_dir, LOG_DIR)
@@ -176,7 +193,9 @@ def report(results: List[MutantResult], baseline_s: float, tree: str,
 
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:
-    selected = select(load_catalogue(args.repo_root), args.only)
+    catalogue = load_catalogue(args.repo_root,
+                               '' if args.kernel else args.source)
+    selected = select(catalogue, args.only)
     if args.list:
         for line in list_lines(selected):
             out.write(line + '\n')
@@ -186,11 +205,12 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
         raise SetupError(f'--json={args.json}: its directory does not '
                          'exist', 'create it or pick another file')
     options = RunOptions(cache_dir=args.cache_dir, kernel=args.kernel,
+                         source=args.source,
                          build_dir=args.build_dir, jobs=args.jobs,
                          use_ccache=args.use_ccache,
                          repo_root=args.repo_root, timeout=args.timeout)
     with sigterm_as_interrupt():
-        tree, baseline_s, results = mutate_all(selected, options, out)
+        tree, baseline_s, results = mutate_all(args.only, options, out)
     report(results, baseline_s, tree, out, args.markdown, args.json)
     return exit_code(results)
 

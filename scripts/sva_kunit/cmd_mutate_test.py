@@ -15,15 +15,15 @@ from .testing_support import FAILING_LOG, PASSING_LOG, snapshot, write
 SVA = 'drivers/iommu/iommu-sva.c'
 CATALOGUE = {
     'mutants/01-kill-me.mutant':
-        'Name: kill-me\nInvariant: I2,I9\nFix: 0123456789ab\nFile: ' + SVA +
+        'Name: kill-me\nTrees: 6.12 7.3\nInvariant: I2,I9\nFix: 0123456789ab\nFile: ' + SVA +
         '\nDescription: the suite fails on it\n'
         '@@ find\n// sva\n@@ replace\n// KILLED\n',
     'mutants/02-known.mutant':
-        'Name: known\nInvariant: I8\nFile: drivers/iommu/iommu.c\n'
+        'Name: known\nTrees: 6.12 7.3\nInvariant: I8\nFile: drivers/iommu/iommu.c\n'
         'Description: unreachable\nSurvivor: cannot be reached\n'
         '@@ find\n// core\n@@ replace\n// core, mutated\n',
     'mutants/03-misfit.mutant':
-        'Name: misfit\nInvariant: I1\nFile: ' + SVA + '\nDescription: x\n'
+        'Name: misfit\nTrees: 6.12 7.3\nInvariant: I1\nFile: ' + SVA + '\nDescription: x\n'
         '@@ find\nnot in the file\n@@ replace\n',
 }
 LOCKDEP_THEN_HANG = PASSING_LOG.split('    ok 2')[0] + (
@@ -65,9 +65,9 @@ class MutateTest(MutateTestCase):
         rc, out, err = self.main('mutate', '--list', '--kernel=/nonexistent')
         self.assertEqual((rc, err), (0, ''))
         self.assertEqual(out.splitlines(), [
-            'kill-me  I2,I9  fix 0123456789ab',
-            'known    I8     (known survivor)',
-            'misfit   I1'])
+            'kill-me  I2,I9  trees 6.12 7.3  fix 0123456789ab',
+            'known    I8     trees 6.12 7.3  (known survivor)',
+            'misfit   I1     trees 6.12 7.3'])
         self.assertEqual(self.calls(), [])
 
     def test_every_kind_of_result(self):

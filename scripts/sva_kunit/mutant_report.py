@@ -21,6 +21,8 @@ def list_lines(mutants: Sequence[Mutant]) -> List[str]:
     lines = []
     for m in mutants:
         parts = [m.name.ljust(width), ','.join(m.invariants).ljust(inv_width)]
+        if m.trees:
+            parts.append('trees ' + ' '.join(m.trees))
         if m.fix:
             parts.append(f'fix {m.fix}')
         if m.known_survivor:

@@ -1,8 +1,8 @@
 """The mutant catalogue (mutants/NN-name.mutant): parse it, and apply a
 mutant's hunks to a file's bytes.
 
-A .mutant file is "Key: value" header lines (Name, Invariant, File,
-Description, optional Fix and Survivor), then one or more hunks:
+A .mutant file is "Key: value" header lines (Name, Trees, Invariant,
+File, Description, optional Fix and Survivor), then one or more hunks:
 
     @@ find
     <text that must occur exactly once in the file>
@@ -11,13 +11,17 @@ Description, optional Fix and Survivor), then one or more hunks:
 
 Hunk text is everything between the marker lines, verbatim, trailing
 newlines included; the last replacement runs to the end of the file.
+
+Trees names the Debian kernel sources (6.12, 7.3) whose code the hunks
+fit.  Where the code differs, one mutant has a file per tree:
+NN-name.mutant and NN-name.7.3.mutant, same Name, disjoint Trees.
 Nothing here touches a kernel tree: mutation_journal.py does that.
 """
 
 import os
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 from .errors import SetupError
 
@@ -25,9 +29,10 @@ CATALOGUE_DIR = 'mutants'
 SUFFIX = '.mutant'
 FIND_MARKER = '@@ find'
 REPLACE_MARKER = '@@ replace'
-REQUIRED_KEYS = ('Name', 'Invariant', 'File', 'Description')
+REQUIRED_KEYS = ('Name', 'Trees', 'Invariant', 'File', 'Description')
 OPTIONAL_KEYS = ('Fix', 'Survivor')
-FILE_NAME = re.compile(r'^\d+-(.+)\.mutant$')
+FILE_NAME = re.compile(r'^\d+-([a-z0-9-]+)(?:\.(\d+\.\d+))?\.mutant$')
+TREE = re.compile(r'^\d+\.\d+$')
 INVARIANT = re.compile(r'^I\d+$')
 HEADER = re.compile(r'^([A-Za-z]+): ?(.*)$')
 
@@ -48,6 +53,7 @@ class Mutant:
     fix: str = ''            # the upstream commit it re-creates, if any
     survivor: str = ''       # why it is a known survivor; '' if it is not
     source: str = ''         # the .mutant file it was read from
+    trees: Tuple[str, ...] = ()  # the Debian sources it is written for
 
     @property
     def known_survivor(self) -> bool:
@@ -151,20 +157,27 @@ def parse_mutant(text: str, source: str) -> Mutant:
     if bad:
         raise _error(source, 1, f'Invariant: {bad[0]!r} is not of the '
                      'form I<number>')
+    trees = tuple(header['Trees'].split())
+    bad = [t for t in trees if not TREE.match(t)]
+    if bad:
+        raise _error(source, 1, f'Trees: {bad[0]!r} is not a kernel '
+                     'series like 7.3')
     _check_path(source, header['File'])
     return Mutant(name=header['Name'], invariants=invariants,
                   file=header['File'], description=header['Description'],
                   hunks=_parse_hunks(lines, first_hunk, source),
                   fix=header.get('Fix', ''),
-                  survivor=header.get('Survivor', ''), source=source)
+                  survivor=header.get('Survivor', ''), source=source,
+                  trees=trees)
 
 
 def catalogue_dir(repo_root: str) -> str:
     return os.path.join(repo_root, CATALOGUE_DIR)
 
 
-def load_catalogue(repo_root: str) -> List[Mutant]:
-    """Every mutant, in file name order; SetupError if any is malformed."""
+def load_catalogue(repo_root: str, tree: str = '') -> List[Mutant]:
+    """Every mutant written for `tree` (every file, if ''), in file name
+    order; SetupError if any file is malformed."""
     directory = catalogue_dir(repo_root)
     try:
         names = sorted(n for n in os.listdir(directory) if n.endswith(SUFFIX))
@@ -186,13 +199,42 @@ def load_catalogue(repo_root: str) -> List[Mutant]:
         match = FILE_NAME.match(file_name)
         if not match or match.group(1) != mutant.name:
             raise _error(source, 1, f'Name: {mutant.name} does not match '
-                         'the file name (NN-<name>.mutant)')
-        if mutant.name in seen:
-            raise _error(source, 1, f'Name: {mutant.name} is also used by '
-                         f'{seen[mutant.name]}')
-        seen[mutant.name] = source
-        mutants.append(mutant)
+                         'the file name (NN-<name>[.<tree>].mutant)')
+        if match.group(2) and mutant.trees != (match.group(2),):
+            raise _error(source, 1, f'Trees: must be just {match.group(2)}'
+                         ', as the file name says')
+        for series in mutant.trees:
+            key = f'{mutant.name} on {series}'
+            if key in seen:
+                raise _error(source, 1, f'Name: {key} is also in '
+                             f'{seen[key]}')
+            seen[key] = source
+        if not tree or tree in mutant.trees:
+            mutants.append(mutant)
     return mutants
+
+
+def _fits(mutant: Mutant, read: Callable[[str], bytes]) -> bool:
+    try:
+        mutate(read(mutant.file), mutant)
+    except (NoApply, OSError):
+        return False
+    return True
+
+
+def fitting(catalogue: Sequence[Mutant],
+            read: Callable[[str], bytes]) -> List[Mutant]:
+    """For a tree that is none of the catalogue's Debian sources: of each
+    mutant, the variant whose hunks fit the tree's files (read(path) gives
+    a file's bytes); where none fits, the first, which will then be
+    reported as not applying."""
+    chosen: Dict[str, Mutant] = {}
+    for mutant in catalogue:
+        if mutant.name not in chosen or (
+                not _fits(chosen[mutant.name], read)
+                and _fits(mutant, read)):
+            chosen[mutant.name] = mutant
+    return list(chosen.values())
 
 
 def select(catalogue: Sequence[Mutant], only: Sequence[str]) -> List[Mutant]:

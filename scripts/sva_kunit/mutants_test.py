@@ -9,6 +9,7 @@ from .payload import default_repo_root
 from .testing_support import write
 
 SIMPLE = '''Name: no-grab
+Trees: 6.12 7.3
 Invariant: I2, I9
 Fix: 0123456789ab
 File: drivers/iommu/iommu-sva.c
@@ -25,9 +26,10 @@ class ParseTest(unittest.TestCase):
 
     def test_header_and_verbatim_hunk(self):
         m = parse_mutant(SIMPLE, 'x.mutant')
-        self.assertEqual((m.name, m.invariants, m.fix, m.file, m.survivor),
+        self.assertEqual((m.name, m.invariants, m.fix, m.file, m.survivor,
+                          m.trees),
                          ('no-grab', ('I2', 'I9'), '0123456789ab',
-                          'drivers/iommu/iommu-sva.c', ''))
+                          'drivers/iommu/iommu-sva.c', '', ('6.12', '7.3')))
         self.assertFalse(m.known_survivor)
         self.assertEqual(m.hunks, (Hunk('\tmmgrab(mm);\n\tdomain->mm = mm;\n',
                                         '\tdomain->mm = mm;\n'),))
@@ -70,6 +72,10 @@ class ParseTest(unittest.TestCase):
         self.assert_malformed(SIMPLE + '@@ replace\nx\n',
                               'second "@@ replace"')
         self.assert_malformed('Name: a\nName: b\n' + SIMPLE, 'given twice')
+        self.assert_malformed(SIMPLE.replace('Trees: 6.12 7.3\n', ''),
+                              'missing header Trees:')
+        self.assert_malformed(SIMPLE.replace('Trees: 6.12 7.3', 'Trees: v7'),
+                              "'v7' is not a kernel series")
 
 
 class MutateTest(unittest.TestCase):
@@ -97,13 +103,15 @@ class CatalogueTest(unittest.TestCase):
 
     def test_the_real_catalogue(self):
         catalogue = mutants.load_catalogue(default_repo_root())
-        self.assertGreaterEqual(len(catalogue), 25)
-        names = [m.name for m in catalogue]
-        self.assertEqual(len(names), len(set(names)))
+        for series in ('6.12', '7.3'):
+            names = [m.name for m in
+                     mutants.load_catalogue(default_repo_root(), series)]
+            self.assertGreaterEqual(len(names), 30, series)
+            self.assertEqual(len(names), len(set(names)), series)
         for m in catalogue:
             self.assertTrue(m.invariants and m.file and m.hunks, m.name)
-            self.assertEqual(os.path.basename(m.source).split('-', 1)[1],
-                             m.name + '.mutant')
+            self.assertRegex(os.path.basename(m.source),
+                             r'^\d+-' + m.name + r'(\.7\.3)?\.mutant$')
             for hunk in m.hunks:
                 self.assertNotEqual(hunk.find, hunk.replace, m.name)
             for invariant in m.invariants:
@@ -119,7 +127,35 @@ class CatalogueTest(unittest.TestCase):
                       os.path.join(repo, 'mutants/01-no-grab.mutant'))
             self.assertEqual(len(mutants.load_catalogue(repo)), 1)
             write(repo, 'mutants/02-no-grab.mutant', SIMPLE.encode())
-            with self.assertRaisesRegex(SetupError, 'also used by'):
+            with self.assertRaisesRegex(SetupError, 'no-grab on 6.12 is also'):
+                mutants.load_catalogue(repo)
+
+    def test_one_file_per_tree(self):
+        with tempfile.TemporaryDirectory() as repo:
+            write(repo, 'mutants/01-no-grab.mutant',
+                  SIMPLE.replace('6.12 7.3', '6.12').encode())
+            write(repo, 'mutants/01-no-grab.7.3.mutant',
+                  SIMPLE.replace('6.12 7.3', '7.3').encode())
+            self.assertEqual(len(mutants.load_catalogue(repo)), 2)
+            [old] = mutants.load_catalogue(repo, '6.12')
+            [new] = mutants.load_catalogue(repo, '7.3')
+            self.assertEqual((old.source, new.source),
+                             ('mutants/01-no-grab.mutant',
+                              'mutants/01-no-grab.7.3.mutant'))
+            write(repo, 'mutants/01-no-grab.7.3.mutant',
+                  SIMPLE.replace('6.12 7.3', '7.3')
+                  .replace('\tmmgrab(mm);\n\tdomain', '\tNEW;\n\tdomain')
+                  .encode())
+            both = mutants.load_catalogue(repo)
+            [new] = mutants.load_catalogue(repo, '7.3')
+            files = {'old': b'\tmmgrab(mm);\n\tdomain->mm = mm;\n',
+                     'new': b'\tNEW;\n\tdomain->mm = mm;\n',
+                     'none': b'nothing here'}
+            for text, want in (('old', old), ('new', new), ('none', new)):
+                picked = mutants.fitting(both, lambda _: files[text])
+                self.assertEqual(picked, [want], text)
+            write(repo, 'mutants/01-no-grab.7.3.mutant', SIMPLE.encode())
+            with self.assertRaisesRegex(SetupError, 'must be just 7.3'):
                 mutants.load_catalogue(repo)
 
     def test_missing_catalogue(self):
@@ -128,7 +164,7 @@ class CatalogueTest(unittest.TestCase):
                 mutants.load_catalogue(repo)
 
     def test_select(self):
-        catalogue = mutants.load_catalogue(default_repo_root())
+        catalogue = mutants.load_catalogue(default_repo_root(), '7.3')
         picked = mutants.select(catalogue, ['no-mmdrop', 'no-mmgrab'])
         self.assertEqual([m.name for m in picked], ['no-mmgrab', 'no-mmdrop'])
         self.assertEqual(mutants.select(catalogue, []), catalogue)

@@ -47,7 +47,7 @@ class CheckTest(CliTestCase):
             self.addCleanup(patch.stop)
 
     def test_counts_all_three_parts(self):
-        rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--skip-arm64')
+        rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64')
         # 10 unit tests; 4 C files, one failing; 2 KUnit cases + verdict.
         self.assertEqual(out.splitlines()[-1], '18 passed, 1 failed')
         self.assertEqual(rc, 1)
@@ -64,14 +64,35 @@ class CheckTest(CliTestCase):
                       'KUnit suite on UML'):
             self.assertIn(title, out)
 
-    def test_arm64_part_runs_the_suite_again_under_qemu(self):
-        rc, out, _ = self.main('check', f'--cache-dir={self.cache}')
-        self.assertIn('KUnit suite on arm64 under QEMU', out)
-        # The KUnit part's 2 cases + verdict, once more.
-        self.assertEqual((rc, out.splitlines()[-1]), (1, '21 passed, 1 failed'))
+    def test_qemu_parts_run_the_suite_again_on_the_newest_tree(self):
+        rc, out, _ = self.main('check', f'--cache-dir={self.cache}',
+                               '--source=7.3')
+        self.assertIn('KUnit suite on arm64 under QEMU, Linux 7.3', out)
+        self.assertIn('KUnit suite on x86_64 under QEMU, Linux 7.3', out)
+        # The KUnit part's 2 cases + verdict, twice more.
+        self.assertEqual((rc, out.splitlines()[-1]), (1, '24 passed, 1 failed'))
         arches = [a for call in self.calls() for a in call['argv']
                   if a.startswith('--arch=')]
-        self.assertEqual(arches, ['--arch=um', '--arch=arm64'])
+        self.assertEqual(arches, ['--arch=um', '--arch=arm64', '--arch=x86_64'])
+
+    def test_every_tree_by_default_qemu_only_on_the_newest(self):
+        sources = []
+
+        def resolve(options, out):
+            sources.append((options.source, options.arch))
+            return self.tree
+        with mock.patch.object(cmd_check, 'resolve_tree', resolve):
+            rc, out, _ = self.main('check', f'--cache-dir={self.cache}')
+        self.assertEqual(sources, [('7.3', 'um'), ('7.3', 'um'),
+                                   ('6.12', 'um'), ('7.3', 'arm64'),
+                                   ('7.3', 'x86_64')])
+        self.assertEqual(self.parts, ['mutants', 'mutants', 'bisect'])
+        for title in ('KUnit suite on UML, Linux 7.3',
+                      'KUnit suite on UML, Linux 6.12',
+                      'mutation testing (mutants/), Linux 6.12',
+                      'git bisect run self-test, Linux 6.12'):
+            self.assertIn(title, out)
+        self.assertRegex(out, r'\(KUnit suite on UML, Linux 6.12: \d+ s\)')
 
     def test_skipped_kunit_cases_are_counted_as_skipped(self):
         tally = cmd_check.Tally()
@@ -83,22 +104,22 @@ class CheckTest(CliTestCase):
                          '2 passed, 0 failed')
 
     def test_skip_options_leave_parts_out(self):
-        self.main('check', f'--cache-dir={self.cache}', '--skip-arm64', '--skip-mutants',
+        self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64', '--skip-mutants',
                   '--skip-bisect')
         self.assertEqual(self.parts, [])
-        self.main('check', f'--cache-dir={self.cache}', '--skip-arm64', '--skip-kunit')
+        self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64', '--skip-kunit')
         self.assertEqual(self.parts, [])
 
     def test_passes_when_everything_passes(self):
         os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/bad.h'))
-        rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--skip-arm64')
+        rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64')
         self.assertEqual((rc, out.splitlines()[-1]),
                          (0, '18 passed, 0 failed'))
 
     def test_kernel_log_reports_fail_test_and_verdict(self):
         os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/bad.h'))
         self.set_control(log=KASAN_IN_TEST_LOG)
-        rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--skip-arm64')
+        rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64')
         self.assertEqual((rc, out.splitlines()[-1]),
                          (1, '16 passed, 2 failed'))
         self.assertIn('FAIL iommu_sva.iommu_sva_unbind', out)
@@ -113,7 +134,7 @@ class CheckTest(CliTestCase):
     def test_build_failure_counts_as_one_failure(self):
         os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/bad.h'))
         self.set_control(fail='build', log='')
-        rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--skip-arm64')
+        rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64')
         self.assertEqual((rc, out.splitlines()[-1]),
                          (1, '15 passed, 1 failed'))
 
@@ -121,7 +142,7 @@ class CheckTest(CliTestCase):
         with mock.patch.object(cmd_check, 'resolve_tree',
                                side_effect=SetupError('missing Debian '
                                                       'packages: bc', 'x')):
-            rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--skip-arm64')
+            rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64')
         self.assertEqual((rc, out.splitlines()[-1]),
                          (1, '12 passed, 2 failed'))
         self.assertIn('sva-kunit: error: missing Debian packages: bc; x', out)

@@ -1,24 +1,34 @@
 """`sva-kunit check`: the project's whole test command.
 
-Six parts, each printed as a section: the harness's own unit tests,
-checkpatch.pl on every .c/.h file (one test per file), the KUnit suite on
-UML through the same code path as `run` (one test per KUnit test case,
-plus one for the kernel-log verdict), the same suite on arm64 under QEMU,
-the mutation catalogue (one test per mutant: killed, or a known survivor)
-and the git-bisect self-test (one test).  The last line is always "N passed, N failed" so CI can read it.
-"""
+Parts, each printed as a section with the time it took: the harness's
+own unit tests; checkpatch.pl on every .c/.h file (one test per file);
+for each Debian tree (7.3, 6.12) the KUnit suite on UML through the same
+code path as `run` (one test per KUnit result, plus one for the
+kernel-log verdict); on 7.3 the same suite on arm64 and x86_64 under
+QEMU; for each tree the mutation catalogue written for it (one test per
+mutant: killed, or a known survivor); and the git-bisect self-test on
+6.12 (one test).  The last line is always "N passed, N failed" so CI can
+read it."""
 
 import argparse
 import os
+import time
 import unittest
 from dataclasses import dataclass, replace
-from typing import Callable, Optional, TextIO
+from typing import Callable, TextIO
 
-from . import (bisect_selftest, checkpatch, cmd_mutate, mutant_report,
-               mutants)
+from . import (bisect_selftest, checkpatch, cmd_mutate, kernel_sources,
+               mutant_report)
 from .command import Subcommand, add_cache_dir
 from .errors import EXIT_FAILED, EXIT_OK, SetupError
 from .suite_run import RunOptions, resolve_tree, run_suite, sync_payload
+
+# Every Debian tree the suite supports runs on UML and through the
+# mutation catalogue; the newest also under QEMU; the bisect self-test
+# runs once, on the tree that builds fastest.
+CHECKED_SOURCES = ('7.3', '6.12')
+QEMU_SOURCE = '7.3'
+BISECT_SOURCE = '6.12'
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS_DIR = os.path.dirname(PACKAGE_DIR)
@@ -73,11 +83,9 @@ def run_checkpatch_part(tree: str, repo_root: str, out: TextIO,
                               for line in result.output.splitlines()))
 
 
-def run_kunit_part(options: RunOptions, tree: str, out: TextIO,
-                   tally: Tally) -> None:
-    if options.arch != 'um':
-        # Installs the cross compiler and QEMU when they are missing.
-        resolve_tree(options, out)
+def run_kunit_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
+    # Also installs the cross compiler and QEMU when they are missing.
+    tree = resolve_tree(options, out)
     sync_payload(tree, options.repo_root, out)
     outcome = run_suite(options, out, tree=tree)
     if outcome.verdict is None or not outcome.verdict.tests:
@@ -107,7 +115,8 @@ def run_mutation_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
 
 def run_bisect_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
     code = bisect_selftest.run_selftest(bisect_selftest.SelftestOptions(
-        cache_dir=options.cache_dir, repo_root=options.repo_root), out)
+        cache_dir=options.cache_dir, repo_root=options.repo_root,
+        source=options.source), out)
     tally.add(code == EXIT_OK)
 
 
@@ -120,10 +129,12 @@ def _setup_failed(out: TextIO, tally: Tally, error: SetupError) -> None:
 def _part(out: TextIO, tally: Tally, title: str,
           run: Callable[[], None]) -> None:
     section(out, title)
+    started = time.monotonic()
     try:
         run()
     except SetupError as e:
         _setup_failed(out, tally, e)
+    out.write(f'({title}: {time.monotonic() - started:.0f} s)\n')
 
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:
@@ -131,37 +142,39 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     section(out, 'unit tests (scripts/sva_kunit)')
     run_unit_tests(out, tally)
 
-    options = RunOptions(cache_dir=args.cache_dir, repo_root=args.repo_root)
-    section(out, 'checkpatch.pl --strict')
-    tree: Optional[str] = None
-    try:
-        tree = resolve_tree(options, out)
-    except SetupError as e:
-        _setup_failed(out, tally, e)
-    if tree is not None:
-        run_checkpatch_part(tree, args.repo_root, out, tally)
+    sources = args.source or list(CHECKED_SOURCES)
+    options = RunOptions(cache_dir=args.cache_dir, repo_root=args.repo_root,
+                         source=sources[0])
+    on = {source: replace(options, source=source) for source in sources}
 
-    if not args.skip_kunit:
-        section(out, 'KUnit suite on UML')
-        if tree is None:
-            out.write('skipped: no kernel tree (see above)\n')
-            tally.add(False)
-        else:
-            try:
-                run_kunit_part(options, tree, out, tally)
-            except SetupError as e:
-                _setup_failed(out, tally, e)
+    def checkpatch_part() -> None:
+        run_checkpatch_part(resolve_tree(options, out), args.repo_root,
+                            out, tally)
+    _part(out, tally, f'checkpatch.pl --strict (Linux {sources[0]})',
+          checkpatch_part)
+    if args.skip_kunit:
+        out.write(f'\n{tally.closing_line()}\n')
+        return EXIT_OK if tally.failed == 0 else EXIT_FAILED
 
-    if not args.skip_kunit and not args.skip_arm64 and tree is not None:
-        _part(out, tally, 'KUnit suite on arm64 under QEMU',
-              lambda: run_kunit_part(replace(options, arch='arm64'), tree,
-                                     out, tally))
-    if not args.skip_kunit and not args.skip_mutants:
-        _part(out, tally, 'mutation testing (mutants/)',
-              lambda: run_mutation_part(options, out, tally))
-    if not args.skip_kunit and not args.skip_bisect:
-        _part(out, tally, 'git bisect run self-test',
-              lambda: run_bisect_part(options, out, tally))
+    for source in sources:
+        _part(out, tally, f'KUnit suite on UML, Linux {source}',
+              lambda o=on[source]: run_kunit_part(o, out, tally))
+    qemu = [(arch, skip) for arch, skip in (('arm64', args.skip_arm64),
+                                            ('x86_64', args.skip_x86_64))
+            if not skip and QEMU_SOURCE in on]
+    for arch, _ in qemu:
+        _part(out, tally, f'KUnit suite on {arch} under QEMU, Linux '
+              f'{QEMU_SOURCE}', lambda a=arch: run_kunit_part(
+                  replace(on[QEMU_SOURCE], arch=a), out, tally))
+    if not args.skip_mutants:
+        for source in sources:
+            _part(out, tally, f'mutation testing (mutants/), Linux {source}',
+                  lambda o=on[source]: run_mutation_part(o, out, tally))
+    if not args.skip_bisect:
+        bisect_on = on.get(BISECT_SOURCE, on[sources[0]])
+        _part(out, tally, f'git bisect run self-test, Linux '
+              f'{bisect_on.source}',
+              lambda: run_bisect_part(bisect_on, out, tally))
 
     out.write(f'\n{tally.closing_line()}\n')
     return EXIT_OK if tally.failed == 0 else EXIT_FAILED
@@ -171,8 +184,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_cache_dir(parser)
     parser.add_argument('--skip-kunit', action='store_true',
                         help='only the unit tests and checkpatch')
+    parser.add_argument('--source', type=kernel_sources.source_version,
+                        action='append', default=[], metavar='VERSION',
+                        help='check only this Debian kernel tree (repeatable;'
+                        ' default: ' + ' and '.join(CHECKED_SOURCES) + ')')
     parser.add_argument('--skip-arm64', action='store_true',
                         help='leave out the suite on arm64 under QEMU')
+    parser.add_argument('--skip-x86_64', action='store_true',
+                        help='leave out the suite on x86_64 under QEMU')
     parser.add_argument('--skip-mutants', action='store_true',
                         help='leave out the mutation catalogue')
     parser.add_argument('--skip-bisect', action='store_true',

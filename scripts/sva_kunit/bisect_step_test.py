@@ -262,6 +262,27 @@ class AbortTest(BisectStepTestCase):
         self.assertEqual(rc, 130)
         self.assertEqual(tree_state(self.tree), before)
 
+    def test_setup_errors_and_crashes_stop_the_bisection(self):
+        a_file = os.path.join(self._tmp.name, 'a-file')
+        write(self._tmp.name, 'a-file', b'not a directory\n')
+        before = tree_state(self.tree)
+        rc, out, err = self.step(f'--build-dir={a_file}')
+        self.assertEqual(rc, EXIT_ABORT, out + err)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertTrue(err.startswith('sva-kunit: error: '), err)
+        self.assertIn(a_file, err)
+        self.assertEqual(tree_state(self.tree), before)
+
+        def setup_error(*args, **kwargs):
+            raise cmd_bisect_step.SetupError('no cross compiler', 'install')
+
+        with mock.patch.object(cmd_bisect_step, 'run_suite', setup_error):
+            rc, out, err = self.step()
+        self.assertEqual(rc, EXIT_ABORT)
+        self.assertEqual(err, 'sva-kunit: error: no cross compiler; '
+                         'install\n')
+        self.assertEqual(tree_state(self.tree), before)
+
     def test_usage_errors_stop_the_bisection(self):
         for argv in (['--bogus'], ['--jobs=0'], ['stray']):
             with self.assertRaises(SystemExit) as cm, \

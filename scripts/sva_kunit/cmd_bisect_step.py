@@ -7,7 +7,9 @@ committed), runs it through suite_run like `run` does, and always takes
 it out again.  Exit codes are git bisect's: 0 good, 1 bad, 125 skip (the
 revision cannot take the suite or its kernel does not build), and 128
 (any code >= 128 stops git bisect) when the tree is not exactly as git
-left it afterwards, or when no revision could ever be tested here.
+left it afterwards, when no revision could ever be tested here, or on
+any other error (a setup problem, a bug): only a verdict about the
+revision may exit 0 or 1, or git would blame the wrong commit.
 """
 
 import argparse
@@ -221,6 +223,13 @@ def step(tree: str, options: RunOptions, out: TextIO,
             raise Abort(problem)  # noqa: B012
 
 
+def _abort(message: str, out: TextIO, err: TextIO) -> int:
+    out.flush()
+    err.write(ERROR_PREFIX + _one_line(message) + '\n')
+    err.flush()
+    return EXIT_ABORT
+
+
 def bisect_step(options: RunOptions, kernel: Optional[str], out: TextIO,
                 err: TextIO, env: Optional[Mapping[str, str]] = None) -> int:
     started = time.monotonic()
@@ -234,11 +243,12 @@ def bisect_step(options: RunOptions, kernel: Optional[str], out: TextIO,
         options.kernel = tree
         with sigterm_as_interrupt():
             result = step(tree, options, out, child_env)
-    except (Abort, git_tree.GitError) as e:
-        out.flush()
-        err.write(ERROR_PREFIX + _one_line(str(e)) + '\n')
-        err.flush()
-        return EXIT_ABORT
+    except (Abort, git_tree.GitError, SetupError) as e:
+        return _abort(str(e), out, err)
+    except Exception as e:  # noqa: BLE001 -- exit 1 would blame the revision
+        return _abort(f'bisect-step failed ({type(e).__name__}: {e}); '
+                      'stopping the bisection, since this says nothing '
+                      'about the revision', out, err)
     if result.exit_code == EXIT_SKIP:
         err.write(f'{PREFIX}skipping {sha}: {_one_line(result.reason)}\n')
         err.flush()

@@ -12,6 +12,25 @@ from typing import Callable, List, Optional, Tuple
 TEMP_SUFFIX = '.sva-kunit-tmp'
 
 
+def tree_path(tree: str, rel: object) -> str:
+    """The absolute path of tree-relative `rel`, read from a manifest or a
+    journal; ValueError unless it is a plain '/'-separated relative path
+    that stays inside the tree with every symlink resolved.
+
+    Those files are data anyone could have edited; a path leading out of
+    the tree would have uninstall or a repair change a file elsewhere.
+    """
+    if (not isinstance(rel, str) or not rel or '\0' in rel
+            or rel.startswith('/')
+            or any(part in ('', '.', '..') for part in rel.split('/'))):
+        raise ValueError(f'{rel!r} is not a plain path inside the tree')
+    path = os.path.join(tree, *rel.split('/'))
+    root = os.path.realpath(tree)
+    if not os.path.realpath(path).startswith(root + os.sep):
+        raise ValueError(f'{rel!r} leads out of the tree through a symlink')
+    return path
+
+
 def read_file(path: str) -> Optional[Tuple[bytes, int]]:
     """(bytes, permission bits) of a regular file, None if absent."""
     try:

@@ -1,3 +1,4 @@
+import json
 import os
 import tempfile
 import unittest
@@ -5,7 +6,7 @@ from unittest import mock
 
 from . import fs_journal, installer
 from .errors import SetupError
-from .manifest import MANIFEST_NAME, load_manifest
+from .manifest import MANIFEST_NAME, load_manifest, sha256
 from .payload import collect_payload
 from .testing_support import (IOMMU_MAKEFILE, make_fake_repo, make_fake_tree,
                               snapshot, write)
@@ -222,6 +223,37 @@ class InstallerTest(unittest.TestCase):
         with self.assertRaises(SetupError) as cm:
             installer.sync(self.tree, self.payload())
         self.assertIn('is unreadable', str(cm.exception))
+
+    def test_manifest_paths_leading_out_of_the_tree_are_refused(self):
+        outside = os.path.join(self._tmp.name, 'outside')
+        write(outside, 'victim.txt', b'precious\n')
+        write(outside, 'Makefile', IOMMU_MAKEFILE)
+        os.symlink(outside, os.path.join(self.tree, 'drivers/link'))
+        installer.sync(self.tree, self.payload())
+        path = os.path.join(self.tree, MANIFEST_NAME)
+        with open(path) as f:
+            good = json.load(f)
+        record = {'sha256': sha256(b'precious\n'), 'mode': '0o644'}
+        hook = dict(good['hooks']['drivers/iommu/Makefile'])
+        for rel in ('../outside/victim.txt', outside + '/victim.txt',
+                    'drivers/link/victim.txt', 'drivers/./iommu/x.c', ''):
+            for key, value in (('files', record), ('hooks', hook)):
+                doc = json.loads(json.dumps(good))
+                doc[key][rel] = value
+                write(self.tree, MANIFEST_NAME, json.dumps(doc).encode())
+                before = snapshot(self._tmp.name)
+                for action in (lambda: installer.uninstall(self.tree),
+                               lambda: installer.sync(self.tree,
+                                                      self.payload())):
+                    with self.assertRaises(SetupError) as cm:
+                        action()
+                    self.assertIn(f'{rel!r}', str(cm.exception))
+                    self.assertEqual(snapshot(self._tmp.name), before)
+            doc = json.loads(json.dumps(good))
+            doc['dirs'].append(rel)
+            write(self.tree, MANIFEST_NAME, json.dumps(doc).encode())
+            with self.assertRaises(SetupError):
+                installer.uninstall(self.tree)
 
     def test_foreign_files_in_created_directory_block_uninstall(self):
         installer.sync(self.tree, self.payload())

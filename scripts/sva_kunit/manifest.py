@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from .errors import SetupError
+from .fs_journal import tree_path
 
 MANIFEST_NAME = '.sva-kunit-manifest'
 FORMAT_VERSION = 1
@@ -43,6 +44,10 @@ class Manifest:
     files: Dict[str, FileRecord] = field(default_factory=dict)
     dirs: List[str] = field(default_factory=list)  # created by us
     hooks: Dict[str, HookRecord] = field(default_factory=dict)
+
+    def paths(self) -> List[str]:
+        """Every tree-relative path the manifest names."""
+        return [*self.files, *self.dirs, *self.hooks]
 
     def is_empty(self) -> bool:
         return not (self.files or self.dirs or self.hooks)
@@ -93,7 +98,10 @@ def load_manifest(tree: str) -> Optional[Manifest]:
     except FileNotFoundError:
         return None
     try:
-        return Manifest.from_json(text)
+        manifest = Manifest.from_json(text)
+        for rel in manifest.paths():
+            tree_path(tree, rel)
+        return manifest
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise SetupError(f'{path} is unreadable ({e})',
                          'restore the tree by hand (e.g. git checkout) and '

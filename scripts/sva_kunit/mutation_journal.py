@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Optional, TextIO, Tuple
 
 from .errors import SetupError
-from .fs_journal import TEMP_SUFFIX, atomic_write, read_file
+from .fs_journal import TEMP_SUFFIX, atomic_write, read_file, tree_path
 from .manifest import sha256
 from .mutants import Mutant, NoApply, mutate
 
@@ -52,8 +52,7 @@ class Mutation:
         if sha256(original) != data['original_sha256']:
             raise ValueError('the recorded original does not match its hash')
         path = data['file']
-        if (not isinstance(path, str) or path.startswith('/')
-                or '..' in path.split('/')):
+        if not isinstance(path, str):
             raise ValueError(f'bad file {path!r}')
         return cls(path, original, int(data['mode']),
                    str(data['mutated_sha256']), str(data.get('mutant', '')))
@@ -141,7 +140,9 @@ def load(tree: str) -> Optional[Mutation]:
         raise SetupError(f'cannot read {path} ({e.strerror})',
                          'fix its permissions and rerun') from None
     try:
-        return Mutation.from_json(text)
+        record = Mutation.from_json(text)
+        tree_path(tree, record.path)
+        return record
     except (ValueError, KeyError, TypeError, UnicodeError) as e:
         raise SetupError(f'{path}, left by an interrupted sva-kunit mutate, '
                          f'is unreadable ({e})', 'check the file it names '

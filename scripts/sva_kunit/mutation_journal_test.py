@@ -101,6 +101,25 @@ class JournalTest(unittest.TestCase):
         with self.assertRaisesRegex(SetupError, 'is unreadable'):
             mutation_journal.repair(self.tree, io.StringIO())
 
+    def test_journal_naming_a_file_out_of_the_tree_is_refused(self):
+        other = tempfile.TemporaryDirectory()
+        self.addCleanup(other.cleanup)
+        outside = os.path.join(other.name, 'outside')
+        write(outside, 'victim.c', b'precious\n')
+        os.symlink(outside, os.path.join(self.tree, 'drivers/link'))
+        for rel in ('../outside/victim.c', outside + '/victim.c',
+                    'drivers/link/victim.c'):
+            record = mutation_journal.Mutation(rel, b'precious\n', 0o644,
+                                               'x', 'no-mmgrab')
+            write(self.tree, mutation_journal.JOURNAL_NAME,
+                  record.to_json().encode())
+            before = snapshot(self.tree), snapshot(other.name)
+            with self.assertRaisesRegex(SetupError, 'is unreadable .*'
+                                        + rel.replace('.', r'\.')):
+                mutation_journal.repair(self.tree, io.StringIO())
+            self.assertEqual((snapshot(self.tree), snapshot(other.name)),
+                             before)
+
     def test_journal_does_not_bother_the_installer(self):
         payload = {rel: PayloadFile(data, 0o644)
                    for rel, data in DEFAULT_PAYLOAD.items()}

@@ -98,7 +98,8 @@ Snapshot = Dict[str, Tuple[str, int, bytes]]
 
 
 def snapshot(root: str) -> Snapshot:
-    """Every path under root with its type, permission bits and bytes."""
+    """Every path under root with its type, permission bits and bytes
+    (a symlink's target, not followed)."""
     snap: Snapshot = {}
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
@@ -107,6 +108,8 @@ def snapshot(root: str) -> Snapshot:
             rel = os.path.relpath(path, root)
             if stat.S_ISDIR(st.st_mode):
                 snap[rel] = ('dir', stat.S_IMODE(st.st_mode), b'')
+            elif stat.S_ISLNK(st.st_mode):
+                snap[rel] = ('link', 0, os.readlink(path).encode())
             else:
                 with open(path, 'rb') as f:
                     snap[rel] = ('file', stat.S_IMODE(st.st_mode), f.read())

@@ -9,6 +9,8 @@ import os
 import stat
 from typing import Callable, List, Optional, Tuple
 
+from .errors import SetupError
+
 TEMP_SUFFIX = '.sva-kunit-tmp'
 
 
@@ -32,13 +34,20 @@ def tree_path(tree: str, rel: object) -> str:
 
 
 def read_file(path: str) -> Optional[Tuple[bytes, int]]:
-    """(bytes, permission bits) of a regular file, None if absent."""
+    """(bytes, permission bits) of a regular file, None if absent;
+    SetupError if something else is there or it cannot be read."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise SetupError(f'{path} is not a regular file', 'put back '
+                             'the file that belongs there (e.g. git '
+                             'checkout), or move that away, and rerun')
         with open(path, 'rb') as f:
-            data = f.read()
-        return data, stat.S_IMODE(os.stat(path).st_mode)
+            return f.read(), stat.S_IMODE(os.fstat(f.fileno()).st_mode)
     except FileNotFoundError:
         return None
+    except OSError as e:
+        raise SetupError(f'cannot read {path} ({e.strerror})',
+                         'fix that and rerun') from None
 
 
 def atomic_write(path: str, data: bytes, mode: int) -> None:

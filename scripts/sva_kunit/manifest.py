@@ -8,10 +8,11 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from .errors import SetupError
 from .fs_journal import tree_path
+from .hooks import APPEND, BEFORE_LAST_ANCHOR
 
 MANIFEST_NAME = '.sva-kunit-manifest'
 FORMAT_VERSION = 1
@@ -71,18 +72,56 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> 'Manifest':
+        """Parse, checking every field's type: the file is data a user or
+        a crash could have mangled (ValueError/KeyError if so)."""
         doc = json.loads(text)
-        if doc.get('format') != FORMAT_VERSION:
-            raise ValueError(f'unknown manifest format {doc.get("format")}')
+        if _field(doc, 'format', int, 'the manifest') != FORMAT_VERSION:
+            raise ValueError(f'unknown manifest format {doc["format"]}')
+        hooks = {}
+        for p, r in _field(doc, 'hooks', dict, 'the manifest').items():
+            placement = _field(r, 'placement', str, p)
+            if placement not in (APPEND, BEFORE_LAST_ANCHOR):
+                raise ValueError(f'{p}: unknown placement {placement!r}')
+            hooks[p] = HookRecord(
+                _strings(_field(r, 'lines', list, p), p),
+                _field(r, 'original_sha256', str, p),
+                _field(r, 'installed_sha256', str, p), placement,
+                _field(r, 'anchor', str, p, ''),
+                _field(r, 'added_newline', bool, p, False))
         return cls(
-            files={p: FileRecord(r['sha256'], int(r['mode'], 8))
-                   for p, r in doc['files'].items()},
-            dirs=list(doc['dirs']),
-            hooks={p: HookRecord(list(r['lines']), r['original_sha256'],
-                                 r['installed_sha256'], r['placement'],
-                                 r.get('anchor', ''),
-                                 bool(r.get('added_newline', False)))
-                   for p, r in doc['hooks'].items()})
+            files={p: FileRecord(_field(r, 'sha256', str, p),
+                                 _mode(_field(r, 'mode', str, p), p))
+                   for p, r in _field(doc, 'files', dict,
+                                      'the manifest').items()},
+            dirs=_strings(_field(doc, 'dirs', list, 'the manifest'),
+                          'dirs'),
+            hooks=hooks)
+
+
+_REQUIRED = object()
+
+
+def _field(record: Any, key: str, kind: type, where: str,
+           default: Any = _REQUIRED) -> Any:
+    if not isinstance(record, dict):
+        raise ValueError(f'{where}: not a JSON object')
+    value = record.get(key, default)
+    if value is _REQUIRED or not isinstance(value, kind):
+        raise ValueError(f'{where}: "{key}" missing or not a {kind.__name__}')
+    return value
+
+
+def _strings(values: List[Any], where: str) -> List[str]:
+    if not all(isinstance(v, str) for v in values):
+        raise ValueError(f'{where}: not a list of strings')
+    return list(values)
+
+
+def _mode(text: str, where: str) -> int:
+    mode = int(text, 8)
+    if not 0 <= mode <= 0o7777:
+        raise ValueError(f'{where}: mode {text} out of range')
+    return mode
 
 
 def manifest_path(tree: str) -> str:
@@ -93,12 +132,16 @@ def load_manifest(tree: str) -> Optional[Manifest]:
     """The tree's manifest, None when sva-kunit never installed there."""
     path = manifest_path(tree)
     try:
-        with open(path, encoding='utf-8') as f:
-            text = f.read()
+        with open(path, 'rb') as f:
+            data = f.read()
     except FileNotFoundError:
         return None
+    except OSError as e:
+        raise SetupError(f'cannot read {path} ({e.strerror})',
+                         'restore the tree by hand (e.g. git checkout) and '
+                         'delete that file') from None
     try:
-        manifest = Manifest.from_json(text)
+        manifest = Manifest.from_json(data.decode('utf-8'))
         for rel in manifest.paths():
             tree_path(tree, rel)
         return manifest

@@ -132,18 +132,18 @@ def load(tree: str) -> Optional[Mutation]:
     """The journal of an unfinished mutation, or None if there is none."""
     path = journal_path(tree)
     try:
-        with open(path, encoding='utf-8') as f:
-            text = f.read()
+        with open(path, 'rb') as f:
+            data = f.read()
     except FileNotFoundError:
         return None
     except OSError as e:
         raise SetupError(f'cannot read {path} ({e.strerror})',
                          'fix its permissions and rerun') from None
     try:
-        record = Mutation.from_json(text)
+        record = Mutation.from_json(data.decode('utf-8'))
         tree_path(tree, record.path)
         return record
-    except (ValueError, KeyError, TypeError, UnicodeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise SetupError(f'{path}, left by an interrupted sva-kunit mutate, '
                          f'is unreadable ({e})', 'check the file it names '
                          'against a clean tree (e.g. git diff), restore it, '

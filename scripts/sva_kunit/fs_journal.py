@@ -50,7 +50,32 @@ def read_file(path: str) -> Optional[Tuple[bytes, int]]:
                          'fix that and rerun') from None
 
 
-def atomic_write(path: str, data: bytes, mode: int) -> None:
+Owner = Tuple[int, int]  # uid, gid
+
+
+def owner_of(path: str) -> Optional[Owner]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_uid, st.st_gid
+
+
+def give(path: str, owner: Owner) -> None:
+    """chown, as far as we may: only root can give a file away."""
+    if owner_of(path) != owner:
+        try:
+            os.chown(path, *owner)
+        except PermissionError:
+            pass
+
+
+def atomic_write(path: str, data: bytes, mode: int,
+                 owner: Optional[Owner] = None) -> None:
+    """Replace path by a file of data and mode, owned like the file it
+    replaces (or by `owner`): run as root in a user's tree, a new inode
+    would otherwise leave the user's file owned by root."""
+    owner = owner or owner_of(path)
     # Write beside the target and rename, so a crash leaves either the old
     # or the new file, never a truncated one that would look "modified".
     tmp = path + TEMP_SUFFIX
@@ -58,8 +83,10 @@ def atomic_write(path: str, data: bytes, mode: int) -> None:
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
-        os.chmod(tmp, mode)  # explicit, so the umask cannot change it
-        os.replace(tmp, path)
+        if owner is not None:
+            give(tmp, owner)
+        os.chmod(tmp, mode)  # explicit, so the umask cannot change it;
+        os.replace(tmp, path)  # and after chown, which drops set-id bits
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -74,32 +101,37 @@ class Journal:
 
     def write_file(self, path: str, data: bytes, mode: int) -> None:
         before = read_file(path)
+        owner = owner_of(path)
         atomic_write(path, data, mode)
         if before is None:
             self._undo.append(lambda: os.unlink(path))
         else:
             old_data, old_mode = before
-            self._undo.append(lambda: atomic_write(path, old_data, old_mode))
+            self._undo.append(lambda: atomic_write(path, old_data, old_mode,
+                                                   owner))
 
     def remove_file(self, path: str) -> None:
         before = read_file(path)
         if before is None:
             return
+        owner = owner_of(path)
         os.unlink(path)
         old_data, old_mode = before
-        self._undo.append(lambda: atomic_write(path, old_data, old_mode))
+        self._undo.append(lambda: atomic_write(path, old_data, old_mode,
+                                               owner))
 
     def make_dir(self, path: str) -> None:
         os.mkdir(path)
         self._undo.append(lambda: os.rmdir(path))
 
     def remove_dir(self, path: str) -> None:
-        old_mode = stat.S_IMODE(os.stat(path).st_mode)
+        st = os.stat(path)
         os.rmdir(path)
 
         def undo() -> None:
             os.mkdir(path)
-            os.chmod(path, old_mode)
+            give(path, (st.st_uid, st.st_gid))
+            os.chmod(path, stat.S_IMODE(st.st_mode))
         self._undo.append(undo)
 
     def rollback(self) -> None:

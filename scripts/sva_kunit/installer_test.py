@@ -171,11 +171,11 @@ class InstallerTest(unittest.TestCase):
         real_write = fs_journal.atomic_write
         calls = []
 
-        def failing_write(path, data, mode):
+        def failing_write(path, data, mode, owner=None):
             calls.append(path)
             if len(calls) == 5:
                 raise OSError(28, 'No space left on device')
-            real_write(path, data, mode)
+            real_write(path, data, mode, owner)
 
         with mock.patch.object(fs_journal, 'atomic_write', failing_write):
             with self.assertRaises(SetupError) as cm:
@@ -211,6 +211,41 @@ class InstallerTest(unittest.TestCase):
             IOMMU_MAKEFILE + b'obj-y += other/\n'))
         self.assertNotIn(b'fake-iommu', self.read('drivers/iommu/Kconfig'))
         installer.uninstall(self.tree)
+        self.assertEqual(snapshot(self.tree), self.before)
+
+    def owners_and_modes(self, *rels: str) -> list:
+        stats = [os.stat(os.path.join(self.tree, rel)) for rel in rels]
+        return [(st.st_uid, st.st_gid, st.st_mode & 0o7777) for st in stats]
+
+    def test_hook_files_keep_their_mode(self):
+        hooks = ('drivers/iommu/Kconfig', 'drivers/iommu/Makefile')
+        os.chmod(os.path.join(self.tree, hooks[0]), 0o604)
+        before = self.owners_and_modes(*hooks)
+        installer.sync(self.tree, self.payload())
+        self.assertEqual(self.owners_and_modes(*hooks), before)
+        installer.uninstall(self.tree)
+        self.assertEqual(self.owners_and_modes(*hooks), before)
+
+    @unittest.skipUnless(os.geteuid() == 0, 'only root can chown')
+    def test_files_keep_their_owner_when_root_changes_them(self):
+        hooks = ('drivers/iommu/Kconfig', 'drivers/iommu/Makefile')
+        for rel in hooks:
+            os.chown(os.path.join(self.tree, rel), 4242, 4343)
+        before = self.owners_and_modes(*hooks)
+        installer.sync(self.tree, self.payload())
+        self.assertEqual(self.owners_and_modes(*hooks), before)
+        payload = 'drivers/iommu/iommu-sva-test.c'
+        os.chown(os.path.join(self.tree, payload), 4242, 4343)
+        ours = self.owners_and_modes(payload)
+        # A failed uninstall puts removed files back with their owner.
+        with mock.patch.object(installer.Journal, 'remove_dir',
+                               side_effect=OSError(13, 'denied')):
+            with self.assertRaises(SetupError):
+                installer.uninstall(self.tree)
+        self.assertEqual(self.owners_and_modes(payload), ours)
+        self.assertEqual(self.owners_and_modes(*hooks), before)
+        installer.uninstall(self.tree)
+        self.assertEqual(self.owners_and_modes(*hooks), before)
         self.assertEqual(snapshot(self.tree), self.before)
 
     def test_manifest_is_json_in_tree_root(self):

@@ -3,7 +3,7 @@ import os
 import tempfile
 import unittest
 
-from . import installer, mutation_journal
+from . import fs_journal, installer, mutation_journal
 from .errors import SetupError
 from .fs_journal import TEMP_SUFFIX
 from .mutants import Hunk, Mutant, NoApply
@@ -43,6 +43,19 @@ class JournalTest(unittest.TestCase):
         self.assertEqual(snapshot(self.tree), self.before)
         # Newer than the mutant, so make rebuilds the object from it.
         self.assertGreaterEqual(os.stat(self.path).st_mtime_ns, old_mtime)
+
+    @unittest.skipUnless(os.geteuid() == 0, 'only root can chown')
+    def test_owner_survives_apply_restore_and_repair(self):
+        os.chown(self.path, 4242, 4343)
+        owner = (4242, 4343)
+        record = mutation_journal.apply(self.tree, MUTANT)
+        self.assertEqual(fs_journal.owner_of(self.path), owner)
+        mutation_journal.restore(self.tree, record)
+        self.assertEqual(fs_journal.owner_of(self.path), owner)
+        mutation_journal.apply(self.tree, MUTANT)
+        mutation_journal.repair(self.tree, io.StringIO())
+        self.assertEqual(fs_journal.owner_of(self.path), owner)
+        self.assertEqual(snapshot(self.tree), self.before)
 
     def test_no_apply_changes_nothing(self):
         bad = Mutant('m', ('I1',), SVA, 'd', (Hunk('\tmmgrab(mm);\n', ''),

@@ -79,23 +79,39 @@ def apply_hook(hook: Hook, content: bytes) -> Tuple[bytes, bool]:
     return prefix + b''.join(_block(hook)), added_newline
 
 
+def _find(lines: List[bytes], wanted: List[bytes]) -> List[int]:
+    """Where the consecutive lines `wanted` start (line ends ignored)."""
+    text = [line.rstrip(b'\n') for line in lines]
+    n = len(wanted)
+    return [i for i in range(len(text) - n + 1) if text[i:i + n] == wanted]
+
+
 def remove_hook(hook: Hook, content: bytes, added_newline: bool) -> bytes:
-    """Inverse of apply_hook on the content apply_hook produced."""
+    """Take exactly the hook's lines out of content, keeping everything
+    else, also lines someone added or changed since apply_hook.
+
+    On what apply_hook produced this is its inverse, byte for byte.
+    HookMismatch if a hook line is missing (removed, or edited), or
+    appears twice and the block cannot say which copy is ours.
+    """
     lines = _lines(content)
-    block = _block(hook)
-    if hook.placement == BEFORE_LAST_ANCHOR:
-        try:
-            at = _last_anchor_index(lines, hook.anchor)
-        except AnchorMissing:
-            raise HookMismatch(hook.path) from None
-        start = at - len(block)
-        if start < 0 or lines[start:at] != block:
-            raise HookMismatch(hook.path)
-        return b''.join(lines[:start] + lines[at:])
-    tail = b''.join(block)
-    if not content.endswith(tail):
-        raise HookMismatch(hook.path)
-    original = content[:len(content) - len(tail)]
-    if added_newline:
-        original = original[:-1]
-    return original
+    wanted = [line.rstrip(b'\n') for line in _block(hook)]
+    block = _find(lines, wanted)
+    if len(block) == 1:
+        ours = set(range(block[0], block[0] + len(wanted)))
+    else:
+        ours = set()
+        for line in wanted:
+            found = _find(lines, [line])
+            if len(found) != 1:
+                how = 'is gone or was changed' if not found else (
+                    f'appears {len(found)} times')
+                raise HookMismatch(f'its line {line.decode()!r} {how}')
+            ours.add(found[0])
+    kept = b''.join(line for i, line in enumerate(lines) if i not in ours)
+    # The newline added to a last line that had none belongs to us, unless
+    # lines now follow it.
+    at_end = bool(ours) and all(i in ours for i in range(min(ours), len(lines)))
+    if added_newline and at_end and kept.endswith(b'\n'):
+        kept = kept[:-1]
+    return kept

@@ -1,3 +1,4 @@
+import re
 import unittest
 
 from . import hooks
@@ -49,9 +50,34 @@ class HooksTest(unittest.TestCase):
             self.assertEqual(hooks.remove_hook(OBJ, installed, added),
                              original)
 
-    def test_remove_detects_moved_lines(self):
-        with self.assertRaises(HookMismatch):
-            hooks.remove_hook(OBJ, b'obj-y += a/\nobj-y += b.o\nx\n', False)
+    def test_remove_keeps_everything_but_the_hook_lines(self):
+        installed, added = hooks.apply_hook(OBJ, b'x\n')
+        for edited, original in (
+                (installed + b'y\n', b'x\ny\n'),
+                (b'w\n' + installed, b'w\nx\n'),
+                (installed.replace(b'a/\n', b'a/\nmine\n'), b'x\nmine\n'),
+                (b'obj-y += a/\nobj-y += b.o\nx\n', b'x\n')):
+            self.assertEqual(hooks.remove_hook(OBJ, edited, added), original)
+        installed, added = hooks.apply_hook(OBJ, b'z')  # no final newline
+        self.assertTrue(added)
+        self.assertEqual(hooks.remove_hook(OBJ, installed, added), b'z')
+        self.assertEqual(hooks.remove_hook(OBJ, installed + b'w\n', added),
+                         b'z\nw\n')
+        installed, added = hooks.apply_hook(SOURCE, KCONFIG)
+        self.assertEqual(hooks.remove_hook(
+            SOURCE, b'# mine\n' + installed.replace(b'if X\n', b''), added),
+            b'# mine\n' + KCONFIG.replace(b'if X\n', b''))
+
+    def test_remove_detects_changed_missing_or_doubled_lines(self):
+        installed, added = hooks.apply_hook(OBJ, b'x\n')
+        for edited, why in (
+                (installed.replace(b'b.o', b'c.o'),
+                 re.escape("'obj-y += b.o' is gone")),
+                (installed.replace(b'obj-y += a/\n', b''), 'is gone'),
+                (installed.replace(b'obj-y += b.o\n', b'q\nobj-y += b.o\n'
+                                   b'obj-y += b.o\n'), 'appears 2 times')):
+            with self.assertRaisesRegex(HookMismatch, why):
+                hooks.remove_hook(OBJ, edited, added)
         with self.assertRaises(HookMismatch):
             hooks.remove_hook(SOURCE, KCONFIG, False)
 

@@ -128,20 +128,20 @@ def _plan_hooks(tree: str, hook_table: Sequence[Hook], manifest: Manifest,
         content, mode = current
         original = content
         if rec is not None:
-            if sha256(content) != rec.installed_sha256:
-                raise _modified_error(tree, rel, 'added its hook lines')
+            # Other edits to the file are the user's and stay; only our
+            # own lines must be there as we added them.
             old_hook = _hook_from_record(rel, rec)
-            if hook == old_hook:
-                new.hooks[rel] = rec
-                continue
             try:
                 original = hooks_mod.remove_hook(old_hook, content,
                                                  rec.added_newline)
-            except HookMismatch:
-                raise _modified_error(tree, rel, 'added its hook lines'
-                                      ) from None
-            if sha256(original) != rec.original_sha256:
-                raise _modified_error(tree, rel, 'added its hook lines')
+            except HookMismatch as e:
+                raise SetupError(f'{path} was modified after sva-kunit added '
+                                 f'its hook lines ({e})', 'put that line '
+                                 'back as it was, or ' + RESTORE_BY_HAND
+                                 ) from None
+            if hook == old_hook:
+                new.hooks[rel] = rec
+                continue
         if hook is None:
             actions.append(Action(UNHOOK, rel, original, mode))
             continue

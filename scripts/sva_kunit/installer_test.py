@@ -146,17 +146,44 @@ class InstallerTest(unittest.TestCase):
                           'sva-kunit installed it', str(cm.exception))
             self.assertEqual(snapshot(self.tree), before)
 
-    def test_modified_hook_file_is_an_error(self):
+    def test_user_edits_to_hook_files_survive_uninstall(self):
         installer.sync(self.tree, self.payload())
-        with open(os.path.join(self.tree, 'drivers/iommu/Makefile'),
-                  'ab') as f:
+        makefile = os.path.join(self.tree, 'drivers/iommu/Makefile')
+        with open(makefile, 'ab') as f:
             f.write(b'obj-y += mine.o\n')
-        before = snapshot(self.tree)
-        with self.assertRaises(SetupError) as cm:
-            installer.uninstall(self.tree)
-        self.assertIn('drivers/iommu/Makefile was modified after sva-kunit '
-                      'added its hook lines', str(cm.exception))
-        self.assertEqual(snapshot(self.tree), before)
+        kconfig = self.read('drivers/iommu/Kconfig').replace(
+            b'config IOMMU_SVA\n', b'config IOMMU_SVA\n\t# mine\n')
+        write(self.tree, 'drivers/iommu/Kconfig', kconfig)
+        self.assertFalse(installer.sync(self.tree, self.payload()).changes())
+        installer.uninstall(self.tree)
+        self.assertEqual(self.read('drivers/iommu/Makefile'),
+                         IOMMU_MAKEFILE + b'obj-y += mine.o\n')
+        self.assertEqual(self.read('drivers/iommu/Kconfig'), self.before[
+            os.path.join('drivers', 'iommu', 'Kconfig')][2].replace(
+                b'config IOMMU_SVA\n', b'config IOMMU_SVA\n\t# mine\n'))
+        self.assertEqual(os.stat(makefile).st_mode & 0o777, 0o640)
+
+    def test_changed_or_removed_hook_line_is_an_error(self):
+        installer.sync(self.tree, self.payload())
+        for rel, old, new in (
+                ('drivers/iommu/Makefile', b'+= fake-iommu/', b'+= fake/'),
+                ('drivers/iommu/Kconfig',
+                 b'source "drivers/iommu/fake-iommu/Kconfig"\n', b'')):
+            installed = self.read(rel)
+            mode = os.stat(os.path.join(self.tree, rel)).st_mode & 0o777
+            write(self.tree, rel, installed.replace(old, new), mode)
+            before = snapshot(self.tree)
+            for action in (lambda: installer.uninstall(self.tree),
+                           lambda: installer.sync(self.tree,
+                                                  self.payload())):
+                with self.assertRaises(SetupError) as cm:
+                    action()
+                self.assertIn(f'{rel} was modified after sva-kunit added '
+                              'its hook lines (its line', str(cm.exception))
+                self.assertEqual(snapshot(self.tree), before)
+            write(self.tree, rel, installed, mode)
+        installer.uninstall(self.tree)
+        self.assertEqual(snapshot(self.tree), self.before)
 
     def test_missing_anchor_stops_before_any_change(self):
         write(self.tree, 'drivers/iommu/Kconfig', b'config IOMMU_SVA\n')

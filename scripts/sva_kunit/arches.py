@@ -16,6 +16,7 @@ class Arch:
     packages: Tuple[str, ...]      # Debian packages beyond the common ones
     cross_compile: str = ''        # kunit.py's --cross_compile prefix
     compiler: str = 'gcc'          # what ccache wraps
+    qemu: str = ''                 # the QEMU binary kunit.py starts
 
     @property
     def make_cc(self) -> str:
@@ -26,8 +27,10 @@ ARCHES: Dict[str, Arch] = {
     'um': Arch('um', ()),
     'arm64': Arch('arm64', ('gcc-aarch64-linux-gnu', 'qemu-system-arm'),
                   cross_compile='aarch64-linux-gnu-',
-                  compiler='aarch64-linux-gnu-gcc'),
-    'x86_64': Arch('x86_64', ('qemu-system-x86',)),
+                  compiler='aarch64-linux-gnu-gcc',
+                  qemu='qemu-system-aarch64'),
+    'x86_64': Arch('x86_64', ('qemu-system-x86',),
+                   qemu='qemu-system-x86_64'),
 }
 
 

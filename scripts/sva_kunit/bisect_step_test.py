@@ -47,7 +47,7 @@ def tree_state(tree: str) -> tuple:
                '--ignored'), files
 
 
-def which_all(tool: str) -> Optional[str]:
+def which_all(tool: str, path: Optional[str] = None) -> Optional[str]:
     return '/usr/bin/' + tool
 
 

@@ -20,7 +20,7 @@ from .testing_support import (FAILING_LOG, KASAN_IN_TEST_LOG, PASSING_LOG,
                               make_fake_tree, snapshot, write)
 
 
-def which_all(tool: str) -> Optional[str]:
+def which_all(tool: str, path: Optional[str] = None) -> Optional[str]:
     return '/usr/bin/' + tool
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Mapping, Optional, Sequence, TextIO
 
 from . import (debian_fetch, installer, kernel_log, kernel_sources,
-               mutation_journal, source_cache)
+               mutation_journal, qemu_tcg, source_cache)
 from .arches import get_arch
 from .errors import EXIT_FAILED, EXIT_OK, SetupError
 from .kernel_log import Verdict
@@ -222,8 +222,11 @@ def run_suite(options: RunOptions, out: TextIO = sys.stdout,
     out.write('sva-kunit: ' + shlex.join(argv) + '\n')
     out.flush()
     started = time.time()
-    run = run_kunit(tree, argv, out, ccache_env(env, bool(make_opts)),
-                    options.timeout)
+    child_env = ccache_env(env, bool(make_opts))
+    qemu = get_arch(options.arch).qemu
+    if qemu:
+        child_env = qemu_tcg.tcg_env(options.cache_dir, qemu, child_env)
+    run = run_kunit(tree, argv, out, child_env, options.timeout)
     outcome = judge_run(run, build_dir, json_path, started)
     if run.timed_out:
         # What the log shows up to the kill is judged as usual, but a run

@@ -11,9 +11,10 @@ import unittest
 from typing import Any, Optional
 from unittest import mock
 
-from . import cli, cmd_bisect_step, source_cache
+from . import cli, cmd_bisect_step, installer, source_cache
 from .cmd_bisect_step import EXIT_ABORT, EXIT_BAD, EXIT_GOOD, EXIT_SKIP
 from .manifest import MANIFEST_NAME
+from .payload import collect_payload
 from .testing_support import (FAILING_LOG, IOMMU_H_OLD, IOMMU_MAKEFILE,
                               KASAN_IN_TEST_LOG, PASSING_LOG,
                               install_fake_kunit, make_fake_repo,
@@ -247,6 +248,20 @@ class AbortTest(BisectStepTestCase):
         rc, _, err = self.step()
         self.assertEqual(rc, EXIT_ABORT)
         self.assertIn(MANIFEST_NAME, err)
+        self.assertEqual(tree_state(self.tree), before)
+
+    def test_leftover_install_journal_aborts_without_touching(self):
+        payload = collect_payload(self.repo)
+        with mock.patch.object(installer, '_perform',
+                               side_effect=KeyboardInterrupt), \
+                mock.patch.object(installer.Journal, 'rollback',
+                                  side_effect=KeyboardInterrupt), \
+                self.assertRaises(KeyboardInterrupt):
+            installer.sync(self.tree, payload)  # ... as if killed
+        before = tree_state(self.tree)
+        rc, _, err = self.step()
+        self.assertEqual(rc, EXIT_ABORT)
+        self.assertIn('.sva-kunit-install); run sva-kunit uninstall', err)
         self.assertEqual(tree_state(self.tree), before)
 
     def test_interrupt_still_uninstalls(self):

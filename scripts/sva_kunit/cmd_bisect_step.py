@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from typing import (ContextManager, Dict, Iterator, Mapping, NoReturn,
                     Optional, TextIO)
 
-from . import git_tree, installer
+from . import git_tree, install_journal, installer
 from .command import (Subcommand, add_build_options, add_cache_dir,
                       sigterm_handled)
 from .errors import ERROR_PREFIX, EXIT_OK, SetupError
 from .fs_journal import read_file
 from .hooks import HOOKS
 from .kernel_tree import require_host_tools, validate_tree
-from .manifest import MANIFEST_NAME, manifest_path
+from .manifest import manifest_path
 from .payload import collect_payload
 from .suite_run import RunOptions, RunOutcome, run_suite
 
@@ -135,12 +135,20 @@ def _first_difference(before: bytes, after: bytes) -> str:
     return 'order differs'
 
 
+def _leftover(tree: str) -> str:
+    """The name of what an earlier install left in the tree, or ''."""
+    for path in (manifest_path(tree), install_journal.journal_path(tree)):
+        if os.path.lexists(path):
+            return os.path.basename(path)
+    return ''
+
+
 def restore(tree: str, before: bytes, hooks_before: Mapping[str,
                                                              Optional[bytes]]
             ) -> Optional[str]:
     """Uninstall; None when the tree is as it was, else what is wrong."""
     try:
-        if os.path.lexists(manifest_path(tree)):
+        if _leftover(tree):
             installer.uninstall(tree)
     except SetupError as e:
         return f'uninstalling the suite from {tree} failed: {e}'
@@ -192,9 +200,10 @@ def step(tree: str, options: RunOptions, out: TextIO,
     """Install, run, uninstall; raise Abort if the tree is left changed."""
     before = git_tree.status(tree)
     hooks_before = hook_bytes(tree)
-    if os.path.lexists(manifest_path(tree)):
+    leftover = _leftover(tree)
+    if leftover:
         raise Abort(f'{tree} still holds the suite from an earlier run '
-                    f'({MANIFEST_NAME}); run sva-kunit uninstall '
+                    f'({leftover}); run sva-kunit uninstall '
                     f'--kernel={tree}, then git bisect run again')
     try:
         validate_tree(tree)

@@ -39,7 +39,7 @@ def handle_install(args: argparse.Namespace, out: TextIO) -> int:
         raise SetupError(f'no suite files under {args.repo_root}/drivers or '
                          f'{args.repo_root}/tools', 'run sva-kunit from its '
                          'repository checkout')
-    plan = installer.sync(tree, payload, dry_run=args.dry_run)
+    plan = installer.sync(tree, payload, dry_run=args.dry_run, out=out)
     _report(plan, args.dry_run, out, 'installed')
     return EXIT_OK
 
@@ -48,7 +48,7 @@ def handle_uninstall(args: argparse.Namespace, out: TextIO) -> int:
     tree = validate_tree(args.kernel)
     # Before uninstalling, so the tree ends up exactly as it was.
     mutation_journal.repair(tree, out, dry_run=args.dry_run)
-    plan = installer.uninstall(tree, dry_run=args.dry_run)
+    plan = installer.uninstall(tree, dry_run=args.dry_run, out=out)
     _report(plan, args.dry_run, out, 'uninstalled')
     return EXIT_OK
 

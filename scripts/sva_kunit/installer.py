@@ -8,14 +8,16 @@ back if one fails, so the tree is never left half-changed.
 
 Uninstall is a sync to an empty payload with no hooks: the same checks
 and the same rollback apply, and the tree ends up byte-for-byte as it was
-before the first install.
+before the first install.  A kill halfway (even SIGKILL) is undone by
+the next command through install_journal.py.
 """
 
 import os
 from dataclasses import dataclass, field
-from typing import Iterable, List, Mapping, Optional, Sequence, Set
+from typing import Iterable, List, Mapping, Optional, Sequence, Set, TextIO
 
 from . import hooks as hooks_mod
+from . import install_journal
 from .errors import SetupError
 from .fs_journal import Journal, read_file
 from .hooks import AnchorMissing, Hook, HookMismatch
@@ -264,23 +266,48 @@ def _perform(journal: Journal, tree: str, action: Action) -> None:
         raise ValueError(action.kind)
 
 
+def _change(action: Action) -> install_journal.Change:
+    """What the action makes of its path, for the install journal."""
+    if action.kind == MKDIR:
+        return action.path, install_journal.DIR, ''
+    if action.data is None:
+        return action.path, install_journal.ABSENT, ''
+    return action.path, install_journal.FILE, sha256(action.data)
+
+
 def apply_plan(plan: Plan) -> None:
+    """Perform the plan, or roll it back (also on Ctrl-C); if even that
+    is cut short, the journal lets the next command finish the job."""
+    if not plan.actions:
+        return
+    try:
+        install_journal.begin(plan.tree, [_change(a) for a in plan.actions])
+    except OSError as e:
+        path = install_journal.journal_path(plan.tree)
+        raise SetupError(f'cannot write {path} ({e.strerror}); nothing was '
+                         'changed', 'fix that and rerun') from None
     journal = Journal()
     current = None
     try:
         for current in plan.actions:
             _perform(journal, plan.tree, current)
-    except Exception as e:
+    except BaseException as e:
         what = current.describe(done=False) if current else 'start'
         try:
             journal.rollback()
         except OSError as undo_error:
             raise SetupError(f'changing {plan.tree} failed at "{what}" '
                              f'({e}) and rolling back failed too '
-                             f'({undo_error})', RESTORE_BY_HAND) from e
+                             f'({undo_error})', 'fix that and rerun install '
+                             'or uninstall, which undo the rest, or '
+                             + RESTORE_BY_HAND) from e
+        install_journal.finish(plan.tree)
+        if not isinstance(e, Exception):
+            raise
         raise SetupError(f'changing {plan.tree} failed at "{what}" ({e}); '
                          'the tree was restored to how it was',
                          'fix the cause and rerun') from e
+    install_journal.finish(plan.tree)
 
 
 def describe(plan: Plan, dry_run: bool) -> Iterable[str]:
@@ -290,17 +317,33 @@ def describe(plan: Plan, dry_run: bool) -> Iterable[str]:
 
 
 
+def repair(tree: str, out: Optional[TextIO] = None,
+           dry_run: bool = False) -> None:
+    """Undo an install or uninstall that was killed halfway."""
+    if not dry_run:
+        install_journal.repair(tree, out)
+    elif install_journal.load(tree) is not None:
+        raise SetupError(f'{install_journal.journal_path(tree)} records an '
+                         'interrupted install or uninstall, so a dry run '
+                         'cannot tell what would change', 'rerun without '
+                         '--dry-run, which first undoes that change')
+
+
 def sync(tree: str, payload: Mapping[str, PayloadFile],
          dry_run: bool = False,
-         hook_table: Sequence[Hook] = hooks_mod.HOOKS) -> Plan:
+         hook_table: Sequence[Hook] = hooks_mod.HOOKS,
+         out: Optional[TextIO] = None) -> Plan:
     """Install or update the payload; with dry_run, only plan it."""
+    repair(tree, out, dry_run)
     plan = plan_sync(tree, payload, hook_table)
     if not dry_run:
         apply_plan(plan)
     return plan
 
 
-def uninstall(tree: str, dry_run: bool = False) -> Plan:
+def uninstall(tree: str, dry_run: bool = False,
+              out: Optional[TextIO] = None) -> Plan:
+    repair(tree, out, dry_run)
     plan = plan_uninstall(tree)
     if not dry_run:
         apply_plan(plan)

@@ -7,9 +7,11 @@ the test that was running when it was printed.
 
 Attribution follows the KTAP output in the same log:
 
-* Before the first "# Subtest:" line the kernel is still booting; reports
-  there are boot noise and do not fail the run (UML's default config
-  prints a virt-pci WARNING every boot).
+* Before the first "# Subtest:" line the kernel is still booting. A
+  report there fails the run like any other: KASAN reports only once and
+  lockdep switches itself off after its first splat, so one boot-time
+  report would silence both for every test.  Only the short, named
+  BENIGN_PATTERNS list (UML's virt-pci warning) is not a report.
 * Inside a suite, KUnit prints nothing when a test starts, only its
   result line when it ends.  A report is therefore held as pending and
   given to whatever result line comes next at that nesting level: a test
@@ -35,7 +37,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 from .ktap_results import FAIL, PASS, SKIP, TestResult
 
 # Where a report was printed.
-BOOT = 'boot'            # before the first suite: noise, does not fail
+BOOT = 'boot'            # before the first suite
 TEST = 'test'            # during a test case
 SUITE = 'suite'          # in a suite's exit (or with no test to blame)
 OUTSIDE = 'outside'      # between suites or after the last one
@@ -55,6 +57,8 @@ REPORT_PATTERNS: Tuple[Tuple[str, 're.Pattern[str]'], ...] = tuple(
                     r'|bad contention)'),
         ('lockdep', r'^BUG: (Invalid wait context|MAX_LOCK|held lock)'),
         ('lockdep', r'^\[ BUG: '),
+        # Also switches lockdep off for the rest of the boot.
+        ('lockdep', r'^INFO: trying to register non-static key'),
         ('lockdep', r'^(INFO|WARNING|BUG): .*\block(dep|ing)\b'),
         ('sleep-in-atomic', r'^BUG: (sleeping function called|scheduling '
                             r'while atomic)'),
@@ -66,7 +70,9 @@ REPORT_PATTERNS: Tuple[Tuple[str, 're.Pattern[str]'], ...] = tuple(
         ('Oops', r'^(Internal error: )?Oops\b'),
         ('UML fault', r'^Kernel mode fault at addr'),
         ('hung task', r'^INFO: task .* blocked for more than'),
-        ('RCU stall', r'^INFO: rcu.* detected stalls?'),
+        ('RCU stall', r'^(rcu: )?INFO: rcu\S* (self-)?detected stalls?'),
+        ('soft lockup', r'^watchdog: BUG: soft lockup'),
+        ('hard lockup', r'^watchdog: Watchdog detected hard LOCKUP'),
         ('WARNING', r'^WARNING: '),
         ('BUG', r'^BUG: '),
     ))
@@ -102,10 +108,6 @@ class Report:
     owner: str = ''           # 'suite.test', 'suite' or a description
     detail: str = ''          # e.g. the parameter, or "suite_init too"
 
-    @property
-    def fails_run(self) -> bool:
-        return self.where != BOOT
-
     def describe(self) -> str:
         kinds = '+'.join(dict.fromkeys(self.kinds))
         where = {BOOT: 'during boot', TEST: f'in {self.owner}',
@@ -134,15 +136,12 @@ class TestVerdict:
 @dataclass
 class Verdict:
     tests: List[TestVerdict]
-    reports: List[Report]            # all of them, boot noise included
-
-    @property
-    def failing_reports(self) -> List[Report]:
-        return [r for r in self.reports if r.fails_run]
+    reports: List[Report]            # every one fails the run
+    unfinished: str = ''             # the test running when the log ended
 
     @property
     def log_clean(self) -> bool:
-        return not self.failing_reports
+        return not self.reports
 
     @property
     def failed_tests(self) -> List[TestVerdict]:
@@ -177,6 +176,7 @@ class _Follower:
         self.results: List[TestResult] = []
         self.splat: Optional[Report] = None
         self.splat_lines = 0
+        self.unfinished = ''
 
     # -- KTAP events -----------------------------------------------------
     def on_subtest(self, name: str, indent: int) -> None:
@@ -253,8 +253,9 @@ class _Follower:
         self.pending = []
 
     def finish(self) -> None:
-        """The log ended: anything pending happened in an unfinished test."""
-        if not self.pending:
+        """The log ended: a suite still open was cut off in a test (or in
+        its exit), which gets whatever reports are pending."""
+        if not self.stack:
             return
         path = [g.name for g in self.stack]
         top = self.stack[0]
@@ -265,6 +266,7 @@ class _Follower:
             return
         else:
             owner = f'{path[0]}.<test #{top.results + 1}>'
+        self.unfinished = owner
         self._resolve(UNFINISHED, owner, 'the log ends during this test')
 
 
@@ -279,11 +281,36 @@ def classify(text: str) -> Optional[str]:
     return None
 
 
-def follow_log(log_text: str) -> Tuple[List[Report], List[TestResult]]:
-    """Reports with their owners, and the test results seen in the log."""
-    follower = _Follower()
+# Where a report can start inside a console line that something else
+# began: two CPUs (or a test and an interrupt) writing to one console.
+GLUED_REPORT = re.compile(r'(BUG: |WARNING: |UBSAN: |refcount_t: |'
+                          r'Kernel panic|INFO: |rcu: INFO: |watchdog: |'
+                          r'unreferenced object 0x|Oops|general protection)')
+
+
+def _unglue(text: str) -> List[str]:
+    """A KTAP line with a report glued to its end ("ok 2 fooBUG: KASAN:
+    ...") is two lines: the KTAP line and the report."""
+    body = text.lstrip(' \t')
+    if not (RESULT.match(body) or SUBTEST.match(body)):
+        return [text]
+    for match in GLUED_REPORT.finditer(text):
+        if classify(text[match.start():]) is not None:
+            return [text[:match.start()], text[match.start():]]
+    return [text]
+
+
+def _lines(log_text: str) -> Iterable[Tuple[int, str]]:
     for line_no, raw in enumerate(log_text.splitlines(), start=1):
-        text = strip_prefix(raw)
+        for text in _unglue(strip_prefix(raw)):
+            yield line_no, text
+
+
+def follow_log(log_text: str) -> Tuple[List[Report], List[TestResult], str]:
+    """Reports with their owners, the test results seen in the log, and
+    the test that was running when the log ended ('' if none was)."""
+    follower = _Follower()
+    for line_no, text in _lines(log_text):
         body = text.lstrip(' \t')
         indent = len(text.expandtabs(8)) - len(body.expandtabs(8))
         match = SUBTEST.match(body)
@@ -310,7 +337,7 @@ def follow_log(log_text: str) -> Tuple[List[Report], List[TestResult]]:
         else:
             follower.on_other_line(body)
     follower.finish()
-    return follower.reports, follower.results
+    return follower.reports, follower.results, follower.unfinished
 
 
 def judge(log_text: str, results: Optional[Sequence[TestResult]] = None
@@ -321,7 +348,7 @@ def judge(log_text: str, results: Optional[Sequence[TestResult]] = None
     None, those found while following the log are used.  A test KUnit
     called ok still fails if a report was printed while it ran.
     """
-    reports, seen = follow_log(log_text)
+    reports, seen, unfinished = follow_log(log_text)
     if results is None:
         results = seen
     tests = [TestVerdict(r.name, r.status) for r in results]
@@ -329,7 +356,7 @@ def judge(log_text: str, results: Optional[Sequence[TestResult]] = None
     for report in reports:
         if report.where in (TEST, UNFINISHED) and report.owner in by_name:
             by_name[report.owner].reports.append(report)
-    return Verdict(tests, reports)
+    return Verdict(tests, reports, unfinished)
 
 
 def summarize(verdict: Verdict, limit: int = 3) -> Iterable[str]:
@@ -342,8 +369,7 @@ def summarize(verdict: Verdict, limit: int = 3) -> Iterable[str]:
                    f'{kinds}')
         else:
             yield f'{test.name}: {test.kunit_status}'
-    failing = verdict.failing_reports
-    for report in failing[:limit]:
+    for report in verdict.reports[:limit]:
         yield report.describe()
-    if len(failing) > limit:
-        yield f'... and {len(failing) - limit} more kernel log reports'
+    if len(verdict.reports) > limit:
+        yield f'... and {len(verdict.reports) - limit} more kernel log reports'

@@ -1,3 +1,4 @@
+import os
 import unittest
 from typing import List
 
@@ -48,6 +49,17 @@ kunit_try_catch/31 is trying to acquire lock:
 '''
 
 
+TEST_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                         'test_data')
+
+
+def read_test_data(name: str) -> str:
+    """A test.log kept from a real run (see test_data/README)."""
+    with open(os.path.join(TEST_DATA, name), encoding='utf-8',
+              errors='backslashreplace') as f:
+        return f.read()
+
+
 def suite(name: str, body: str, plan: int, number: int = 1,
           status: str = 'ok') -> str:
     return (f'    KTAP version 1\n    # Subtest: {name}\n'
@@ -84,11 +96,16 @@ class KernelLogTest(unittest.TestCase):
                              ['iommu_sva.iommu_sva_bind',
                               'iommu_sva.iommu_sva_unbind'])
 
-    def test_boot_reports_are_noise(self):
+    def test_boot_reports_fail_the_run(self):
+        # KASAN reports once and lockdep turns itself off after a splat:
+        # a report before the first suite silences both for every test.
         text = UML_BOOT + KASAN + log(PASSING_SUITE)
         for verdict in self.both(text):
-            self.assertTrue(verdict.passed)
-            self.assertEqual([r.where for r in verdict.reports], [BOOT])
+            self.assertFalse(verdict.passed)
+            self.assertFalse(verdict.failed_tests)
+            [report] = verdict.reports
+            self.assertEqual(report.where, BOOT)
+            self.assertIn('during boot', report.describe())
 
     def test_kasan_in_ok_test_fails_naming_it(self):
         body = ('    ok 1 iommu_sva_bind\n' + KASAN +
@@ -97,7 +114,7 @@ class KernelLogTest(unittest.TestCase):
             self.assertFalse(verdict.passed)
             self.assertEqual([t.name for t in verdict.failed_tests],
                              ['iommu_sva.iommu_sva_unbind'])
-            [report] = verdict.failing_reports
+            [report] = verdict.reports
             self.assertEqual((report.kinds, report.where, report.owner),
                              (['KASAN'], TEST, 'iommu_sva.iommu_sva_unbind'))
             lines = list(kernel_log.summarize(verdict))
@@ -116,7 +133,7 @@ class KernelLogTest(unittest.TestCase):
         for verdict in self.both(log(suite('iommu_sva', body, 2))):
             self.assertFalse(verdict.passed)
             self.assertEqual(verdict.failed_tests, [])
-            [report] = verdict.failing_reports
+            [report] = verdict.reports
             # One splat, one report, though two of its lines match.
             self.assertEqual(report.kinds, ['refcount', 'WARNING'])
             self.assertEqual((report.where, report.owner),
@@ -128,7 +145,7 @@ class KernelLogTest(unittest.TestCase):
         body = ('    ok 1 iommu_sva_bind\n' + LOCKDEP
                 + '    ok 2 iommu_sva_mm\n')
         for verdict in self.both(log(suite('iommu_sva', body, 2))):
-            [report] = verdict.failing_reports
+            [report] = verdict.reports
             self.assertEqual(report.kinds, ['lockdep'])
             self.assertEqual(report.owner, 'iommu_sva.iommu_sva_mm')
 
@@ -188,7 +205,7 @@ class KernelLogTest(unittest.TestCase):
             self.assertEqual([t.name for t in verdict.tests],
                              ['iommu_sva.iommu_sva_bind',
                               'iommu_sva.iommu_sva_pasid'])
-            [report] = verdict.failing_reports
+            [report] = verdict.reports
             self.assertEqual((report.owner, report.detail),
                              ('iommu_sva.iommu_sva_pasid',
                               'parameter pasid=2'))
@@ -218,7 +235,7 @@ class KernelLogTest(unittest.TestCase):
                 '    # Subtest: iommu_sva\n    1..3\n    ok 1 a\n'
                 'Kernel panic - not syncing: Segfault with no mm\n')
         for verdict in self.both(text):
-            [report] = verdict.failing_reports
+            [report] = verdict.reports
             self.assertEqual((report.where, report.owner),
                              (UNFINISHED, 'iommu_sva.<test #2>'))
             self.assertFalse(verdict.passed)
@@ -255,3 +272,95 @@ class KernelLogTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+class RealKernelOutputTest(unittest.TestCase):
+    """test.log files kept from real runs of the suite (test_data/)."""
+
+    def judge(self, name: str) -> kernel_log.Verdict:
+        return kernel_log.judge(read_test_data(name))
+
+    def test_clean_6_12_run_with_uml_boot_warning(self):
+        verdict = self.judge('uml-6.12-clean.log')
+        self.assertTrue(verdict.passed, verdict.reports)
+        self.assertEqual(len(verdict.tests), 29)
+        # 8 I11 results skip there: the mm list came with v6.19.
+        self.assertIn('WARNING: CPU: 0 PID: 1 at arch/um/drivers/virt-pci.c',
+                      read_test_data('uml-6.12-clean.log'))
+
+    def test_kasan_use_after_free_in_a_test_kunit_called_ok(self):
+        verdict = self.judge('uml-7.3-kasan-uaf.log')
+        self.assertEqual([t.name for t in verdict.failed_tests],
+                         ['iommu_sva_bind.sva_test_unbind_after_exit_frees_mm'])
+        [report] = verdict.reports
+        self.assertEqual((report.kinds[0], report.where), ('KASAN', TEST))
+        self.assertIn('in iommu_sva_unbind_device', report.first_line)
+
+    def test_kasan_then_panic_cuts_the_log_inside_a_test(self):
+        verdict = self.judge('uml-7.3-kasan-panic.log')
+        self.assertEqual(verdict.unfinished,
+                         'iommu_sva_bind.sva_test_rebind_same_handle')
+        self.assertEqual([r.kinds[0] for r in verdict.reports],
+                         ['KASAN', 'panic'])
+        self.assertEqual({r.where for r in verdict.reports}, {UNFINISHED})
+
+    def test_lockdep_before_a_deadlock(self):
+        verdict = self.judge('uml-7.3-lockdep-deadlock.log')
+        [report] = verdict.reports
+        self.assertEqual((report.kinds[0], report.owner),
+                         ('lockdep',
+                          'iommu_sva_bind.sva_test_rebind_same_handle'))
+        self.assertEqual(verdict.unfinished, report.owner)
+
+    def test_kmemleak_report_fails_the_scanning_test(self):
+        verdict = self.judge('uml-7.3-kmemleak.log')
+        self.assertEqual([t.name for t in verdict.failed_tests],
+                         ['iommu_sva_leak.sva_test_leak_kmemleak_scan'])
+        self.assertEqual([r.kinds[0] for r in verdict.reports], ['kmemleak'])
+
+
+class ReportPatternTest(unittest.TestCase):
+    """Report lines as the kernel prints them (mm/kfence, kernel/rcu,
+    kernel/watchdog.c, kernel/locking/lockdep.c)."""
+
+    def test_kinds(self):
+        for line, kind in (
+                ('rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:',
+                 'RCU stall'),
+                ('rcu: INFO: rcu_sched self-detected stall on CPU',
+                 'RCU stall'),
+                ('INFO: rcu_sched detected stalls on CPUs/tasks:',
+                 'RCU stall'),
+                ('watchdog: BUG: soft lockup - CPU#0 stuck for 22s! '
+                 '[kunit_try_catch:97]', 'soft lockup'),
+                ('watchdog: Watchdog detected hard LOCKUP on cpu 1',
+                 'hard lockup'),
+                ('INFO: trying to register non-static key.', 'lockdep'),
+                ('INFO: task kunit_try_catch:97 blocked for more than 120 '
+                 'seconds.', 'hung task'),
+                ('UBSAN: array-index-out-of-bounds in '
+                 'drivers/iommu/iommu-sva.c:42:7', 'UBSAN'),
+                ('Oops: general protection fault, probably for '
+                 'non-canonical address 0xdffffc0000000001: 0000 [#1] SMP '
+                 'KASAN NOPTI', 'GPF'),
+                ('Internal error: Oops: 0000000096000004 [#1] PREEMPT SMP',
+                 'Oops'),
+                ('refcount_t: underflow; use-after-free.', 'refcount')):
+            self.assertEqual(kernel_log.classify(line), kind, line)
+
+    def test_report_glued_to_a_result_line_still_counts(self):
+        body = ('    ok 1 iommu_sva_bind\n'
+                '    ok 2 iommu_sva_unbindBUG: KASAN: slab-use-after-free '
+                'in iommu_sva_unbind_device+0x1/0x2\n')
+        verdict = kernel_log.judge(log(suite('iommu_sva', body, 2)))
+        self.assertFalse(verdict.passed)
+        [report] = verdict.reports
+        self.assertEqual(report.kinds, ['KASAN'])
+        # The result line still counts as that test's.
+        self.assertEqual([t.name for t in verdict.tests],
+                         ['iommu_sva.iommu_sva_bind',
+                          'iommu_sva.iommu_sva_unbind'])
+
+    def test_report_after_the_last_suite_fails(self):
+        verdict = kernel_log.judge(log(PASSING_SUITE, trailer=KASAN))
+        self.assertFalse(verdict.passed)
+        self.assertEqual([r.where for r in verdict.reports], [OUTSIDE])

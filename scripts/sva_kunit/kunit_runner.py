@@ -36,8 +36,11 @@ def kunit_command(build_dir: str, arch: str = 'um', jobs: int = 1,
                   qemu_args: Sequence[str] = (),
                   python: str = 'python3') -> List[str]:
     """argv for `kunit.py run` on the suite, to run from the tree's top."""
+    # KASAN reports only the first bad access of a boot unless told
+    # otherwise; then one report would hide every later one.
     argv = [python, KUNIT_PY, 'run', f'--kunitconfig={KUNITCONFIG_DIR}',
-            f'--build_dir={build_dir}', f'--arch={arch}', f'--jobs={jobs}']
+            f'--build_dir={build_dir}', f'--arch={arch}', f'--jobs={jobs}',
+            '--kernel_args=kasan_multi_shot']
     if json_path:
         # "=" form: --json takes an optional value and must not swallow
         # the filter glob.

@@ -17,13 +17,13 @@ class KunitCommandTest(unittest.TestCase):
         self.assertEqual(kunit_runner.kunit_command('/b', jobs=2), [
             'python3', 'tools/testing/kunit/kunit.py', 'run',
             '--kunitconfig=drivers/iommu', '--build_dir=/b', '--arch=um',
-            '--jobs=2'])
+            '--jobs=2', '--kernel_args=kasan_multi_shot'])
 
     def test_everything(self):
         argv = kunit_runner.kunit_command(
             '/b', 'um', 4, 'iommu_sva.*', '/r.json', ['CONFIG_KASAN=y'],
             ['CC=ccache gcc'])
-        self.assertEqual(argv[7:], ['--json=/r.json',
+        self.assertEqual(argv[8:], ['--json=/r.json',
                                     '--kconfig_add=CONFIG_KASAN=y',
                                     '--make_options=CC=ccache gcc',
                                     'iommu_sva.*'])

@@ -15,7 +15,7 @@ from .suite_run import RunOutcome
 KILLED = 'killed'            # tests failed and/or the kernel log spoke
 SURVIVED = 'survived'        # the suite passed with the mutant in
 BUILD_ERROR = 'build-error'  # kunit.py could not configure/build it
-TIMEOUT = 'timeout'          # the time limit hit before the kernel ran
+TIMEOUT = 'timeout'          # the time limit hit, and nothing shows why
 NO_APPLY = 'no-apply'        # the mutant does not fit the tree's file
 RESULTS = (KILLED, SURVIVED, BUILD_ERROR, TIMEOUT, NO_APPLY)
 
@@ -51,7 +51,7 @@ def _kinds(outcome: RunOutcome) -> List[str]:
     if outcome.verdict is None:
         return []
     return list(dict.fromkeys(kind for report in
-                              outcome.verdict.failing_reports
+                              outcome.verdict.reports
                               for kind in report.kinds))
 
 
@@ -67,7 +67,7 @@ def _failed_tests(verdict: Verdict) -> List[str]:
     names = [t.name for t in verdict.failed_tests]
     # The test a report came from when the log ends inside it (a hang, a
     # crash) has no result line, so it is in no failed list.
-    names += [r.owner for r in verdict.failing_reports
+    names += [r.owner for r in verdict.reports
               if r.where == UNFINISHED]
     # After a crash kunit.py's JSON has nameless placeholders for the tests
     # it expected ("" or "suite."); they name nothing, so leave them out.
@@ -85,9 +85,16 @@ def classify(mutant: Mutant, outcome: RunOutcome) -> MutantResult:
     failed = _failed_tests(verdict) if verdict else []
     kinds = _kinds(outcome)
     if run.timed_out:
-        # A kernel that hangs (e.g. a lock left held) kills the mutant;
-        # the lockdep splat before the hang is in test.log's kinds.
-        return MutantResult(mutant, KILLED, failed, kinds, 'timeout')
+        # A hang kills the mutant only with evidence that the kernel went
+        # wrong: a report (lockdep's splat before a deadlock, a hung task)
+        # or a test that started and never finished.  Otherwise the limit
+        # may just have been too short.
+        unfinished = verdict.unfinished if verdict else ''
+        if kinds or failed or unfinished:
+            return MutantResult(mutant, KILLED, failed or [unfinished],
+                                kinds, 'timeout')
+        return MutantResult(mutant, TIMEOUT,
+                            note='timeout, no evidence in the kernel log')
     if outcome.exit_code == EXIT_OK:
         return MutantResult(mutant, SURVIVED)
     if verdict is None or not verdict.tests:

@@ -4,6 +4,7 @@ import json
 import unittest
 
 from . import kernel_log, mutant_report
+from .kernel_log_test import read_test_data
 from .errors import EXIT_FAILED, EXIT_OK
 from .ktap_results import TestResult
 from .kunit_runner import BUILDING, STARTING, KunitRun
@@ -90,6 +91,27 @@ class ClassifyTest(unittest.TestCase):
         self.assertEqual((r.result, r.label, r.sanitizers, r.ok),
                          (KILLED, 'killed (timeout)', ['lockdep'], True))
         self.assertEqual(r.failed_tests, ['iommu_sva.<test #2>'])
+
+    def test_timeout_with_no_evidence_is_not_a_kill(self):
+        # Every test finished, nothing in the log: the limit was too short.
+        r = classify(ORDINARY, outcome(PASSING_LOG, rc=-9, timed_out=True))
+        self.assertEqual((r.result, r.ok, r.failed_tests),
+                         (TIMEOUT, False, []))
+        self.assertIn('no evidence', r.note)
+
+    def test_timeout_in_a_test_that_never_finished_is_a_kill(self):
+        hung = PASSING_LOG.split('    ok 2')[0]
+        r = classify(ORDINARY, outcome(hung, rc=-9, timed_out=True))
+        self.assertEqual((r.result, r.label, r.sanitizers),
+                         (KILLED, 'killed (timeout)', []))
+        self.assertEqual(r.failed_tests, ['iommu_sva.<test #2>'])
+
+    def test_real_deadlock_is_killed_with_lockdep_as_evidence(self):
+        r = classify(ORDINARY, outcome(read_test_data(
+            'uml-7.3-lockdep-deadlock.log'), rc=-9, timed_out=True))
+        self.assertEqual((r.result, r.sanitizers, r.failed_tests),
+                         (KILLED, ['lockdep'],
+                          ['iommu_sva_bind.sva_test_rebind_same_handle']))
 
     def test_known_survivor_killed_is_fine(self):
         r = classify(KNOWN, outcome(FAILING_LOG, rc=1))

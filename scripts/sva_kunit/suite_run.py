@@ -169,8 +169,6 @@ def judge_run(run: KunitRun, build_dir: str, json_path: str,
     details = list(kernel_log.summarize(verdict))
     total = len(verdict.tests)
     failed = verdict.failed_tests
-    noise = len(verdict.reports) - len(verdict.failing_reports)
-    ignored = f' ({noise} boot-time reports ignored)' if noise else ''
     if not total:
         summary = (f'FAIL: no KUnit test results in {log_path}; the kernel '
                    'ran no tests (crashed during boot, or the filter '
@@ -179,8 +177,8 @@ def judge_run(run: KunitRun, build_dir: str, json_path: str,
         skipped = sum(t.skipped for t in verdict.tests)
         counts = (f'{total - skipped} tests passed, {skipped} skipped'
                   if skipped else f'{total} tests passed')
-        return RunOutcome(EXIT_OK, f'PASS: {counts}; kernel log '
-                          f'clean{ignored}', details, verdict, run, build_dir)
+        return RunOutcome(EXIT_OK, f'PASS: {counts}; kernel log clean',
+                          details, verdict, run, build_dir)
     elif verdict.passed:
         summary = (f'FAIL: kunit.py exited with {run.returncode} although '
                    f'all {total} tests passed; see its output above')
@@ -193,7 +191,7 @@ def judge_run(run: KunitRun, build_dir: str, json_path: str,
                          f'{more})')
         else:
             parts.append(f'all {total} tests passed')
-        bad = verdict.failing_reports
+        bad = verdict.reports
         parts.append(f'kernel log: {len(bad)} report(s) during tests'
                      if bad else 'kernel log clean')
         summary = 'FAIL: ' + '; '.join(parts)

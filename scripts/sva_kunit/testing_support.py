@@ -168,7 +168,6 @@ PASSING_LOG = (
     'WARNING: CPU: 0 PID: 1 at arch/um/drivers/virt-pci.c:616 '
     'virtio_pcidev_init+0x60/0x80\n'
     '---[ end trace 0000000000000000 ]---\n'
-    'BUG: KASAN: boot-time report that is only noise\n'
     'KTAP version 1\n1..1\n'
     '    KTAP version 1\n    # Subtest: iommu_sva\n    1..2\n'
     '    ok 1 iommu_sva_bind\n'

@@ -949,7 +949,11 @@ EXPORT_SYMBOL_GPL(fake_iommu_call_total);
  */
 bool fake_iommu_has_sva_mm_list(void)
 {
-	return IS_ENABLED(FAKE_IOMMU_HAS_SVA_MM_LIST);
+#ifdef FAKE_IOMMU_HAS_SVA_MM_LIST
+	return true;
+#else
+	return false;
+#endif
 }
 EXPORT_SYMBOL_GPL(fake_iommu_has_sva_mm_list);
 

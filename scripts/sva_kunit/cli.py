@@ -8,7 +8,7 @@ import sys
 from typing import Optional, Sequence, TextIO, Tuple
 
 from . import (bisect_selftest, cmd_bench, cmd_bisect_step, cmd_check,
-               cmd_install, cmd_mutate, cmd_run)
+               cmd_install, cmd_mutate, cmd_run, locks)
 from .command import Parser, Subcommand
 from .errors import EXIT_USAGE, SetupError
 from .payload import default_repo_root
@@ -50,7 +50,8 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout,
         # The payload comes from this checkout unless a test points
         # elsewhere.
         args.repo_root = repo_root or default_repo_root()
-        return args.handler(args, out)
+        with locks.session():
+            return args.handler(args, out)
     except SetupError as e:
         out.flush()
         err.write(e.one_line() + '\n')

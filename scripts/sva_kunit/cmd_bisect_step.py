@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import (ContextManager, Dict, Iterator, Mapping, NoReturn,
                     Optional, TextIO)
 
-from . import git_tree, install_journal, installer
+from . import git_tree, install_journal, installer, locks
 from .command import (Subcommand, add_build_options, add_cache_dir,
                       sigterm_handled)
 from .errors import ERROR_PREFIX, EXIT_OK, SetupError
@@ -31,7 +31,8 @@ from .hooks import HOOKS
 from .kernel_tree import require_host_tools, validate_tree
 from .manifest import manifest_path
 from .payload import collect_payload
-from .suite_run import RunOptions, RunOutcome, run_suite
+from .suite_run import (RunOptions, RunOutcome, default_build_dir,
+                        run_suite)
 
 EXIT_GOOD, EXIT_BAD, EXIT_SKIP, EXIT_ABORT = 0, 1, 125, 128
 VERDICTS = {EXIT_GOOD: 'good', EXIT_BAD: 'bad', EXIT_SKIP: 'skip'}
@@ -250,6 +251,9 @@ def bisect_step(options: RunOptions, kernel: Optional[str], out: TextIO,
         tree = work_tree(kernel)
         sha = git_tree.short_head(tree)
         options.kernel = tree
+        locks.hold_tree(tree, options.cache_dir, out)
+        options.build_dir = locks.hold_build_dir(
+            options.build_dir or default_build_dir(options, tree), out)
         with sigterm_as_interrupt():
             result = step(tree, options, out, child_env)
     except (Abort, git_tree.GitError, SetupError) as e:

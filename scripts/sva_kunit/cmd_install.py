@@ -4,8 +4,8 @@ it out leaving the tree byte-for-byte as it was."""
 import argparse
 from typing import TextIO
 
-from . import installer, mutation_journal
-from .command import Subcommand, add_kernel
+from . import installer, locks, mutation_journal
+from .command import Subcommand, add_cache_dir, add_kernel
 from .errors import EXIT_OK, SetupError
 from .kernel_tree import validate_tree
 from .payload import collect_payload
@@ -13,6 +13,7 @@ from .payload import collect_payload
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_kernel(parser, required=True)
+    add_cache_dir(parser)  # where the tree's lock lives
     parser.add_argument('--dry-run', action='store_true',
                         help='print what would change; change nothing')
 
@@ -33,6 +34,7 @@ def _report(plan: installer.Plan, dry_run: bool, out: TextIO,
 
 def handle_install(args: argparse.Namespace, out: TextIO) -> int:
     tree = validate_tree(args.kernel)
+    locks.hold_tree(tree, args.cache_dir, out)
     mutation_journal.repair(tree, out, dry_run=args.dry_run)
     payload = collect_payload(args.repo_root)
     if not payload:
@@ -46,6 +48,7 @@ def handle_install(args: argparse.Namespace, out: TextIO) -> int:
 
 def handle_uninstall(args: argparse.Namespace, out: TextIO) -> int:
     tree = validate_tree(args.kernel)
+    locks.hold_tree(tree, args.cache_dir, out)
     # Before uninstalling, so the tree ends up exactly as it was.
     mutation_journal.repair(tree, out, dry_run=args.dry_run)
     plan = installer.uninstall(tree, dry_run=args.dry_run, out=out)

@@ -20,7 +20,8 @@ from dataclasses import replace
 from typing import (Callable, ContextManager, List, Optional, Sequence,
                     TextIO, Tuple)
 
-from . import mutation_journal
+from . import locks, mutation_journal
+from .cmd_run import hold_locks
 from .command import (Subcommand, add_build_options, add_cache_dir,
                       add_kernel, sigterm_handled)
 from .errors import EXIT_OK, SetupError
@@ -29,8 +30,8 @@ from .mutant_outcome import MutantResult, classify, exit_code, no_apply
 from .mutant_report import (list_lines, markdown, progress_line,
                             summary_line, table, to_json)
 from .mutants import Mutant, NoApply, fitting, load_catalogue, select
-from .suite_run import (RunOptions, RunOutcome, resolve_tree,
-                        run_suite, sync_payload)
+from .suite_run import (RunOptions, RunOutcome, default_build_dir,
+                        resolve_tree, run_suite, sync_payload)
 
 DEFAULT_TIMEOUT_S = 120
 # The baseline may be a tree's first (cold) build, far slower than a
@@ -163,6 +164,9 @@ def mutate_all(only: Sequence[str], options: RunOptions, out: TextIO,
     """
     runner = runner or run_suite
     tree = resolve_tree(options, out)  # also repairs an earlier crash
+    locks.hold_tree(tree, options.cache_dir, out)
+    options.build_dir = locks.hold_build_dir(
+        options.build_dir or default_build_dir(options, tree), out)
     selected = select(catalogue_for(options, tree), only)
     sync_payload(tree, options.repo_root, out)
     baseline = run_baseline(options, tree, out, runner)
@@ -209,6 +213,7 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
                          build_dir=args.build_dir, jobs=args.jobs,
                          use_ccache=args.use_ccache,
                          repo_root=args.repo_root, timeout=args.timeout)
+    hold_locks(options, out)
     with sigterm_as_interrupt():
         tree, baseline_s, results = mutate_all(args.only, options, out)
     report(results, baseline_s, tree, out, args.markdown, args.json)

@@ -4,9 +4,11 @@ import argparse
 import re
 from typing import TextIO
 
+from . import locks
 from .command import (Subcommand, add_build_options, add_cache_dir,
                       add_kernel)
-from .suite_run import RunOptions, run_suite
+from .kernel_tree import validate_tree
+from .suite_run import RunOptions, default_build_dir, run_suite
 
 KCONFIG_OPTION = re.compile(r'^CONFIG_[A-Za-z0-9_]+=.+$')
 
@@ -59,8 +61,23 @@ def options_from(args: argparse.Namespace) -> RunOptions:
                       repo_root=args.repo_root)
 
 
+def hold_locks(options: RunOptions, out: TextIO) -> None:
+    """Lock --kernel's tree, then its build dir, before anything uses
+    them (a cached tree is locked once resolve_tree has found it)."""
+    if options.kernel is None:
+        if options.build_dir:
+            options.build_dir = locks.make_build_dir(options.build_dir)
+        return
+    tree = validate_tree(options.kernel)
+    locks.hold_tree(tree, options.cache_dir, out)
+    options.build_dir = locks.hold_build_dir(
+        options.build_dir or default_build_dir(options, tree), out)
+
+
 def handle(args: argparse.Namespace, out: TextIO) -> int:
-    outcome = run_suite(options_from(args), out)
+    options = options_from(args)
+    hold_locks(options, out)
+    outcome = run_suite(options, out)
     for line in outcome.details:
         out.write(f'sva-kunit:   {line}\n')
     out.write(f'sva-kunit: {outcome.summary}\n')

@@ -141,6 +141,18 @@ class InterruptTest(unittest.TestCase):
         with self.assertRaisesRegex(SetupError, "is unreadable .*'../victim'"):
             self.uninstall()
 
+    def test_payload_path_through_a_symlink_out_of_the_tree(self):
+        outside = os.path.join(self._tmp.name, 'outside')
+        os.mkdir(outside)
+        os.symlink(outside, os.path.join(self.tree, 'tools/testing/kunit/'
+                                         'configs'))
+        before = snapshot(self.tree)
+        with self.assertRaisesRegex(SetupError, 'leads out of the tree .*'
+                                    'nothing was changed'):
+            self.install()
+        self.assertEqual(snapshot(self.tree), before)
+        self.assertEqual(os.listdir(outside), [])
+
     @unittest.skipUnless(os.geteuid() == 0, 'only root can chown')
     def test_repair_keeps_owners(self):
         kconfig = os.path.join(self.tree, 'drivers/iommu/Kconfig')

@@ -282,6 +282,9 @@ def apply_plan(plan: Plan) -> None:
         return
     try:
         install_journal.begin(plan.tree, [_change(a) for a in plan.actions])
+    except ValueError as e:  # a path of ours leads out through a symlink
+        raise SetupError(f'{plan.tree}: {e}; nothing was changed',
+                         'use a tree without such symlinks') from None
     except OSError as e:
         path = install_journal.journal_path(plan.tree)
         raise SetupError(f'cannot write {path} ({e.strerror}); nothing was '

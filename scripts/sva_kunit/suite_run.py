@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Mapping, Optional, Sequence, TextIO
 
-from . import (debian_fetch, installer, kernel_log, kernel_sources,
+from . import (debian_fetch, installer, kernel_log, kernel_sources, locks,
                mutation_journal, qemu_tcg, source_cache)
 from .arches import get_arch
 from .errors import EXIT_FAILED, EXIT_OK, SetupError
@@ -86,6 +86,7 @@ def resolve_tree(options: RunOptions, out: TextIO) -> str:
         require_host_tools()
         if arch.packages:
             ensure_packages(out, arch.packages)
+    locks.hold_tree(tree, options.cache_dir, out)
     mutation_journal.repair(tree, out)
     return tree
 
@@ -208,7 +209,7 @@ def run_suite(options: RunOptions, out: TextIO = sys.stdout,
         sync_payload(tree, options.repo_root, out)
     build_dir = os.path.abspath(options.build_dir or
                                 default_build_dir(options, tree))
-    os.makedirs(build_dir, exist_ok=True)
+    build_dir = locks.hold_build_dir(build_dir, out)
     json_path = os.path.abspath(options.json_path or
                                 os.path.join(build_dir, RESULTS_JSON))
     make_opts = make_options(options.use_ccache, arch=options.arch)

@@ -1,8 +1,8 @@
 """`sva-kunit mutate` end to end, with the fake kunit.py (no kernel)."""
 
 import json
-import re
 import os
+import re
 import signal
 import time
 import unittest

@@ -222,7 +222,11 @@ class RunTest(CliTestCase):
         with mock.patch.object(suite_run, 'ensure_packages'):
             rc, out, _ = self.run_cmd('--arch=arm64', '--qemu-args=-smp 2')
         self.assertEqual(rc, 0, out)
-        self.assertIn('--qemu_args=-smp 2', self.calls()[0]['argv'])
+        argv = self.calls()[0]['argv']
+        # The arch's own QEMU arguments first, so the user's can override.
+        qemu = [a for a in argv if a.startswith('--qemu_args=')]
+        self.assertEqual(qemu, ['--qemu_args=-cpu max,pauth-impdef=on',
+                                '--qemu_args=-smp 2'])
 
     def test_usage_errors_exit_2_in_one_line(self):
         self.assert_setup_error(self.run_cmd('--kconfig-add=KASAN'),

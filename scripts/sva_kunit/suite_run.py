@@ -217,7 +217,8 @@ def run_suite(options: RunOptions, out: TextIO = sys.stdout,
                          options.filter_glob, json_path, options.kconfig_add,
                          make_opts,
                          get_arch(options.arch).cross_compile,
-                         options.qemu_args)
+                         get_arch(options.arch).qemu_args +
+                         tuple(options.qemu_args))
     out.write('sva-kunit: ' + shlex.join(argv) + '\n')
     out.flush()
     started = time.time()

@@ -110,14 +110,10 @@ def finish(tree: str) -> None:
 
 def load(tree: str) -> Optional[List[Entry]]:
     path = journal_path(tree)
-    try:
-        with open(path, 'rb') as f:
-            data = f.read()
-    except FileNotFoundError:
+    found = read_file(path)
+    if found is None:
         return None
-    except OSError as e:
-        raise SetupError(f'cannot read {path} ({e.strerror})',
-                         'fix that and rerun') from None
+    data = found[0]
     try:
         return _from_json(tree, data.decode('utf-8'))
     except (ValueError, KeyError, TypeError, AttributeError,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from .errors import SetupError
-from .fs_journal import tree_path
+from .fs_journal import read_file, tree_path
 from .hooks import APPEND, BEFORE_LAST_ANCHOR
 
 MANIFEST_NAME = '.sva-kunit-manifest'
@@ -131,15 +131,10 @@ def manifest_path(tree: str) -> str:
 def load_manifest(tree: str) -> Optional[Manifest]:
     """The tree's manifest, None when sva-kunit never installed there."""
     path = manifest_path(tree)
-    try:
-        with open(path, 'rb') as f:
-            data = f.read()
-    except FileNotFoundError:
+    found = read_file(path)
+    if found is None:
         return None
-    except OSError as e:
-        raise SetupError(f'cannot read {path} ({e.strerror})',
-                         'restore the tree by hand (e.g. git checkout) and '
-                         'delete that file') from None
+    data = found[0]
     try:
         manifest = Manifest.from_json(data.decode('utf-8'))
         for rel in manifest.paths():

@@ -131,14 +131,10 @@ def restore(tree: str, record: Mutation) -> None:
 def load(tree: str) -> Optional[Mutation]:
     """The journal of an unfinished mutation, or None if there is none."""
     path = journal_path(tree)
-    try:
-        with open(path, 'rb') as f:
-            data = f.read()
-    except FileNotFoundError:
+    found = read_file(path)
+    if found is None:
         return None
-    except OSError as e:
-        raise SetupError(f'cannot read {path} ({e.strerror})',
-                         'fix its permissions and rerun') from None
+    data = found[0]
     try:
         record = Mutation.from_json(data.decode('utf-8'))
         tree_path(tree, record.path)

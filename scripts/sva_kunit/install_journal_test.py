@@ -3,7 +3,6 @@ command."""
 
 import io
 import os
-import tempfile
 import unittest
 from typing import Callable
 from unittest import mock
@@ -12,24 +11,16 @@ from . import install_journal, installer
 from .errors import SetupError
 from .fs_journal import TEMP_SUFFIX, owner_of
 from .install_journal import JOURNAL_NAME, journal_path
-from .payload import collect_payload
-from .testing_support import make_fake_repo, make_fake_tree, snapshot, write
+from .testing_support import FakeTreeTestCase, snapshot, write
 
 
-class InterruptTest(unittest.TestCase):
+class InterruptTest(FakeTreeTestCase):
 
     def setUp(self) -> None:
-        self._tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(self._tmp.cleanup)
-        self.tree = make_fake_tree(os.path.join(self._tmp.name, 'linux'))
-        self.repo = make_fake_repo(os.path.join(self._tmp.name, 'repo'))
-        self.before = snapshot(self.tree)
+        super().setUp()
         installer.sync(self.tree, self.payload())
         self.installed = snapshot(self.tree)
         installer.uninstall(self.tree)
-
-    def payload(self):
-        return collect_payload(self.repo)
 
     def install(self) -> installer.Plan:
         return installer.sync(self.tree, self.payload())

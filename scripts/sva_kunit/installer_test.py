@@ -1,28 +1,16 @@
 import json
 import os
-import tempfile
 import unittest
 from unittest import mock
 
 from . import fs_journal, installer
 from .errors import SetupError
 from .manifest import MANIFEST_NAME, load_manifest, sha256
-from .payload import collect_payload
-from .testing_support import (IOMMU_MAKEFILE, make_fake_repo, make_fake_tree,
-                              snapshot, write)
+from .testing_support import (IOMMU_MAKEFILE, FakeTreeTestCase, snapshot,
+                              write)
 
 
-class InstallerTest(unittest.TestCase):
-
-    def setUp(self) -> None:
-        self._tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(self._tmp.cleanup)
-        self.tree = make_fake_tree(os.path.join(self._tmp.name, 'linux'))
-        self.repo = make_fake_repo(os.path.join(self._tmp.name, 'repo'))
-        self.before = snapshot(self.tree)
-
-    def payload(self):
-        return collect_payload(self.repo)
+class InstallerTest(FakeTreeTestCase):
 
     def read(self, rel: str) -> bytes:
         with open(os.path.join(self.tree, rel), 'rb') as f:

@@ -5,7 +5,11 @@ Not a test module itself (no *_test.py name), so discovery skips it.
 
 import os
 import stat
+import tempfile
+import unittest
 from typing import Dict, Mapping, Optional, Tuple
+
+from .payload import PayloadFile, collect_payload
 
 IOMMU_KCONFIG = b'''# SPDX-License-Identifier: GPL-2.0-only
 menuconfig IOMMU_SUPPORT
@@ -187,3 +191,18 @@ FAILING_LOG = PASSING_LOG.replace('    ok 2 iommu_sva_unbind\n',
 def install_fake_kunit(tree: str) -> None:
     write(tree, 'tools/testing/kunit/kunit.py', FAKE_KUNIT_PY.encode(),
           0o755)
+
+
+class FakeTreeTestCase(unittest.TestCase):
+    """A fake kernel tree and a fake repository, and what the tree held
+    before the test touched it."""
+
+    def setUp(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self._tmp.cleanup)
+        self.tree = make_fake_tree(os.path.join(self._tmp.name, 'linux'))
+        self.repo = make_fake_repo(os.path.join(self._tmp.name, 'repo'))
+        self.before = snapshot(self.tree)
+
+    def payload(self) -> Dict[str, PayloadFile]:
+        return collect_payload(self.repo)

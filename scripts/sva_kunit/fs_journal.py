@@ -50,6 +50,12 @@ def read_file(path: str) -> Optional[Tuple[bytes, int]]:
                          'fix that and rerun') from None
 
 
+def read_bytes(path: str) -> Optional[bytes]:
+    """read_file() without the mode."""
+    found = read_file(path)
+    return None if found is None else found[0]
+
+
 Owner = Tuple[int, int]  # uid, gid
 
 

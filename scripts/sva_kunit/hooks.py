@@ -63,11 +63,6 @@ def present_lines(hook: Hook, content: bytes) -> List[str]:
     return [h for h in hook.lines if h.encode() in existing]
 
 
-def check_anchor(hook: Hook, content: bytes) -> None:
-    if hook.placement == BEFORE_LAST_ANCHOR:
-        _last_anchor_index(_lines(content), hook.anchor)
-
-
 def apply_hook(hook: Hook, content: bytes) -> Tuple[bytes, bool]:
     """Return (new content, whether a missing final newline was added)."""
     lines = _lines(content)

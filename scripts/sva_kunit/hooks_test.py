@@ -40,8 +40,6 @@ class HooksTest(unittest.TestCase):
     def test_missing_anchor(self):
         with self.assertRaises(AnchorMissing):
             hooks.apply_hook(SOURCE, b'config A\n')
-        with self.assertRaises(AnchorMissing):
-            hooks.check_anchor(SOURCE, b'endif\n')
 
     def test_append_handles_missing_final_newline(self):
         for original in (b'obj-y += z.o\n', b'obj-y += z.o', b''):

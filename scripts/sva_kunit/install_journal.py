@@ -19,7 +19,7 @@ from typing import List, Optional, Sequence, TextIO, Tuple
 
 from .errors import SetupError
 from .fs_journal import (TEMP_SUFFIX, Owner, atomic_write, give, owner_of,
-                         read_file, tree_path)
+                         read_bytes, read_file, tree_path)
 from .manifest import sha256
 
 JOURNAL_NAME = '.sva-kunit-install'
@@ -110,10 +110,9 @@ def finish(tree: str) -> None:
 
 def load(tree: str) -> Optional[List[Entry]]:
     path = journal_path(tree)
-    found = read_file(path)
-    if found is None:
+    data = read_bytes(path)
+    if data is None:
         return None
-    data = found[0]
     try:
         return _from_json(tree, data.decode('utf-8'))
     except (ValueError, KeyError, TypeError, AttributeError,

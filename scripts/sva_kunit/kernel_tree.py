@@ -127,8 +127,3 @@ def require_host_tools(which: Optional[Which] = None) -> None:
         raise SetupError('missing host tools: ' + ', '.join(missing),
                          'install them with: sudo apt-get install -y '
                          + ' '.join(packages))
-
-
-def tree_label(tree: str) -> str:
-    """Short, human-readable name used in build-dir names and messages."""
-    return os.path.basename(os.path.abspath(tree).rstrip(os.sep)) or 'root'

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from .errors import SetupError
-from .fs_journal import read_file, tree_path
+from .fs_journal import read_bytes, tree_path
 from .hooks import APPEND, BEFORE_LAST_ANCHOR
 
 MANIFEST_NAME = '.sva-kunit-manifest'
@@ -131,10 +131,9 @@ def manifest_path(tree: str) -> str:
 def load_manifest(tree: str) -> Optional[Manifest]:
     """The tree's manifest, None when sva-kunit never installed there."""
     path = manifest_path(tree)
-    found = read_file(path)
-    if found is None:
+    data = read_bytes(path)
+    if data is None:
         return None
-    data = found[0]
     try:
         manifest = Manifest.from_json(data.decode('utf-8'))
         for rel in manifest.paths():

@@ -17,7 +17,6 @@ SURVIVED = 'survived'        # the suite passed with the mutant in
 BUILD_ERROR = 'build-error'  # kunit.py could not configure/build it
 TIMEOUT = 'timeout'          # the time limit hit, and nothing shows why
 NO_APPLY = 'no-apply'        # the mutant does not fit the tree's file
-RESULTS = (KILLED, SURVIVED, BUILD_ERROR, TIMEOUT, NO_APPLY)
 
 
 @dataclass

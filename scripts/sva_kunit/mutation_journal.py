@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Optional, TextIO, Tuple
 
 from .errors import SetupError
-from .fs_journal import TEMP_SUFFIX, atomic_write, read_file, tree_path
+from .fs_journal import (TEMP_SUFFIX, atomic_write, read_bytes, read_file,
+                         tree_path)
 from .manifest import sha256
 from .mutants import Mutant, NoApply, mutate
 
@@ -131,10 +132,9 @@ def restore(tree: str, record: Mutation) -> None:
 def load(tree: str) -> Optional[Mutation]:
     """The journal of an unfinished mutation, or None if there is none."""
     path = journal_path(tree)
-    found = read_file(path)
-    if found is None:
+    data = read_bytes(path)
+    if data is None:
         return None
-    data = found[0]
     try:
         record = Mutation.from_json(data.decode('utf-8'))
         tree_path(tree, record.path)

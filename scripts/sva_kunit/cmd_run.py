@@ -1,4 +1,5 @@
-"""`sva-kunit run`: build and run the suite on UML, then judge the log."""
+"""`sva-kunit run`: build and run the suite, then judge the kernel log
+(with --repeat, see repeat_run.py)."""
 
 import argparse
 import re
@@ -6,8 +7,9 @@ from typing import TextIO
 
 from . import locks
 from .command import (Subcommand, add_build_options, add_cache_dir,
-                      add_kernel)
+                      add_kernel, positive_int)
 from .kernel_tree import validate_tree
+from .repeat_run import report, run_repeated
 from .suite_run import RunOptions, default_build_dir, run_suite
 
 KCONFIG_OPTION = re.compile(r'^CONFIG_[A-Za-z0-9_]+=.+$')
@@ -47,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "'iommu_sva*.bind*' (kunit.py's filter_glob)")
     parser.add_argument('--json', metavar='FILE',
                         help="also keep kunit.py's JSON results in FILE")
+    parser.add_argument('--repeat', metavar='N', type=positive_int,
+                        help='build once, boot the kernel N times and '
+                        'report per test in how many runs it failed')
 
 
 def options_from(args: argparse.Namespace) -> RunOptions:
@@ -77,6 +82,10 @@ def hold_locks(options: RunOptions, out: TextIO) -> None:
 def handle(args: argparse.Namespace, out: TextIO) -> int:
     options = options_from(args)
     hold_locks(options, out)
+    if args.repeat is not None:
+        repeated = run_repeated(options, args.repeat, out)
+        report(repeated, out)
+        return repeated.exit_code
     outcome = run_suite(options, out)
     for line in outcome.details:
         out.write(f'sva-kunit:   {line}\n')
@@ -85,5 +94,5 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
 
 
 RUN = Subcommand('run', 'build the suite into a kernel tree and run it on '
-                 'UML; exit 0 passed, 1 failed, 2 setup error',
+                 'UML (or QEMU); exit 0 passed, 1 failed, 2 setup error',
                  add_arguments, handle)

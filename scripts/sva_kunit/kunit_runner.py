@@ -19,6 +19,9 @@ from .kernel_tree import KUNIT_PY
 KUNITCONFIG_DIR = 'drivers/iommu'
 TEST_LOG = 'test.log'  # kunit.py writes the raw kernel log here
 
+# kunit.py's subcommands we use: configure, build and boot; boot only.
+RUN, EXEC = 'run', 'exec'
+
 STOP_GRACE_S = 10.0    # from SIGINT to SIGKILL when stopping kunit.py
 READER_JOIN_S = 5.0    # for the last output once kunit.py has gone
 
@@ -34,13 +37,20 @@ def kunit_command(build_dir: str, arch: str = 'um', jobs: int = 1,
                   make_options: Sequence[str] = (),
                   cross_compile: str = '',
                   qemu_args: Sequence[str] = (),
-                  python: str = 'python3') -> List[str]:
-    """argv for `kunit.py run` on the suite, to run from the tree's top."""
+                  python: str = 'python3',
+                  subcommand: str = RUN) -> List[str]:
+    """argv for `kunit.py run` on the suite, to run from the tree's top.
+
+    With subcommand=EXEC, `kunit.py exec`: boot the kernel already built
+    in build_dir, with the same options (but --jobs, which only the
+    build takes)."""
     # KASAN reports only the first bad access of a boot unless told
     # otherwise; then one report would hide every later one.
-    argv = [python, KUNIT_PY, 'run', f'--kunitconfig={KUNITCONFIG_DIR}',
-            f'--build_dir={build_dir}', f'--arch={arch}', f'--jobs={jobs}',
-            '--kernel_args=kasan_multi_shot']
+    argv = [python, KUNIT_PY, subcommand, f'--kunitconfig={KUNITCONFIG_DIR}',
+            f'--build_dir={build_dir}', f'--arch={arch}']
+    if subcommand != EXEC:
+        argv.append(f'--jobs={jobs}')
+    argv.append('--kernel_args=kasan_multi_shot')
     if json_path:
         # "=" form: --json takes an optional value and must not swallow
         # the filter glob.

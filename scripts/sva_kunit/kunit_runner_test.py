@@ -28,6 +28,17 @@ class KunitCommandTest(unittest.TestCase):
                                     '--make_options=CC=ccache gcc',
                                     'iommu_sva.*'])
 
+    def test_exec_boots_with_the_same_options_but_jobs(self):
+        argv = kunit_runner.kunit_command(
+            '/b', 'arm64', 4, 'iommu_sva.*', '/r.json', ['CONFIG_KASAN=y'],
+            ['CC=ccache gcc'], 'aarch64-linux-gnu-', ['-smp 2'],
+            subcommand=kunit_runner.EXEC)
+        run = kunit_runner.kunit_command(
+            '/b', 'arm64', 4, 'iommu_sva.*', '/r.json', ['CONFIG_KASAN=y'],
+            ['CC=ccache gcc'], 'aarch64-linux-gnu-', ['-smp 2'])
+        self.assertEqual(argv[2], 'exec')
+        self.assertEqual(argv[3:], [a for a in run[3:] if a != '--jobs=4'])
+
 
 class RunKunitTest(unittest.TestCase):
 

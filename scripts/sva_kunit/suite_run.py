@@ -1,7 +1,9 @@
 """The one code path that prepares a tree, runs the suite and judges it.
 
-`run`, `check` and `bench` all go through run_suite(), so what check and
-bench measure is exactly what a developer gets from `sva-kunit run`.
+`run`, `check`, `bench`, `mutate` and `bisect-step` all go through
+run_suite(), so what they test is exactly what a developer gets from
+`sva-kunit run`; plain kunit.py in `bench` gets the same command line
+through kunit_argv().
 """
 
 import os
@@ -19,8 +21,8 @@ from .errors import EXIT_FAILED, EXIT_OK, SetupError
 from .kernel_log import Verdict
 from .kernel_tree import require_host_tools, validate_tree
 from .ktap_results import TestResult, load_results
-from .kunit_runner import (BUILDING, CONFIGURING, KunitRun, kunit_command,
-                           run_kunit, test_log_path)
+from .kunit_runner import (BUILDING, CONFIGURING, RUN, KunitRun,
+                           kunit_command, run_kunit, test_log_path)
 from .packages import REQUIRED_PACKAGES, ensure_packages
 from .payload import collect_payload, default_repo_root
 
@@ -199,10 +201,38 @@ def judge_run(run: KunitRun, build_dir: str, json_path: str,
     return RunOutcome(EXIT_FAILED, summary, details, verdict, run, build_dir)
 
 
+def kunit_argv(options: RunOptions, build_dir: str,
+               json_path: Optional[str] = None,
+               make_opts: Sequence[str] = (),
+               subcommand: str = RUN) -> List[str]:
+    """kunit.py's command line for options' architecture: its cross
+    compiler and QEMU arguments, then the user's QEMU arguments."""
+    arch = get_arch(options.arch)
+    return kunit_command(build_dir, arch.name, options.jobs,
+                         options.filter_glob, json_path, options.kconfig_add,
+                         make_opts, arch.cross_compile,
+                         arch.qemu_args + tuple(options.qemu_args),
+                         subcommand=subcommand)
+
+
+def qemu_env(options: RunOptions, env: Optional[Mapping[str, str]]
+             ) -> Optional[Mapping[str, str]]:
+    """`env` with the TCG-only QEMU wrapper first on PATH when options'
+    architecture runs under QEMU (see qemu_tcg.py)."""
+    qemu = get_arch(options.arch).qemu
+    if not qemu:
+        return env
+    return qemu_tcg.tcg_env(options.cache_dir, qemu, env)
+
+
 def run_suite(options: RunOptions, out: TextIO = sys.stdout,
               env: Optional[Mapping[str, str]] = None,
-              tree: Optional[str] = None) -> RunOutcome:
-    """Prepare (unless tree is given, already prepared) and run the suite."""
+              tree: Optional[str] = None,
+              subcommand: str = RUN) -> RunOutcome:
+    """Prepare (unless tree is given, already prepared) and run the suite.
+
+    subcommand=EXEC boots the kernel already built in the build dir
+    (`kunit.py exec`) instead of configuring and building it first."""
     start = time.monotonic()
     if tree is None:
         tree = resolve_tree(options, out)
@@ -213,19 +243,11 @@ def run_suite(options: RunOptions, out: TextIO = sys.stdout,
     json_path = os.path.abspath(options.json_path or
                                 os.path.join(build_dir, RESULTS_JSON))
     make_opts = make_options(options.use_ccache, arch=options.arch)
-    argv = kunit_command(build_dir, options.arch, options.jobs,
-                         options.filter_glob, json_path, options.kconfig_add,
-                         make_opts,
-                         get_arch(options.arch).cross_compile,
-                         get_arch(options.arch).qemu_args +
-                         tuple(options.qemu_args))
+    argv = kunit_argv(options, build_dir, json_path, make_opts, subcommand)
     out.write('sva-kunit: ' + shlex.join(argv) + '\n')
     out.flush()
     started = time.time()
-    child_env = ccache_env(env, bool(make_opts))
-    qemu = get_arch(options.arch).qemu
-    if qemu:
-        child_env = qemu_tcg.tcg_env(options.cache_dir, qemu, child_env)
+    child_env = qemu_env(options, ccache_env(env, bool(make_opts)))
     run = run_kunit(tree, argv, out, child_env, options.timeout)
     outcome = judge_run(run, build_dir, json_path, started)
     if run.timed_out:

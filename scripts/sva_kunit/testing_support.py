@@ -125,8 +125,10 @@ def snapshot(root: str) -> Snapshot:
 # $FAKE_KUNIT_CONTROL, and records its argv and $CCACHE_DIR there too.
 # control['when'] is a list of {"file", "contains", "then"}: if the tree's
 # file holds that text, the "then" keys override the control (how tests
-# make a mutant fail).  control['hang'] = 'build' or 'run' sleeps there,
-# after writing test.log for 'run' (a deadlocked kernel).
+# make a mutant fail).  control['calls'] is a list whose k-th dict
+# overrides the control for the k-th call (0-based), after 'when'.
+# control['hang'] = 'build' or 'run' sleeps there, after writing test.log
+# for 'run' (a deadlocked kernel).  `exec` only boots, as kunit.py's does.
 FAKE_KUNIT_PY = r'''#!/usr/bin/env python3
 import json, os, sys
 control_path = os.environ['FAKE_KUNIT_CONTROL']
@@ -135,6 +137,11 @@ with open(control_path) as f:
 args = sys.argv[1:]
 opts = dict(a[2:].split('=', 1) for a in args
             if a.startswith('--') and '=' in a)
+try:
+    with open(control_path + '.calls') as f:
+        call_index = len(f.readlines())
+except FileNotFoundError:
+    call_index = 0
 with open(control_path + '.calls', 'a') as f:
     f.write(json.dumps({'argv': args, 'cwd': os.getcwd(),
                         'ccache_dir': os.environ.get('CCACHE_DIR')}) + '\n')
@@ -142,18 +149,24 @@ for rule in control.get('when', []):
     with open(rule['file'], encoding='utf-8', errors='replace') as f:
         if rule['contains'] in f.read():
             control.update(rule['then'])
+if call_index < len(control.get('calls', [])):
+    control.update(control['calls'][call_index])
 def hang():
     import time
     time.sleep(60)
-print('[12:00:00] Configuring KUnit Kernel ...')
-if control.get('fail') == 'config':
+if args[0] != 'exec':
+    print('[12:00:00] Configuring KUnit Kernel ...')
+    if control.get('fail') == 'config':
+        sys.exit(1)
+    print('[12:00:01] Building KUnit Kernel ...')
+    if control.get('fail') == 'build':
+        print('ERROR:root:drivers/iommu/iommu-sva-test.c:1: error')
+        sys.exit(1)
+    if control.get('hang') == 'build':
+        hang()
+elif control.get('fail') == 'exec':
+    print('[Errno 2] No such file or directory: linux')
     sys.exit(1)
-print('[12:00:01] Building KUnit Kernel ...')
-if control.get('fail') == 'build':
-    print('ERROR:root:drivers/iommu/iommu-sva-test.c:1: error')
-    sys.exit(1)
-if control.get('hang') == 'build':
-    hang()
 print('[12:00:02] Starting KUnit Kernel (1/1)...')
 with open(os.path.join(opts['build_dir'], 'test.log'), 'w') as f:
     f.write(control['log'])

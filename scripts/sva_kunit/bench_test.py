@@ -1,8 +1,9 @@
 import json
 import os
 import unittest
+from unittest import mock
 
-from . import cmd_bench
+from . import cmd_bench, suite_run
 from .cli_test import CliTestCase
 from .cmd_bench import COLD, FRESH, RERUN, TOUCHED, Step
 
@@ -63,6 +64,32 @@ class BenchCommandTest(CliTestCase):
         self.assertFalse([d for d in os.listdir(self.cache)
                           if d.startswith('bench-')])
         self.assertIn('ratio', out)
+
+    def test_plain_kunit_py_gets_the_harness_arch_arguments(self):
+        with mock.patch.object(suite_run, 'ensure_packages'):
+            rc, out, err = self.main('bench', f'--kernel={self.tree}',
+                                     f'--cache-dir={self.cache}',
+                                     '--arch=arm64', '--qemu-args=-smp 2',
+                                     '--kconfig-add=CONFIG_KCSAN=y')
+        self.assertEqual(err, '')
+        self.assertIn(rc, (0, 1))
+        calls = self.calls()
+        sva_calls, plain_calls = calls[0:6:2] + calls[6:], calls[1:6:2]
+        wrapper = os.path.join(self.cache, 'qemu-tcg')
+        for call in sva_calls + plain_calls:
+            self.assertEqual(call['path'].split(os.pathsep)[0], wrapper)
+        # Both sides run the same command but for the build dir and what
+        # the harness adds: ccache and its JSON file.
+
+        def same_part(argv):
+            return [a for a in argv if not a.startswith(
+                ('--build_dir=', '--make_options=', '--json='))]
+        self.assertEqual(same_part(plain_calls[0]['argv']),
+                         same_part(sva_calls[0]['argv']))
+        for option in ('--arch=arm64', '--cross_compile=aarch64-linux-gnu-',
+                       '--qemu_args=-cpu max,pauth-impdef=on',
+                       '--qemu_args=-smp 2', '--kconfig_add=CONFIG_KCSAN=y'):
+            self.assertIn(option, plain_calls[0]['argv'])
 
 
 if __name__ == '__main__':

@@ -3,7 +3,9 @@
 On one tree, in fresh build directories, it times a cold build+run, a
 re-run with nothing changed and a re-run after touching
 drivers/iommu/iommu-sva.c, once through `sva-kunit run`'s code path and
-once through plain `kunit.py run --kunitconfig=drivers/iommu`.  Steps run
+once through plain `kunit.py run --kunitconfig=drivers/iommu`, which gets
+the harness's cross compiler, QEMU arguments and TCG-only QEMU for
+--arch, so that both sides build and boot the same kernel.  Steps run
 one after another: the machines this runs on have two cores, and
 overlapping kernel builds would measure contention, not the harness.
 """
@@ -21,8 +23,8 @@ from typing import Callable, Dict, List, TextIO, Tuple
 from .command import Subcommand
 from .cmd_run import add_run_arguments, options_from
 from .errors import EXIT_FAILED, EXIT_OK
-from .kunit_runner import kunit_command
-from .suite_run import RunOptions, resolve_tree, run_suite, sync_payload
+from .suite_run import (RunOptions, kunit_argv, qemu_env, resolve_tree,
+                        run_suite, sync_payload)
 
 TOUCHED_FILE = 'drivers/iommu/iommu-sva.c'
 COLD, RERUN, TOUCHED = 'cold build+run', 're-run, nothing changed', \
@@ -84,8 +86,11 @@ def run_bench(options: RunOptions, work: str, out: TextIO) -> List[Step]:
     sva_options = replace(options, build_dir=os.path.join(work, 'sva-kunit'))
     plain_build = os.path.join(work, 'plain')
     os.makedirs(plain_build)
-    plain_argv = kunit_command(plain_build, options.arch, options.jobs,
-                               kconfig_add=options.kconfig_add)
+    # The same kunit.py command line as the harness's (cross compiler,
+    # QEMU arguments, kernel arguments) and the same TCG-only QEMU, less
+    # what the harness adds to it: ccache and a JSON file.
+    plain_argv = kunit_argv(options, plain_build)
+    plain_env = qemu_env(options, None)
 
     def sva(label: str) -> bool:
         with open(os.path.join(work, f'sva-kunit-{label}.log'), 'w') as log:
@@ -95,8 +100,8 @@ def run_bench(options: RunOptions, work: str, out: TextIO) -> List[Step]:
 
     def plain(label: str) -> bool:
         with open(os.path.join(work, f'plain-{label}.log'), 'w') as log:
-            rc = subprocess.run(plain_argv, cwd=tree, stdout=log,
-                                stderr=subprocess.STDOUT,
+            rc = subprocess.run(plain_argv, cwd=tree, env=plain_env,
+                                stdout=log, stderr=subprocess.STDOUT,
                                 check=False).returncode
         out.write(f'  plain kunit.py {label}: exit {rc}\n')
         return rc == 0

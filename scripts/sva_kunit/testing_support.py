@@ -122,7 +122,8 @@ def snapshot(root: str) -> Snapshot:
 
 # A stand-in for tools/testing/kunit/kunit.py: it prints kunit.py's stage
 # lines and writes test.log/--json as told by the JSON file named in
-# $FAKE_KUNIT_CONTROL, and records its argv and $CCACHE_DIR there too.
+# $FAKE_KUNIT_CONTROL, and records its argv, $CCACHE_DIR and $PATH there
+# too.
 # control['when'] is a list of {"file", "contains", "then"}: if the tree's
 # file holds that text, the "then" keys override the control (how tests
 # make a mutant fail).  control['calls'] is a list whose k-th dict
@@ -144,7 +145,8 @@ except FileNotFoundError:
     call_index = 0
 with open(control_path + '.calls', 'a') as f:
     f.write(json.dumps({'argv': args, 'cwd': os.getcwd(),
-                        'ccache_dir': os.environ.get('CCACHE_DIR')}) + '\n')
+                        'ccache_dir': os.environ.get('CCACHE_DIR'),
+                        'path': os.environ.get('PATH')}) + '\n')
 for rule in control.get('when', []):
     with open(rule['file'], encoding='utf-8', errors='replace') as f:
         if rule['contains'] in f.read():

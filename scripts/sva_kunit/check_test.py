@@ -39,6 +39,8 @@ class CheckTest(CliTestCase):
                                         fake_checkpatch),
                       mock.patch.object(cmd_check, 'resolve_tree',
                                         return_value=self.tree),
+                      mock.patch.object(checkpatch, 'checkpatch_tree',
+                                        return_value=self.tree),
                       mock.patch.object(cmd_check, 'run_mutation_part',
                                         fake_part('mutants')),
                       mock.patch.object(cmd_check, 'run_bisect_part',
@@ -125,11 +127,24 @@ class CheckTest(CliTestCase):
         self.assertIn('FAIL iommu_sva.iommu_sva_unbind', out)
 
     def test_skip_kunit(self):
-        rc, out, _ = self.main('check', '--skip-kunit',
-                               f'--cache-dir={self.cache}')
+        with mock.patch.object(checkpatch, 'checkpatch_tree',
+                               return_value=self.tree) as small, \
+                mock.patch.object(cmd_check, 'resolve_tree') as resolve:
+            rc, out, _ = self.main('check', '--skip-kunit',
+                                   f'--cache-dir={self.cache}')
         self.assertEqual(out.splitlines()[-1], '13 passed, 1 failed')
         self.assertNotIn('KUnit suite on UML', out)
         self.assertEqual(self.calls(), [])
+        # Only checkpatch's files of the tree, not the whole tree.
+        resolve.assert_not_called()
+        self.assertEqual(small.call_args.args[:2], (self.cache, '7.3'))
+
+    def test_the_kunit_parts_share_the_whole_tree_with_checkpatch(self):
+        with mock.patch.object(checkpatch, 'checkpatch_tree') as small:
+            self.main('check', f'--cache-dir={self.cache}', '--source=6.12',
+                      '--skip-arm64', '--skip-x86_64')
+        small.assert_not_called()
+        self.assertEqual(len(self.calls()), 1)
 
     def test_build_failure_counts_as_one_failure(self):
         os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/bad.h'))
@@ -163,6 +178,40 @@ class CSourcesTest(unittest.TestCase):
         self.assertEqual(checkpatch.checkpatch_command('/k', 'drivers/a.c'),
                          ['perl', '/k/scripts/checkpatch.pl', '--strict',
                           '--no-tree', '-f', 'drivers/a.c'])
+
+
+class CheckpatchTreeTest(unittest.TestCase):
+
+    def test_installed_package_gives_its_files(self):
+        with mock.patch.object(checkpatch.debian_fetch, 'needed',
+                               return_value=False), \
+                mock.patch.object(checkpatch, 'ensure_packages',
+                                  return_value={'linux-source-6.12': '6.1'}
+                                  ) as packages, \
+                mock.patch.object(checkpatch.source_cache, 'ensure_files',
+                                  return_value='/c/files/x') as files:
+            found = checkpatch.checkpatch_tree('/c', '6.12', io.StringIO())
+        self.assertEqual(found, '/c/files/x')
+        self.assertEqual(packages.call_args.args[1], ('linux-source-6.12',))
+        self.assertEqual(files.call_args.args[:4], (
+            '/c', 'linux-source-6.12', '6.1', checkpatch.CHECKPATCH_FILES))
+
+    def test_fetched_package_gives_its_files(self):
+        with mock.patch.object(checkpatch.debian_fetch, 'needed',
+                               return_value=True), \
+                mock.patch.object(checkpatch.debian_fetch, 'fetched_tree',
+                                  return_value='/c/files/y') as fetched:
+            found = checkpatch.checkpatch_tree('/c', '7.3', io.StringIO())
+        self.assertEqual(found, '/c/files/y')
+        self.assertEqual(fetched.call_args.kwargs,
+                         {'members': checkpatch.CHECKPATCH_FILES})
+
+    def test_the_files_are_what_checkpatch_pl_reads(self):
+        self.assertEqual(checkpatch.CHECKPATCH_FILES[0],
+                         'scripts/checkpatch.pl')
+        self.assertIn('scripts/spelling.txt', checkpatch.CHECKPATCH_FILES)
+        self.assertIn('scripts/const_structs.checkpatch',
+                      checkpatch.CHECKPATCH_FILES)
 
 
 class UnitTestPartTest(unittest.TestCase):

@@ -3,12 +3,23 @@
 import os
 import subprocess
 from dataclasses import dataclass
-from typing import List
+from typing import List, TextIO
 
+from . import debian_fetch, kernel_sources, source_cache
 from .kernel_tree import CHECKPATCH_PL
+from .packages import ensure_packages
 from .payload import JUNK_DIRS, is_junk
 
 C_SUFFIXES = ('.c', '.h')
+
+# What `checkpatch.pl --no-tree` reads of the tree (7.3's and 6.12's):
+# itself, then beside it ($D) spelling.txt and const_structs.checkpatch,
+# and for --verbose $D/../Documentation/dev-tools/checkpatch.rst.  Its
+# other inputs (.checkpatch.conf, codespell's dictionary) are not the
+# tree's.
+CHECKPATCH_FILES = (CHECKPATCH_PL, 'scripts/spelling.txt',
+                    'scripts/const_structs.checkpatch',
+                    'Documentation/dev-tools/checkpatch.rst')
 
 
 @dataclass
@@ -29,6 +40,21 @@ def c_sources(repo_root: str) -> List[str]:
                 found.append(os.path.relpath(os.path.join(dirpath, name),
                                              repo_root))
     return sorted(found)
+
+
+def checkpatch_tree(cache_dir: str, source: str, out: TextIO) -> str:
+    """A directory laid out like the --source Debian tree that holds
+    CHECKPATCH_FILES: the cached tree when there is one, else only those
+    files, extracted from the package's tarball into the cache (a few
+    hundred kB instead of a 1.7 GB tree)."""
+    chosen = kernel_sources.get_source(source)
+    if debian_fetch.needed(chosen, cache_dir):
+        return debian_fetch.fetched_tree(cache_dir, chosen, out,
+                                         members=CHECKPATCH_FILES)
+    versions = ensure_packages(out, (chosen.package,))
+    return source_cache.ensure_files(cache_dir, chosen.package,
+                                     versions[chosen.package],
+                                     CHECKPATCH_FILES, out)
 
 
 def checkpatch_command(tree: str, path: str) -> List[str]:

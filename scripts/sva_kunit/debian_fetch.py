@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional, TextIO, Tuple
+from typing import Callable, List, Optional, Sequence, TextIO, Tuple
 
 from . import apt_config, source_cache
 from .errors import SetupError
@@ -213,26 +213,40 @@ def not_available(source: KernelSource, why: object) -> SetupError:
 
 def fetched_tree(cache_dir: str, source: KernelSource, out: TextIO,
                  run: Runner = subprocess.run,
-                 archive: ArchiveReader = apt_config.machine_archive) -> str:
+                 archive: ArchiveReader = apt_config.machine_archive,
+                 members: Optional[Sequence[str]] = None) -> str:
     """The cached tree of source's package as its suite has it now,
     fetching and extracting it if needed; an earlier one when the suite
-    cannot be reached."""
+    cannot be reached.  With members (tree-relative paths), only those
+    are needed: a cached tree still serves, else just they are extracted
+    (source_cache.ensure_files)."""
     try:
         apt, version = locate(cache_dir, source, out, run, archive)
         tree = source_cache.tree_dir(cache_dir, source.package, version)
         if os.path.isdir(tree):
             return tree
+        files = source_cache.files_dir(cache_dir, source.package, version)
+        if members is not None and source_cache.has_files(files, members):
+            return files
         source_cache.remove_abandoned_extractions(apt.root, DOWNLOAD_PREFIX)
         work = tempfile.mkdtemp(prefix=f'{DOWNLOAD_PREFIX}{os.getpid()}-',
                                 dir=apt.root)
         try:
             tarball = download_tarball(apt, source, version, work, out, run)
+            if members is not None:
+                return source_cache.ensure_files(
+                    cache_dir, source.package, version, members, out,
+                    tarball, run)
             return source_cache.ensure_tree(cache_dir, source.package,
                                             version, out, tarball, run)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     except Unavailable as e:
-        cached = source_cache.newest_tree(cache_dir, source.package)
+        if members is None:
+            cached = source_cache.newest_tree(cache_dir, source.package)
+        else:
+            cached = source_cache.newest_files(cache_dir, source.package,
+                                               members)
         if cached is None:
             raise not_available(source, e) from None
         out.write(f'sva-kunit: note: {source.package} from {source.suite}: '

@@ -234,6 +234,40 @@ class FetchTest(unittest.TestCase):
                          'or --kernel=DIR')
         self.assertEqual(self.apt.calls, [])
 
+    def fetch_files(self) -> tuple:
+        out = io.StringIO()
+        found = debian_fetch.fetched_tree(self.cache, SOURCE, out, self.apt,
+                                          lambda: ARCHIVE,
+                                          members=('Makefile',))
+        return found, out.getvalue()
+
+    def test_only_the_members_are_extracted_and_kept(self):
+        files, out = self.fetch_files()
+        self.assertEqual(files, os.path.join(
+            self.cache, 'files', 'linux-source-7.3_7.3.4-1_bpo13+1'))
+        self.assertEqual(os.listdir(files), ['Makefile'])
+        self.assertIn('extracting Makefile from', out)
+        self.assertFalse(os.path.exists(os.path.join(self.cache, 'trees')))
+        self.assertEqual(sorted(os.listdir(self.root)),
+                         ['cache', 'lists', 'sources.sources', 'updated'])
+        self.apt.calls.clear()
+        self.assertEqual(self.fetch_files(), (files, ''))
+        self.assertEqual(self.apt.commands(),
+                         ['apt-cache policy linux-source-7.3'])
+        # Offline, the files fetched earlier serve, with a note.
+        os.unlink(os.path.join(self.root, 'updated'))
+        self.apt.update_rc = 100
+        again, out = self.fetch_files()
+        self.assertEqual(again, files)
+        self.assertIn(f'using the tree fetched earlier, {files}', out)
+
+    def test_members_come_from_a_cached_whole_tree(self):
+        tree, _ = self.fetch()
+        self.apt.calls.clear()
+        self.assertEqual(self.fetch_files(), (tree, ''))
+        self.assertEqual(self.apt.commands(),
+                         ['apt-cache policy linux-source-7.3'])
+
     def test_fetched_tarball_for_the_bisect_selftest(self):
         into = os.path.join(self._tmp.name, 'work', 'deb')
         tarball = debian_fetch.fetched_tarball(self.cache, SOURCE, into,

@@ -1,5 +1,6 @@
-"""The cache: an extracted linux-source tree per package version, and
-one kunit.py build directory per kernel tree.
+"""The cache: an extracted linux-source tree per package version (or
+only a few files of it, for checkpatch.pl), and one kunit.py build
+directory per kernel tree.
 
 Extraction goes to a temporary directory inside the cache and is renamed
 into place only when complete, so an interrupted extraction is never
@@ -13,7 +14,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from typing import Callable, Mapping, Optional, TextIO
+from typing import Callable, Mapping, Optional, Sequence, TextIO
 
 from .errors import SetupError
 from .packages import Runner
@@ -38,9 +39,11 @@ def tree_dir(cache_dir: str, package: str, version: str) -> str:
     return os.path.join(cache_dir, 'trees', f'{package}_{_safe(version)}')
 
 
-def newest_tree(cache_dir: str, package: str) -> Optional[str]:
-    """The most recently extracted tree of any version of package."""
-    trees = os.path.join(cache_dir, 'trees')
+def newest_tree(cache_dir: str, package: str, kind: str = 'trees'
+                ) -> Optional[str]:
+    """The most recently extracted tree of any version of package (with
+    kind='files', the newest directory of ensure_files)."""
+    trees = os.path.join(cache_dir, kind)
     try:
         names = os.listdir(trees)
     except OSError:
@@ -101,18 +104,73 @@ def ensure_tree(cache_dir: str, package: str, version: str, out: TextIO,
     final = tree_dir(cache_dir, package, version)
     if os.path.isdir(final):
         return final
-    trees = os.path.dirname(final)
-    os.makedirs(trees, exist_ok=True)
-    remove_abandoned_extractions(trees)
     tarball = tarball or find_tarball(package, run)
+    out.write(f'sva-kunit: extracting {tarball} into {final} (once per '
+              'package version)\n')
+    out.flush()
+    _extract(cache_dir, package, tarball, final, (), run)
+    return final
+
+
+def files_dir(cache_dir: str, package: str, version: str) -> str:
+    """Where a few files of one package version's tree live, extracted
+    without the rest of it (ensure_files)."""
+    return os.path.join(cache_dir, 'files', f'{package}_{_safe(version)}')
+
+
+def has_files(root: str, members: Sequence[str]) -> bool:
+    return all(os.path.isfile(os.path.join(root, *m.split('/')))
+               for m in members)
+
+
+def ensure_files(cache_dir: str, package: str, version: str,
+                 members: Sequence[str], out: TextIO,
+                 tarball: Optional[str] = None,
+                 run: Runner = subprocess.run) -> str:
+    """A directory laid out like the tree of this package version that
+    holds at least `members` (tree-relative paths): the whole tree when
+    it is cached, else a small one with just those files, extracted once
+    (tar still reads the whole tarball, but writes only them)."""
+    tree = tree_dir(cache_dir, package, version)
+    if os.path.isdir(tree):
+        return tree
+    final = files_dir(cache_dir, package, version)
+    if has_files(final, members):
+        return final
+    tarball = tarball or find_tarball(package, run)
+    out.write(f'sva-kunit: extracting {", ".join(members)} from {tarball} '
+              f'into {final}\n')
+    out.flush()
+    _extract(cache_dir, package, tarball, final, members, run)
+    return final
+
+
+def newest_files(cache_dir: str, package: str, members: Sequence[str]
+                 ) -> Optional[str]:
+    """The newest cached tree of package, else its newest directory from
+    ensure_files that holds every member."""
+    tree = newest_tree(cache_dir, package)
+    if tree is not None:
+        return tree
+    found = newest_tree(cache_dir, package, 'files')
+    return found if found and has_files(found, members) else None
+
+
+def _extract(cache_dir: str, package: str, tarball: str, final: str,
+             members: Sequence[str], run: Runner) -> None:
+    """Extract the tarball's top directory (only `members` of it, if
+    any) and rename it to `final`, replacing an incomplete one."""
+    parent = os.path.dirname(final)
+    os.makedirs(parent, exist_ok=True)
+    remove_abandoned_extractions(parent)
     tmp = tempfile.mkdtemp(prefix=f'{EXTRACT_PREFIX}{os.getpid()}-',
-                           dir=trees)
+                           dir=parent)
     try:
-        out.write(f'sva-kunit: extracting {tarball} into {final} (once per '
-                  'package version)\n')
-        out.flush()
-        proc = run(['tar', '-xf', tarball, '-C', tmp, '--no-same-owner'],
-                   check=False)
+        # One directory level, then the member: "*" must not match "/".
+        patterns = (['--wildcards', '--no-wildcards-match-slash']
+                    + [f'*/{m}' for m in members] if members else [])
+        proc = run(['tar', '-xf', tarball, '-C', tmp, '--no-same-owner',
+                    *patterns], check=False)
         if proc.returncode != 0:
             raise SetupError(f'extracting {tarball} failed (tar exit '
                              f'{proc.returncode})', 'check free space in '
@@ -122,12 +180,15 @@ def ensure_tree(cache_dir: str, package: str, version: str, out: TextIO,
         if len(entries) != 1:
             raise SetupError(f'{tarball} does not hold exactly one top '
                              'directory', f'reinstall {package}')
+        top = os.path.join(tmp, entries[0])
+        if members and os.path.isdir(final):
+            # Fewer files than asked for now: an older harness's set.
+            os.rename(final, os.path.join(tmp, 'old'))
         try:
-            os.rename(os.path.join(tmp, entries[0]), final)
+            os.rename(top, final)
         except OSError:
             # Another sva-kunit finished the same extraction first.
             if not os.path.isdir(final):
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return final

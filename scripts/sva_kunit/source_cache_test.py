@@ -115,5 +115,92 @@ class SourceCacheTest(unittest.TestCase):
         self.assertEqual(a, source_cache.build_dir_for('/c', '/src/linux/'))
 
 
+CHECKPATCH_TREE = {
+    'linux-source-6.12/Makefile': b'VERSION = 6\n',
+    'linux-source-6.12/scripts/checkpatch.pl': b'#!/usr/bin/perl\n',
+    'linux-source-6.12/scripts/spelling.txt': b'abandonned||abandoned\n',
+    'linux-source-6.12/scripts/Makefile': b'# not needed\n',
+    # Deeper files of the same names must not be taken for the members.
+    'linux-source-6.12/tools/scripts/spelling.txt': b'wrong one\n',
+}
+MEMBERS = ('scripts/checkpatch.pl', 'scripts/spelling.txt')
+
+
+def make_tarball(path: str, files) -> str:
+    with tarfile.open(path, 'w:xz') as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def listing(root: str):
+    return sorted(os.path.relpath(os.path.join(d, f), root)
+                  for d, _, files in os.walk(root) for f in files)
+
+
+class EnsureFilesTest(unittest.TestCase):
+
+    def setUp(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self._tmp.cleanup)
+        self.cache = os.path.join(self._tmp.name, 'cache')
+        self.tarball = make_tarball(os.path.join(self._tmp.name, 't.tar.xz'),
+                                    CHECKPATCH_TREE)
+
+    def ensure(self, members=MEMBERS, version='1', **kwargs) -> str:
+        return source_cache.ensure_files(self.cache, PKG, version, members,
+                                         io.StringIO(), self.tarball,
+                                         **kwargs)
+
+    def test_extracts_only_the_members_once(self):
+        files = self.ensure()
+        self.assertEqual(files, source_cache.files_dir(self.cache, PKG, '1'))
+        self.assertEqual(listing(files), list(MEMBERS))
+        with open(os.path.join(files, 'scripts', 'spelling.txt'), 'rb') as f:
+            self.assertEqual(f.read(), b'abandonned||abandoned\n')
+        # Nothing but the finished directory is left in the cache.
+        self.assertEqual(os.listdir(os.path.dirname(files)),
+                         [os.path.basename(files)])
+        with mock.patch('subprocess.run') as run:
+            self.assertEqual(self.ensure(run=run), files)
+        run.assert_not_called()
+
+    def test_a_cached_whole_tree_is_used(self):
+        tree = source_cache.ensure_tree(self.cache, PKG, '1', io.StringIO(),
+                                        self.tarball)
+        with mock.patch('subprocess.run') as run:
+            self.assertEqual(self.ensure(run=run), tree)
+        run.assert_not_called()
+        self.assertFalse(os.path.exists(os.path.join(self.cache, 'files')))
+
+    def test_a_directory_missing_a_member_is_extracted_again(self):
+        self.ensure(members=MEMBERS[:1])
+        files = self.ensure()
+        self.assertEqual(listing(files), list(MEMBERS))
+
+    def test_a_member_missing_from_the_tarball_is_a_setup_error(self):
+        def quiet(argv, **kwargs):
+            return subprocess.run(argv, stderr=subprocess.DEVNULL, **kwargs)
+        with self.assertRaises(SetupError) as cm:
+            self.ensure(members=MEMBERS + ('scripts/nonexistent',),
+                        run=quiet)
+        self.assertIn('tar exit 2', str(cm.exception))
+        self.assertEqual(os.listdir(os.path.join(self.cache, 'files')), [])
+
+    def test_newest_files_prefers_a_whole_tree(self):
+        self.assertIsNone(source_cache.newest_files(self.cache, PKG, MEMBERS))
+        files = self.ensure()
+        self.assertEqual(source_cache.newest_files(self.cache, PKG, MEMBERS),
+                         files)
+        self.assertIsNone(source_cache.newest_files(
+            self.cache, PKG, MEMBERS + ('scripts/other',)))
+        tree = source_cache.ensure_tree(self.cache, PKG, '0', io.StringIO(),
+                                        self.tarball)
+        self.assertEqual(source_cache.newest_files(self.cache, PKG, MEMBERS),
+                         tree)
+
+
 if __name__ == '__main__':
     unittest.main()

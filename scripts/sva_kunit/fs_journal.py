@@ -1,13 +1,23 @@
-"""File operations that can all be undone if a later one fails.
+"""File operations that can all be undone if a later one fails, and the
+atomic, durable file write they (and the journals) are made of.
 
 The installer promises the tree is either fully updated or exactly as it
 was; recording an undo step before every change is what keeps that
 promise when a disk fills up or a permission bites halfway through.
+
+atomic_write() writes a temporary file with a name of its own beside the
+target, fsyncs it, renames it over the target and fsyncs the directory:
+after a kill or a power cut the target is the old file or the new one,
+never a truncated mix, and once it returns the new one stays.  Journal
+tracks the directories its other changes (unlink, mkdir, rmdir) touch,
+and sync() makes those durable before a caller drops its journal file.
 """
 
 import os
+import re
 import stat
-from typing import Callable, List, Optional, Tuple
+import tempfile
+from typing import Callable, Iterable, List, Optional, Set, Tuple
 
 from .errors import SetupError
 
@@ -76,27 +86,78 @@ def give(path: str, owner: Owner) -> None:
             pass
 
 
+def fsync_dir(directory: str) -> None:
+    """Make the directory's entries (a rename, unlink, mkdir) durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_parents(paths: Iterable[str]) -> None:
+    """fsync_dir() each existing directory that holds one of paths."""
+    for directory in sorted({os.path.dirname(p) or '.' for p in paths}):
+        if os.path.isdir(directory):
+            fsync_dir(directory)
+
+
+def _temp_name(name: str) -> 're.Pattern[str]':
+    # tempfile.mkstemp()'s 8 random characters; none at all for a file
+    # left by an older sva-kunit, which named it path + TEMP_SUFFIX.
+    return re.compile(re.escape(name) + r'(\.[a-z0-9_]{8})?'
+                      + re.escape(TEMP_SUFFIX))
+
+
+def temp_files(path: str) -> List[str]:
+    """What atomic_write(path, ...) left behind when it was killed."""
+    directory, name = os.path.split(path)
+    pattern = _temp_name(name)
+    try:
+        names = os.listdir(directory or '.')
+    except OSError:
+        return []
+    return sorted(os.path.join(directory, n) for n in names
+                  if pattern.fullmatch(n))
+
+
+def remove_temp_files(path: str) -> None:
+    for tmp in temp_files(path):
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+
+
 def atomic_write(path: str, data: bytes, mode: int,
                  owner: Optional[Owner] = None) -> None:
     """Replace path by a file of data and mode, owned like the file it
     replaces (or by `owner`): run as root in a user's tree, a new inode
-    would otherwise leave the user's file owned by root."""
+    would otherwise leave the user's file owned by root.  Atomic and
+    durable (see the module's docstring); two writers never share a
+    temporary file."""
     owner = owner or owner_of(path)
-    # Write beside the target and rename, so a crash leaves either the old
-    # or the new file, never a truncated one that would look "modified".
-    tmp = path + TEMP_SUFFIX
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    directory, name = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(prefix=name + '.', suffix=TEMP_SUFFIX,
+                               dir=directory or '.')
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
-        if owner is not None:
-            give(tmp, owner)
-        os.chmod(tmp, mode)  # explicit, so the umask cannot change it;
-        os.replace(tmp, path)  # and after chown, which drops set-id bits
+            f.flush()
+            if owner is not None:
+                give(tmp, owner)
+            os.chmod(tmp, mode)  # explicit, so the umask cannot change it,
+            # and after chown, which drops set-id bits; then the data and
+            # the inode reach the disk before the name points at them.
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        try:
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise
+    fsync_dir(directory or '.')
 
 
 class Journal:
@@ -104,11 +165,13 @@ class Journal:
 
     def __init__(self) -> None:
         self._undo: List[Callable[[], None]] = []
+        self._touched: Set[str] = set()  # paths whose directory changed
 
     def write_file(self, path: str, data: bytes, mode: int) -> None:
         before = read_file(path)
         owner = owner_of(path)
         atomic_write(path, data, mode)
+        self._touched.add(path)
         if before is None:
             self._undo.append(lambda: os.unlink(path))
         else:
@@ -122,23 +185,30 @@ class Journal:
             return
         owner = owner_of(path)
         os.unlink(path)
+        self._touched.add(path)
         old_data, old_mode = before
         self._undo.append(lambda: atomic_write(path, old_data, old_mode,
                                                owner))
 
     def make_dir(self, path: str) -> None:
         os.mkdir(path)
+        self._touched.add(path)
         self._undo.append(lambda: os.rmdir(path))
 
     def remove_dir(self, path: str) -> None:
         st = os.stat(path)
         os.rmdir(path)
+        self._touched.add(path)
 
         def undo() -> None:
             os.mkdir(path)
             give(path, (st.st_uid, st.st_gid))
             os.chmod(path, stat.S_IMODE(st.st_mode))
         self._undo.append(undo)
+
+    def sync(self) -> None:
+        """Make every change so far (or its undoing) durable."""
+        fsync_parents(self._touched)
 
     def rollback(self) -> None:
         # Undo newest first; keep going on errors so one stuck step does

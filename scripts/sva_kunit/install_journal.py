@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence, TextIO, Tuple
 
 from .errors import SetupError
-from .fs_journal import (TEMP_SUFFIX, Owner, atomic_write, give, owner_of,
-                         read_bytes, read_file, tree_path)
+from .fs_journal import (TEMP_SUFFIX, Owner, atomic_write, fsync_dir,
+                         fsync_parents, give, owner_of, read_bytes,
+                         read_file, remove_temp_files, tree_path)
 from .manifest import sha256
 
 JOURNAL_NAME = '.sva-kunit-install'
@@ -104,8 +105,9 @@ def begin(tree: str, changes: Sequence[Change]) -> None:
 
 
 def finish(tree: str) -> None:
-    """The plan is done (or rolled back): forget it."""
+    """The plan is done (or rolled back), durably: forget it."""
     os.unlink(journal_path(tree))
+    fsync_dir(tree)
 
 
 def load(tree: str) -> Optional[List[Entry]]:
@@ -156,8 +158,7 @@ def _check(tree: str, entries: Sequence[Entry]) -> None:
 
 def _undo(tree: str, e: Entry) -> None:
     path = tree_path(tree, e.path)
-    if os.path.lexists(path + TEMP_SUFFIX):
-        os.unlink(path + TEMP_SUFFIX)  # killed in the middle of a write
+    remove_temp_files(path)  # killed in the middle of a write
     kind = _kind(path)
     if e.before == FILE:
         if (kind != FILE or read_file(path) != (e.data, e.mode)
@@ -179,9 +180,9 @@ def repair(tree: str, out: Optional[TextIO] = None,
            dry_run: bool = False) -> bool:
     """Undo what an interrupted install or uninstall left half-done;
     whether there was anything to undo."""
-    journal = journal_path(tree)
-    if not dry_run and os.path.lexists(journal + TEMP_SUFFIX):
-        os.unlink(journal + TEMP_SUFFIX)  # killed writing it: no change yet
+    if not dry_run:
+        # Killed writing the journal: no change yet.
+        remove_temp_files(journal_path(tree))
     entries = load(tree)
     if entries is None:
         return False
@@ -189,6 +190,7 @@ def repair(tree: str, out: Optional[TextIO] = None,
     if not dry_run:
         for entry in reversed(entries):
             _undo(tree, entry)
+        fsync_parents(tree_path(tree, e.path) for e in entries)
         finish(tree)
     if out is not None:
         verb = 'would undo' if dry_run else 'undid'

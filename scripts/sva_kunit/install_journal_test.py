@@ -93,9 +93,11 @@ class InterruptTest(FakeTreeTestCase):
 
     def test_killed_while_writing_a_file_or_the_journal(self):
         self.interrupted(self.install, 3, killed=True)
-        write(self.tree, 'drivers/iommu/Kconfig' + TEMP_SUFFIX, b'half')
+        write(self.tree, 'drivers/iommu/Kconfig.x1y2z3w4' + TEMP_SUFFIX,
+              b'half')
         self.uninstall()
         self.assertEqual(snapshot(self.tree), self.before)
+        # The name an older sva-kunit gave its temporary file.
         write(self.tree, JOURNAL_NAME + TEMP_SUFFIX, b'{"ver')
         self.install()
         self.assertEqual(snapshot(self.tree), self.installed)

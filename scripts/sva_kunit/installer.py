@@ -304,12 +304,14 @@ def apply_plan(plan: Plan) -> None:
                              f'({undo_error})', 'fix that and rerun install '
                              'or uninstall, which undo the rest, or '
                              + RESTORE_BY_HAND) from e
+        journal.sync()
         install_journal.finish(plan.tree)
         if not isinstance(e, Exception):
             raise
         raise SetupError(f'changing {plan.tree} failed at "{what}" ({e}); '
                          'the tree was restored to how it was',
                          'fix the cause and rerun') from e
+    journal.sync()
     install_journal.finish(plan.tree)
 
 

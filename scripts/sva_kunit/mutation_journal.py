@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Optional, TextIO, Tuple
 
 from .errors import SetupError
-from .fs_journal import (TEMP_SUFFIX, atomic_write, read_bytes, read_file,
-                         tree_path)
+from .fs_journal import (atomic_write, fsync_dir, read_bytes, read_file,
+                         remove_temp_files, tree_path)
 from .manifest import sha256
 from .mutants import Mutant, NoApply, mutate
 
@@ -65,13 +65,6 @@ def journal_path(tree: str) -> str:
 
 def _abs(tree: str, rel: str) -> str:
     return os.path.join(tree, *rel.split('/'))
-
-
-def _remove_if_present(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def apply(tree: str, mutant: Mutant) -> Mutation:
@@ -125,8 +118,9 @@ def restore(tree: str, record: Mutation) -> None:
         # than the object built from the mutant, or make would keep
         # linking the mutant's code into every later run.
         atomic_write(path, record.original, record.mode)
-    _remove_if_present(path + TEMP_SUFFIX)  # left if killed mid-write
+    remove_temp_files(path)  # left if killed mid-write
     os.unlink(journal_path(tree))
+    fsync_dir(tree)
 
 
 def load(tree: str) -> Optional[Mutation]:
@@ -148,10 +142,9 @@ def load(tree: str) -> Optional[Mutation]:
 
 def repair(tree: str, out: TextIO, dry_run: bool = False) -> Optional[str]:
     """Undo a mutation an interrupted `mutate` left; the file, or None."""
-    journal = journal_path(tree)
     if not dry_run:
         # A crash while writing the journal: the source was not touched.
-        _remove_if_present(journal + TEMP_SUFFIX)
+        remove_temp_files(journal_path(tree))
     record = load(tree)
     if record is None:
         return None

@@ -69,7 +69,7 @@ class JournalTest(unittest.TestCase):
 
     def test_repair_after_a_crash(self):
         mutation_journal.apply(self.tree, MUTANT)  # ... and then SIGKILL
-        write(self.tree, SVA + TEMP_SUFFIX, b'half')  # killed mid-write
+        write(self.tree, SVA + '.abcd1234' + TEMP_SUFFIX, b'half')  # killed
         out = io.StringIO()
         self.assertEqual(mutation_journal.repair(self.tree, out), SVA)
         self.assertEqual(out.getvalue(), f'sva-kunit: repaired {SVA} left '
@@ -83,7 +83,8 @@ class JournalTest(unittest.TestCase):
         mutation_journal.repair(self.tree, io.StringIO())
         self.assertEqual(snapshot(self.tree), self.before)
         # Killed while writing the journal: only its temp file is there.
-        write(self.tree, mutation_journal.JOURNAL_NAME + TEMP_SUFFIX,
+        write(self.tree, mutation_journal.JOURNAL_NAME + '.q_9z8y7x'
+              + TEMP_SUFFIX,
               record.to_json().encode()[:10])
         self.assertIsNone(mutation_journal.repair(self.tree, io.StringIO()))
         self.assertEqual(snapshot(self.tree), self.before)

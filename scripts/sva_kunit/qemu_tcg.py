@@ -17,6 +17,7 @@ import shutil
 from typing import Dict, Mapping, Optional
 
 from .errors import SetupError
+from .fs_journal import atomic_write
 
 WRAPPER = '''#!/bin/sh
 # Written by sva-kunit (scripts/sva_kunit/qemu_tcg.py): run QEMU with
@@ -62,11 +63,8 @@ def wrapper_dir(cache_dir: str, qemu: str,
     except OSError:
         pass
     os.makedirs(directory, exist_ok=True)
-    tmp = f'{target}.{os.getpid()}.tmp'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        f.write(text)
-    os.chmod(tmp, 0o755)
-    os.replace(tmp, target)
+    # Two runs may write it at once; each gets a temporary file of its own.
+    atomic_write(target, text.encode(), 0o755)
     return directory
 
 

@@ -12,6 +12,7 @@
  * the core calls it and print the record when it does not match.
  */
 #include <kunit/resource.h>
+#include <kunit/test-bug.h>
 #include <kunit/test.h>
 #include <linux/idr.h>
 #include <linux/iommu.h>
@@ -26,15 +27,14 @@
 #include <linux/string.h>
 #include <linux/xarray.h>
 
+#include "../iommu-priv.h"
 #include "fake-iommu.h"
 
 #define FAKE_IOMMU_DEFAULT_MAX_PASIDS	BIT(20)
 
-/* kzalloc_obj() came with v7.0; earlier trees get what it stands for. */
-#ifndef kzalloc_obj
-#define kzalloc_obj(P)	kzalloc(sizeof(P), GFP_KERNEL)
-#endif
 #define FAKE_IOMMU_LOG_SIZE		256
+#define FAKE_IOMMU_VIOLATIONS_KEPT	8U
+#define FAKE_IOMMU_VIOLATION_LEN	128
 
 struct fake_iommu_fault {
 	unsigned int nth;
@@ -47,6 +47,7 @@ struct fake_iommu {
 	struct fwnode_handle *fwnode;
 	int id;
 	enum fake_iommu_policy policy;
+	enum fake_iommu_driver driver;
 	bool mm_notifier;
 	struct fake_iommu_fault faults[FAKE_FAULT_NR];
 };
@@ -62,13 +63,19 @@ struct fake_iommu_client {
 	bool sva_enabled;
 	/* PASID -> fake_domain, for every set_dev_pasid not yet removed */
 	struct xarray pasids;
+	/* PASIDs that were set and then removed, to name a double remove */
+	struct xarray removed;
 	struct fake_iommu_fault faults[FAKE_FAULT_NR];
 };
 
 struct fake_domain {
 	struct iommu_domain domain;
 	int instance;
+	enum fake_iommu_driver driver;
+	bool sva;
 	unsigned int seq;
+	/* (device, PASID) pairs this domain is set on now */
+	atomic_t attached;
 	/* Compared with the watched mm, never dereferenced: see free op */
 	const struct mm_struct *mm;
 	/* Registered on the mm, as SVA drivers do, if the instance asks */
@@ -86,6 +93,11 @@ static unsigned int fake_log_lost;
 static unsigned int fake_call_totals[FAKE_OP_COUNT][2];
 static unsigned int fake_domain_seq;
 static struct mm_struct *fake_watched_mm;
+static char fake_violations[FAKE_IOMMU_VIOLATIONS_KEPT][FAKE_IOMMU_VIOLATION_LEN];
+static unsigned int fake_violation_count;
+
+static const struct iommu_ops fake_iommu_ops[];
+static struct iommu_domain fake_blocked_domain;
 
 static const char * const fake_op_names[FAKE_OP_COUNT] = {
 	[FAKE_OP_DOMAIN_ALLOC_SVA] = "domain_alloc_sva",
@@ -144,7 +156,8 @@ static void fake_record_range(enum fake_iommu_op op, int instance,
 		.instance = instance,
 		.pasid = pasid,
 		.domain = fdom ? fdom->seq : 0,
-		.domain_type = fdom ? fdom->domain.type : 0,
+		.domain_type = !fdom ? 0 : fdom->sva ? IOMMU_DOMAIN_SVA :
+			       IOMMU_DOMAIN_UNMANAGED,
 		.mm_count = mm_count,
 		.ret = ret,
 		.start = start,
@@ -160,6 +173,33 @@ static void fake_record(enum fake_iommu_op op, int instance,
 			const struct fake_domain *fdom, int mm_count, int ret)
 {
 	fake_record_range(op, instance, dev, pasid, fdom, mm_count, ret, 0, 0);
+}
+
+/*
+ * The core broke the contract that every IOMMU driver relies on. Like
+ * iommufd's mock, say so loudly where it happens: a WARN for the kernel
+ * log, a failure of the running KUnit case that names it, and a copy for
+ * fake_iommu_log_dump().
+ */
+static __printf(1, 2) void fake_violation(const char *fmt, ...)
+{
+	char msg[FAKE_IOMMU_VIOLATION_LEN];
+	unsigned long flags;
+	va_list args;
+
+	va_start(args, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, args);
+	va_end(args);
+
+	spin_lock_irqsave(&fake_log_lock, flags);
+	if (fake_violation_count < FAKE_IOMMU_VIOLATIONS_KEPT)
+		strscpy(fake_violations[fake_violation_count], msg);
+	fake_violation_count++;
+	spin_unlock_irqrestore(&fake_log_lock, flags);
+
+	WARN(1, "fake-iommu: the IOMMU core broke the driver contract: %s\n",
+	     msg);
+	kunit_fail_current_test("fake IOMMU driver contract: %s", msg);
 }
 
 static int fake_fault_hit(struct fake_iommu_fault *fault)
@@ -185,7 +225,14 @@ static void fake_client_release(struct device *dev)
 		container_of(to_platform_device(dev), struct fake_iommu_client,
 			     pdev);
 
+	/*
+	 * A device that never got as far as the core's probe (its
+	 * platform_device_add() failed) still carries the fwspec.
+	 */
+	if (dev->iommu)
+		dev_iommu_free(dev);
 	xa_destroy(&client->pasids);
+	xa_destroy(&client->removed);
 	kfree(client);
 }
 
@@ -221,52 +268,143 @@ static struct iommu_domain fake_identity_domain = {
 	.ops = &fake_identity_ops,
 };
 
+/*
+ * The client behind @dev, as the driver's own probe recorded it; a device
+ * the driver never probed is a contract violation.
+ */
+static struct fake_iommu_client *fake_client_for_op(struct device *dev,
+						    const char *op)
+{
+	struct fake_iommu_client *client = fake_client_of(dev);
+
+	if (!client || dev_iommu_priv_get(dev) != client) {
+		fake_violation("%s for %s, a device this driver never probed",
+			       op, dev_name(dev));
+		return NULL;
+	}
+	return client;
+}
+
+/*
+ * What the core owes a driver in set_dev_pasid(): a PASID inside the
+ * device's range (never IOMMU_NO_PASID, never on a device without PASID
+ * support), a domain of this very driver, one PASID set only once unless
+ * the core replaces @old, and for an SVA domain everything the core itself
+ * must fill in after domain_alloc_sva(): type, mm, owner, fault handler.
+ */
+static bool fake_set_dev_pasid_contract(struct fake_iommu_client *client,
+					struct fake_domain *fdom,
+					struct device *dev, ioasid_t pasid,
+					struct iommu_domain *old)
+{
+	struct iommu_domain *domain = &fdom->domain;
+	u32 max = dev->iommu->max_pasids;
+	void *cur;
+
+	if (pasid == IOMMU_NO_PASID || pasid >= max) {
+		fake_violation("set_dev_pasid of PASID %u on %s, whose PASIDs are [1, %u)",
+			       pasid, dev_name(dev), max);
+		return false;
+	}
+	if (fdom->driver != client->iommu->driver) {
+		fake_violation("set_dev_pasid of a driver %c domain on %s, a device of driver %c",
+			       'A' + fdom->driver, dev_name(dev),
+			       'A' + client->iommu->driver);
+		return false;
+	}
+	cur = xa_load(&client->pasids, pasid);
+	if (cur && cur != old) {
+		fake_violation("set_dev_pasid of PASID %u on %s, which is already set",
+			       pasid, dev_name(dev));
+		return false;
+	}
+	if (!fdom->sva)
+		return true;
+	if (domain->type != IOMMU_DOMAIN_SVA || domain->mm != fdom->mm ||
+	    domain->owner != &fake_iommu_ops[fdom->driver] ||
+	    !domain->iopf_handler) {
+		fake_violation("SVA domain #%u unset by core: type %u mm %s owner %s iopf %s",
+			       fdom->seq, domain->type,
+			       domain->mm == fdom->mm ? "ok" : "wrong",
+			       domain->owner == &fake_iommu_ops[fdom->driver] ?
+			       "ok" : "wrong",
+			       domain->iopf_handler ? "set" : "NULL");
+		return false;
+	}
+	return true;
+}
+
 static int fake_set_dev_pasid(struct iommu_domain *domain, struct device *dev,
 			      ioasid_t pasid, struct iommu_domain *old)
 {
-	struct fake_iommu_client *client = dev_iommu_priv_get(dev);
+	struct fake_iommu_client *client;
 	struct fake_domain *fdom = to_fake_domain(domain);
-	bool sva = domain->type == IOMMU_DOMAIN_SVA;
 	int ret;
 
-	ret = fake_fault_check(client, FAKE_FAULT_SET_DEV_PASID);
-	if (!ret && sva && !client->sva_enabled)
+	client = fake_client_for_op(dev, "set_dev_pasid");
+	if (!client)
+		return -ENODEV;
+	if (!fake_set_dev_pasid_contract(client, fdom, dev, pasid, old))
+		ret = -EINVAL;
+	else
+		ret = fake_fault_check(client, FAKE_FAULT_SET_DEV_PASID);
+	if (!ret && fdom->sva && !client->sva_enabled)
 		ret = -ENODEV;
-	if (!ret && sva && client->iommu->policy == FAKE_IOMMU_SHARE_OWN &&
+	if (!ret && fdom->sva && client->iommu->policy == FAKE_IOMMU_SHARE_OWN &&
 	    fdom->instance != client->iommu->id)
 		ret = -EINVAL;
-	if (!ret && xa_load(&client->pasids, pasid))
-		ret = -EBUSY;
 	if (!ret)
 		ret = xa_err(xa_store(&client->pasids, pasid, fdom, GFP_KERNEL));
+	if (!ret) {
+		xa_erase(&client->removed, pasid);
+		atomic_inc(&fdom->attached);
+		if (old && old != &fake_blocked_domain)
+			atomic_dec(&to_fake_domain(old)->attached);
+	}
 
 	fake_record(FAKE_OP_SET_DEV_PASID, client->iommu->id, dev, pasid, fdom,
-		    sva ? fake_mm_count(domain->mm) : -1, ret);
+		    fdom->sva ? fake_mm_count(fdom->mm) : -1, ret);
 	return ret;
 }
 
 /*
- * The core takes @domain off @pasid of @dev. Records -ENOENT when this
- * device never had @pasid set, or had it set to another domain: every
- * successful set_dev_pasid() is undone exactly once, and nothing else is
- * (I12, I13).
+ * The core takes @domain off @pasid of @dev. Every successful
+ * set_dev_pasid() is undone exactly once, and nothing else is (I12, I13):
+ * anything else is a contract violation, recorded with -ENOENT.
  */
 static void fake_detach_dev_pasid(struct device *dev, ioasid_t pasid,
 				  struct iommu_domain *domain)
 {
-	struct fake_iommu_client *client = dev_iommu_priv_get(dev);
+	struct fake_iommu_client *client;
 	struct fake_domain *fdom = to_fake_domain(domain);
-	bool sva = domain->type == IOMMU_DOMAIN_SVA;
-	void *was = xa_load(&client->pasids, pasid);
+	void *was;
 	int ret = 0;
 
-	if (was == fdom)
-		xa_erase(&client->pasids, pasid);
-	else
+	client = fake_client_for_op(dev, "PASID detach");
+	if (!client)
+		return;
+	was = xa_load(&client->pasids, pasid);
+	if (!dev->iommu->max_pasids) {
+		fake_violation("PASID %u detached from %s, a device without PASID support",
+			       pasid, dev_name(dev));
 		ret = -ENOENT;
+	} else if (was == fdom) {
+		xa_erase(&client->pasids, pasid);
+		xa_store(&client->removed, pasid, xa_mk_value(fdom->seq),
+			 GFP_KERNEL);
+		atomic_dec(&fdom->attached);
+	} else {
+		fake_violation("PASID %u of %s detached from domain #%u, but it is %s",
+			       pasid, dev_name(dev), fdom->seq,
+			       was ? "set to another domain" :
+			       xa_load(&client->removed, pasid) ?
+			       "already detached (a double remove)" :
+			       "not set");
+		ret = -ENOENT;
+	}
 
 	fake_record(FAKE_OP_REMOVE_DEV_PASID, client->iommu->id, dev, pasid,
-		    fdom, sva ? fake_mm_count(domain->mm) : -1, ret);
+		    fdom, fdom->sva ? fake_mm_count(fdom->mm) : -1, ret);
 }
 
 /* Setting the blocked domain on a PASID is how the core detaches it. */
@@ -274,8 +412,11 @@ static int fake_blocked_set_dev_pasid(struct iommu_domain *blocked,
 				      struct device *dev, ioasid_t pasid,
 				      struct iommu_domain *old)
 {
-	if (WARN_ON(!old))
+	if (!old) {
+		fake_violation("blocked domain set on PASID %u of %s with no old domain",
+			       pasid, dev_name(dev));
 		return -EINVAL;
+	}
 	fake_detach_dev_pasid(dev, pasid, old);
 	return 0;
 }
@@ -305,6 +446,10 @@ static void fake_domain_free(struct iommu_domain *domain)
 	if (watched && fdom->mm == watched)
 		mm_count = fake_mm_count(watched);
 
+	/* The core detaches every PASID before it frees the domain. */
+	if (atomic_read(&fdom->attached))
+		fake_violation("domain #%u freed while still set on %d PASIDs",
+			       fdom->seq, atomic_read(&fdom->attached));
 	fake_record(FAKE_OP_DOMAIN_FREE, fdom->instance, NULL, IOMMU_NO_PASID,
 		    fdom, mm_count, 0);
 	if (fdom->notifier.mm)
@@ -343,7 +488,7 @@ static const struct mmu_notifier_ops fake_mmu_notifier_ops = {
 };
 
 static struct fake_domain *fake_domain_new(struct fake_iommu_client *client,
-					   unsigned int type,
+					   bool sva,
 					   const struct iommu_domain_ops *ops)
 {
 	struct fake_domain *fdom = kzalloc_obj(*fdom);
@@ -351,10 +496,11 @@ static struct fake_domain *fake_domain_new(struct fake_iommu_client *client,
 
 	if (!fdom)
 		return NULL;
-	fdom->domain.type = type;
 	fdom->domain.ops = ops;
-	fdom->domain.pgsize_bitmap = SZ_4K;
 	fdom->instance = client->iommu->id;
+	fdom->driver = client->iommu->driver;
+	fdom->sva = sva;
+	atomic_set(&fdom->attached, 0);
 	spin_lock_irqsave(&fake_log_lock, flags);
 	fdom->seq = ++fake_domain_seq;
 	spin_unlock_irqrestore(&fake_log_lock, flags);
@@ -363,9 +509,10 @@ static struct fake_domain *fake_domain_new(struct fake_iommu_client *client,
 }
 
 /*
- * Like intel/svm.c and arm-smmu-v3-sva.c, set only what is the driver's:
- * the ops, and a notifier on @mm where the instance has one. The core sets
- * type, owner, mm and the fault handler, and takes its own mm_count.
+ * Like intel/svm.c, set only what is the driver's: the ops, and a notifier
+ * on @mm where the instance has one. The core sets type, owner, mm and the
+ * fault handler, and takes its own mm_count; set_dev_pasid() checks that
+ * it did.
  */
 static struct iommu_domain *fake_domain_alloc_sva(struct device *dev,
 						  struct mm_struct *mm)
@@ -376,8 +523,7 @@ static struct iommu_domain *fake_domain_alloc_sva(struct device *dev,
 
 	ret = fake_fault_check(client, FAKE_FAULT_DOMAIN_ALLOC);
 	if (!ret) {
-		fdom = fake_domain_new(client, IOMMU_DOMAIN_SVA,
-				       &fake_sva_domain_ops);
+		fdom = fake_domain_new(client, true, &fake_sva_domain_ops);
 		if (!fdom)
 			ret = -ENOMEM;
 	}
@@ -405,9 +551,10 @@ static struct iommu_domain *fake_domain_alloc_paging(struct device *dev)
 
 	ret = fake_fault_check(client, FAKE_FAULT_DOMAIN_ALLOC);
 	if (!ret) {
-		fdom = fake_domain_new(client, IOMMU_DOMAIN_UNMANAGED,
-				       &fake_paging_domain_ops);
-		if (!fdom)
+		fdom = fake_domain_new(client, false, &fake_paging_domain_ops);
+		if (fdom)
+			fdom->domain.pgsize_bitmap = SZ_4K;
+		else
 			ret = -ENOMEM;
 	}
 	fake_record(FAKE_OP_DOMAIN_ALLOC_PAGING, client->iommu->id, dev,
@@ -559,6 +706,7 @@ struct fake_iommu *fake_iommu_kunit_create(struct kunit *test,
 	if (!iommu)
 		return ERR_PTR(-ENOMEM);
 	iommu->policy = cfg->policy;
+	iommu->driver = cfg->driver;
 	iommu->mm_notifier = cfg->mm_notifier;
 	iommu->iommu.max_pasids = cfg->max_pasids ?: FAKE_IOMMU_DEFAULT_MAX_PASIDS;
 
@@ -691,6 +839,7 @@ struct device *fake_iommu_kunit_add_device(struct kunit *test,
 	client->iommu = iommu;
 	client->group = group;
 	xa_init(&client->pasids);
+	xa_init(&client->removed);
 	client->pdev.name = "fake-iommu-client";
 	client->pdev.id = PLATFORM_DEVID_AUTO;
 	dev = &client->pdev.dev;
@@ -854,6 +1003,7 @@ void fake_iommu_log_reset(void)
 	fake_log_lost = 0;
 	memset(fake_call_totals, 0, sizeof(fake_call_totals));
 	fake_domain_seq = 0;
+	fake_violation_count = 0;
 	WRITE_ONCE(fake_watched_mm, NULL);
 	spin_unlock_irqrestore(&fake_log_lock, flags);
 }
@@ -1020,6 +1170,20 @@ int fake_iommu_log_find(enum fake_iommu_op op, const struct device *dev,
 EXPORT_SYMBOL_GPL(fake_iommu_log_find);
 
 /**
+ * fake_iommu_violations() - contract violations since the last reset
+ *
+ * Each one has already failed the test that was running and WARNed;
+ * fake_iommu_log_dump() prints the first few.
+ *
+ * Return: how many times the core broke the driver contract.
+ */
+unsigned int fake_iommu_violations(void)
+{
+	return READ_ONCE(fake_violation_count);
+}
+EXPORT_SYMBOL_GPL(fake_iommu_violations);
+
+/**
  * fake_iommu_log_dump() - print the call record into a test's log
  * @test: the test
  *
@@ -1043,5 +1207,9 @@ void fake_iommu_log_dump(struct kunit *test)
 			   c->domain ? "(paging)" : "",
 			   c->mm_count, c->ret);
 	}
+	for (i = 0; i < min(fake_iommu_violations(), FAKE_IOMMU_VIOLATIONS_KEPT);
+	     i++)
+		kunit_info(test, "  contract violation: %s\n",
+			   fake_violations[i]);
 }
 EXPORT_SYMBOL_GPL(fake_iommu_log_dump);

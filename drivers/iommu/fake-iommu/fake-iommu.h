@@ -11,7 +11,13 @@
 #define __FAKE_IOMMU_H
 
 #include <linux/iommu.h>
+#include <linux/slab.h>
 #include <linux/types.h>
+
+/* kzalloc_obj() came with v7.0; earlier trees get what it stands for. */
+#ifndef kzalloc_obj
+#define kzalloc_obj(P)	kzalloc(sizeof(P), GFP_KERNEL)
+#endif
 
 struct device;
 struct kunit;
@@ -162,6 +168,7 @@ unsigned int fake_iommu_invalidations(const struct iommu_domain *domain,
 				      unsigned long start, unsigned long end);
 int fake_iommu_log_find(enum fake_iommu_op op, const struct device *dev,
 			unsigned int from);
+unsigned int fake_iommu_violations(void);
 void fake_iommu_log_dump(struct kunit *test);
 
 #endif /* __FAKE_IOMMU_H */

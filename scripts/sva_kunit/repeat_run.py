@@ -38,10 +38,8 @@ class Tally:
 class RepeatOutcome:
     exit_code: int
     summary: str
-    runs: List[RunOutcome]
     count: int                      # runs asked for
     tallies: Dict[str, Tally] = field(default_factory=dict)
-    kept_logs: Dict[int, str] = field(default_factory=dict)  # run -> log
 
 
 def tally_runs(runs: Sequence[RunOutcome]) -> Dict[str, Tally]:
@@ -90,6 +88,8 @@ def format_table(tallies: Dict[str, Tally], count: int) -> List[str]:
 
 def summary_line(runs: Sequence[RunOutcome], count: int,
                  tallies: Dict[str, Tally], log_dir: str) -> str:
+    """The closing line; log_dir is where failed runs' logs are ('' when
+    none was kept)."""
     failed_runs = [r for r in runs if r.exit_code != EXIT_OK]
     if not failed_runs:
         tests = len(runs[-1].verdict.tests) if runs[-1].verdict else 0
@@ -104,13 +104,17 @@ def summary_line(runs: Sequence[RunOutcome], count: int,
         parts.append(f'failed: {shown}{more}')
     parts.extend(f'{words} in {tallies[name].failed}/{count}'
                  for name, words in ROW_WORDS.items() if name in tallies)
-    parts.append(f'raw logs of the failed runs in {log_dir}')
+    if log_dir:
+        parts.append(f'raw logs of the failed runs in {log_dir}')
     return 'FAIL: ' + '; '.join(parts)
 
 
-def _keep_log(build_dir: str, dest: str, since: float) -> Optional[str]:
+def _keep_log(outcome: RunOutcome, dest: str, since: float
+              ) -> Optional[str]:
     """Copy this run's test.log before the next run overwrites it."""
-    src = test_log_path(build_dir)
+    if not outcome.kunit.kernel_ran:
+        return None  # the test.log there is an earlier run's
+    src = test_log_path(outcome.build_dir)
     try:
         if os.stat(src).st_mtime < since - 1:
             return None  # the kernel never wrote one this time
@@ -126,8 +130,8 @@ def run_repeated(options: RunOptions, count: int, out: TextIO,
     tree = resolve_tree(options, out)
     sync_payload(tree, options.repo_root, out)
     runs: List[RunOutcome] = []
-    kept: Dict[int, str] = {}
     log_dir = ''
+    kept = 0
     for index in range(1, count + 1):
         out.write(f'sva-kunit: run {index} of {count}\n')
         out.flush()
@@ -143,22 +147,23 @@ def run_repeated(options: RunOptions, count: int, out: TextIO,
             out.write(f'sva-kunit:   {line}\n')
         line = f'sva-kunit: run {index} of {count}: {outcome.summary}'
         if outcome.exit_code != EXIT_OK:
-            path = _keep_log(outcome.build_dir, os.path.join(
+            path = _keep_log(outcome, os.path.join(
                 log_dir, f'run-{index}.test.log'), started)
             if path:
-                kept[index] = path
+                kept += 1
                 line += f'; raw log: {path}'
         out.write(line + '\n')
         out.flush()
         if index == 1 and not outcome.kunit.kernel_ran:
             # Nothing was built to boot again: that is the answer.
             return RepeatOutcome(outcome.exit_code, outcome.summary +
-                                 '; nothing repeated', runs, count)
+                                 '; nothing repeated', count)
     tallies = tally_runs(runs)
     code = EXIT_OK if all(r.exit_code == EXIT_OK for r in runs) \
         else EXIT_FAILED
-    return RepeatOutcome(code, summary_line(runs, count, tallies, log_dir),
-                         runs, count, tallies, kept)
+    return RepeatOutcome(code, summary_line(runs, count, tallies,
+                                            log_dir if kept else ''),
+                         count, tallies)
 
 
 def report(outcome: RepeatOutcome, out: TextIO) -> None:

@@ -99,6 +99,9 @@ class RepeatCommandTest(CliTestCase):
         self.assertIn('run 2 of 2: FAIL: kunit.py failed to start or run the '
                       'kernel', out)
         self.assertIn(f'{repeat_run.NO_RESULTS}  1/2', out)
+        # The exec wrote no test.log, so there is none to keep.
+        self.assertEqual(out.splitlines()[-1], 'sva-kunit: FAIL: 1 of 2 runs '
+                         'failed; no test results in 1/2')
 
     def test_count_must_be_a_positive_integer(self):
         for bad, why in (('0', "'0' must be at least 1"),

@@ -1,7 +1,7 @@
 """Command line entry point: the subcommand registry and exit codes.
 
-To add a subcommand (e.g. the planned `mutate` or `bisect-step`), write a
-cmd_<name>.py module exposing a Subcommand and list it in SUBCOMMANDS.
+To add a subcommand, write a cmd_<name>.py module exposing a Subcommand
+and list it in SUBCOMMANDS.
 """
 
 import sys

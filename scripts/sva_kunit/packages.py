@@ -1,9 +1,10 @@
-"""Make sure the Debian packages the default (cached) tree needs are there.
+"""Make sure the Debian packages a command needs are there.
 
-Only the default path uses this: it builds the Debian kernel source, so
-it may install what it needs when root.  With --kernel the user owns the
-setup and only gets told what is missing (kernel_tree.require_host_tools).
-The kernel source package itself depends on --source (kernel_sources.py).
+The default path builds the Debian kernel source, so it may install what
+that needs when root.  With --kernel the user owns the build setup and
+only gets told what is missing (kernel_tree.require_host_tools); only
+--arch's cross compiler and QEMU are installed then.  The kernel source
+package itself depends on --source (kernel_sources.py).
 """
 
 import os

@@ -102,7 +102,8 @@ def run_kunit_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
 
 
 def run_mutation_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
-    # A deadlocking mutant must not hang the check: it counts as killed.
+    # A deadlocking mutant must not hang the check: the time limit stops
+    # it, and the log's evidence decides whether it was killed.
     options = replace(options, timeout=cmd_mutate.DEFAULT_TIMEOUT_S)
     with cmd_mutate.sigterm_as_interrupt():
         _, baseline_s, results = cmd_mutate.mutate_all((), options, out)

@@ -69,8 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--timeout', type=positive_seconds,
                         default=DEFAULT_TIMEOUT_S, metavar='SECONDS',
                         help='wall-clock limit per mutant, build included; '
-                        'a kernel still running then counts as killed '
-                        '(default: %(default)s)')
+                        'a kernel still running then is killed, and the '
+                        'mutant counts as killed only with evidence in the '
+                        'log (default: %(default)s)')
     parser.add_argument('--json', metavar='FILE',
                         help='also write the results to FILE as JSON')
     parser.add_argument('--markdown', action='store_true',

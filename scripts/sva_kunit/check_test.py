@@ -69,13 +69,16 @@ class CheckTest(CliTestCase):
     def test_qemu_parts_run_the_suite_again_on_the_newest_tree(self):
         rc, out, _ = self.main('check', f'--cache-dir={self.cache}',
                                '--source=7.3')
-        self.assertIn('KUnit suite on arm64 under QEMU, Linux 7.3', out)
-        self.assertIn('KUnit suite on x86_64 under QEMU, Linux 7.3', out)
+        self.assertIn('KUnit suite on arm64 under QEMU (-smp 2), Linux 7.3', out)
+        self.assertIn('KUnit suite on x86_64 under QEMU (-smp 2), Linux 7.3', out)
         # The KUnit part's 2 cases + verdict, twice more.
         self.assertEqual((rc, out.splitlines()[-1]), (1, '24 passed, 1 failed'))
         arches = [a for call in self.calls() for a in call['argv']
                   if a.startswith('--arch=')]
         self.assertEqual(arches, ['--arch=um', '--arch=arm64', '--arch=x86_64'])
+        # Two CPUs under QEMU, so that the race case runs in parallel.
+        smp = [call['argv'].count('--qemu_args=-smp 2') for call in self.calls()]
+        self.assertEqual(smp, [0, 1, 1])
 
     def test_every_tree_by_default_qemu_only_on_the_newest(self):
         sources = []

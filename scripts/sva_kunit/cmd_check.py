@@ -138,6 +138,9 @@ def _part(out: TextIO, tally: Tally, title: str,
     out.write(f'({title}: {time.monotonic() - started:.0f} s)\n')
 
 
+QEMU_SMP = '-smp 2'
+
+
 def handle(args: argparse.Namespace, out: TextIO) -> int:
     tally = Tally()
     section(out, 'unit tests (scripts/sva_kunit)')
@@ -167,10 +170,13 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     qemu = [(arch, skip) for arch, skip in (('arm64', args.skip_arm64),
                                             ('x86_64', args.skip_x86_64))
             if not skip and QEMU_SOURCE in on]
+    # Two CPUs, so that the race case's threads run in parallel there
+    # (on UML they only interleave).
     for arch, _ in qemu:
-        _part(out, tally, f'KUnit suite on {arch} under QEMU, Linux '
-              f'{QEMU_SOURCE}', lambda a=arch: run_kunit_part(
-                  replace(on[QEMU_SOURCE], arch=a), out, tally))
+        _part(out, tally, f'KUnit suite on {arch} under QEMU ({QEMU_SMP}), '
+              f'Linux {QEMU_SOURCE}', lambda a=arch: run_kunit_part(
+                  replace(on[QEMU_SOURCE], arch=a, qemu_args=[QEMU_SMP]),
+                  out, tally))
     if not args.skip_mutants:
         for source in sources:
             _part(out, tally, f'mutation testing (mutants/), Linux {source}',

@@ -27,7 +27,10 @@ HOOKS: Tuple[Hook, ...] = (
          placement=BEFORE_LAST_ANCHOR,
          anchor='endif # IOMMU_SUPPORT'),
     Hook(path='drivers/iommu/Makefile',
+         # Link order is suite order: iommu_sva_leak (in iommu-sva-test.o)
+         # must run last, after the model suite too.
          lines=('obj-$(CONFIG_FAKE_IOMMU) += fake-iommu/',
+                'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-model-test.o',
                 'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-test.o'),
          placement=APPEND),
 )

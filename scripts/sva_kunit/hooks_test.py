@@ -23,6 +23,8 @@ class HooksTest(unittest.TestCase):
         self.assertEqual(by_path['drivers/iommu/Makefile'].lines,
                          ('obj-$(CONFIG_FAKE_IOMMU) += fake-iommu/',
                           'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += '
+                          'iommu-sva-model-test.o',
+                          'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += '
                           'iommu-sva-test.o'))
 
     def test_inserts_before_last_anchor_and_removes_again(self):

@@ -1,10 +1,12 @@
 import json
 import os
 import unittest
+from dataclasses import replace
 from unittest import mock
 
 from . import fs_journal, installer
 from .errors import SetupError
+from .hooks import HOOKS
 from .manifest import MANIFEST_NAME, load_manifest, sha256
 from .testing_support import (IOMMU_MAKEFILE, FakeTreeTestCase, snapshot,
                               write)
@@ -25,6 +27,7 @@ class InstallerTest(FakeTreeTestCase):
                       self.read('drivers/iommu/Kconfig'))
         self.assertTrue(self.read('drivers/iommu/Makefile').endswith(
             b'obj-$(CONFIG_FAKE_IOMMU) += fake-iommu/\n'
+            b'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-model-test.o\n'
             b'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-test.o\n'))
         manifest = load_manifest(self.tree)
         self.assertIn('drivers/iommu/fake-iommu', manifest.dirs)
@@ -36,6 +39,20 @@ class InstallerTest(FakeTreeTestCase):
     def test_uninstall_restores_tree_byte_for_byte(self):
         installer.sync(self.tree, self.payload())
         self.assertNotEqual(snapshot(self.tree), self.before)
+        installer.uninstall(self.tree)
+        self.assertEqual(snapshot(self.tree), self.before)
+
+    def test_install_over_an_older_hook_table_updates_the_lines(self):
+        older = tuple(replace(h, lines=h.lines[:1] + h.lines[-1:])
+                      if h.path == 'drivers/iommu/Makefile' else h
+                      for h in HOOKS)
+        installer.sync(self.tree, self.payload(), hook_table=older)
+        self.assertNotIn(b'iommu-sva-model-test.o',
+                         self.read('drivers/iommu/Makefile'))
+        installer.sync(self.tree, self.payload())
+        self.assertTrue(self.read('drivers/iommu/Makefile').endswith(
+            b'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-model-test.o\n'
+            b'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-test.o\n'))
         installer.uninstall(self.tree)
         self.assertEqual(snapshot(self.tree), self.before)
 

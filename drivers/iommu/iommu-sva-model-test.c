@@ -1,0 +1,2581 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Model-based KUnit test of the IOMMU SVA lifecycle.
+ *
+ * From a seed, the test builds a small world of fake IOMMU instances (both
+ * sharing policies, both fake drivers), devices (different max_pasids, 0
+ * included, some in multi-device groups) and mms, and walks a random
+ * sequence of operations over it: bind, unbind, the exit of a process that
+ * is still bound, fork, a driver failure injected into the next allocation
+ * or set_dev_pasid, a PASID taken by a paging domain, and (v6.19 on) the
+ * invalidation of a kernel range. A model written from the invariants
+ * I1-I13 of the project's sva-lifecycle reference, not from the core's
+ * code, predicts every step: which binds fail and with which error, handle
+ * and domain user counts, the domains of each mm (per instance), each mm's
+ * PASID and mm_count, which PASIDs are allocated, and the driver calls the
+ * step must cause. After every step the test compares the model with what
+ * the core and the fake driver report, and stops at the first difference.
+ *
+ * A failure prints the seed and the failing step at once, then shortens
+ * the sequence by replaying it in fresh worlds (drop steps, and devices
+ * and mms no step names, while it still fails) and prints the result as
+ * lines in the idioms of iommu-sva-test.c, to paste into a hand-written
+ * case. The hand-written suite stays; this one is a second opinion.
+ *
+ * Parameters (built in, so on the kernel command line, e.g. through
+ * kunit.py run --kernel_args): iommu_sva_model_test.seed=, .seeds=,
+ * .steps= and .soak_seeds= (the slow soak case runs only when that is set).
+ */
+#include <kunit/resource.h>
+#include <kunit/test.h>
+#include <linux/bitops.h>
+#include <linux/completion.h>
+#include <linux/delay.h>
+#include <linux/err.h>
+#include <linux/iommu.h>
+#include <linux/kernel.h>
+#include <linux/kthread.h>
+#include <linux/list.h>
+#include <linux/mm_types.h>
+#include <linux/mmu_context.h>
+#include <linux/moduleparam.h>
+#include <linux/sched.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/workqueue.h>
+
+#include "fake-iommu/fake-iommu.h"
+#include "iommu-priv.h"
+
+#define SVA_MODEL_MAX_INST	3
+#define SVA_MODEL_MAX_DEVS	10
+#define SVA_MODEL_MAX_GROUPS	2
+#define SVA_MODEL_MAX_MMS	6
+#define SVA_MODEL_MAX_DOMS	64
+#define SVA_MODEL_MAX_BONDS	64
+#define SVA_MODEL_MAX_CALLS	96
+#define SVA_MODEL_MAX_STEPS	100000U
+#define SVA_MODEL_MAX_REPLAYS	100
+/* The widest device: PASIDs 1 to 15, so that narrow devices run out. */
+#define SVA_MODEL_WIDE		16
+#define SVA_MODEL_MSG		256
+#define SVA_MODEL_LINE		320
+#define SVA_MODEL_SOAK_BLOCKS	10
+/* A range no real caller of iommu_sva_invalidate_kva_range() uses */
+#define SVA_MODEL_KVA_START	0x5a5c0000UL
+#define SVA_MODEL_KVA_END	0x5a5d0000UL
+
+static unsigned long long sva_model_seed = 1;
+module_param_named(seed, sva_model_seed, ullong, 0644);
+MODULE_PARM_DESC(seed, "first seed of the default run and of the soak");
+
+static unsigned int sva_model_seeds = 8;
+module_param_named(seeds, sva_model_seeds, uint, 0644);
+MODULE_PARM_DESC(seeds, "number of seeds of the default run");
+
+static unsigned int sva_model_steps = 64;
+module_param_named(steps, sva_model_steps, uint, 0644);
+MODULE_PARM_DESC(steps, "random steps per seed");
+
+static unsigned int sva_model_soak_seeds;
+module_param_named(soak_seeds, sva_model_soak_seeds, uint, 0644);
+MODULE_PARM_DESC(soak_seeds, "seeds of the slow soak case; 0 skips it");
+
+/* ---- a PRNG of our own: a seed replays exactly, on any kernel ---- */
+
+struct sva_model_rng {
+	u64 state;
+};
+
+/* splitmix64 */
+static u64 sva_model_rand(struct sva_model_rng *rng)
+{
+	u64 z;
+
+	rng->state += 0x9e3779b97f4a7c15ULL;
+	z = rng->state;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static u32 sva_model_below(struct sva_model_rng *rng, u32 n)
+{
+	return (u32)(((sva_model_rand(rng) >> 32) * n) >> 32);
+}
+
+/* ---- the world: what a seed builds ---- */
+
+struct sva_model_inst_spec {
+	bool present;
+	bool notifier;
+	u8 policy;	/* enum fake_iommu_policy */
+	u8 driver;	/* enum fake_iommu_driver */
+};
+
+struct sva_model_dev_spec {
+	bool present;
+	bool sva;	/* SVA enabled, as the device's driver would */
+	u8 inst;
+	s8 group;	/* a multi-device group, or -1 for one of its own */
+	u32 max_pasids;
+};
+
+struct sva_model_spec {
+	u8 ninst;
+	u8 ndev;
+	u8 nmm;
+	struct sva_model_inst_spec inst[SVA_MODEL_MAX_INST];
+	struct sva_model_dev_spec dev[SVA_MODEL_MAX_DEVS];
+	bool mm_present[SVA_MODEL_MAX_MMS];
+};
+
+/* ---- the steps ---- */
+
+enum sva_model_opcode {
+	SVA_OP_BIND,		/* a: device, b: mm */
+	SVA_OP_UNBIND,		/* a: device (its group), b: mm */
+	SVA_OP_EXIT,		/* a: mm */
+	SVA_OP_FORK,		/* a: parent mm, b: the child's mm */
+	SVA_OP_NEW_MM,		/* a: mm */
+	SVA_OP_FAULT,		/* a: 1 device, 0 instance; b: which; c: site; d: error */
+	SVA_OP_INVALIDATE,
+	SVA_OP_BUSY,		/* a: device (its group), b: the mm whose PASID, c: handle */
+	SVA_OP_UNBUSY,		/* a: device (its group) */
+};
+
+struct sva_model_step {
+	u8 op;
+	u8 a;
+	u8 b;
+	u8 c;
+	u8 d;
+};
+
+static const int sva_model_errs[] = { -ENOMEM, -EIO, -ETIMEDOUT };
+
+/* ---- the model: state written from the invariants ---- */
+
+struct sva_model_call {
+	u8 op;		/* enum fake_iommu_op */
+	s8 inst;	/* instance index in the world */
+	s8 dev;		/* device index, -1 for none */
+	u32 pasid;
+	int ret;
+	int mm_count;
+};
+
+struct sva_model_mm {
+	bool used;	/* the mm_struct exists: mm_count > 0 */
+	bool live;	/* the test holds its mm_users reference */
+	int count;	/* mm_count */
+	u32 pasid;	/* 0: none, mm->iommu_mm is NULL */
+	u8 ndom;
+	u8 dom[SVA_MODEL_MAX_DEVS];	/* sva_domains, newest first */
+};
+
+struct sva_model_dom {
+	bool used;
+	bool notifier;	/* the driver registered an mmu_notifier for it */
+	u8 inst;	/* the instance that allocated it */
+	u8 mm;
+	unsigned int users;
+	struct iommu_domain *ptr;	/* the kernel's, to compare with */
+};
+
+/* A handle: one (group, mm) attachment, with its references (I4). */
+struct sva_model_bond {
+	bool used;
+	u8 gid;
+	u8 mm;
+	u8 dom;
+	unsigned int refs;
+};
+
+/* A PASID of a group held by a paging domain (I8: -EBUSY for SVA). */
+struct sva_model_busy {
+	bool used;
+	bool with_handle;
+	u8 dev;
+	u32 pasid;
+};
+
+struct sva_model {
+	const struct sva_model_spec *spec;
+	bool has_mm_list;
+	u32 wide;	/* PASIDs observed: [1, wide) */
+	u64 free0;	/* of those, the ones free when the world was built */
+	int watched;	/* the mm whose mm_count the driver's free op records */
+	struct sva_model_mm mm[SVA_MODEL_MAX_MMS];
+	struct sva_model_dom dom[SVA_MODEL_MAX_DOMS];
+	struct sva_model_bond bond[SVA_MODEL_MAX_BONDS];
+	struct sva_model_busy busy[SVA_MODEL_MAX_DEVS];
+	int fault_inst[SVA_MODEL_MAX_INST][FAKE_FAULT_NR];
+	int fault_dev[SVA_MODEL_MAX_DEVS][FAKE_FAULT_NR];
+	struct sva_model_call calls[SVA_MODEL_MAX_CALLS];
+	unsigned int ncalls;
+	bool calls_lost;
+};
+
+/* What one bind did, for the comparison and the statistics. */
+struct sva_model_bind_out {
+	int bond;
+	bool again;	/* an existing handle, one more reference */
+	bool shared;	/* an existing domain took the device */
+	bool older;	/* not the newest one */
+};
+
+/* A domain the model attaches: an SVA domain, or a paging one (dom -1). */
+struct sva_model_domref {
+	int dom;
+	u8 inst;
+};
+
+static bool sva_model_dev_ok(const struct sva_model_spec *s, unsigned int d)
+{
+	return d < s->ndev && s->dev[d].present;
+}
+
+/* The group of a device, named by its first present member. */
+static unsigned int sva_model_gid(const struct sva_model_spec *s, unsigned int d)
+{
+	unsigned int e;
+
+	if (s->dev[d].group < 0)
+		return d;
+	for (e = 0; e < d; e++)
+		if (s->dev[e].present && s->dev[e].group == s->dev[d].group)
+			return e;
+	return d;
+}
+
+/* The members of group @g in the order the core walks them (probe order). */
+static unsigned int sva_model_members(const struct sva_model_spec *s,
+				      unsigned int g, u8 *out)
+{
+	unsigned int e, n = 0;
+
+	for (e = 0; e < s->ndev; e++)
+		if (s->dev[e].present && sva_model_gid(s, e) == g)
+			out[n++] = e;
+	return n;
+}
+
+static void sva_model_push(struct sva_model *m, enum fake_iommu_op op, int inst,
+			   int dev, u32 pasid, int ret, int mm_count)
+{
+	if (m->ncalls == ARRAY_SIZE(m->calls)) {
+		m->calls_lost = true;
+		return;
+	}
+	m->calls[m->ncalls++] = (struct sva_model_call) {
+		.op = op, .inst = inst, .dev = dev, .pasid = pasid,
+		.ret = ret, .mm_count = mm_count,
+	};
+}
+
+/* I1: a PASID is free from an mm's __mmdrop() until the next first bind. */
+static u64 sva_model_free_pasids(const struct sva_model *m)
+{
+	u64 free = m->free0;
+	unsigned int i;
+
+	for (i = 0; i < SVA_MODEL_MAX_MMS; i++)
+		if (m->mm[i].used && m->mm[i].pasid)
+			free &= ~BIT_ULL(m->mm[i].pasid);
+	return free;
+}
+
+/* I1: a new mm gets the lowest free PASID in [1, max_pasids - 1]. */
+static u32 sva_model_lowest_free(const struct sva_model *m, u32 max_pasids)
+{
+	u64 free = sva_model_free_pasids(m);
+	u32 pasid;
+
+	for (pasid = 1; pasid < max_pasids && pasid < m->wide; pasid++)
+		if (free & BIT_ULL(pasid))
+			return pasid;
+	return 0;
+}
+
+static int sva_model_find_bond(const struct sva_model *m, unsigned int g,
+			       unsigned int mm)
+{
+	unsigned int i;
+
+	for (i = 0; i < SVA_MODEL_MAX_BONDS; i++)
+		if (m->bond[i].used && m->bond[i].gid == g && m->bond[i].mm == mm)
+			return i;
+	return -1;
+}
+
+static int sva_model_new_bond(struct sva_model *m, unsigned int g,
+			      unsigned int mm, unsigned int dom)
+{
+	unsigned int i;
+
+	for (i = 0; i < SVA_MODEL_MAX_BONDS; i++) {
+		if (m->bond[i].used)
+			continue;
+		m->bond[i] = (struct sva_model_bond) {
+			.used = true, .gid = g, .mm = mm, .dom = dom, .refs = 1,
+		};
+		return i;
+	}
+	return -1;
+}
+
+/* I8: a PASID of a group holds one attachment at a time. */
+static bool sva_model_pasid_taken(const struct sva_model *m, unsigned int g,
+				  u32 pasid)
+{
+	unsigned int i;
+
+	if (m->busy[g].used && m->busy[g].pasid == pasid)
+		return true;
+	for (i = 0; i < SVA_MODEL_MAX_BONDS; i++)
+		if (m->bond[i].used && m->bond[i].gid == g &&
+		    m->mm[m->bond[i].mm].pasid == pasid)
+			return true;
+	return false;
+}
+
+/*
+ * The fake driver fails the next call at a site when an instance or a
+ * device was armed; both counters advance, the instance's error wins.
+ */
+static int sva_model_fault(struct sva_model *m, unsigned int d,
+			   enum fake_iommu_fault_site site)
+{
+	unsigned int i = m->spec->dev[d].inst;
+	int ierr = m->fault_inst[i][site], derr = m->fault_dev[d][site];
+
+	m->fault_inst[i][site] = 0;
+	m->fault_dev[d][site] = 0;
+	return ierr ?: derr;
+}
+
+static int sva_model_dom_mm_count(const struct sva_model *m,
+				  const struct sva_model_domref *r)
+{
+	return r->dom < 0 ? -1 : m->mm[m->dom[r->dom].mm].count;
+}
+
+/*
+ * What the fake driver's set_dev_pasid() answers on device @e: an injected
+ * failure first; an SVA domain on a device whose SVA is not enabled gets
+ * -ENODEV; a share-own instance refuses an SVA domain that another
+ * instance allocated with -EINVAL (fake-iommu.h).
+ */
+static int sva_model_set(struct sva_model *m, const struct sva_model_domref *r,
+			 unsigned int e)
+{
+	const struct sva_model_dev_spec *ds = &m->spec->dev[e];
+	int ret = sva_model_fault(m, e, FAKE_FAULT_SET_DEV_PASID);
+
+	if (!ret && r->dom >= 0 && !ds->sva)
+		ret = -ENODEV;
+	if (!ret && r->dom >= 0 &&
+	    m->spec->inst[ds->inst].policy == FAKE_IOMMU_SHARE_OWN &&
+	    r->inst != ds->inst)
+		ret = -EINVAL;
+	return ret;
+}
+
+/* Attach a domain to @pasid of the group of device @d. */
+static int sva_model_attach(struct sva_model *m, const struct sva_model_domref *r,
+			    unsigned int d, u32 pasid)
+{
+	const struct sva_model_spec *s = m->spec;
+	unsigned int g = sva_model_gid(s, d), n, i, k, ndone = 0;
+	u8 members[SVA_MODEL_MAX_DEVS], done[SVA_MODEL_MAX_DEVS];
+	int ret;
+
+	/* I3, I8: a domain is offered only to the driver that owns it. */
+	if (s->inst[r->inst].driver != s->inst[s->dev[d].inst].driver)
+		return -EINVAL;
+	n = sva_model_members(s, g, members);
+	/*
+	 * I1, I13: the PASID must fit every PASID-capable device of the
+	 * group; a device without PASID support constrains nothing.
+	 */
+	for (i = 0; i < n; i++) {
+		u32 max = s->dev[members[i]].max_pasids;
+
+		if (max && pasid >= max)
+			return -EINVAL;
+	}
+	if (sva_model_pasid_taken(m, g, pasid))
+		return -EBUSY;
+	/*
+	 * I13: each PASID-capable device of the group is set in turn; when
+	 * one fails, exactly those that succeeded before it are undone (I12).
+	 */
+	for (i = 0; i < n; i++) {
+		unsigned int e = members[i];
+
+		if (!s->dev[e].max_pasids)
+			continue;
+		ret = sva_model_set(m, r, e);
+		sva_model_push(m, FAKE_OP_SET_DEV_PASID, s->dev[e].inst, e, pasid,
+			       ret, sva_model_dom_mm_count(m, r));
+		if (ret) {
+			for (k = 0; k < ndone; k++)
+				sva_model_push(m, FAKE_OP_REMOVE_DEV_PASID,
+					       s->dev[done[k]].inst, done[k], pasid,
+					       0, sva_model_dom_mm_count(m, r));
+			return ret;
+		}
+		done[ndone++] = e;
+	}
+	return 0;
+}
+
+/* I5, I12: every PASID-capable device of the group is detached, once. */
+static void sva_model_detach(struct sva_model *m, const struct sva_model_domref *r,
+			     unsigned int g, u32 pasid)
+{
+	const struct sva_model_spec *s = m->spec;
+	u8 members[SVA_MODEL_MAX_DEVS];
+	unsigned int n = sva_model_members(s, g, members), i;
+
+	for (i = 0; i < n; i++)
+		if (s->dev[members[i]].max_pasids)
+			sva_model_push(m, FAKE_OP_REMOVE_DEV_PASID,
+				       s->dev[members[i]].inst, members[i], pasid,
+				       0, sva_model_dom_mm_count(m, r));
+}
+
+/* I1, I6: __mmdrop(): the mm_struct goes, and only now its PASID. */
+static void sva_model_mm_drop(struct sva_model *m, unsigned int slot)
+{
+	struct sva_model_mm *mm = &m->mm[slot];
+
+	if (mm->count)
+		return;
+	*mm = (struct sva_model_mm) { };
+}
+
+/*
+ * I2, I6, I9: freeing a domain drops its mm_count before the driver's free
+ * op runs (which must not need the mm), then the driver's notifier, which
+ * holds an mm_count of its own, goes with the domain.
+ */
+static void sva_model_dom_free(struct sva_model *m, unsigned int di)
+{
+	struct sva_model_dom *dom = &m->dom[di];
+	struct sva_model_mm *mm = &m->mm[dom->mm];
+
+	mm->count--;
+	sva_model_push(m, FAKE_OP_DOMAIN_FREE, dom->inst, -1, IOMMU_NO_PASID, 0,
+		       m->watched == dom->mm ? mm->count : -1);
+	if (dom->notifier)
+		mm->count--;
+	dom->used = false;
+	sva_model_mm_drop(m, dom->mm);
+}
+
+static int sva_model_new_dom(struct sva_model *m, unsigned int inst,
+			     unsigned int slot, bool notifier)
+{
+	unsigned int i;
+
+	for (i = 0; i < SVA_MODEL_MAX_DOMS; i++) {
+		if (m->dom[i].used)
+			continue;
+		m->dom[i] = (struct sva_model_dom) {
+			.used = true, .notifier = notifier, .inst = inst,
+			.mm = slot,
+		};
+		return i;
+	}
+	return -1;
+}
+
+/* The model of iommu_sva_bind_device(dev @d, mm @slot): the error, or 0. */
+static int sva_model_bind(struct sva_model *m, unsigned int d, unsigned int slot,
+			  struct sva_model_bind_out *out)
+{
+	const struct sva_model_spec *s = m->spec;
+	const struct sva_model_dev_spec *ds = &s->dev[d];
+	struct sva_model_mm *mm = &m->mm[slot];
+	unsigned int g = sva_model_gid(s, d), i;
+	struct sva_model_domref r;
+	u32 pasid = mm->pasid;
+	bool notifier;
+	int ret, di;
+
+	*out = (struct sva_model_bind_out) { .bond = -1 };
+	if (pasid) {
+		/* I8: a device that cannot encode the mm's PASID */
+		if (pasid >= ds->max_pasids)
+			return -EOVERFLOW;
+	} else {
+		/*
+		 * I1: the first bind gives the mm its PASID, which it keeps
+		 * even when this bind fails (I7); I8: none left in the
+		 * device's range (none at all without PASID support).
+		 */
+		pasid = sva_model_lowest_free(m, ds->max_pasids);
+		if (!pasid)
+			return -ENOSPC;
+		mm->pasid = pasid;
+	}
+	/* I4: the same (device group, mm) again: the same handle, one more ref */
+	out->bond = sva_model_find_bond(m, g, slot);
+	if (out->bond >= 0) {
+		m->bond[out->bond].refs++;
+		out->again = true;
+		return 0;
+	}
+	/* I8: the PASID is attached to a paging domain with an attach handle */
+	if (m->busy[g].used && m->busy[g].with_handle && m->busy[g].pasid == pasid)
+		return -EBUSY;
+	/*
+	 * I3: the first domain of the mm (newest first) that the device's
+	 * driver accepts is shared: one more user, no new mm_count (I2).
+	 */
+	for (i = 0; i < mm->ndom; i++) {
+		di = mm->dom[i];
+		r = (struct sva_model_domref) { .dom = di, .inst = m->dom[di].inst };
+		if (sva_model_attach(m, &r, d, pasid))
+			continue;
+		m->dom[di].users++;
+		out->bond = sva_model_new_bond(m, g, slot, di);
+		out->shared = true;
+		out->older = i > 0;
+		return out->bond < 0 ? -ENOSPC : 0;
+	}
+	/* I3: else a new domain from this device's instance, same PASID */
+	ret = sva_model_fault(m, d, FAKE_FAULT_DOMAIN_ALLOC);
+	notifier = !ret && s->inst[ds->inst].notifier;
+	sva_model_push(m, FAKE_OP_DOMAIN_ALLOC_SVA, ds->inst, d, IOMMU_NO_PASID, ret,
+		       mm->count + notifier);
+	if (ret)
+		return ret;
+	di = sva_model_new_dom(m, ds->inst, slot, notifier);
+	if (di < 0)
+		return -ENOSPC;
+	/* I2: the live domain holds one mm_count (and its notifier one) */
+	mm->count += 1 + notifier;
+	r = (struct sva_model_domref) { .dom = di, .inst = ds->inst };
+	ret = sva_model_attach(m, &r, d, pasid);
+	if (ret) {
+		/* I7: a failed bind leaves no domain and no extra mm_count */
+		sva_model_dom_free(m, di);
+		return ret;
+	}
+	m->dom[di].users = 1;
+	memmove(&mm->dom[1], &mm->dom[0], mm->ndom);
+	mm->dom[0] = di;
+	mm->ndom++;
+	out->bond = sva_model_new_bond(m, g, slot, di);
+	return out->bond < 0 ? -ENOSPC : 0;
+}
+
+/* The model of iommu_sva_unbind_device() of one reference of @b. */
+static void sva_model_unbind(struct sva_model *m, unsigned int b)
+{
+	struct sva_model_bond *bond = &m->bond[b];
+	unsigned int di = bond->dom, slot = bond->mm, i;
+	struct sva_model_mm *mm = &m->mm[slot];
+	struct sva_model_domref r = { .dom = di, .inst = m->dom[di].inst };
+
+	/* I4: only the last of k unbinds detaches */
+	if (--bond->refs)
+		return;
+	/* I5: the group is detached at its own last unbind */
+	sva_model_detach(m, &r, bond->gid, mm->pasid);
+	bond->used = false;
+	/* I6: the domain goes with its last user, off the mm's list first */
+	if (--m->dom[di].users)
+		return;
+	for (i = 0; i < mm->ndom; i++)
+		if (mm->dom[i] == di)
+			break;
+	if (i < mm->ndom) {
+		memmove(&mm->dom[i], &mm->dom[i + 1], mm->ndom - i - 1);
+		mm->ndom--;
+	}
+	sva_model_dom_free(m, di);
+}
+
+/* The process exits: mm_users goes, domains keep the mm_struct (I9). */
+static void sva_model_exit(struct sva_model *m, unsigned int slot)
+{
+	m->mm[slot].live = false;
+	m->mm[slot].count--;
+	sva_model_mm_drop(m, slot);
+}
+
+/* I10: a new or forked mm starts with no iommu_mm; the parent is untouched. */
+static void sva_model_new_mm(struct sva_model *m, unsigned int slot)
+{
+	m->mm[slot] = (struct sva_model_mm) { .used = true, .live = true, .count = 1 };
+}
+
+/*
+ * I11: an invalidation of a kernel range reaches each mm that has a
+ * domain exactly once, through the notifiers its domains registered; an
+ * mm whose process exited has no notifiers left (exit_mmap()).
+ */
+static void sva_model_invalidate(struct sva_model *m)
+{
+	unsigned int i, k;
+
+	if (!m->has_mm_list)
+		return;
+	for (i = 0; i < SVA_MODEL_MAX_MMS; i++) {
+		const struct sva_model_mm *mm = &m->mm[i];
+
+		if (!mm->used || !mm->live)
+			continue;
+		for (k = 0; k < mm->ndom; k++)
+			if (m->dom[mm->dom[k]].notifier)
+				sva_model_push(m, FAKE_OP_INVALIDATE,
+					       m->dom[mm->dom[k]].inst, -1,
+					       IOMMU_NO_PASID, 0, mm->count);
+	}
+}
+
+/* A paging domain of device @d's instance takes @pasid of its group. */
+static int sva_model_busy(struct sva_model *m, unsigned int d, u32 pasid,
+			  bool with_handle)
+{
+	const struct sva_model_spec *s = m->spec;
+	struct sva_model_domref r = { .dom = -1, .inst = s->dev[d].inst };
+	unsigned int g = sva_model_gid(s, d);
+	int ret;
+
+	ret = sva_model_fault(m, d, FAKE_FAULT_DOMAIN_ALLOC);
+	sva_model_push(m, FAKE_OP_DOMAIN_ALLOC_PAGING, r.inst, d, IOMMU_NO_PASID,
+		       ret, -1);
+	if (ret)
+		return ret;
+	ret = sva_model_attach(m, &r, d, pasid);
+	if (ret) {
+		sva_model_push(m, FAKE_OP_DOMAIN_FREE, r.inst, -1, IOMMU_NO_PASID,
+			       0, -1);
+		return ret;
+	}
+	m->busy[g] = (struct sva_model_busy) {
+		.used = true, .with_handle = with_handle, .dev = d, .pasid = pasid,
+	};
+	return 0;
+}
+
+static void sva_model_unbusy(struct sva_model *m, unsigned int g)
+{
+	struct sva_model_busy *busy = &m->busy[g];
+	struct sva_model_domref r = {
+		.dom = -1, .inst = m->spec->dev[busy->dev].inst,
+	};
+
+	sva_model_detach(m, &r, g, busy->pasid);
+	sva_model_push(m, FAKE_OP_DOMAIN_FREE, r.inst, -1, IOMMU_NO_PASID, 0, -1);
+	busy->used = false;
+}
+
+/* Whether @st can run in the model's state (a shortened replay skips it). */
+static bool sva_model_applicable(const struct sva_model *m,
+				 const struct sva_model_step *st)
+{
+	const struct sva_model_spec *s = m->spec;
+
+	switch (st->op) {
+	case SVA_OP_BIND:
+		return sva_model_dev_ok(s, st->a) && st->b < SVA_MODEL_MAX_MMS &&
+		       m->mm[st->b].live;
+	case SVA_OP_UNBIND:
+		return sva_model_dev_ok(s, st->a) && st->b < SVA_MODEL_MAX_MMS &&
+		       sva_model_find_bond(m, sva_model_gid(s, st->a), st->b) >= 0;
+	case SVA_OP_EXIT:
+		return st->a < SVA_MODEL_MAX_MMS && m->mm[st->a].live;
+	case SVA_OP_FORK:
+		return st->a < SVA_MODEL_MAX_MMS && m->mm[st->a].live &&
+		       st->b < SVA_MODEL_MAX_MMS && !m->mm[st->b].used;
+	case SVA_OP_NEW_MM:
+		return st->a < SVA_MODEL_MAX_MMS && !m->mm[st->a].used;
+	case SVA_OP_FAULT:
+		if (st->c >= FAKE_FAULT_NR || st->d >= ARRAY_SIZE(sva_model_errs))
+			return false;
+		if (st->a)
+			return sva_model_dev_ok(s, st->b);
+		return st->b < s->ninst && s->inst[st->b].present;
+	case SVA_OP_INVALIDATE:
+		return true;
+	case SVA_OP_BUSY:
+		return sva_model_dev_ok(s, st->a) && st->b < SVA_MODEL_MAX_MMS &&
+		       m->mm[st->b].used && m->mm[st->b].pasid &&
+		       !m->busy[sva_model_gid(s, st->a)].used;
+	case SVA_OP_UNBUSY:
+		return sva_model_dev_ok(s, st->a) &&
+		       m->busy[sva_model_gid(s, st->a)].used;
+	}
+	return false;
+}
+
+/* ---- the kernel side ---- */
+
+/* A handle the test holds, with the references it took. */
+struct sva_model_held {
+	struct iommu_sva *handle;
+	unsigned int refs;
+	u8 gid;
+	u8 mm;
+	int name;	/* h[name] in the printed sequence */
+};
+
+struct sva_model_stats {
+	unsigned int seeds;
+	unsigned int steps;
+	unsigned int bind_new;
+	unsigned int bind_shared;
+	unsigned int bind_older;
+	unsigned int bind_again;
+	unsigned int bind_enospc;
+	unsigned int bind_eoverflow;
+	unsigned int bind_ebusy;
+	unsigned int bind_einval;
+	unsigned int bind_enodev;
+	unsigned int bind_driver;
+	unsigned int unbind_ref;
+	unsigned int unbind_detach;
+	unsigned int unbind_free;
+	unsigned int mm_freed;
+	unsigned int exits;
+	unsigned int forks;
+	unsigned int faults;
+	unsigned int invalidations;
+	unsigned int busy;
+};
+
+struct sva_model_world {
+	struct kunit res;	/* owns the instances, groups and devices */
+	struct kunit *test;
+	const struct sva_model_spec *spec;
+	struct fake_iommu *iommu[SVA_MODEL_MAX_INST];
+	int inst_id[SVA_MODEL_MAX_INST];
+	struct fake_iommu_group *group[SVA_MODEL_MAX_GROUPS];
+	struct device *dev[SVA_MODEL_MAX_DEVS];
+	struct device *scan_dev;
+	struct mm_struct *mm[SVA_MODEL_MAX_MMS];
+	bool mm_held[SVA_MODEL_MAX_MMS];
+	struct mm_struct *scratch;
+	struct sva_model_held held[SVA_MODEL_MAX_BONDS];
+	int next_name;
+	struct iommu_domain *busy_dom[SVA_MODEL_MAX_DEVS];
+	struct iommu_attach_handle *busy_handle[SVA_MODEL_MAX_DEVS];
+	u8 busy_dev[SVA_MODEL_MAX_DEVS];
+	u32 busy_pasid[SVA_MODEL_MAX_DEVS];
+	int live0;
+	bool verbose;
+	struct sva_model_stats *stats;
+	struct sva_model m;
+	/* the invalidations the driver recorded in a step */
+	struct fake_iommu_call inv[SVA_MODEL_MAX_CALLS];
+	bool inv_used[SVA_MODEL_MAX_CALLS];
+	char why[SVA_MODEL_MSG];
+	char line[SVA_MODEL_LINE];
+};
+
+static __printf(2, 3) bool sva_model_diff(struct sva_model_world *w,
+					  const char *fmt, ...)
+{
+	va_list args;
+
+	if (w->why[0])
+		return false;
+	va_start(args, fmt);
+	vsnprintf(w->why, sizeof(w->why), fmt, args);
+	va_end(args);
+	return false;
+}
+
+static __printf(2, 3) void sva_model_say(struct sva_model_world *w,
+					 const char *fmt, ...)
+{
+	va_list args;
+
+	if (!w->verbose)
+		return;
+	va_start(args, fmt);
+	vsnprintf(w->line, sizeof(w->line), fmt, args);
+	va_end(args);
+}
+
+static struct sva_model_held *sva_model_held_find(struct sva_model_world *w,
+						  unsigned int g, unsigned int mm)
+{
+	unsigned int i;
+
+	for (i = 0; i < SVA_MODEL_MAX_BONDS; i++)
+		if (w->held[i].refs && w->held[i].gid == g && w->held[i].mm == mm)
+			return &w->held[i];
+	return NULL;
+}
+
+/* Note a handle the kernel returned; NULL when the ledger is full. */
+static struct sva_model_held *sva_model_hold(struct sva_model_world *w,
+					     struct iommu_sva *handle,
+					     unsigned int g, unsigned int mm)
+{
+	struct sva_model_held *free = NULL;
+	unsigned int i;
+
+	for (i = 0; i < SVA_MODEL_MAX_BONDS; i++) {
+		if (w->held[i].refs && w->held[i].handle == handle) {
+			w->held[i].refs++;
+			return &w->held[i];
+		}
+		if (!w->held[i].refs && !free)
+			free = &w->held[i];
+	}
+	if (free)
+		*free = (struct sva_model_held) {
+			.handle = handle, .refs = 1, .gid = g, .mm = mm,
+			.name = w->next_name++,
+		};
+	return free;
+}
+
+/*
+ * Every PASID of [1, wide) the global allocator could hand out now: take
+ * them all, note them, and give them back.
+ */
+static u64 sva_model_scan_pasids(struct device *dev)
+{
+	u64 free = 0;
+	ioasid_t pasid;
+	unsigned int i;
+
+	while ((pasid = iommu_alloc_global_pasid(dev)) != IOMMU_PASID_INVALID) {
+		if (pasid >= 64) {
+			iommu_free_global_pasid(pasid);
+			break;
+		}
+		free |= BIT_ULL(pasid);
+	}
+	for (i = 0; i < 64; i++)
+		if (free & BIT_ULL(i))
+			iommu_free_global_pasid(i);
+	return free;
+}
+
+/* ---- fork, and the lazy TLB references it leaves behind ---- */
+
+static struct mm_struct *sva_model_lazy_mm;
+
+static void sva_model_lazy_fn(struct work_struct *work)
+{
+	kthread_use_mm(sva_model_lazy_mm);
+	kthread_unuse_mm(sva_model_lazy_mm);
+}
+
+/*
+ * A CPU that ran a task of an mm and then a kernel thread keeps that mm
+ * as its lazy TLB mm, with an mm_count of its own (kthread_unuse_mm(), and
+ * exit_mm() of the child). Have a kernel thread on every CPU switch to the
+ * world's scratch mm, which drops those references, so that the mm_counts
+ * the model predicts are exact again.
+ */
+static int sva_model_flush_lazy(struct sva_model_world *w)
+{
+	int ret;
+
+	sva_model_lazy_mm = w->scratch;
+	ret = schedule_on_each_cpu(sva_model_lazy_fn);
+	sva_model_lazy_mm = NULL;
+	return ret;
+}
+
+struct sva_model_child {
+	struct completion done;
+	struct mm_struct *mm;
+};
+
+static int sva_model_child_fn(void *data)
+{
+	struct sva_model_child *child = data;
+
+	child->mm = current->mm;
+	/* The test's mm_users reference: the mm outlives the child. */
+	if (child->mm)
+		mmget(child->mm);
+	complete(&child->done);
+	do_exit(0);
+}
+
+/*
+ * fork() of @parent as sva_test_fork_child_has_no_iommu_mm() does it: a
+ * child of this kernel thread while it uses @parent, so that dup_mm()
+ * copies @parent. The child takes an mm_users reference for the test and
+ * exits; the test waits for its exit_mm() and for the lazy TLB references
+ * to go. Heavy (a task per fork), so the walk forks rarely.
+ */
+static struct mm_struct *sva_model_fork(struct sva_model_world *w,
+					struct mm_struct *parent, int *err)
+{
+	struct kernel_clone_args args = {
+		.flags = CLONE_UNTRACED,
+		.exit_signal = SIGCHLD,
+		.fn = sva_model_child_fn,
+	};
+	struct sva_model_child *child;
+	struct mm_struct *mm = NULL;
+	unsigned int waited;
+	pid_t pid;
+
+	/*
+	 * Not freed when the child does not signal in time: it may still
+	 * write to it.
+	 */
+	child = kzalloc_obj(*child);
+	if (!child) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	init_completion(&child->done);
+	args.fn_arg = child;
+
+	kthread_use_mm(parent);
+	pid = kernel_clone(&args);
+	kthread_unuse_mm(parent);
+	if (pid <= 0) {
+		kfree(child);
+		*err = pid ?: -EINVAL;
+	} else if (!wait_for_completion_timeout(&child->done, 10 * HZ)) {
+		*err = -ETIMEDOUT;
+	} else {
+		mm = child->mm;
+		kfree(child);
+		*err = mm ? 0 : -ESRCH;
+	}
+	/* The child's exit_mm() leaves the test's reference alone. */
+	for (waited = 0; mm && atomic_read(&mm->mm_users) > 1 && waited < 100000;
+	     waited++)
+		usleep_range(10, 20);
+	if (mm && atomic_read(&mm->mm_users) > 1)
+		*err = -EBUSY;
+	if (sva_model_flush_lazy(w) && !*err)
+		*err = -ENOMEM;
+	return mm;
+}
+
+/* ---- building and tearing down a world ---- */
+
+static void sva_model_world_destroy(struct sva_model_world *w)
+{
+	struct kunit *running = current->kunit_test;
+	unsigned int i;
+
+	/* What the kernel really holds, whatever the model says. */
+	for (i = 0; i < SVA_MODEL_MAX_BONDS; i++)
+		while (w->held[i].refs) {
+			iommu_sva_unbind_device(w->held[i].handle);
+			w->held[i].refs--;
+		}
+	for (i = 0; i < SVA_MODEL_MAX_DEVS; i++) {
+		if (!w->busy_dom[i])
+			continue;
+		iommu_detach_device_pasid(w->busy_dom[i], w->dev[w->busy_dev[i]],
+					  w->busy_pasid[i]);
+		iommu_domain_free(w->busy_dom[i]);
+		kfree(w->busy_handle[i]);
+	}
+	for (i = 0; i < SVA_MODEL_MAX_MMS; i++)
+		if (w->mm_held[i])
+			mmput(w->mm[i]);
+	if (w->scratch)
+		mmput(w->scratch);
+	/* kunit_cleanup() forgets the running test: put it back. */
+	kunit_cleanup(&w->res);
+	current->kunit_test = running;
+	kfree(w);
+}
+
+KUNIT_DEFINE_ACTION_WRAPPER(sva_model_world_release, sva_model_world_destroy,
+			    struct sva_model_world *);
+
+/*
+ * The instances, groups and devices of one world belong to a struct kunit
+ * of their own, so that the case can build and release one world after
+ * another (each replay of a shortened sequence gets a fresh one); an
+ * action on the running test releases a world the case did not get to.
+ */
+static struct sva_model_world *sva_model_world_build(struct kunit *test,
+						     const struct sva_model_spec *s,
+						     int *err)
+{
+	struct sva_model_world *w = kzalloc_obj(*w);
+	unsigned int i;
+
+	*err = -ENOMEM;
+	if (!w)
+		return NULL;
+	kunit_init_test(&w->res, "iommu_sva_model_world", NULL);
+	w->test = test;
+	w->spec = s;
+	w->m.spec = s;
+	w->m.watched = -1;
+	w->m.has_mm_list = fake_iommu_has_sva_mm_list();
+
+	for (i = 0; i < s->ninst; i++) {
+		struct fake_iommu_config cfg = {
+			.policy = s->inst[i].policy,
+			.driver = s->inst[i].driver,
+			.mm_notifier = s->inst[i].notifier,
+		};
+
+		if (!s->inst[i].present)
+			continue;
+		w->iommu[i] = fake_iommu_kunit_create(&w->res, &cfg);
+		if (IS_ERR(w->iommu[i])) {
+			*err = PTR_ERR(w->iommu[i]);
+			goto err;
+		}
+		w->inst_id[i] = fake_iommu_id(w->iommu[i]);
+	}
+	for (i = 0; i < s->ndev; i++) {
+		const struct sva_model_dev_spec *ds = &s->dev[i];
+		struct fake_iommu_group *group = NULL;
+
+		if (!ds->present)
+			continue;
+		*err = -EINVAL;
+		if (!s->inst[ds->inst].present)
+			goto err;
+		if (ds->group >= 0) {
+			if (!w->group[ds->group])
+				w->group[ds->group] = fake_iommu_kunit_group(&w->res);
+			group = w->group[ds->group];
+			if (IS_ERR(group)) {
+				*err = PTR_ERR(group);
+				w->group[ds->group] = NULL;
+				goto err;
+			}
+		}
+		w->dev[i] = fake_iommu_kunit_add_device(&w->res, w->iommu[ds->inst],
+							group, ds->max_pasids);
+		if (IS_ERR(w->dev[i])) {
+			*err = PTR_ERR(w->dev[i]);
+			w->dev[i] = NULL;
+			goto err;
+		}
+		*err = -EINVAL;
+		if (!w->dev[i]->iommu_group ||
+		    w->dev[i]->iommu->max_pasids != ds->max_pasids)
+			goto err;
+		if (ds->sva) {
+			*err = fake_iommu_dev_enable_sva(w->dev[i]);
+			if (*err)
+				goto err;
+		}
+		if (ds->max_pasids > w->m.wide) {
+			w->m.wide = ds->max_pasids;
+			w->scan_dev = w->dev[i];
+		}
+	}
+	*err = -ENOMEM;
+	w->scratch = mm_alloc();
+	if (!w->scratch)
+		goto err;
+	/*
+	 * An mm that an earlier test left as some CPU's lazy TLB mm goes
+	 * now, with its PASID, not in the middle of the walk.
+	 */
+	*err = sva_model_flush_lazy(w);
+	if (*err)
+		goto err;
+	*err = -ENOMEM;
+	for (i = 0; i < s->nmm; i++) {
+		if (!s->mm_present[i])
+			continue;
+		w->mm[i] = mm_alloc();
+		if (!w->mm[i])
+			goto err;
+		w->mm_held[i] = true;
+		sva_model_new_mm(&w->m, i);
+	}
+	if (w->scan_dev)
+		w->m.free0 = sva_model_scan_pasids(w->scan_dev) &
+			     GENMASK_ULL(w->m.wide - 1, 1);
+	w->live0 = fake_iommu_live_domains();
+	*err = kunit_add_action_or_reset(test, sva_model_world_release, w);
+	return *err ? NULL : w;
+
+err:
+	sva_model_world_destroy(w);
+	return NULL;
+}
+
+/* ---- comparing the model with the kernel ---- */
+
+/* A recorded call, with the world's names for instances and devices */
+static void sva_model_call_str(const struct sva_model_world *w,
+			       const struct fake_iommu_call *c, char *buf,
+			       size_t len)
+{
+	int i, d;
+
+	for (i = w->spec->ninst - 1; i >= 0; i--)
+		if (w->iommu[i] && w->inst_id[i] == c->instance)
+			break;
+	for (d = w->spec->ndev - 1; d >= 0; d--)
+		if (w->dev[d] && !strcmp(dev_name(w->dev[d]), c->dev))
+			break;
+	snprintf(buf, len, "%s iommu[%d] dev[%d] pasid %d ret %d mm_count %d",
+		 fake_iommu_op_name(c->op), i, d,
+		 c->pasid == IOMMU_NO_PASID ? -1 : (int)c->pasid, c->ret,
+		 c->mm_count);
+}
+
+/* The model's call as the fake driver's record would show it. */
+static void sva_model_call_rec(const struct sva_model_world *w,
+			       const struct sva_model_call *mc,
+			       struct fake_iommu_call *c)
+{
+	*c = (struct fake_iommu_call) {
+		.op = mc->op, .instance = w->inst_id[mc->inst], .pasid = mc->pasid,
+		.ret = mc->ret, .mm_count = mc->mm_count,
+	};
+	if (mc->dev >= 0)
+		strscpy(c->dev, dev_name(w->dev[mc->dev]), sizeof(c->dev));
+}
+
+static bool sva_model_call_eq(const struct fake_iommu_call *a,
+			      const struct fake_iommu_call *b)
+{
+	return a->op == b->op && a->instance == b->instance &&
+	       !strcmp(a->dev, b->dev) && a->pasid == b->pasid &&
+	       a->ret == b->ret && a->mm_count == b->mm_count;
+}
+
+static bool sva_model_ours(const struct fake_iommu_call *c)
+{
+	return c->op != FAKE_OP_INVALIDATE ||
+	       (c->start == SVA_MODEL_KVA_START && c->end == SVA_MODEL_KVA_END);
+}
+
+/*
+ * The driver calls of the step, in order and with the mm_count each one
+ * saw (I2, I9: mmgrab before set_dev_pasid, mmdrop before free), except
+ * invalidations (I11), which are compared as a set: the order of the mms
+ * on the core's list is not the model's business.
+ */
+static bool sva_model_check_calls(struct sva_model_world *w)
+{
+	struct sva_model *m = &w->m;
+	struct fake_iommu_call want, *inv = w->inv;
+	const struct fake_iommu_call *c;
+	unsigned int i, j = 0, n = fake_iommu_log_len(), ninv = 0;
+	bool *used = w->inv_used;
+	char a[128], b[128];
+
+	if (m->calls_lost)
+		return sva_model_diff(w, "more than %u driver calls in one step",
+				      SVA_MODEL_MAX_CALLS);
+	for (i = 0; i < n; i++) {
+		c = fake_iommu_log_entry(i);
+		if (!sva_model_ours(c))
+			continue;
+		if (c->op == FAKE_OP_INVALIDATE) {
+			if (ninv == ARRAY_SIZE(w->inv))
+				return sva_model_diff(w, "too many invalidations");
+			used[ninv] = false;
+			inv[ninv++] = *c;
+			continue;
+		}
+		while (j < m->ncalls && m->calls[j].op == FAKE_OP_INVALIDATE)
+			j++;
+		if (j == m->ncalls) {
+			sva_model_call_str(w, c, a, sizeof(a));
+			return sva_model_diff(w, "driver call #%u not in the model: %s", i, a);
+		}
+		sva_model_call_rec(w, &m->calls[j++], &want);
+		if (!sva_model_call_eq(&want, c)) {
+			sva_model_call_str(w, &want, a, sizeof(a));
+			sva_model_call_str(w, c, b, sizeof(b));
+			return sva_model_diff(w, "driver call #%u: model %s, kernel %s",
+					      i, a, b);
+		}
+	}
+	for (; j < m->ncalls; j++) {
+		if (m->calls[j].op == FAKE_OP_INVALIDATE)
+			continue;
+		sva_model_call_rec(w, &m->calls[j], &want);
+		sva_model_call_str(w, &want, a, sizeof(a));
+		return sva_model_diff(w, "driver call missing: %s", a);
+	}
+	/* I11: each domain notifier of each listed mm, once */
+	for (j = 0; j < m->ncalls; j++) {
+		if (m->calls[j].op != FAKE_OP_INVALIDATE)
+			continue;
+		sva_model_call_rec(w, &m->calls[j], &want);
+		for (i = 0; i < ninv; i++)
+			if (!used[i] && inv[i].instance == want.instance &&
+			    inv[i].mm_count == want.mm_count)
+				break;
+		if (i == ninv) {
+			sva_model_call_str(w, &want, a, sizeof(a));
+			return sva_model_diff(w, "invalidation missing: %s", a);
+		}
+		used[i] = true;
+	}
+	for (i = 0; i < ninv; i++) {
+		if (used[i])
+			continue;
+		sva_model_call_str(w, &inv[i], a, sizeof(a));
+		return sva_model_diff(w, "invalidation not in the model: %s", a);
+	}
+	return true;
+}
+
+/* Handles and domains (I3, I4, I5) */
+static bool sva_model_check_bonds(struct sva_model_world *w)
+{
+	struct sva_model *m = &w->m;
+	unsigned int i;
+
+	for (i = 0; i < SVA_MODEL_MAX_BONDS; i++) {
+		const struct sva_model_bond *bond = &m->bond[i];
+		const struct sva_model_dom *dom = &m->dom[bond->dom];
+		struct sva_model_held *held;
+		struct iommu_domain *domain;
+
+		if (!bond->used)
+			continue;
+		held = sva_model_held_find(w, bond->gid, bond->mm);
+		if (!held)
+			return sva_model_diff(w, "no handle held for dev[%u] mm[%u]",
+					      bond->gid, bond->mm);
+		/* I4: one reference per bind not yet unbound */
+		if (refcount_read(&held->handle->users) != bond->refs ||
+		    held->refs != bond->refs)
+			return sva_model_diff(w, "h[%d] (dev[%u] mm[%u]): users %u, model %u",
+					      held->name, bond->gid, bond->mm,
+					      refcount_read(&held->handle->users),
+					      bond->refs);
+		domain = held->handle->handle.domain;
+		if (domain != dom->ptr)
+			return sva_model_diff(w, "h[%d]: not on the domain the model shares",
+					      held->name);
+		/* I3, I5: users counts the devices (groups) attached */
+		if (domain->users != dom->users)
+			return sva_model_diff(w, "h[%d]: domain users %d, model %u",
+					      held->name, domain->users, dom->users);
+		if (domain->type != IOMMU_DOMAIN_SVA || domain->mm != w->mm[bond->mm])
+			return sva_model_diff(w, "h[%d]: domain type %u or mm wrong",
+					      held->name, domain->type);
+		/* I1: one PASID per mm, on each of its handles */
+		if (iommu_sva_get_pasid(held->handle) != m->mm[bond->mm].pasid)
+			return sva_model_diff(w, "h[%d]: PASID %u, model %u", held->name,
+					      iommu_sva_get_pasid(held->handle),
+					      m->mm[bond->mm].pasid);
+	}
+	return true;
+}
+
+/* mm_count, PASID and domain list of each mm (I1, I2, I3, I6, I10) */
+static bool sva_model_check_mms(struct sva_model_world *w)
+{
+	struct sva_model *m = &w->m;
+	unsigned int i, k;
+
+	for (i = 0; i < SVA_MODEL_MAX_MMS; i++) {
+		const struct sva_model_mm *mm = &m->mm[i];
+		struct iommu_mm_data *iommu_mm;
+		struct iommu_domain *domain;
+		int count;
+
+		if (!mm->used)
+			continue;
+		/* I2: the test's mm_users, one per domain, one per notifier */
+		count = atomic_read(&w->mm[i]->mm_count);
+		if (count != mm->count)
+			return sva_model_diff(w, "mm_count of mm[%u]: kernel %d, model %d",
+					      i, count, mm->count);
+		/* I1, I10: iommu_mm from the first bind until __mmdrop() */
+		iommu_mm = READ_ONCE(w->mm[i]->iommu_mm);
+		if (!iommu_mm != !mm->pasid)
+			return sva_model_diff(w, "mm[%u] %s an iommu_mm, the model %s",
+					      i, iommu_mm ? "has" : "has no",
+					      mm->pasid ? "has one" : "has none");
+		if (!iommu_mm)
+			continue;
+		if (iommu_mm->pasid != mm->pasid)
+			return sva_model_diff(w, "PASID of mm[%u]: kernel %u, model %u",
+					      i, iommu_mm->pasid, mm->pasid);
+		/* I3, I6: its domains, newest first, each on the list once */
+		k = 0;
+		list_for_each_entry(domain, &iommu_mm->sva_domains, next) {
+			if (k >= mm->ndom)
+				return sva_model_diff(w,
+						      "mm[%u] has more than the %u domains of the model",
+						      i, mm->ndom);
+			if (domain != m->dom[mm->dom[k]].ptr)
+				return sva_model_diff(w, "domain %u of mm[%u] is not the model's",
+						      k, i);
+			k++;
+		}
+		if (k != mm->ndom)
+			return sva_model_diff(w, "mm[%u] has %u domains, the model %u",
+					      i, k, mm->ndom);
+	}
+	return true;
+}
+
+/* pasid_array entries and programmed PASIDs (I7, I12, I13) */
+static bool sva_model_check_pasids(struct sva_model_world *w)
+{
+	const struct sva_model_spec *s = w->spec;
+	struct sva_model *m = &w->m;
+	unsigned int d, i, want;
+
+	for (d = 0; d < s->ndev; d++) {
+		unsigned int g;
+
+		if (!s->dev[d].present)
+			continue;
+		g = sva_model_gid(s, d);
+		/* I7, I13: an SVA entry exactly while the group is bound */
+		for (i = 0; i < SVA_MODEL_MAX_MMS; i++) {
+			struct iommu_attach_handle *h;
+			struct sva_model_held *held;
+			void *expect;
+			u32 pasid = m->mm[i].pasid;
+
+			if (g != d || !m->mm[i].used || !pasid)
+				continue;
+			held = sva_model_held_find(w, g, i);
+			h = iommu_attach_handle_get(w->dev[d]->iommu_group, pasid,
+						    IOMMU_DOMAIN_SVA);
+			if (sva_model_find_bond(m, g, i) >= 0 && held)
+				expect = &held->handle->handle;
+			else if (m->busy[g].used && m->busy[g].with_handle &&
+				 m->busy[g].pasid == pasid)
+				expect = ERR_PTR(-EBUSY);
+			else
+				expect = ERR_PTR(-ENOENT);
+			if ((void *)h != expect)
+				return sva_model_diff(w,
+						      "group of dev[%u], PASID %u of mm[%u]: attach handle %s",
+						      d, pasid, i,
+						      IS_ERR(h) ? "missing" :
+						      "present or wrong");
+		}
+		if (!s->dev[d].max_pasids)
+			continue;
+		/* I12: what the driver has set is what the model attached */
+		want = m->busy[g].used;
+		for (i = 0; i < SVA_MODEL_MAX_BONDS; i++) {
+			const struct sva_model_bond *bond = &m->bond[i];
+
+			if (!bond->used || bond->gid != g)
+				continue;
+			want++;
+			if (!fake_iommu_dev_pasid_set(w->dev[d], m->mm[bond->mm].pasid))
+				return sva_model_diff(w, "dev[%u]: PASID %u of mm[%u] not set",
+						      d, m->mm[bond->mm].pasid, bond->mm);
+		}
+		if (fake_iommu_dev_pasids_set(w->dev[d]) != want)
+			return sva_model_diff(w, "dev[%u]: %u PASIDs set, model %u", d,
+					      fake_iommu_dev_pasids_set(w->dev[d]), want);
+	}
+	return true;
+}
+
+/* After every step: the model and the kernel must agree on everything. */
+static bool sva_model_check(struct sva_model_world *w)
+{
+	struct sva_model *m = &w->m;
+	unsigned int i, live = 0;
+	u64 free, want;
+
+	if (fake_iommu_violations())
+		return sva_model_diff(w, "the core broke the driver contract (see the log)");
+	if (!sva_model_check_calls(w) || !sva_model_check_bonds(w) ||
+	    !sva_model_check_mms(w) || !sva_model_check_pasids(w))
+		return false;
+	for (i = 0; i < SVA_MODEL_MAX_DOMS; i++)
+		live += m->dom[i].used;
+	for (i = 0; i < SVA_MODEL_MAX_DEVS; i++)
+		live += m->busy[i].used;
+	/* I6, I7: domains are freed exactly when the model frees them */
+	if (fake_iommu_live_domains() - w->live0 != (int)live)
+		return sva_model_diff(w, "%d domains alive, model %u",
+				      fake_iommu_live_domains() - w->live0, live);
+	if (!w->scan_dev)
+		return true;
+	/* I1: allocated from the first bind until __mmdrop(), no longer */
+	free = sva_model_scan_pasids(w->scan_dev) & GENMASK_ULL(m->wide - 1, 1);
+	want = sva_model_free_pasids(m);
+	if (free != want) {
+		u32 p = __ffs64(free ^ want);
+
+		return sva_model_diff(w, "PASID %u is %s, the model has it %s", p,
+				      free & BIT_ULL(p) ? "free" : "allocated",
+				      want & BIT_ULL(p) ? "free" : "allocated");
+	}
+	return true;
+}
+
+/* ---- the steps, on the model and on the kernel ---- */
+
+/* "-EOVERFLOW", or @ok for success */
+static const char *sva_model_errstr(int err, const char *ok, char *buf,
+				    size_t len)
+{
+	if (!err)
+		return ok;
+	snprintf(buf, len, "%pe", ERR_PTR(err));
+	return buf;
+}
+
+static int sva_model_step_mm(const struct sva_model *m,
+			     const struct sva_model_step *st)
+{
+	int b;
+
+	switch (st->op) {
+	case SVA_OP_BIND:
+		return st->b;
+	case SVA_OP_UNBIND:
+		b = sva_model_find_bond(m, sva_model_gid(m->spec, st->a), st->b);
+		return b < 0 ? -1 : m->bond[b].mm;
+	}
+	return -1;
+}
+
+static void sva_model_count_bind(struct sva_model_stats *stats, int ret,
+				 const struct sva_model_bind_out *out)
+{
+	if (!stats)
+		return;
+	if (!ret && out->older)
+		stats->bind_older++;
+	if (!ret && out->again)
+		stats->bind_again++;
+	else if (!ret && out->shared)
+		stats->bind_shared++;
+	else if (!ret)
+		stats->bind_new++;
+	else if (ret == -ENOSPC)
+		stats->bind_enospc++;
+	else if (ret == -EOVERFLOW)
+		stats->bind_eoverflow++;
+	else if (ret == -EBUSY)
+		stats->bind_ebusy++;
+	else if (ret == -EINVAL)
+		stats->bind_einval++;
+	else if (ret == -ENODEV)
+		stats->bind_enodev++;
+	else
+		stats->bind_driver++;
+}
+
+static bool sva_model_do_bind(struct sva_model_world *w,
+			      const struct sva_model_step *st)
+{
+	struct sva_model *m = &w->m;
+	unsigned int d = st->a, slot = st->b, g = sva_model_gid(w->spec, d);
+	struct sva_model_held *prev = sva_model_held_find(w, g, slot), *held = NULL;
+	struct sva_model_bind_out out;
+	struct iommu_sva *handle;
+	char a[24], b[24];
+	int want, got;
+
+	want = sva_model_bind(m, d, slot, &out);
+	handle = iommu_sva_bind_device(w->dev[d], w->mm[slot]);
+	got = PTR_ERR_OR_ZERO(handle);
+	if (!IS_ERR_OR_NULL(handle)) {
+		held = sva_model_hold(w, handle, g, slot);
+		if (!held) {
+			iommu_sva_unbind_device(handle);
+			return sva_model_diff(w, "too many handles");
+		}
+	}
+	sva_model_count_bind(w->stats, want, &out);
+	if (want)
+		sva_model_say(w,
+			      "KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(iommu_sva_bind_device(dev[%u], mm[%u])), %pe);",
+			      d, slot, ERR_PTR(want));
+	else if (out.again)
+		sva_model_say(w, "sva_bind(test, dev[%u], mm[%u]);\t/* h[%d] again */",
+			      d, slot, prev ? prev->name : -1);
+	else
+		sva_model_say(w,
+			      "h[%d] = sva_bind(test, dev[%u], mm[%u]);\t/* PASID %u, %s domain */",
+			      held ? held->name : w->next_name, d, slot, m->mm[slot].pasid,
+			      out.shared ? "a shared" : "a new");
+	/* I8: errors are ERR_PTRs, never NULL */
+	if (!handle)
+		return sva_model_diff(w, "bind returned NULL");
+	if (got != want)
+		return sva_model_diff(w, "bind returned %s, the model expects %s",
+				      sva_model_errstr(got, "a handle", a, sizeof(a)),
+				      sva_model_errstr(want, "a handle", b, sizeof(b)));
+	if (want)
+		return true;
+	/* I4: the same (device, mm) again gives the same handle */
+	if (out.again && (!prev || handle != prev->handle))
+		return sva_model_diff(w, "a second bind did not return the same handle");
+	if (!out.again && held->refs != 1)
+		return sva_model_diff(w, "a new bond returned the handle h[%d]", held->name);
+	if (!out.shared && !out.again)
+		m->dom[m->bond[out.bond].dom].ptr = handle->handle.domain;
+	return true;
+}
+
+static bool sva_model_do_unbind(struct sva_model_world *w,
+				const struct sva_model_step *st)
+{
+	struct sva_model *m = &w->m;
+	unsigned int g = sva_model_gid(w->spec, st->a), slot = st->b;
+	int b = sva_model_find_bond(m, g, slot);
+	struct sva_model_held *held = sva_model_held_find(w, g, slot);
+	unsigned int refs, users;
+
+	if (b < 0 || !held)
+		return sva_model_diff(w, "no handle held for dev[%u] mm[%u]", g, slot);
+	refs = m->bond[b].refs;
+	users = m->dom[m->bond[b].dom].users;
+	sva_model_say(w, "sva_unbind(test, h[%d]);", held->name);
+	sva_model_unbind(m, b);
+	iommu_sva_unbind_device(held->handle);
+	held->refs--;
+	if (!w->stats)
+		return true;
+	if (refs > 1)
+		w->stats->unbind_ref++;
+	else if (users > 1)
+		w->stats->unbind_detach++;
+	else
+		w->stats->unbind_free++;
+	w->stats->mm_freed += !m->mm[slot].used;
+	return true;
+}
+
+static bool sva_model_do_busy(struct sva_model_world *w,
+			      const struct sva_model_step *st)
+{
+	struct sva_model *m = &w->m;
+	unsigned int d = st->a, g = sva_model_gid(w->spec, d);
+	struct iommu_attach_handle *handle = NULL;
+	u32 pasid = m->mm[st->b].pasid;
+	struct iommu_domain *domain;
+	char a[24], b[24];
+	int want, got;
+
+	want = sva_model_busy(m, d, pasid, st->c);
+	sva_model_say(w,
+		      "/* PASID %u (mm[%u]) of the group of dev[%u] taken by a paging domain %s an attach handle: %s (see sva_test_error_pasid_busy()) */",
+		      pasid, st->b, d, st->c ? "with" : "without",
+		      sva_model_errstr(want, "0", a, sizeof(a)));
+	if (st->c) {
+		handle = kzalloc_obj(*handle);
+		if (!handle)
+			return sva_model_diff(w, "out of memory");
+	}
+	domain = iommu_paging_domain_alloc(w->dev[d]);
+	got = IS_ERR_OR_NULL(domain) ? (PTR_ERR(domain) ?: -ENOMEM) : 0;
+	if (!got) {
+		got = iommu_attach_device_pasid(domain, w->dev[d], pasid, handle);
+		if (got)
+			iommu_domain_free(domain);
+	}
+	if (got) {
+		kfree(handle);
+	} else {
+		w->busy_dom[g] = domain;
+		w->busy_handle[g] = handle;
+		w->busy_dev[g] = d;
+		w->busy_pasid[g] = pasid;
+		if (w->stats)
+			w->stats->busy++;
+	}
+	if (got != want)
+		return sva_model_diff(w, "paging domain on PASID %u: %s, model %s", pasid,
+				      sva_model_errstr(got, "0", a, sizeof(a)),
+				      sva_model_errstr(want, "0", b, sizeof(b)));
+	return true;
+}
+
+static bool sva_model_do_unbusy(struct sva_model_world *w,
+				const struct sva_model_step *st)
+{
+	struct sva_model *m = &w->m;
+	unsigned int g = sva_model_gid(w->spec, st->a);
+
+	sva_model_say(w,
+		      "/* the paging domain on PASID %u of the group of dev[%u] detached and freed */",
+		      m->busy[g].pasid, st->a);
+	if (!w->busy_dom[g])
+		return sva_model_diff(w, "no paging domain held for dev[%u]", g);
+	iommu_detach_device_pasid(w->busy_dom[g], w->dev[w->busy_dev[g]],
+				  w->busy_pasid[g]);
+	iommu_domain_free(w->busy_dom[g]);
+	kfree(w->busy_handle[g]);
+	w->busy_dom[g] = NULL;
+	w->busy_handle[g] = NULL;
+	sva_model_unbusy(m, g);
+	return true;
+}
+
+static bool sva_model_do_fork(struct sva_model_world *w,
+			      const struct sva_model_step *st)
+{
+	struct mm_struct *child;
+	int err;
+
+	sva_model_say(w,
+		      "/* mm[%u] = a fork of mm[%u], as sva_test_fork_child_has_no_iommu_mm() forks */",
+		      st->b, st->a);
+	child = sva_model_fork(w, w->mm[st->a], &err);
+	if (child) {
+		w->mm[st->b] = child;
+		w->mm_held[st->b] = true;
+	}
+	if (err)
+		return sva_model_diff(w, "fork failed: %pe", ERR_PTR(err));
+	sva_model_new_mm(&w->m, st->b);
+	if (w->stats)
+		w->stats->forks++;
+	return true;
+}
+
+static bool sva_model_do_step(struct sva_model_world *w,
+			      const struct sva_model_step *st)
+{
+	static const char * const sites[] = {
+		[FAKE_FAULT_DOMAIN_ALLOC] = "FAKE_FAULT_DOMAIN_ALLOC",
+		[FAKE_FAULT_SET_DEV_PASID] = "FAKE_FAULT_SET_DEV_PASID",
+	};
+	struct sva_model *m = &w->m;
+	int err;
+
+	switch (st->op) {
+	case SVA_OP_BIND:
+		return sva_model_do_bind(w, st);
+	case SVA_OP_UNBIND:
+		return sva_model_do_unbind(w, st);
+	case SVA_OP_EXIT:
+		sva_model_say(w, "sva_mm_exit(test, mm[%u]);", st->a);
+		sva_model_exit(m, st->a);
+		mmput(w->mm[st->a]);
+		w->mm_held[st->a] = false;
+		if (w->stats) {
+			w->stats->exits++;
+			w->stats->mm_freed += !m->mm[st->a].used;
+		}
+		return true;
+	case SVA_OP_FORK:
+		return sva_model_do_fork(w, st);
+	case SVA_OP_NEW_MM:
+		sva_model_say(w, "mm[%u] = sva_mm(test);", st->a);
+		w->mm[st->a] = mm_alloc();
+		if (!w->mm[st->a])
+			return sva_model_diff(w, "out of memory");
+		w->mm_held[st->a] = true;
+		sva_model_new_mm(m, st->a);
+		return true;
+	case SVA_OP_FAULT:
+		err = sva_model_errs[st->d];
+		if (st->a) {
+			sva_model_say(w, "fake_iommu_dev_inject_fault(dev[%u], %s, 1, %pe);",
+				      st->b, sites[st->c], ERR_PTR(err));
+			m->fault_dev[st->b][st->c] = err;
+			fake_iommu_dev_inject_fault(w->dev[st->b], st->c, 1, err);
+		} else {
+			sva_model_say(w, "fake_iommu_inject_fault(iommu[%u], %s, 1, %pe);",
+				      st->b, sites[st->c], ERR_PTR(err));
+			m->fault_inst[st->b][st->c] = err;
+			fake_iommu_inject_fault(w->iommu[st->b], st->c, 1, err);
+		}
+		if (w->stats)
+			w->stats->faults++;
+		return true;
+	case SVA_OP_INVALIDATE:
+		sva_model_say(w, "fake_iommu_invalidate_kva_range(%#lx, %#lx);",
+			      SVA_MODEL_KVA_START, SVA_MODEL_KVA_END);
+		sva_model_invalidate(m);
+		fake_iommu_invalidate_kva_range(SVA_MODEL_KVA_START, SVA_MODEL_KVA_END);
+		if (w->stats)
+			w->stats->invalidations += m->ncalls;
+		return true;
+	case SVA_OP_BUSY:
+		return sva_model_do_busy(w, st);
+	case SVA_OP_UNBUSY:
+		return sva_model_do_unbusy(w, st);
+	}
+	return sva_model_diff(w, "unknown step %u", st->op);
+}
+
+static void sva_model_step_str(const struct sva_model_step *st, char *buf,
+			       size_t len)
+{
+	switch (st->op) {
+	case SVA_OP_BIND:
+		snprintf(buf, len, "bind dev[%u] mm[%u]", st->a, st->b);
+		break;
+	case SVA_OP_UNBIND:
+		snprintf(buf, len, "unbind dev[%u] mm[%u]", st->a, st->b);
+		break;
+	case SVA_OP_EXIT:
+		snprintf(buf, len, "exit of mm[%u]", st->a);
+		break;
+	case SVA_OP_FORK:
+		snprintf(buf, len, "fork of mm[%u] into mm[%u]", st->a, st->b);
+		break;
+	case SVA_OP_NEW_MM:
+		snprintf(buf, len, "new mm[%u]", st->a);
+		break;
+	case SVA_OP_FAULT:
+		snprintf(buf, len, "fault on %s[%u] site %u error %d",
+			 st->a ? "dev" : "iommu", st->b, st->c,
+			 sva_model_errs[st->d % ARRAY_SIZE(sva_model_errs)]);
+		break;
+	case SVA_OP_INVALIDATE:
+		snprintf(buf, len, "invalidate the kernel range");
+		break;
+	case SVA_OP_BUSY:
+		snprintf(buf, len, "paging domain on dev[%u] PASID of mm[%u]",
+			 st->a, st->b);
+		break;
+	case SVA_OP_UNBUSY:
+		snprintf(buf, len, "paging domain off dev[%u]", st->a);
+		break;
+	default:
+		snprintf(buf, len, "step %u", st->op);
+	}
+}
+
+/*
+ * One step: reset the driver's record, run the step on the model and on
+ * the kernel, and compare. A report the kernel made meanwhile (KASAN, a
+ * contract violation of the fake driver) failed the test: that counts as
+ * a difference too.
+ */
+static bool sva_model_step(struct sva_model_world *w,
+			   const struct sva_model_step *st, const char *tag)
+{
+	struct sva_model *m = &w->m;
+	int slot = sva_model_step_mm(m, st);
+	bool ok;
+
+	fake_iommu_log_reset();
+	m->ncalls = 0;
+	m->calls_lost = false;
+	/* The free op may read the mm_count of an mm the test holds. */
+	m->watched = slot >= 0 && m->mm[slot].live ? slot : -1;
+	if (m->watched >= 0)
+		fake_iommu_watch_mm(w->mm[slot]);
+	w->line[0] = '\0';
+	ok = sva_model_do_step(w, st) && sva_model_check(w);
+	if (ok && READ_ONCE(w->test->status) == KUNIT_FAILURE)
+		ok = sva_model_diff(w, "the kernel reported an error (see the log)");
+	for (slot = 0; slot < SVA_MODEL_MAX_MMS; slot++)
+		if (!m->mm[slot].used && !w->mm_held[slot])
+			w->mm[slot] = NULL;
+	if (w->stats)
+		w->stats->steps++;
+	if (w->verbose) {
+		kunit_info(w->test, "\t%s%s\n", w->line, tag);
+		if (!ok) {
+			kunit_info(w->test, "\t/* ^ the model and the kernel differ: %s */\n",
+				   w->why);
+			fake_iommu_log_dump(w->test);
+		}
+	}
+	return ok;
+}
+
+/* ---- generating steps ---- */
+
+static int sva_model_pick_dev(const struct sva_model_spec *s,
+			      struct sva_model_rng *rng)
+{
+	unsigned int d, n = 0;
+	u8 devs[SVA_MODEL_MAX_DEVS];
+
+	for (d = 0; d < s->ndev; d++)
+		if (s->dev[d].present)
+			devs[n++] = d;
+	return n ? devs[sva_model_below(rng, n)] : -1;
+}
+
+/* A random mm; only live ones, only with a PASID, only with domains */
+static int sva_model_pick_mm(const struct sva_model *m, struct sva_model_rng *rng,
+			     bool live, bool pasid, bool doms)
+{
+	unsigned int i, n = 0;
+	u8 mms[SVA_MODEL_MAX_MMS];
+
+	for (i = 0; i < SVA_MODEL_MAX_MMS; i++)
+		if (m->mm[i].used && (!live || m->mm[i].live) &&
+		    (!pasid || m->mm[i].pasid) && (!doms || m->mm[i].ndom))
+			mms[n++] = i;
+	return n ? mms[sva_model_below(rng, n)] : -1;
+}
+
+static int sva_model_pick_bond(const struct sva_model *m,
+			       struct sva_model_rng *rng)
+{
+	unsigned int i, n = 0;
+	u8 bonds[SVA_MODEL_MAX_BONDS];
+
+	for (i = 0; i < SVA_MODEL_MAX_BONDS; i++)
+		if (m->bond[i].used)
+			bonds[n++] = i;
+	return n ? bonds[sva_model_below(rng, n)] : -1;
+}
+
+static int sva_model_free_slot(const struct sva_model *m)
+{
+	unsigned int i;
+
+	for (i = 0; i < SVA_MODEL_MAX_MMS; i++)
+		if (!m->mm[i].used)
+			return i;
+	return -1;
+}
+
+/* A random member of group @g: binds through any of them share a handle. */
+static unsigned int sva_model_pick_member(const struct sva_model_spec *s,
+					  unsigned int g, struct sva_model_rng *rng)
+{
+	u8 members[SVA_MODEL_MAX_DEVS];
+	unsigned int n = sva_model_members(s, g, members);
+
+	return n ? members[sva_model_below(rng, n)] : g;
+}
+
+/*
+ * A device not bound to @mm, of the instance (or else of the driver) that
+ * allocated one of @mm's domains, the oldest as often as the newest (I3);
+ * one that can take the mm's PASID if there is one.
+ */
+static int sva_model_pick_share(const struct sva_model *m,
+				struct sva_model_rng *rng, unsigned int mm)
+{
+	const struct sva_model_spec *s = m->spec;
+	unsigned int d, inst, n = 0, pass;
+	u8 devs[SVA_MODEL_MAX_DEVS];
+
+	if (!m->mm[mm].ndom)
+		return -1;
+	inst = m->dom[m->mm[mm].dom[sva_model_below(rng, m->mm[mm].ndom)]].inst;
+	for (pass = 0; pass < 4 && !n; pass++) {
+		for (d = 0; d < s->ndev; d++) {
+			const struct sva_model_dev_spec *ds = &s->dev[d];
+
+			if (!ds->present ||
+			    sva_model_find_bond(m, sva_model_gid(s, d), mm) >= 0)
+				continue;
+			if (pass < 2 && (!ds->sva || ds->max_pasids <= m->mm[mm].pasid))
+				continue;
+			if (pass & 1 ? s->inst[ds->inst].driver == s->inst[inst].driver :
+			    ds->inst == inst)
+				devs[n++] = d;
+		}
+	}
+	return n ? devs[sva_model_below(rng, n)] : -1;
+}
+
+/* A device of a multi-device group (I13) */
+static int sva_model_pick_grouped(const struct sva_model_spec *s,
+				  struct sva_model_rng *rng)
+{
+	unsigned int d, n = 0;
+	u8 devs[SVA_MODEL_MAX_DEVS];
+
+	for (d = 0; d < s->ndev; d++)
+		if (s->dev[d].present && s->dev[d].group >= 0)
+			devs[n++] = d;
+	return n ? devs[sva_model_below(rng, n)] : -1;
+}
+
+/* A member of a group whose PASID of a live mm a paging domain holds (I8) */
+static int sva_model_pick_busy(const struct sva_model *m,
+			       struct sva_model_rng *rng, int *mm)
+{
+	unsigned int g, i;
+
+	for (g = 0; g < SVA_MODEL_MAX_DEVS; g++) {
+		if (!m->busy[g].used)
+			continue;
+		for (i = 0; i < SVA_MODEL_MAX_MMS; i++) {
+			if (!m->mm[i].live || m->mm[i].pasid != m->busy[g].pasid)
+				continue;
+			*mm = i;
+			return sva_model_pick_member(m->spec, g, rng);
+		}
+	}
+	return -1;
+}
+
+/* How often each operation is drawn, out of the sum */
+static const u8 sva_model_weights[] = {
+	[SVA_OP_BIND] = 36,
+	[SVA_OP_UNBIND] = 20,
+	[SVA_OP_EXIT] = 4,
+	[SVA_OP_FORK] = 4,
+	[SVA_OP_NEW_MM] = 3,
+	[SVA_OP_FAULT] = 8,
+	[SVA_OP_INVALIDATE] = 5,
+	[SVA_OP_BUSY] = 4,
+	[SVA_OP_UNBUSY] = 2,
+};
+
+/* Try to draw arguments for @op; false when it cannot run now. */
+static bool sva_model_gen_args(const struct sva_model *m,
+			       struct sva_model_rng *rng, struct sva_model_step *st)
+{
+	const struct sva_model_spec *s = m->spec;
+	int d, mm, b;
+
+	switch (st->op) {
+	case SVA_OP_BIND:
+		/*
+		 * Aim a fifth of the binds at a (group, mm) bound already, a
+		 * fifth at sharing a domain, some at a PASID a paging domain
+		 * holds, some at a multi-device group; the rest anywhere.
+		 */
+		d = -1;
+		mm = -1;
+		switch (sva_model_below(rng, 10)) {
+		case 0:
+		case 1:
+			b = sva_model_pick_bond(m, rng);
+			if (b >= 0 && m->mm[m->bond[b].mm].live) {
+				mm = m->bond[b].mm;
+				d = sva_model_pick_member(s, m->bond[b].gid, rng);
+			}
+			break;
+		case 2:
+		case 3:
+			mm = sva_model_pick_mm(m, rng, true, false, true);
+			if (mm >= 0)
+				d = sva_model_pick_share(m, rng, mm);
+			break;
+		case 4:
+			d = sva_model_pick_busy(m, rng, &mm);
+			break;
+		case 5:
+			d = sva_model_pick_grouped(s, rng);
+			break;
+		}
+		if (mm < 0)
+			mm = sva_model_pick_mm(m, rng, true, false, false);
+		if (d < 0)
+			d = sva_model_pick_dev(s, rng);
+		st->a = d;
+		st->b = mm;
+		return d >= 0 && mm >= 0;
+	case SVA_OP_UNBIND:
+		b = sva_model_pick_bond(m, rng);
+		if (b < 0)
+			return false;
+		st->a = sva_model_pick_member(s, m->bond[b].gid, rng);
+		st->b = m->bond[b].mm;
+		return true;
+	case SVA_OP_EXIT:
+		mm = sva_model_pick_mm(m, rng, true, false, false);
+		st->a = mm;
+		return mm >= 0;
+	case SVA_OP_FORK:
+		mm = sva_model_pick_mm(m, rng, true, false, false);
+		b = sva_model_free_slot(m);
+		st->a = mm;
+		st->b = b;
+		return mm >= 0 && b >= 0;
+	case SVA_OP_NEW_MM:
+		b = sva_model_free_slot(m);
+		st->a = b;
+		return b >= 0;
+	case SVA_OP_FAULT:
+		st->a = sva_model_below(rng, 10) >= 3;
+		if (st->a) {
+			d = sva_model_pick_dev(s, rng);
+			if (d < 0)
+				return false;
+			st->b = d;
+		} else {
+			st->b = sva_model_below(rng, s->ninst);
+			if (!s->inst[st->b].present)
+				return false;
+		}
+		st->c = sva_model_below(rng, FAKE_FAULT_NR);
+		st->d = sva_model_below(rng, ARRAY_SIZE(sva_model_errs));
+		return true;
+	case SVA_OP_INVALIDATE:
+		return m->has_mm_list;
+	case SVA_OP_BUSY:
+		d = sva_model_pick_dev(s, rng);
+		mm = sva_model_pick_mm(m, rng, false, true, false);
+		st->a = d;
+		st->b = mm;
+		st->c = sva_model_below(rng, 2);
+		return d >= 0 && mm >= 0 && !m->busy[sva_model_gid(s, d)].used;
+	case SVA_OP_UNBUSY:
+		d = sva_model_pick_dev(s, rng);
+		st->a = d;
+		return d >= 0 && m->busy[sva_model_gid(s, d)].used;
+	}
+	return false;
+}
+
+static struct sva_model_step sva_model_gen_step(const struct sva_model *m,
+						struct sva_model_rng *rng)
+{
+	unsigned int total = 0, i, r;
+	struct sva_model_step st;
+
+	for (i = 0; i < ARRAY_SIZE(sva_model_weights); i++)
+		total += sva_model_weights[i];
+	for (;;) {
+		st = (struct sva_model_step) { };
+		r = sva_model_below(rng, total);
+		for (i = 0; r >= sva_model_weights[i]; i++)
+			r -= sva_model_weights[i];
+		st.op = i;
+		if (sva_model_gen_args(m, rng, &st) && sva_model_applicable(m, &st))
+			return st;
+	}
+}
+
+/*
+ * A world from a seed: two or three instances (driver A twice, driver B
+ * on the third or sometimes the second), random sharing policies and
+ * notifiers; a device of its own on every instance and two more, the
+ * first as wide as the world; one multi-device group of two or three on
+ * one instance in most worlds, with one wide member anywhere in it, and
+ * sometimes a second; devices of 16, 4, 2 or no PASIDs, a few without SVA
+ * enabled; two or three mms.
+ */
+static void sva_model_gen_world(struct sva_model_spec *s, struct sva_model_rng *rng)
+{
+	static const u32 widths[] = {
+		SVA_MODEL_WIDE, SVA_MODEL_WIDE, SVA_MODEL_WIDE, 4, 2, 0,
+	};
+	/* Group members without PASID support are what I13 is about. */
+	static const u32 member_widths[] = { SVA_MODEL_WIDE, 4, 2, 0, 0 };
+	unsigned int i, g, k, n, inst;
+
+	memset(s, 0, sizeof(*s));
+	s->ninst = sva_model_below(rng, 4) ? 3 : 2;
+	for (i = 0; i < s->ninst; i++) {
+		struct sva_model_inst_spec *is = &s->inst[i];
+
+		is->present = true;
+		is->policy = sva_model_below(rng, 2) ? FAKE_IOMMU_SHARE_OWN :
+			     FAKE_IOMMU_SHARE_ANY;
+		is->driver = i == 2 || (i == 1 && !sva_model_below(rng, 3)) ?
+			     FAKE_IOMMU_DRIVER_B : FAKE_IOMMU_DRIVER_A;
+		is->notifier = sva_model_below(rng, 2);
+	}
+	n = s->ninst + 2;
+	for (i = 0; i < n; i++) {
+		struct sva_model_dev_spec *ds = &s->dev[s->ndev];
+
+		ds->present = true;
+		ds->inst = i < s->ninst ? i : sva_model_below(rng, s->ninst);
+		ds->group = -1;
+		ds->max_pasids = s->ndev ? widths[sva_model_below(rng, ARRAY_SIZE(widths))] :
+				 SVA_MODEL_WIDE;
+		ds->sva = ds->max_pasids && (!s->ndev || sva_model_below(rng, 8));
+		s->ndev++;
+	}
+	for (g = 0; g < SVA_MODEL_MAX_GROUPS; g++) {
+		unsigned int wide;
+
+		if (sva_model_below(rng, 10) >= (g ? 3 : 8))
+			continue;
+		inst = sva_model_below(rng, s->ninst);
+		n = 2 + (g ? 0 : sva_model_below(rng, 2));
+		wide = sva_model_below(rng, n);
+		for (k = 0; k < n && s->ndev < SVA_MODEL_MAX_DEVS; k++) {
+			struct sva_model_dev_spec *ds = &s->dev[s->ndev++];
+
+			ds->present = true;
+			ds->inst = inst;
+			ds->group = g;
+			ds->max_pasids = k == wide ? SVA_MODEL_WIDE :
+					 member_widths[sva_model_below(rng,
+								       ARRAY_SIZE(member_widths))];
+			ds->sva = ds->max_pasids && sva_model_below(rng, 5);
+		}
+	}
+	s->nmm = 2 + sva_model_below(rng, 2);
+	for (i = 0; i < s->nmm; i++)
+		s->mm_present[i] = true;
+}
+
+/* ---- running, replaying and shortening a sequence ---- */
+
+struct sva_model_result {
+	int err;		/* the world could not be built */
+	int fail;		/* the failing step, nsteps for the teardown, -1 none */
+	char why[SVA_MODEL_MSG];
+};
+
+static void sva_model_print_world(struct kunit *test, const struct sva_model_spec *s)
+{
+	static const char * const policies[] = {
+		[FAKE_IOMMU_SHARE_ANY] = "FAKE_IOMMU_SHARE_ANY",
+		[FAKE_IOMMU_SHARE_OWN] = "FAKE_IOMMU_SHARE_OWN",
+	};
+	static const char * const drivers[] = {
+		[FAKE_IOMMU_DRIVER_A] = "FAKE_IOMMU_DRIVER_A",
+		[FAKE_IOMMU_DRIVER_B] = "FAKE_IOMMU_DRIVER_B",
+	};
+	bool group_printed[SVA_MODEL_MAX_GROUPS] = { };
+	unsigned int i;
+
+	for (i = 0; i < s->ninst; i++)
+		if (s->inst[i].present)
+			kunit_info(test, "\tiommu[%u] = fake_iommu_kunit_create(test, &(struct fake_iommu_config){ .policy = %s, .driver = %s%s });\n",
+				   i, policies[s->inst[i].policy],
+				   drivers[s->inst[i].driver],
+				   s->inst[i].notifier ? ", .mm_notifier = true" : "");
+	for (i = 0; i < s->ndev; i++) {
+		const struct sva_model_dev_spec *ds = &s->dev[i];
+		char group[16] = "NULL";
+
+		if (!ds->present)
+			continue;
+		if (ds->group >= 0) {
+			if (!group_printed[ds->group])
+				kunit_info(test, "\tgroup[%d] = fake_iommu_kunit_group(test);\n",
+					   ds->group);
+			group_printed[ds->group] = true;
+			snprintf(group, sizeof(group), "group[%d]", ds->group);
+		}
+		kunit_info(test, "\tdev[%u] = %s(test, iommu[%u], %s, %u);\n", i,
+			   ds->sva ? "sva_dev" : "sva_dev_nosva", ds->inst, group,
+			   ds->max_pasids);
+	}
+	for (i = 0; i < s->nmm; i++)
+		if (s->mm_present[i])
+			kunit_info(test, "\tmm[%u] = sva_mm(test);\n", i);
+}
+
+/*
+ * Unbind every reference, take every paging domain off, let every process
+ * exit: each a step the model checks. Then nothing may be left (I1: every
+ * PASID of the world's mms free again, I6: no domain).
+ */
+static int sva_model_teardown(struct sva_model_world *w)
+{
+	struct sva_model *m = &w->m;
+	struct sva_model_step st;
+	unsigned int i;
+
+	for (i = 0; i < SVA_MODEL_MAX_BONDS; i++)
+		while (m->bond[i].used) {
+			st = (struct sva_model_step) {
+				.op = SVA_OP_UNBIND, .a = m->bond[i].gid, .b = m->bond[i].mm,
+			};
+			if (!sva_model_step(w, &st, "\t/* teardown */"))
+				return -1;
+		}
+	for (i = 0; i < SVA_MODEL_MAX_DEVS; i++)
+		if (m->busy[i].used) {
+			st = (struct sva_model_step) { .op = SVA_OP_UNBUSY, .a = i };
+			if (!sva_model_step(w, &st, "\t/* teardown */"))
+				return -1;
+		}
+	for (i = 0; i < SVA_MODEL_MAX_MMS; i++)
+		if (m->mm[i].live) {
+			st = (struct sva_model_step) { .op = SVA_OP_EXIT, .a = i };
+			if (!sva_model_step(w, &st, "\t/* teardown */"))
+				return -1;
+		}
+	for (i = 0; i < SVA_MODEL_MAX_MMS; i++) {
+		if (m->mm[i].used) {
+			sva_model_diff(w, "mm[%u] outlived the teardown in the model", i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The seed and the failing step, printed at once */
+static void sva_model_first_report(struct kunit *test, u64 seed,
+				   const struct sva_model_step *steps, unsigned int n,
+				   const struct sva_model_result *res)
+{
+	char desc[64] = "the teardown";
+
+	if ((unsigned int)res->fail < n)
+		sva_model_step_str(&steps[res->fail], desc, sizeof(desc));
+	kunit_err(test, "seed %llu: the model and the kernel differ at step %d of %u (%s): %s\n",
+		  seed, res->fail + 1, n, desc, res->why);
+	kunit_err(test, "to run it again: iommu_sva_model_test.seed=%llu iommu_sva_model_test.seeds=1 iommu_sva_model_test.steps=%u\n",
+		  seed, n);
+}
+
+/*
+ * Run @n steps in a fresh world: generated from @rng (which also fills
+ * @steps), or replayed from @steps, skipping those that cannot run.
+ */
+static void sva_model_run(struct kunit *test, const struct sva_model_spec *s,
+			  struct sva_model_step *steps, unsigned int n,
+			  struct sva_model_rng *rng, u64 seed, bool verbose,
+			  struct sva_model_stats *stats, struct sva_model_result *res)
+{
+	struct sva_model_world *w;
+	unsigned int i;
+
+	*res = (struct sva_model_result) { .fail = -1 };
+	if (verbose) {
+		kunit_info(test, "\t/* the world */\n");
+		sva_model_print_world(test, s);
+		kunit_info(test, "\t/* the steps */\n");
+	}
+	w = sva_model_world_build(test, s, &res->err);
+	if (!w)
+		return;
+	w->verbose = verbose;
+	w->stats = stats;
+	for (i = 0; i < n; i++) {
+		if (rng)
+			steps[i] = sva_model_gen_step(&w->m, rng);
+		else if (!sva_model_applicable(&w->m, &steps[i]))
+			continue;
+		if (!sva_model_step(w, &steps[i], ""))
+			break;
+	}
+	if (i < n)
+		res->fail = i;
+	else if (sva_model_teardown(w) < 0)
+		res->fail = n;
+	if (res->fail >= 0)
+		strscpy(res->why, w->why, sizeof(res->why));
+	/* Before the world goes: a broken core may not survive that. */
+	if (rng && res->fail >= 0)
+		sva_model_first_report(test, seed, steps, n, res);
+	kunit_release_action(test, sva_model_world_release, w);
+}
+
+/*
+ * Replay @steps in a fresh world; whether the model and the kernel still
+ * differ. Any difference counts, not only the first one's. The test's
+ * status is cleared for the replay so that a report of the kernel shows,
+ * and put back afterwards.
+ */
+static bool sva_model_fails(struct kunit *test, const struct sva_model_spec *s,
+			    struct sva_model_step *steps, unsigned int n,
+			    unsigned int *replays, struct sva_model_result *res,
+			    bool verbose)
+{
+	enum kunit_status status = READ_ONCE(test->status);
+
+	(*replays)++;
+	WRITE_ONCE(test->status, KUNIT_SUCCESS);
+	sva_model_run(test, s, steps, n, NULL, 0, verbose, NULL, res);
+	if (status == KUNIT_FAILURE)
+		WRITE_ONCE(test->status, KUNIT_FAILURE);
+	return !res->err && res->fail >= 0;
+}
+
+static bool sva_model_step_names_dev(const struct sva_model_step *st, unsigned int d)
+{
+	switch (st->op) {
+	case SVA_OP_BIND:
+	case SVA_OP_UNBIND:
+	case SVA_OP_BUSY:
+	case SVA_OP_UNBUSY:
+		return st->a == d;
+	case SVA_OP_FAULT:
+		return st->a && st->b == d;
+	}
+	return false;
+}
+
+static bool sva_model_step_names_mm(const struct sva_model_step *st, unsigned int mm)
+{
+	switch (st->op) {
+	case SVA_OP_BIND:
+	case SVA_OP_UNBIND:
+	case SVA_OP_BUSY:
+		return st->b == mm;
+	case SVA_OP_EXIT:
+	case SVA_OP_NEW_MM:
+		return st->a == mm;
+	case SVA_OP_FORK:
+		return st->a == mm || st->b == mm;
+	}
+	return false;
+}
+
+/*
+ * Shorten a failing sequence: drop chunks of steps, halving the chunk
+ * size, while the replay still fails (and cut it after the step that
+ * fails), then drop the devices, mms and instances that no step names.
+ *
+ * Return: the new length of @steps; @s may lose devices, mms, instances.
+ */
+static unsigned int sva_model_shrink(struct kunit *test, struct sva_model_spec *s,
+				     struct sva_model_step *steps, unsigned int n,
+				     struct sva_model_step *cand,
+				     unsigned int *replays)
+{
+	struct sva_model_result res;
+	struct sva_model_spec try;
+	unsigned int chunk = max(n / 2, 1U), start, k, i, j;
+	bool named;
+
+	while (n > 1 && *replays < SVA_MODEL_MAX_REPLAYS) {
+		bool removed = false;
+
+		for (start = 0; start < n && *replays < SVA_MODEL_MAX_REPLAYS;) {
+			k = min(chunk, n - start);
+			if (k == n)
+				break;
+			memcpy(cand, steps, start * sizeof(*cand));
+			memcpy(cand + start, steps + start + k,
+			       (n - start - k) * sizeof(*cand));
+			if (!sva_model_fails(test, s, cand, n - k, replays, &res, false)) {
+				start += k;
+				continue;
+			}
+			n -= k;
+			if ((unsigned int)res.fail < n)
+				n = res.fail + 1;
+			memcpy(steps, cand, n * sizeof(*steps));
+			removed = true;
+		}
+		if (!removed) {
+			if (chunk == 1)
+				break;
+			chunk /= 2;
+		}
+	}
+	for (i = 0; i < s->ndev && *replays < SVA_MODEL_MAX_REPLAYS; i++) {
+		for (j = 0, named = false; j < n; j++)
+			named |= sva_model_step_names_dev(&steps[j], i);
+		if (!s->dev[i].present || named)
+			continue;
+		try = *s;
+		try.dev[i].present = false;
+		if (sva_model_fails(test, &try, steps, n, replays, &res, false))
+			*s = try;
+	}
+	for (i = 0; i < s->nmm && *replays < SVA_MODEL_MAX_REPLAYS; i++) {
+		for (j = 0, named = false; j < n; j++)
+			named |= sva_model_step_names_mm(&steps[j], i);
+		if (!s->mm_present[i] || named)
+			continue;
+		try = *s;
+		try.mm_present[i] = false;
+		if (sva_model_fails(test, &try, steps, n, replays, &res, false))
+			*s = try;
+	}
+	for (i = 0; i < s->ninst && *replays < SVA_MODEL_MAX_REPLAYS; i++) {
+		for (j = 0, named = false; j < s->ndev; j++)
+			named |= s->dev[j].present && s->dev[j].inst == i;
+		for (j = 0; j < n; j++)
+			named |= steps[j].op == SVA_OP_FAULT && !steps[j].a &&
+				 steps[j].b == i;
+		if (!s->inst[i].present || named)
+			continue;
+		try = *s;
+		try.inst[i].present = false;
+		if (sva_model_fails(test, &try, steps, n, replays, &res, false))
+			*s = try;
+	}
+	return n;
+}
+
+/*
+ * The model and the kernel differ (the seed is printed already: a replay
+ * may crash a broken kernel): shorten the sequence and print it, run once
+ * more, as lines for a hand-written case.
+ */
+static void sva_model_report(struct kunit *test, u64 seed, struct sva_model_spec *s,
+			     struct sva_model_step *steps, unsigned int nsteps,
+			     const struct sva_model_result *first)
+{
+	struct sva_model_step *cand;
+	struct sva_model_result res;
+	unsigned int n, replays = 0;
+
+	n = min_t(unsigned int, first->fail + 1, nsteps);
+	cand = kmalloc_array(max(n, 1U), sizeof(*cand), GFP_KERNEL);
+	if (cand && sva_model_fails(test, s, steps, n, &replays, &res, false)) {
+		if ((unsigned int)res.fail < n)
+			n = res.fail + 1;
+		n = sva_model_shrink(test, s, steps, n, cand, &replays);
+		kunit_err(test, "shortened to %u steps (%u replays), as a hand-written case would run them:\n",
+			  n, replays);
+	} else {
+		kunit_err(test, "the sequence did not fail again when replayed; as it ran:\n");
+	}
+	kfree(cand);
+	if (!sva_model_fails(test, s, steps, n, &replays, &res, true))
+		kunit_err(test, "(this run of the shortened sequence did not fail)\n");
+	KUNIT_FAIL(test, "seed %llu: the model and the kernel differ: %s", seed,
+		   first->why);
+}
+
+/* One seed: a world, @nsteps random steps, and the report if it fails. */
+static bool sva_model_seed_run(struct kunit *test, u64 seed, unsigned int nsteps,
+			       struct sva_model_stats *stats)
+{
+	struct sva_model_rng rng = { .state = seed };
+	struct sva_model_result res;
+	struct sva_model_step *steps;
+	struct sva_model_spec *s;
+
+	s = kzalloc_obj(*s);
+	steps = kcalloc(nsteps, sizeof(*steps), GFP_KERNEL);
+	if (!s || !steps) {
+		kfree(s);
+		kfree(steps);
+		KUNIT_FAIL(test, "out of memory for %u steps", nsteps);
+		return false;
+	}
+	sva_model_gen_world(s, &rng);
+	sva_model_run(test, s, steps, nsteps, &rng, seed, false, stats, &res);
+	stats->seeds++;
+	if (res.err)
+		KUNIT_FAIL(test, "seed %llu: the world could not be built: %pe", seed,
+			   ERR_PTR(res.err));
+	else if (res.fail >= 0)
+		sva_model_report(test, seed, s, steps, nsteps, &res);
+	kfree(steps);
+	kfree(s);
+	return !res.err && res.fail < 0;
+}
+
+/*
+ * Stable kernels with 72f98ef9a4be ("iommu: disable SVA when CONFIG_X86
+ * is set") refuse every bind on x86: skip, as iommu-sva-test.c does.
+ */
+static void sva_model_probe(struct kunit *test)
+{
+	struct fake_iommu_config cfg = { };
+	struct iommu_sva *handle;
+	struct fake_iommu *iommu;
+	struct mm_struct *mm;
+	struct device *dev;
+
+	if (!IS_ENABLED(CONFIG_X86))
+		return;
+	iommu = fake_iommu_kunit_create(test, &cfg);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, iommu);
+	dev = fake_iommu_kunit_add_device(test, iommu, NULL, SVA_MODEL_WIDE);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dev);
+	KUNIT_ASSERT_EQ(test, 0, fake_iommu_dev_enable_sva(dev));
+	mm = mm_alloc();
+	KUNIT_ASSERT_NOT_NULL(test, mm);
+	handle = iommu_sva_bind_device(dev, mm);
+	if (!IS_ERR_OR_NULL(handle))
+		iommu_sva_unbind_device(handle);
+	mmput(mm);
+	if (PTR_ERR_OR_ZERO(handle) == -EOPNOTSUPP)
+		kunit_skip(test, "SVA is disabled on x86 in this kernel (stable 72f98ef9a4be)");
+}
+
+static void sva_model_print_stats(struct kunit *test,
+				  const struct sva_model_stats *st)
+{
+	kunit_info(test, "%u seeds, %u steps; binds: %u new domain, %u shared (%u an older one), %u again; -ENOSPC %u, -EOVERFLOW %u, -EBUSY %u, -EINVAL %u, -ENODEV %u, injected %u\n",
+		   st->seeds, st->steps, st->bind_new, st->bind_shared,
+		   st->bind_older, st->bind_again, st->bind_enospc, st->bind_eoverflow,
+		   st->bind_ebusy, st->bind_einval, st->bind_enodev,
+		   st->bind_driver);
+	kunit_info(test, "unbinds: %u of a reference, %u detach, %u free the domain; %u mms freed; %u exits, %u forks, %u faults, %u invalidations reached, %u paging domains\n",
+		   st->unbind_ref, st->unbind_detach, st->unbind_free,
+		   st->mm_freed, st->exits, st->forks, st->faults,
+		   st->invalidations, st->busy);
+}
+
+static unsigned int sva_model_nsteps(void)
+{
+	return clamp(sva_model_steps, 1U, SVA_MODEL_MAX_STEPS);
+}
+
+/* The default run: a few seeds of a few dozen steps each. */
+static void sva_model_test_walk(struct kunit *test)
+{
+	struct sva_model_stats stats = { };
+	unsigned int i;
+
+	sva_model_probe(test);
+	for (i = 0; i < sva_model_seeds; i++)
+		if (!sva_model_seed_run(test, sva_model_seed + i, sva_model_nsteps(),
+					&stats))
+			break;
+	sva_model_print_stats(test, &stats);
+}
+
+static const u8 sva_model_soak_blocks[SVA_MODEL_SOAK_BLOCKS];
+
+static void sva_model_soak_range(const u8 *block, u64 *first, unsigned int *n)
+{
+	unsigned int per = DIV_ROUND_UP(sva_model_soak_seeds, SVA_MODEL_SOAK_BLOCKS);
+	unsigned int i = block - sva_model_soak_blocks;
+	unsigned int start = min(i * per, sva_model_soak_seeds);
+
+	*first = sva_model_seed + start;
+	*n = min(per, sva_model_soak_seeds - start);
+}
+
+static void sva_model_soak_desc(const u8 *block, char *desc)
+{
+	unsigned int n;
+	u64 first;
+
+	sva_model_soak_range(block, &first, &n);
+	if (n)
+		snprintf(desc, KUNIT_PARAM_DESC_SIZE, "seeds %llu to %llu", first,
+			 first + n - 1);
+	else
+		snprintf(desc, KUNIT_PARAM_DESC_SIZE, "block %td",
+			 block - sva_model_soak_blocks);
+}
+
+KUNIT_ARRAY_PARAM(sva_model_soak, sva_model_soak_blocks, sva_model_soak_desc);
+
+/*
+ * The soak: soak_seeds seeds (10,000 for a release check), in blocks that
+ * run as parameters, so that each stays well inside KUnit's timeout.
+ */
+static void sva_model_test_soak(struct kunit *test)
+{
+	struct sva_model_stats stats = { };
+	unsigned int n, i;
+	u64 first;
+
+	if (!sva_model_soak_seeds)
+		kunit_skip(test, "set iommu_sva_model_test.soak_seeds=N to run");
+	sva_model_soak_range(test->param_value, &first, &n);
+	if (!n)
+		kunit_skip(test, "no seeds left for this block");
+	sva_model_probe(test);
+	for (i = 0; i < n; i++)
+		if (!sva_model_seed_run(test, first + i, sva_model_nsteps(), &stats))
+			break;
+	sva_model_print_stats(test, &stats);
+}
+
+static struct kunit_case sva_model_cases[] = {
+	KUNIT_CASE(sva_model_test_walk),
+	KUNIT_CASE_PARAM_ATTR(sva_model_test_soak, sva_model_soak_gen_params,
+			      { .speed = KUNIT_SPEED_SLOW }),
+	{}
+};
+
+static struct kunit_suite sva_model_suite = {
+	.name = "iommu_sva_model",
+	.test_cases = sva_model_cases,
+};
+
+kunit_test_suite(sva_model_suite);
+
+MODULE_DESCRIPTION("Model-based KUnit test of the IOMMU SVA lifecycle");
+MODULE_LICENSE("GPL");

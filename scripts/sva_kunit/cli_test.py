@@ -104,6 +104,17 @@ class RunTest(CliTestCase):
             '--kconfig_add=CONFIG_PROVE_LOCKING=y', 'iommu_sva.bind*'])
         self.assertFalse(any(a.startswith('--make_options') for a in argv))
 
+    def test_kernel_args_reach_kunit_py(self):
+        rc, out, _ = self.run_cmd(
+            '--no-ccache', '--kernel-arg=iommu_sva_model_test.soak_seeds=5',
+            '--kernel-arg=kunit.timeout=900', '--run-timeout=3600')
+        self.assertEqual(rc, 0, out)
+        argv = self.calls()[0]['argv']
+        at = argv.index('--kernel_args=kasan_multi_shot')
+        self.assertEqual(argv[at + 1:at + 4], [
+            '--kernel_args=iommu_sva_model_test.soak_seeds=5',
+            '--kernel_args=kunit.timeout=900', '--timeout=3600'])
+
     def test_json_results_are_used(self):
         self.set_control(log=PASSING_LOG, json={
             'name': 'KUnit Test Group', 'test_cases': [], 'sub_groups': [

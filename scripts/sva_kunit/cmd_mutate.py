@@ -74,6 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         'log (default: %(default)s)')
     parser.add_argument('--json', metavar='FILE',
                         help='also write the results to FILE as JSON')
+    parser.add_argument('--filter', default='', metavar='GLOB',
+                        help='run only the matching tests against each '
+                        "mutant, e.g. 'iommu_sva_model*' (kunit.py's "
+                        'filter_glob)')
     parser.add_argument('--markdown', action='store_true',
                         help='also print the table as GitHub markdown')
     add_build_options(parser)
@@ -212,6 +216,7 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     options = RunOptions(cache_dir=args.cache_dir, kernel=args.kernel,
                          source=args.source,
                          build_dir=args.build_dir, jobs=args.jobs,
+                         filter_glob=args.filter,
                          use_ccache=args.use_ccache,
                          repo_root=args.repo_root, timeout=args.timeout)
     hold_locks(options, out)

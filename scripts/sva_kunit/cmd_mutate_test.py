@@ -107,6 +107,12 @@ class MutateTest(MutateTestCase):
         self.assertEqual(rc, 0, out)
         self.assertIn('kill rate 1/1 = 100%', out.splitlines()[-1])
 
+    def test_filter_runs_only_those_tests_for_baseline_and_mutants(self):
+        rc, out, _ = self.mutate('--only=kill-me', "--filter=iommu_sva_model*")
+        self.assertEqual(rc, 0, out)
+        self.assertEqual([call['argv'][-1] for call in self.calls()],
+                         ['iommu_sva_model*', 'iommu_sva_model*'])
+
     def test_ordinary_survivor_exits_1(self):
         self.killing()  # kill-me no longer fails anything
         rc, out, _ = self.mutate('--only=kill-me')

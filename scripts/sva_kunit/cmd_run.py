@@ -49,6 +49,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "'iommu_sva*.bind*' (kunit.py's filter_glob)")
     parser.add_argument('--json', metavar='FILE',
                         help="also keep kunit.py's JSON results in FILE")
+    parser.add_argument('--kernel-arg', metavar='ARG', action='append',
+                        default=[], dest='kernel_args',
+                        help='extra kernel command line argument '
+                        '(repeatable), e.g. '
+                        'iommu_sva_model_test.soak_seeds=10000')
+    parser.add_argument('--run-timeout', metavar='SECONDS', type=int,
+                        help="kunit.py's limit for the tests to run "
+                        '(its --timeout; its default is 300 s), for long '
+                        'soaks')
     parser.add_argument('--repeat', metavar='N', type=positive_int,
                         help='build once, boot the kernel N times and '
                         'report per test in how many runs it failed')
@@ -59,6 +68,8 @@ def options_from(args: argparse.Namespace) -> RunOptions:
                       source=args.source,
                       build_dir=getattr(args, 'build_dir', None),
                       filter_glob=getattr(args, 'filter', ''),
+                      kernel_args=getattr(args, 'kernel_args', []),
+                      run_timeout=getattr(args, 'run_timeout', None),
                       json_path=getattr(args, 'json', None),
                       kconfig_add=args.kconfig_add, arch=args.arch,
                       qemu_args=args.qemu_args,

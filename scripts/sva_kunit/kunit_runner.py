@@ -38,7 +38,9 @@ def kunit_command(build_dir: str, arch: str = 'um', jobs: int = 1,
                   cross_compile: str = '',
                   qemu_args: Sequence[str] = (),
                   python: str = 'python3',
-                  subcommand: str = RUN) -> List[str]:
+                  subcommand: str = RUN,
+                  kernel_args: Sequence[str] = (),
+                  run_timeout: Optional[int] = None) -> List[str]:
     """argv for `kunit.py run` on the suite, to run from the tree's top.
 
     With subcommand=EXEC, `kunit.py exec`: boot the kernel already built
@@ -51,6 +53,9 @@ def kunit_command(build_dir: str, arch: str = 'um', jobs: int = 1,
     if subcommand != EXEC:
         argv.append(f'--jobs={jobs}')
     argv.append('--kernel_args=kasan_multi_shot')
+    argv.extend(f'--kernel_args={arg}' for arg in kernel_args)
+    if run_timeout:
+        argv.append(f'--timeout={run_timeout}')
     if json_path:
         # "=" form: --json takes an optional value and must not swallow
         # the filter glob.

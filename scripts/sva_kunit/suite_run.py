@@ -43,6 +43,8 @@ class RunOptions:
     json_path: Optional[str] = None
     kconfig_add: Sequence[str] = ()
     qemu_args: Sequence[str] = ()
+    kernel_args: Sequence[str] = ()
+    run_timeout: Optional[int] = None  # kunit.py's --timeout (its own: 300)
     arch: str = 'um'
     jobs: int = field(default_factory=default_jobs)
     use_ccache: bool = True
@@ -194,6 +196,8 @@ def judge_run(run: KunitRun, build_dir: str, json_path: str,
                          f'{more})')
         else:
             parts.append(f'all {total} tests passed')
+        if verdict.unfinished:
+            parts.append(f'the log ends inside {verdict.unfinished}')
         bad = verdict.reports
         parts.append(f'kernel log: {len(bad)} report(s) during tests'
                      if bad else 'kernel log clean')
@@ -212,7 +216,9 @@ def kunit_argv(options: RunOptions, build_dir: str,
                          options.filter_glob, json_path, options.kconfig_add,
                          make_opts, arch.cross_compile,
                          arch.qemu_args + tuple(options.qemu_args),
-                         subcommand=subcommand)
+                         subcommand=subcommand,
+                         kernel_args=options.kernel_args,
+                         run_timeout=options.run_timeout)
 
 
 def qemu_env(options: RunOptions, env: Optional[Mapping[str, str]]

@@ -68,7 +68,9 @@ REPORT_PATTERNS: Tuple[Tuple[str, 're.Pattern[str]'], ...] = tuple(
         ('GPF', r'^(Oops: )?general protection fault'),
         ('panic', r'^Kernel panic'),
         ('Oops', r'^(Internal error: )?Oops\b'),
-        ('UML fault', r'^Kernel mode fault at addr'),
+        # UML prints its kernel-mode faults only as panics ("Kernel panic -
+        # not syncing: Segfault with no mm", "...: Kernel mode fault at
+        # addr 0x0, ip 0x..."), which the panic line above catches.
         ('hung task', r'^INFO: task .* blocked for more than'),
         ('RCU stall', r'^(rcu: )?INFO: rcu\S* (self-)?detected stalls?'),
         ('soft lockup', r'^watchdog: BUG: soft lockup'),
@@ -76,6 +78,22 @@ REPORT_PATTERNS: Tuple[Tuple[str, 're.Pattern[str]'], ...] = tuple(
         ('WARNING', r'^WARNING: '),
         ('BUG', r'^BUG: '),
     ))
+
+# How specific each kind is: the place of its first pattern above.  One
+# splat often matches more than one pattern (in 7.3, unlike 6.12, the
+# generic "WARNING: file:line at ..." line comes before "refcount_t:
+# underflow; ..."; on x86 "BUG: kernel NULL pointer dereference" comes
+# before "Oops:"); its kind is the most specific one.
+KIND_RANK: Dict[str, int] = {
+    kind: rank for rank, kind in enumerate(
+        dict.fromkeys(kind for kind, _ in REPORT_PATTERNS))}
+
+
+def by_rank(kinds: Iterable[str]) -> List[str]:
+    """The kinds without repeats, the most specific first."""
+    return sorted(dict.fromkeys(kinds),
+                  key=lambda kind: KIND_RANK.get(kind, len(KIND_RANK)))
+
 
 # Lines that match a report pattern but are known harmless wherever they
 # appear.  Kept deliberately narrow: each names the file that prints it.
@@ -108,8 +126,13 @@ class Report:
     owner: str = ''           # 'suite.test', 'suite' or a description
     detail: str = ''          # e.g. the parameter, or "suite_init too"
 
+    @property
+    def kind(self) -> str:
+        """The most specific of the kinds its lines matched."""
+        return by_rank(self.kinds)[0]
+
     def describe(self) -> str:
-        kinds = '+'.join(dict.fromkeys(self.kinds))
+        kinds = '+'.join(by_rank(self.kinds))
         where = {BOOT: 'during boot', TEST: f'in {self.owner}',
                  SUITE: f'in {self.owner}', OUTSIDE: self.owner,
                  UNFINISHED: f'in {self.owner}'}[self.where]
@@ -285,7 +308,8 @@ def classify(text: str) -> Optional[str]:
 # began: two CPUs (or a test and an interrupt) writing to one console.
 GLUED_REPORT = re.compile(r'(BUG: |WARNING: |UBSAN: |refcount_t: |'
                           r'Kernel panic|INFO: |rcu: INFO: |watchdog: |'
-                          r'unreferenced object 0x|Oops|general protection)')
+                          r'unreferenced object 0x|kmemleak: |Oops|'
+                          r'Internal error: |general protection|\[ BUG: )')
 
 
 def _unglue(text: str) -> List[str]:
@@ -294,6 +318,7 @@ def _unglue(text: str) -> List[str]:
     body = text.lstrip(' \t')
     if not (RESULT.match(body) or SUBTEST.match(body)):
         return [text]
+# Each start that a REPORT_PATTERNS line can have.
     for match in GLUED_REPORT.finditer(text):
         if classify(text[match.start():]) is not None:
             return [text[:match.start()], text[match.start():]]
@@ -363,7 +388,7 @@ def summarize(verdict: Verdict, limit: int = 3) -> Iterable[str]:
     """Human lines explaining every failure, most useful first."""
     for test in verdict.failed_tests:
         if test.reports and test.kunit_status in (PASS, SKIP):
-            kinds = '+'.join(dict.fromkeys(
+            kinds = '+'.join(by_rank(
                 k for r in test.reports for k in r.kinds))
             yield (f'{test.name}: KUnit said ok but the kernel log has '
                    f'{kinds}')

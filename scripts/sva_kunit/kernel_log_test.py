@@ -270,9 +270,6 @@ class KernelLogTest(unittest.TestCase):
         self.assertEqual(kernel_log.strip_prefix('    ok 1 a'), '    ok 1 a')
 
 
-if __name__ == '__main__':
-    unittest.main()
-
 class RealKernelOutputTest(unittest.TestCase):
     """test.log files kept from real runs of the suite (test_data/)."""
 
@@ -364,3 +361,129 @@ class ReportPatternTest(unittest.TestCase):
         verdict = kernel_log.judge(log(PASSING_SUITE, trailer=KASAN))
         self.assertFalse(verdict.passed)
         self.assertEqual([r.where for r in verdict.reports], [OUTSIDE])
+    def test_every_report_start_is_found_glued(self):
+        for line in ('Internal error: Oops: 0000000096000004 [#1] SMP',
+                     '[ BUG: bad unlock balance detected! ]',
+                     'kmemleak: 1 new suspected memory leaks',
+                     'unreferenced object 0x6000 (size 32):',
+                     'general protection fault, probably for non-canonical',
+                     'watchdog: Watchdog detected hard LOCKUP on cpu 1',
+                     'INFO: task kunit_try_catch:9 blocked for more than 2 '
+                     'seconds.'):
+            with self.subTest(line):
+                text = log(suite('iommu_sva', f'    ok 1 a{line}\n', 1))
+                [report] = kernel_log.judge(text).reports
+                self.assertEqual(report.first_line, line)
+
+
+
+TRIGGER = 'sva_kunit_report_trigger'
+
+# Logs of the test-only trigger suite, one case per boot
+# (test_data/report-trigger/): the log, the case, the kind of every report
+# in it, KUnit's own verdict on the case, and how the first report starts.
+TRIGGER_LOGS = (
+    ('uml-7.3-warn.log', 'report_trigger_warn_on', 'WARNING', PASS,
+     'WARNING: drivers/misc/sva-report-trigger/report_trigger_kunit.c:'),
+    # Two splats: saturation, then underflow.  In 7.3 the "WARNING:" line
+    # comes first, then "refcount_t: ...".
+    ('uml-7.3-refcount.log', 'report_trigger_refcount', 'refcount', PASS,
+     'WARNING: lib/refcount.c:'),
+    ('uml-7.3-rcu-stall.log', 'report_trigger_rcu_stall', 'RCU stall', PASS,
+     'rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:'),
+    ('uml-7.3-soft-lockup.log', 'report_trigger_soft_lockup', 'soft lockup',
+     PASS, 'watchdog: BUG: soft lockup - CPU#0 stuck for '),
+    # KUnit's runner (PID 1) waits for the case uninterruptibly: it is
+    # reported first, then the case's own thread.
+    ('uml-7.3-hung-task.log', 'report_trigger_hung_task', 'hung task', PASS,
+     'INFO: task swapper/0:1 blocked for more than 20 seconds.'),
+    # KUnit fails the case itself too (it hooks UBSAN's reports).
+    ('uml-7.3-ubsan.log', 'report_trigger_ubsan_bounds', 'UBSAN', FAIL,
+     'UBSAN: array-index-out-of-bounds in '),
+    ('uml-7.3-lockdep-non-static-key.log',
+     'report_trigger_lockdep_non_static_key', 'lockdep', PASS,
+     'INFO: trying to register non-static key.'),
+    # "BUG: kernel NULL pointer dereference", then "Oops: Oops: 0000
+    # [#1]"; KUnit's thread dies, and KUnit fails the case.
+    ('x86_64-7.3-oops.log', 'report_trigger_oops', 'Oops', FAIL,
+     'BUG: kernel NULL pointer dereference, address: 0000000000000000'),
+)
+
+
+class RealReportKindsTest(unittest.TestCase):
+    """Each kind of report as the kernel printed it, from the trigger suite
+    (test_data/report-trigger/report_trigger_kunit.c, test_data/README)."""
+
+    def test_each_report_fails_the_test_it_happened_in(self):
+        for name, case, kind, status, start in TRIGGER_LOGS:
+            with self.subTest(name):
+                verdict = kernel_log.judge(read_test_data(name))
+                test = f'{TRIGGER}.{case}'
+                self.assertFalse(verdict.passed)
+                self.assertEqual([(t.name, t.kunit_status)
+                                  for t in verdict.failed_tests],
+                                 [(test, status)])
+                self.assertTrue(verdict.reports)
+                for report in verdict.reports:
+                    self.assertEqual((report.kind, report.where,
+                                      report.owner), (kind, TEST, test))
+                self.assertTrue(verdict.reports[0].first_line.startswith(
+                    start), verdict.reports[0].first_line)
+                first = next(iter(kernel_log.summarize(verdict)))
+                self.assertTrue(first.startswith(
+                    f'{test}: KUnit said ok but the kernel log has {kind}'
+                    if status == PASS else f'{test}: {FAIL}'), first)
+
+    def test_refcount_saturation_and_underflow(self):
+        verdict = kernel_log.judge(read_test_data('uml-7.3-refcount.log'))
+        self.assertEqual([r.kinds for r in verdict.reports],
+                         [['WARNING', 'refcount']] * 2)
+        self.assertTrue(verdict.reports[0].describe().startswith(
+            f'refcount+WARNING in {TRIGGER}.report_trigger_refcount '))
+
+    def test_hung_task_reports_both_blocked_tasks_in_one_splat(self):
+        text = read_test_data('uml-7.3-hung-task.log')
+        [report] = kernel_log.judge(text).reports
+        self.assertEqual(report.kinds, ['hung task', 'hung task'])
+        self.assertIn('INFO: task kunit_try_catch:', text)
+
+    def test_uml_null_dereference_panics_inside_the_test(self):
+        # UML has no Oops: a kernel-mode fault in a kernel thread is a
+        # panic, and the log ends before the case's result line.  With
+        # one case per boot, the log cannot name it better than this.
+        verdict = kernel_log.judge(read_test_data('uml-7.3-oops.log'))
+        self.assertFalse(verdict.passed)
+        self.assertEqual(verdict.tests, [])
+        self.assertEqual(verdict.unfinished, f'{TRIGGER}.<test #1>')
+        [report] = verdict.reports
+        self.assertEqual((report.kind, report.where, report.owner),
+                         ('panic', UNFINISHED, f'{TRIGGER}.<test #1>'))
+        self.assertEqual(report.first_line,
+                         'Kernel panic - not syncing: Segfault with no mm')
+
+    def test_real_report_lines_glued_to_a_result_line_still_count(self):
+        # No captured log has a glued line; glue each kind's real first
+        # line to the result line of the test before the one it ran in.
+        for name, _, kind, _, _ in TRIGGER_LOGS + (
+                ('uml-7.3-kasan-uaf.log', '', 'KASAN', '', ''),
+                ('uml-7.3-kmemleak.log', '', 'kmemleak', '', ''),
+                ('uml-7.3-oops.log', '', 'panic', '', '')):
+            line = next(strip for strip in map(
+                kernel_log.strip_prefix, read_test_data(name).splitlines())
+                        if kernel_log.classify(strip) == kind)
+            with self.subTest(name, line=line):
+                body = f'    ok 1 a{line}\n    ok 2 b\n'
+                verdict = kernel_log.judge(log(suite('iommu_sva', body, 2)))
+                self.assertFalse(verdict.passed)
+                self.assertEqual([(t.name, t.kunit_status)
+                                  for t in verdict.tests],
+                                 [('iommu_sva.a', PASS),
+                                  ('iommu_sva.b', PASS)])
+                [report] = verdict.reports
+                self.assertEqual(
+                    (report.kind, report.owner, report.first_line),
+                    (kind, 'iommu_sva.b', line))
+
+
+if __name__ == '__main__':
+    unittest.main()

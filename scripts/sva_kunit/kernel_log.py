@@ -306,6 +306,7 @@ def classify(text: str) -> Optional[str]:
 
 # Where a report can start inside a console line that something else
 # began: two CPUs (or a test and an interrupt) writing to one console.
+# Each start that a REPORT_PATTERNS line can have.
 GLUED_REPORT = re.compile(r'(BUG: |WARNING: |UBSAN: |refcount_t: |'
                           r'Kernel panic|INFO: |rcu: INFO: |watchdog: |'
                           r'unreferenced object 0x|kmemleak: |Oops|'
@@ -318,7 +319,6 @@ def _unglue(text: str) -> List[str]:
     body = text.lstrip(' \t')
     if not (RESULT.match(body) or SUBTEST.match(body)):
         return [text]
-# Each start that a REPORT_PATTERNS line can have.
     for match in GLUED_REPORT.finditer(text):
         if classify(text[match.start():]) is not None:
             return [text[:match.start()], text[match.start():]]

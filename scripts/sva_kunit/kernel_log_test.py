@@ -357,10 +357,6 @@ class ReportPatternTest(unittest.TestCase):
                          ['iommu_sva.iommu_sva_bind',
                           'iommu_sva.iommu_sva_unbind'])
 
-    def test_report_after_the_last_suite_fails(self):
-        verdict = kernel_log.judge(log(PASSING_SUITE, trailer=KASAN))
-        self.assertFalse(verdict.passed)
-        self.assertEqual([r.where for r in verdict.reports], [OUTSIDE])
     def test_every_report_start_is_found_glued(self):
         for line in ('Internal error: Oops: 0000000096000004 [#1] SMP',
                      '[ BUG: bad unlock balance detected! ]',
@@ -375,6 +371,10 @@ class ReportPatternTest(unittest.TestCase):
                 [report] = kernel_log.judge(text).reports
                 self.assertEqual(report.first_line, line)
 
+    def test_report_after_the_last_suite_fails(self):
+        verdict = kernel_log.judge(log(PASSING_SUITE, trailer=KASAN))
+        self.assertFalse(verdict.passed)
+        self.assertEqual([r.where for r in verdict.reports], [OUTSIDE])
 
 
 TRIGGER = 'sva_kunit_report_trigger'

@@ -172,7 +172,10 @@ class Verdict:
 
     @property
     def passed(self) -> bool:
-        return bool(self.tests) and self.log_clean and not self.failed_tests
+        # A log that ends inside a test (the kernel was stopped, or died
+        # without a word) never passes, whatever the tests before it said.
+        return (bool(self.tests) and self.log_clean and not self.failed_tests
+                and not self.unfinished)
 
 
 def strip_prefix(line: str) -> str:
@@ -200,6 +203,7 @@ class _Follower:
         self.splat: Optional[Report] = None
         self.splat_lines = 0
         self.unfinished = ''
+        self.suites_planned: Optional[int] = None
 
     # -- KTAP events -----------------------------------------------------
     def on_subtest(self, name: str, indent: int) -> None:
@@ -209,6 +213,8 @@ class _Follower:
     def on_plan(self, count: int) -> None:
         if self.stack and self.stack[-1].plan is None:
             self.stack[-1].plan = count
+        elif not self.stack and self.suites_planned is None:
+            self.suites_planned = count
 
     def on_result(self, ok: bool, name: str, directive: str,
                   indent: int) -> None:
@@ -279,6 +285,11 @@ class _Follower:
         """The log ended: a suite still open was cut off in a test (or in
         its exit), which gets whatever reports are pending."""
         if not self.stack:
+            planned = self.suites_planned or 0
+            if len(self.suites_seen) < planned:
+                # Cut off between two suites: the rest never ran.
+                self.unfinished = (f'<suite #{len(self.suites_seen) + 1} '
+                                   f'of {planned}>')
             return
         path = [g.name for g in self.stack]
         top = self.stack[0]
@@ -394,6 +405,9 @@ def summarize(verdict: Verdict, limit: int = 3) -> Iterable[str]:
                    f'{kinds}')
         else:
             yield f'{test.name}: {test.kunit_status}'
+    if verdict.unfinished:
+        yield (f'the log ends inside {verdict.unfinished}: the kernel '
+               'stopped (killed, hung or died) before the run finished')
     for report in verdict.reports[:limit]:
         yield report.describe()
     if len(verdict.reports) > limit:

@@ -284,6 +284,32 @@ class RealKernelOutputTest(unittest.TestCase):
         self.assertIn('WARNING: CPU: 0 PID: 1 at arch/um/drivers/virt-pci.c',
                       read_test_data('uml-6.12-clean.log'))
 
+    def test_log_cut_off_inside_a_test_never_passes(self):
+        # What kunit.py leaves when its own time limit kills the kernel:
+        # the log stops inside a test, and its JSON lists only the tests
+        # that finished, every one of them ok.
+        lines = read_test_data('uml-6.12-clean.log').splitlines()
+        cut = next(i for i, line in enumerate(lines)
+                   if line.strip() == '# Subtest: iommu_sva_pasid') + 3
+        text = '\n'.join(lines[:cut]) + '\n'
+        finished = [r for r in kernel_log.follow_log(text)[1]]
+        self.assertTrue(finished)
+        verdict = kernel_log.judge(text, finished)
+        self.assertFalse(verdict.passed)
+        self.assertTrue(verdict.unfinished.startswith('iommu_sva_pasid.'),
+                        verdict.unfinished)
+        self.assertIn('the log ends inside iommu_sva_pasid.',
+                      '\n'.join(kernel_log.summarize(verdict)))
+
+    def test_log_cut_off_between_two_suites_never_passes(self):
+        lines = read_test_data('uml-6.12-clean.log').splitlines()
+        cut = next(i for i, line in enumerate(lines)
+                   if line.strip() == 'ok 2 iommu_sva_bind') + 1
+        text = '\n'.join(lines[:cut]) + '\n'
+        verdict = kernel_log.judge(text, kernel_log.follow_log(text)[1])
+        self.assertFalse(verdict.passed)
+        self.assertEqual(verdict.unfinished, '<suite #3 of 10>')
+
     def test_kasan_use_after_free_in_a_test_kunit_called_ok(self):
         verdict = self.judge('uml-7.3-kasan-uaf.log')
         self.assertEqual([t.name for t in verdict.failed_tests],

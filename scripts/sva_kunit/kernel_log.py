@@ -161,6 +161,7 @@ class Verdict:
     tests: List[TestVerdict]
     reports: List[Report]            # every one fails the run
     unfinished: str = ''             # the test running when the log ended
+    suites_missing: str = ''         # e.g. '2 of 10': never reported
 
     @property
     def log_clean(self) -> bool:
@@ -175,7 +176,7 @@ class Verdict:
         # A log that ends inside a test (the kernel was stopped, or died
         # without a word) never passes, whatever the tests before it said.
         return (bool(self.tests) and self.log_clean and not self.failed_tests
-                and not self.unfinished)
+                and not self.unfinished and not self.suites_missing)
 
 
 def strip_prefix(line: str) -> str:
@@ -204,6 +205,7 @@ class _Follower:
         self.splat_lines = 0
         self.unfinished = ''
         self.suites_planned: Optional[int] = None
+        self.suites_missing = ''
 
     # -- KTAP events -----------------------------------------------------
     def on_subtest(self, name: str, indent: int) -> None:
@@ -288,8 +290,8 @@ class _Follower:
             planned = self.suites_planned or 0
             if len(self.suites_seen) < planned:
                 # Cut off between two suites: the rest never ran.
-                self.unfinished = (f'<suite #{len(self.suites_seen) + 1} '
-                                   f'of {planned}>')
+                self.suites_missing = (f'{planned - len(self.suites_seen)} '
+                                       f'of {planned}')
             return
         path = [g.name for g in self.stack]
         top = self.stack[0]
@@ -342,9 +344,11 @@ def _lines(log_text: str) -> Iterable[Tuple[int, str]]:
             yield line_no, text
 
 
-def follow_log(log_text: str) -> Tuple[List[Report], List[TestResult], str]:
+def follow_log(log_text: str
+               ) -> Tuple[List[Report], List[TestResult], str, str]:
     """Reports with their owners, the test results seen in the log, and
-    the test that was running when the log ended ('' if none was)."""
+    the test that was running when the log ended ('' if none was), and
+    how many of the planned suites never reported ('' if none)."""
     follower = _Follower()
     for line_no, text in _lines(log_text):
         body = text.lstrip(' \t')
@@ -373,7 +377,8 @@ def follow_log(log_text: str) -> Tuple[List[Report], List[TestResult], str]:
         else:
             follower.on_other_line(body)
     follower.finish()
-    return follower.reports, follower.results, follower.unfinished
+    return (follower.reports, follower.results, follower.unfinished,
+            follower.suites_missing)
 
 
 def judge(log_text: str, results: Optional[Sequence[TestResult]] = None
@@ -384,7 +389,7 @@ def judge(log_text: str, results: Optional[Sequence[TestResult]] = None
     None, those found while following the log are used.  A test KUnit
     called ok still fails if a report was printed while it ran.
     """
-    reports, seen, unfinished = follow_log(log_text)
+    reports, seen, unfinished, suites_missing = follow_log(log_text)
     if results is None:
         results = seen
     tests = [TestVerdict(r.name, r.status) for r in results]
@@ -392,7 +397,7 @@ def judge(log_text: str, results: Optional[Sequence[TestResult]] = None
     for report in reports:
         if report.where in (TEST, UNFINISHED) and report.owner in by_name:
             by_name[report.owner].reports.append(report)
-    return Verdict(tests, reports, unfinished)
+    return Verdict(tests, reports, unfinished, suites_missing)
 
 
 def summarize(verdict: Verdict, limit: int = 3) -> Iterable[str]:
@@ -408,6 +413,9 @@ def summarize(verdict: Verdict, limit: int = 3) -> Iterable[str]:
     if verdict.unfinished:
         yield (f'the log ends inside {verdict.unfinished}: the kernel '
                'stopped (killed, hung or died) before the run finished')
+    elif verdict.suites_missing:
+        yield (f'the log ends between two suites; {verdict.suites_missing} '
+               'suites never reported')
     for report in verdict.reports[:limit]:
         yield report.describe()
     if len(verdict.reports) > limit:

@@ -198,6 +198,8 @@ def judge_run(run: KunitRun, build_dir: str, json_path: str,
             parts.append(f'all {total} tests passed')
         if verdict.unfinished:
             parts.append(f'the log ends inside {verdict.unfinished}')
+        elif verdict.suites_missing:
+            parts.append(f'{verdict.suites_missing} suites never reported')
         bad = verdict.reports
         parts.append(f'kernel log: {len(bad)} report(s) during tests'
                      if bad else 'kernel log clean')

@@ -63,8 +63,12 @@ REPORT_PATTERNS: Tuple[Tuple[str, 're.Pattern[str]'], ...] = tuple(
         ('sleep-in-atomic', r'^BUG: (sleeping function called|scheduling '
                             r'while atomic)'),
         ('refcount', r'^refcount_t: '),
-        ('kmemleak', r'^unreferenced object 0x'),
-        ('kmemleak', r'^kmemleak: \d+ new suspected memory leaks?'),
+        # Only the leaks the suite's kmemleak case prints: those allocated
+        # by the IOMMU code (kmemleak itself prints objects only with
+        # kmemleak.verbose=1, which nothing here sets).  Its own "N new
+        # suspected memory leaks" line counts every leak in the kernel, in
+        # scope or not, so it is not a report: the case decides.
+        ('kmemleak', r'^(# \S+: )?(kmemleak: )?unreferenced object 0x'),
         ('GPF', r'^(Oops: )?general protection fault'),
         ('panic', r'^Kernel panic'),
         ('Oops', r'^(Internal error: )?Oops\b'),

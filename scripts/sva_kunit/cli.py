@@ -7,7 +7,7 @@ and list it in SUBCOMMANDS.
 import sys
 from typing import Optional, Sequence, TextIO, Tuple
 
-from . import (bisect_selftest, cmd_bench, cmd_bisect_step, cmd_check,
+from . import (cmd_bench, cmd_bisect_selftest, cmd_bisect_step, cmd_check,
                cmd_install, cmd_mutate, cmd_run, locks)
 from .command import Parser, Subcommand
 from .errors import EXIT_USAGE, SetupError
@@ -21,7 +21,7 @@ SUBCOMMANDS: Tuple[Subcommand, ...] = (
     cmd_bench.BENCH,
     cmd_mutate.MUTATE,
     cmd_bisect_step.BISECT_STEP,
-    bisect_selftest.BISECT_SELFTEST,
+    cmd_bisect_selftest.BISECT_SELFTEST,
 )
 
 

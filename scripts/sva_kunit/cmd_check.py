@@ -17,7 +17,7 @@ import unittest
 from dataclasses import dataclass, replace
 from typing import Callable, TextIO
 
-from . import (bisect_selftest, checkpatch, cmd_mutate, kernel_sources,
+from . import (checkpatch, cmd_bisect_selftest, cmd_mutate, kernel_sources,
                mutant_report)
 from .command import Subcommand, add_cache_dir
 from .errors import EXIT_FAILED, EXIT_OK, SetupError
@@ -115,9 +115,10 @@ def run_mutation_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
 
 
 def run_bisect_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
-    code = bisect_selftest.run_selftest(bisect_selftest.SelftestOptions(
+    selftest_options = cmd_bisect_selftest.SelftestOptions(
         cache_dir=options.cache_dir, repo_root=options.repo_root,
-        source=options.source), out)
+        source=options.source)
+    code = cmd_bisect_selftest.run_selftest(selftest_options, out)
     tally.add(code == EXIT_OK)
 
 

@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .ktap_results import FAIL, PASS, SKIP, TestResult
+from .kunit_json import FAIL, PASS, SKIP, TestResult
 
 # Where a report was printed.
 BOOT = 'boot'            # before the first suite

@@ -4,7 +4,7 @@ from typing import List
 
 from . import kernel_log
 from .kernel_log import BOOT, OUTSIDE, SUITE, TEST, UNFINISHED
-from .ktap_results import FAIL, PASS, SKIP, TestResult
+from .kunit_json import FAIL, PASS, SKIP, TestResult
 
 UML_BOOT = '''Core dump limits :
 \tsoft - 0

@@ -6,7 +6,7 @@ import unittest
 from . import kernel_log, mutant_report
 from .kernel_log_test import read_test_data
 from .errors import EXIT_FAILED, EXIT_OK
-from .ktap_results import TestResult
+from .kunit_json import TestResult
 from .kunit_runner import BUILDING, STARTING, KunitRun
 from .mutant_outcome import (BUILD_ERROR, KILLED, NO_APPLY, SURVIVED,
                              TIMEOUT, MutantResult, classify, exit_code,

@@ -1,4 +1,13 @@
-"""The one code path that prepares a tree, runs the suite and judges it.
+"""Prepare a tree, run the suite on it (via kunit_runner) and judge it.
+
+The layer above kunit_runner.py, and the one code path of every command
+that runs the suite: it finds or fetches the kernel tree, installs the
+suite's files and packages, locks the build directory, turns RunOptions
+into kunit.py's command line for the architecture, has kunit_runner run
+that, then judges the kernel log (kernel_log.py) and kunit.py's JSON
+results (kunit_json.py) into one RunOutcome with its PASS/FAIL line.
+kunit_runner.py knows only kunit.py; this module knows the suite, the
+trees and what counts as a pass.
 
 `run`, `check`, `bench`, `mutate` and `bisect-step` all go through
 run_suite(), so what they test is exactly what a developer gets from
@@ -20,7 +29,7 @@ from .arches import get_arch
 from .errors import EXIT_FAILED, EXIT_OK, SetupError
 from .kernel_log import Verdict
 from .kernel_tree import require_host_tools, validate_tree
-from .ktap_results import TestResult, load_results
+from .kunit_json import TestResult, load_results
 from .kunit_runner import (BUILDING, CONFIGURING, RUN, KunitRun,
                            kunit_command, run_kunit, test_log_path)
 from .packages import REQUIRED_PACKAGES, ensure_packages

@@ -3,7 +3,7 @@ import os
 import tempfile
 import unittest
 
-from .ktap_results import (ERROR, FAIL, PASS, SKIP, TestResult, load_results,
+from .kunit_json import (ERROR, FAIL, PASS, SKIP, TestResult, load_results,
                            results_from_json)
 
 # Shape written by kunit.py --json (tools/testing/kunit/kunit_json.py).
@@ -25,7 +25,7 @@ KUNIT_JSON = {
 }
 
 
-class KtapResultsTest(unittest.TestCase):
+class KunitJsonTest(unittest.TestCase):
 
     def test_flattens_to_one_result_per_test_case(self):
         self.assertEqual(results_from_json(KUNIT_JSON), [

@@ -1,10 +1,10 @@
 """Per-test-case results, as kunit.py reports them in its --json file.
 
-kunit.py's JSON (KernelCI format) nests suites as sub_groups and tests as
-test_cases; a parameterised test becomes a sub_group of its own whose
-parameters are the test_cases.  We flatten that to one entry per KUnit
-test case, named "suite.test", because that is the unit a developer
-fixes and the unit "check" counts.
+kunit.py's JSON (KernelCI format, written by its own kunit_json.py) nests
+suites as sub_groups and tests as test_cases; a parameterised test becomes
+a sub_group of its own whose parameters are the test_cases.  We flatten
+that to one entry per KUnit test case, named "suite.test", because that is
+the unit a developer fixes and the unit "check" counts.
 """
 
 import json

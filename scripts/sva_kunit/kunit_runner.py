@@ -1,4 +1,9 @@
-"""Build the kunit.py command line and run it, teeing its output.
+"""Build kunit.py's command line and run it once: the layer under suite_run.
+
+It tees kunit.py's output, stops it on a timeout, and reports its exit
+status and the last stage it reached (KunitRun); it knows nothing of
+trees, the suite's files or verdicts.  suite_run.py prepares the tree
+before calling run_kunit() and judges what the run left behind.
 
 kunit.py does the configuring, building and booting; we only watch its
 progress lines to tell a configuration or build failure from a test

@@ -11,7 +11,7 @@ from . import (cmd_bench, cmd_bisect_selftest, cmd_bisect_step, cmd_check,
                cmd_install, cmd_mutate, cmd_run, locks)
 from .command import Parser, Subcommand
 from .errors import EXIT_USAGE, SetupError
-from .payload import default_repo_root
+from .tree.payload import default_repo_root
 
 SUBCOMMANDS: Tuple[Subcommand, ...] = (
     cmd_run.RUN,

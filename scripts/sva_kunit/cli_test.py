@@ -14,10 +14,10 @@ from typing import Any, Dict, List, Optional
 from unittest import mock
 
 from . import cli, suite_run
-from .manifest import MANIFEST_NAME
 from .testing_support import (FAILING_LOG, KASAN_IN_TEST_LOG, PASSING_LOG,
                               install_fake_kunit, make_fake_repo,
                               make_fake_tree, snapshot, write)
+from .tree.manifest import MANIFEST_NAME
 
 
 def which_all(tool: str, path: Optional[str] = None) -> Optional[str]:

@@ -23,12 +23,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, TextIO, Tuple
 
-from . import debian_fetch, kernel_sources, mutants
+from . import mutants
 from .command import Subcommand, add_cache_dir, add_source
 from .errors import EXIT_FAILED, EXIT_OK, SetupError
 from .git_tree import GitError, git_text
-from .packages import REQUIRED_PACKAGES, ensure_packages
-from .source_cache import find_tarball
+from .tree import debian_fetch, kernel_sources
+from .tree.packages import REQUIRED_PACKAGES, ensure_packages
+from .tree.source_cache import find_tarball
 
 BUG_MUTANT = os.path.join('mutants', '08-no-handle-refcount-inc.mutant')
 BRANCH = 'bisect-selftest'

@@ -11,9 +11,9 @@ import unittest
 from unittest import mock
 
 from . import cmd_bisect_selftest as bs
-from .payload import default_repo_root
 from .testing_support import (FAILING_LOG, PASSING_LOG, make_fake_repo,
                               make_fake_tree, write)
+from .tree.payload import default_repo_root
 
 SCRIPTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SVA_C = (b'// sva\nstatic int bind(void)\n{\n\tif (handle) {\n'

@@ -22,17 +22,17 @@ from dataclasses import dataclass
 from typing import (ContextManager, Dict, Iterator, Mapping, NoReturn,
                     Optional, TextIO)
 
-from . import git_tree, install_journal, installer, locks
+from . import git_tree, locks
 from .command import (Subcommand, add_build_options, add_cache_dir,
                       sigterm_handled)
 from .errors import ERROR_PREFIX, EXIT_OK, SetupError
-from .fs_journal import read_file
-from .hooks import HOOKS
-from .kernel_tree import require_host_tools, validate_tree
-from .manifest import manifest_path
-from .payload import collect_payload
-from .suite_run import (RunOptions, RunOutcome, default_build_dir,
-                        run_suite)
+from .suite_run import RunOptions, RunOutcome, default_build_dir, run_suite
+from .tree import install_journal, installer
+from .tree.fs_journal import read_file
+from .tree.hooks import HOOKS
+from .tree.kernel_tree import require_host_tools, validate_tree
+from .tree.manifest import manifest_path
+from .tree.payload import collect_payload
 
 EXIT_GOOD, EXIT_BAD, EXIT_SKIP, EXIT_ABORT = 0, 1, 125, 128
 VERDICTS = {EXIT_GOOD: 'good', EXIT_BAD: 'bad', EXIT_SKIP: 'skip'}

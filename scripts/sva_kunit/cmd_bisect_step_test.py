@@ -11,14 +11,15 @@ import unittest
 from typing import Any, Optional
 from unittest import mock
 
-from . import cli, cmd_bisect_step, installer, source_cache
+from . import cli, cmd_bisect_step
 from .cmd_bisect_step import EXIT_ABORT, EXIT_BAD, EXIT_GOOD, EXIT_SKIP
-from .manifest import MANIFEST_NAME
-from .payload import collect_payload
 from .testing_support import (FAILING_LOG, IOMMU_H_OLD, IOMMU_MAKEFILE,
                               KASAN_IN_TEST_LOG, PASSING_LOG,
                               install_fake_kunit, make_fake_repo,
                               make_fake_tree, snapshot, write)
+from .tree import installer, source_cache
+from .tree.manifest import MANIFEST_NAME
+from .tree.payload import collect_payload
 
 GIT_USER = ('-c', 'user.name=t', '-c', 'user.email=t@example.invalid',
             '-c', 'commit.gpgsign=false')

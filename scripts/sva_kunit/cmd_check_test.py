@@ -4,11 +4,12 @@ import tempfile
 import unittest
 from unittest import mock
 
-from . import checkpatch, cmd_check
-from .checkpatch import CheckpatchResult
+from . import cmd_check
 from .cli_test import CliTestCase
 from .errors import SetupError
 from .testing_support import KASAN_IN_TEST_LOG, write
+from .tree import checkpatch
+from .tree.checkpatch import CheckpatchResult
 
 
 class CheckTest(CliTestCase):

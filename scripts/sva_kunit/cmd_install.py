@@ -4,11 +4,12 @@ it out leaving the tree byte-for-byte as it was."""
 import argparse
 from typing import TextIO
 
-from . import installer, locks, mutation_journal
+from . import locks, mutation_journal
 from .command import Subcommand, add_cache_dir, add_kernel
 from .errors import EXIT_OK, SetupError
-from .kernel_tree import validate_tree
-from .payload import collect_payload
+from .tree import installer
+from .tree.kernel_tree import validate_tree
+from .tree.payload import collect_payload
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, NoReturn, TextIO
 
 from .errors import SetupError
-from .kernel_sources import DEFAULT_SOURCE, help_text, source_version
-from .source_cache import default_cache_dir
 from .suite_run import default_jobs
+from .tree.kernel_sources import DEFAULT_SOURCE, help_text, source_version
+from .tree.source_cache import default_cache_dir
 
 
 @dataclass(frozen=True)

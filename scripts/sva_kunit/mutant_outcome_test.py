@@ -4,13 +4,12 @@ import json
 import unittest
 
 from . import kernel_log, mutant_report
-from .kernel_log_test import read_test_data
 from .errors import EXIT_FAILED, EXIT_OK
+from .kernel_log_test import read_test_data
 from .kunit_json import TestResult
 from .kunit_runner import BUILDING, STARTING, KunitRun
-from .mutant_outcome import (BUILD_ERROR, KILLED, NO_APPLY, SURVIVED,
-                             TIMEOUT, MutantResult, classify, exit_code,
-                             no_apply)
+from .mutant_outcome import (BUILD_ERROR, KILLED, NO_APPLY, SURVIVED, TIMEOUT,
+                             MutantResult, classify, exit_code, no_apply)
 from .mutants import Hunk, Mutant
 from .suite_run import RunOutcome
 from .testing_support import FAILING_LOG, KASAN_IN_TEST_LOG, PASSING_LOG

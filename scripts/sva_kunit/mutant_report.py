@@ -5,8 +5,8 @@ import json
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
-from .mutant_outcome import (BUILD_ERROR, KILLED, NO_APPLY, SURVIVED,
-                             TIMEOUT, MutantResult, exit_code)
+from .mutant_outcome import (BUILD_ERROR, KILLED, NO_APPLY, SURVIVED, TIMEOUT,
+                             MutantResult, exit_code)
 from .mutants import Mutant
 
 HEADINGS = ('mutant', 'invariant', 'result', 'failed tests / sanitizer',

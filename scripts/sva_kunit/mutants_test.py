@@ -5,8 +5,8 @@ import unittest
 from . import mutants
 from .errors import SetupError
 from .mutants import Hunk, NoApply, parse_mutant
-from .payload import default_repo_root
 from .testing_support import write
+from .tree.payload import default_repo_root
 
 SIMPLE = '''Name: no-grab
 Trees: 6.12 7.3

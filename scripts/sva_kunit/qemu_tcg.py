@@ -17,7 +17,7 @@ import shutil
 from typing import Dict, Mapping, Optional
 
 from .errors import SetupError
-from .fs_journal import atomic_write
+from .tree.fs_journal import atomic_write
 
 WRAPPER = '''#!/bin/sh
 # Written by sva-kunit (scripts/sva_kunit/qemu_tcg.py): run QEMU with

@@ -18,8 +18,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
 
 from .errors import EXIT_FAILED, EXIT_OK
 from .kunit_runner import EXEC, RUN, test_log_path
-from .suite_run import RunOptions, RunOutcome, resolve_tree, run_suite, \
-    sync_payload
+from .suite_run import (RunOptions, RunOutcome, resolve_tree, run_suite,
+                        sync_payload)
 
 LOG_DIR = 'repeat-logs'
 IN_NO_TEST = '(kernel log: a report in no test)'

@@ -6,8 +6,8 @@ import shutil
 import unittest
 
 from .cmd_mutate_test import MutateTestCase
-from .manifest import MANIFEST_NAME
 from .testing_support import snapshot, write
+from .tree.manifest import MANIFEST_NAME
 
 PAYLOAD_FILE = 'drivers/iommu/iommu-sva-test.c'
 

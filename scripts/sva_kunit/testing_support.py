@@ -9,7 +9,7 @@ import tempfile
 import unittest
 from typing import Dict, Mapping, Optional, Tuple
 
-from .payload import PayloadFile, collect_payload
+from .tree.payload import PayloadFile, collect_payload
 
 IOMMU_KCONFIG = b'''# SPDX-License-Identifier: GPL-2.0-only
 menuconfig IOMMU_SUPPORT

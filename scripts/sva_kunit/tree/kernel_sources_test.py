@@ -1,8 +1,8 @@
 import argparse
 import unittest
 
+from ..errors import SetupError
 from . import kernel_sources
-from .errors import SetupError
 
 
 class KernelSourcesTest(unittest.TestCase):

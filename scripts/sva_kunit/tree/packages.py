@@ -11,7 +11,7 @@ import os
 import subprocess
 from typing import Callable, Dict, List, Sequence, TextIO
 
-from .errors import SetupError
+from ..errors import SetupError
 
 # What building any kernel source needs; the source package is added by
 # the caller when it comes from the machine's apt.

@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, TextIO, Tuple
 
+from ..errors import SetupError
 from . import apt_config, source_cache
-from .errors import SetupError
 from .kernel_sources import KernelSource, machine_sources
 from .packages import C_LOCALE, Runner, has_candidate, installed_versions
 

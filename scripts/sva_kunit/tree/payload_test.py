@@ -2,9 +2,9 @@ import os
 import tempfile
 import unittest
 
+from ..testing_support import make_fake_repo, write
 from . import payload
 from .manifest import FileRecord, HookRecord, Manifest
-from .testing_support import make_fake_repo, write
 
 
 class PayloadTest(unittest.TestCase):

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from .errors import SetupError
+from ..errors import SetupError
 from .fs_journal import read_bytes, tree_path
 from .hooks import APPEND, BEFORE_LAST_ANCHOR
 

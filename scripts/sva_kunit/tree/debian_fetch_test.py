@@ -7,9 +7,9 @@ import tempfile
 import unittest
 from typing import List, Optional
 
+from ..errors import SetupError
 from . import debian_fetch
 from .apt_config import Archive, NoArchive
-from .errors import SetupError
 from .kernel_sources import SOURCES
 
 ARCHIVE = Archive('http://mirror.invalid/debian',

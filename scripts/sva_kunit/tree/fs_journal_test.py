@@ -4,9 +4,9 @@ import tempfile
 import unittest
 from unittest import mock
 
+from ..testing_support import write
 from . import fs_journal
 from .fs_journal import TEMP_SUFFIX, Journal, atomic_write, temp_files
-from .testing_support import write
 
 
 class AtomicWriteTest(unittest.TestCase):

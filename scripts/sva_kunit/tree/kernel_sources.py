@@ -11,7 +11,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Dict
 
-from .errors import SetupError
+from ..errors import SetupError
 
 
 @dataclass(frozen=True)

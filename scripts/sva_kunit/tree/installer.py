@@ -16,9 +16,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterable, List, Mapping, Optional, Sequence, Set, TextIO
 
+from ..errors import SetupError
 from . import hooks as hooks_mod
 from . import install_journal
-from .errors import SetupError
 from .fs_journal import Journal, read_file
 from .hooks import AnchorMissing, Hook, HookMismatch
 from .manifest import (MANIFEST_NAME, FileRecord, HookRecord, Manifest,

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from typing import Callable, Mapping, Optional, Sequence, TextIO
 
-from .errors import SetupError
+from ..errors import SetupError
 from .packages import Runner
 
 CACHE_ENV = 'SVA_KUNIT_CACHE'

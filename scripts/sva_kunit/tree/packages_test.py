@@ -3,8 +3,8 @@ import subprocess
 import unittest
 from typing import List
 
+from ..errors import SetupError
 from . import packages
-from .errors import SetupError
 
 
 class FakeDpkg:

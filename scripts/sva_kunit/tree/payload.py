@@ -28,8 +28,8 @@ class PayloadFile:
 
 def default_repo_root() -> str:
     """The repository this package was loaded from (scripts/sva_kunit/..)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.dirname(os.path.dirname(here))
+    here = os.path.dirname(os.path.abspath(__file__))  # sva_kunit/tree
+    return os.path.dirname(os.path.dirname(os.path.dirname(here)))
 
 
 def is_junk(name: str) -> bool:

@@ -4,12 +4,11 @@ import unittest
 from dataclasses import replace
 from unittest import mock
 
+from ..errors import SetupError
+from ..testing_support import IOMMU_MAKEFILE, FakeTreeTestCase, snapshot, write
 from . import fs_journal, installer
-from .errors import SetupError
 from .hooks import HOOKS
 from .manifest import MANIFEST_NAME, load_manifest, sha256
-from .testing_support import (IOMMU_MAKEFILE, FakeTreeTestCase, snapshot,
-                              write)
 
 
 class InstallerTest(FakeTreeTestCase):

@@ -6,8 +6,8 @@ import tempfile
 import unittest
 from unittest import mock
 
+from ..errors import SetupError
 from . import source_cache
-from .errors import SetupError
 
 PKG = 'linux-source-6.12'
 

@@ -19,7 +19,7 @@ import stat
 import tempfile
 from typing import Callable, Iterable, List, Optional, Set, Tuple
 
-from .errors import SetupError
+from ..errors import SetupError
 
 TEMP_SUFFIX = '.sva-kunit-tmp'
 

@@ -10,7 +10,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
-from .errors import SetupError
+from ..errors import SetupError
 
 KUNIT_PY = os.path.join('tools', 'testing', 'kunit', 'kunit.py')
 CHECKPATCH_PL = os.path.join('scripts', 'checkpatch.pl')

@@ -17,10 +17,10 @@ import stat
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, TextIO, Tuple
 
-from .errors import SetupError
+from ..errors import SetupError
 from .fs_journal import (TEMP_SUFFIX, Owner, atomic_write, fsync_dir,
-                         fsync_parents, give, owner_of, read_bytes,
-                         read_file, remove_temp_files, tree_path)
+                         fsync_parents, give, owner_of, read_bytes, read_file,
+                         remove_temp_files, tree_path)
 from .manifest import sha256
 
 JOURNAL_NAME = '.sva-kunit-install'

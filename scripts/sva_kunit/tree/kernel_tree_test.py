@@ -3,10 +3,10 @@ import os
 import tempfile
 import unittest
 
+from ..errors import SetupError
+from ..testing_support import make_fake_tree, snapshot, write
 from . import kernel_tree
-from .errors import SetupError
 from .source_cache import default_cache_dir
-from .testing_support import make_fake_tree, snapshot, write
 
 # Real trees to check REQUIREMENTS against: $SVA_KUNIT_TEST_TREES (paths
 # separated by ':'), and every linux-source tree in the cache.

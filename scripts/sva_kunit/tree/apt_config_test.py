@@ -2,9 +2,9 @@ import os
 import tempfile
 import unittest
 
+from ..testing_support import write
 from . import apt_config
 from .apt_config import AptEntry, Archive, NoArchive
-from .testing_support import write
 
 KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg'
 

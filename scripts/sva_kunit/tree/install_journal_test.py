@@ -7,11 +7,11 @@ import unittest
 from typing import Callable
 from unittest import mock
 
+from ..errors import SetupError
+from ..testing_support import FakeTreeTestCase, snapshot, write
 from . import install_journal, installer
-from .errors import SetupError
 from .fs_journal import TEMP_SUFFIX, owner_of
 from .install_journal import JOURNAL_NAME, journal_path
-from .testing_support import FakeTreeTestCase, snapshot, write
 
 
 class InterruptTest(FakeTreeTestCase):

@@ -13,7 +13,8 @@ import unittest
 from typing import Any, Dict, List, Optional
 from unittest import mock
 
-from . import cli, suite_run
+from . import cli
+from .run import suite_run
 from .testing_support import (FAILING_LOG, KASAN_IN_TEST_LOG, PASSING_LOG,
                               install_fake_kunit, make_fake_repo,
                               make_fake_tree, snapshot, write)

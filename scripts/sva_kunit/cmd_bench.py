@@ -20,11 +20,11 @@ import time
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Dict, List, TextIO, Tuple
 
-from .command import Subcommand
 from .cmd_run import add_run_arguments, options_from
+from .command import Subcommand
 from .errors import EXIT_FAILED, EXIT_OK
-from .suite_run import (RunOptions, kunit_argv, qemu_env, resolve_tree,
-                        run_suite, sync_payload)
+from .run.suite_run import (RunOptions, kunit_argv, qemu_env, resolve_tree,
+                            run_suite, sync_payload)
 
 TOUCHED_FILE = 'drivers/iommu/iommu-sva.c'
 COLD, RERUN, TOUCHED = 'cold build+run', 're-run, nothing changed', \

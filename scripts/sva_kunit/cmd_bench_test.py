@@ -3,9 +3,10 @@ import os
 import unittest
 from unittest import mock
 
-from . import cmd_bench, suite_run
+from . import cmd_bench
 from .cli_test import CliTestCase
 from .cmd_bench import COLD, FRESH, RERUN, TOUCHED, Step
+from .run import suite_run
 
 
 class FormatTableTest(unittest.TestCase):

@@ -26,7 +26,7 @@ from . import git_tree, locks
 from .command import (Subcommand, add_build_options, add_cache_dir,
                       sigterm_handled)
 from .errors import ERROR_PREFIX, EXIT_OK, SetupError
-from .suite_run import RunOptions, RunOutcome, default_build_dir, run_suite
+from .run.suite_run import RunOptions, RunOutcome, default_build_dir, run_suite
 from .tree import install_journal, installer
 from .tree.fs_journal import read_file
 from .tree.hooks import HOOKS

@@ -20,7 +20,7 @@ from typing import Callable, TextIO
 from . import cmd_bisect_selftest, cmd_mutate, mutant_report
 from .command import Subcommand, add_cache_dir
 from .errors import EXIT_FAILED, EXIT_OK, SetupError
-from .suite_run import RunOptions, resolve_tree, run_suite, sync_payload
+from .run.suite_run import RunOptions, resolve_tree, run_suite, sync_payload
 from .tree import checkpatch, kernel_sources
 
 # Every Debian tree the suite supports runs on UML and through the

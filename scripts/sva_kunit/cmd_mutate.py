@@ -25,13 +25,13 @@ from .cmd_run import hold_locks
 from .command import (Subcommand, add_build_options, add_cache_dir, add_kernel,
                       sigterm_handled)
 from .errors import EXIT_OK, SetupError
-from .kunit_runner import test_log_path
 from .mutant_outcome import MutantResult, classify, exit_code, no_apply
 from .mutant_report import (list_lines, markdown, progress_line, summary_line,
                             table, to_json)
 from .mutants import Mutant, NoApply, fitting, load_catalogue, select
-from .suite_run import (RunOptions, RunOutcome, default_build_dir,
-                        resolve_tree, run_suite, sync_payload)
+from .run.kunit_runner import test_log_path
+from .run.suite_run import (RunOptions, RunOutcome, default_build_dir,
+                            resolve_tree, run_suite, sync_payload)
 
 DEFAULT_TIMEOUT_S = 120
 # The baseline may be a tree's first (cold) build, far slower than a

@@ -8,8 +8,8 @@ from typing import TextIO
 from . import locks
 from .command import (Subcommand, add_build_options, add_cache_dir, add_kernel,
                       positive_int)
-from .repeat_run import report, run_repeated
-from .suite_run import RunOptions, default_build_dir, run_suite
+from .run.repeat_run import report, run_repeated
+from .run.suite_run import RunOptions, default_build_dir, run_suite
 from .tree.kernel_tree import validate_tree
 
 KCONFIG_OPTION = re.compile(r'^CONFIG_[A-Za-z0-9_]+=.+$')

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, NoReturn, TextIO
 
 from .errors import SetupError
-from .suite_run import default_jobs
+from .run.suite_run import default_jobs
 from .tree.kernel_sources import DEFAULT_SOURCE, help_text, source_version
 from .tree.source_cache import default_cache_dir
 

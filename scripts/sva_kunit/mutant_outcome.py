@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import List, Sequence
 
 from .errors import EXIT_FAILED, EXIT_OK
-from .kernel_log import UNFINISHED, Verdict
 from .mutants import Mutant
-from .suite_run import RunOutcome
+from .run.kernel_log import UNFINISHED, Verdict
+from .run.suite_run import RunOutcome
 
 KILLED = 'killed'            # tests failed and/or the kernel log spoke
 SURVIVED = 'survived'        # the suite passed with the mutant in

@@ -3,15 +3,16 @@
 import json
 import unittest
 
-from . import kernel_log, mutant_report
+from . import mutant_report
 from .errors import EXIT_FAILED, EXIT_OK
-from .kernel_log_test import read_test_data
-from .kunit_json import TestResult
-from .kunit_runner import BUILDING, STARTING, KunitRun
 from .mutant_outcome import (BUILD_ERROR, KILLED, NO_APPLY, SURVIVED, TIMEOUT,
                              MutantResult, classify, exit_code, no_apply)
 from .mutants import Hunk, Mutant
-from .suite_run import RunOutcome
+from .run import kernel_log
+from .run.kernel_log_test import read_test_data
+from .run.kunit_json import TestResult
+from .run.kunit_runner import BUILDING, STARTING, KunitRun
+from .run.suite_run import RunOutcome
 from .testing_support import FAILING_LOG, KASAN_IN_TEST_LOG, PASSING_LOG
 
 ORDINARY = Mutant('no-mmgrab', ('I2', 'I9'), 'f.c', 'd', (Hunk('a', ''),))

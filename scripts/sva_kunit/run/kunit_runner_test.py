@@ -7,8 +7,8 @@ import time
 import unittest
 from unittest import mock
 
+from ..testing_support import write
 from . import kunit_runner
-from .testing_support import write
 
 
 class KunitCommandTest(unittest.TestCase):

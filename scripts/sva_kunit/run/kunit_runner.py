@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import List, Mapping, Optional, Sequence, TextIO
 
-from .tree.kernel_tree import KUNIT_PY
+from ..tree.kernel_tree import KUNIT_PY
 
 KUNITCONFIG_DIR = 'drivers/iommu'
 TEST_LOG = 'test.log'  # kunit.py writes the raw kernel log here

@@ -23,17 +23,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Mapping, Optional, Sequence, TextIO
 
-from . import kernel_log, locks, mutation_journal, qemu_tcg
+from .. import locks, mutation_journal
+from ..errors import EXIT_FAILED, EXIT_OK, SetupError
+from ..tree import debian_fetch, installer, kernel_sources, source_cache
+from ..tree.kernel_tree import require_host_tools, validate_tree
+from ..tree.packages import REQUIRED_PACKAGES, ensure_packages
+from ..tree.payload import collect_payload, default_repo_root
+from . import kernel_log, qemu_tcg
 from .arches import get_arch
-from .errors import EXIT_FAILED, EXIT_OK, SetupError
 from .kernel_log import Verdict
 from .kunit_json import TestResult, load_results
 from .kunit_runner import (BUILDING, CONFIGURING, RUN, KunitRun, kunit_command,
                            run_kunit, test_log_path)
-from .tree import debian_fetch, installer, kernel_sources, source_cache
-from .tree.kernel_tree import require_host_tools, validate_tree
-from .tree.packages import REQUIRED_PACKAGES, ensure_packages
-from .tree.payload import collect_payload, default_repo_root
 
 RESULTS_JSON = 'sva-kunit-results.json'
 

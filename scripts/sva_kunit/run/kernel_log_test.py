@@ -49,8 +49,9 @@ kunit_try_catch/31 is trying to acquire lock:
 '''
 
 
-TEST_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                         'test_data')
+# sva_kunit/test_data/: kept at the package's top, where README.md points.
+TEST_DATA = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'test_data')
 
 
 def read_test_data(name: str) -> str:

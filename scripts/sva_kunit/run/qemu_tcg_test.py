@@ -3,8 +3,8 @@ import subprocess
 import tempfile
 import unittest
 
+from ..errors import SetupError
 from . import qemu_tcg
-from .errors import SetupError
 
 
 class WrapperTest(unittest.TestCase):

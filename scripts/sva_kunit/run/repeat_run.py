@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
 
-from .errors import EXIT_FAILED, EXIT_OK
+from ..errors import EXIT_FAILED, EXIT_OK
 from .kunit_runner import EXEC, RUN, test_log_path
 from .suite_run import (RunOptions, RunOutcome, resolve_tree, run_suite,
                         sync_payload)

@@ -4,7 +4,7 @@ import tempfile
 import unittest
 
 from .kunit_json import (ERROR, FAIL, PASS, SKIP, TestResult, load_results,
-                           results_from_json)
+                         results_from_json)
 
 # Shape written by kunit.py --json (tools/testing/kunit/kunit_json.py).
 KUNIT_JSON = {

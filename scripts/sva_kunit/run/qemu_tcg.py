@@ -16,11 +16,11 @@ import shlex
 import shutil
 from typing import Dict, Mapping, Optional
 
-from .errors import SetupError
-from .tree.fs_journal import atomic_write
+from ..errors import SetupError
+from ..tree.fs_journal import atomic_write
 
 WRAPPER = '''#!/bin/sh
-# Written by sva-kunit (scripts/sva_kunit/qemu_tcg.py): run QEMU with
+# Written by sva-kunit (scripts/sva_kunit/run/qemu_tcg.py): run QEMU with
 # TCG only, whatever -accel options kunit.py gives.
 accel=
 for arg do

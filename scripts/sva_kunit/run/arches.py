@@ -7,7 +7,7 @@ kunit.py's own QEMU configurations (tools/testing/kunit/qemu_configs/).
 from dataclasses import dataclass
 from typing import Dict, Tuple
 
-from .errors import SetupError
+from ..errors import SetupError
 
 
 @dataclass(frozen=True)

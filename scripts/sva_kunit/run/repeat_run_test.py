@@ -2,12 +2,12 @@ import os
 import unittest
 from unittest import mock
 
+from ..cli_test import CliTestCase
+from ..testing_support import FAILING_LOG, KASAN_IN_TEST_LOG, PASSING_LOG
 from . import repeat_run, suite_run
-from .cli_test import CliTestCase
 from .kernel_log import judge
 from .kunit_runner import KunitRun, STARTING
 from .suite_run import RunOutcome
-from .testing_support import FAILING_LOG, KASAN_IN_TEST_LOG, PASSING_LOG
 
 BOOT_PANIC_LOG = 'Linux version 6.12\nKernel panic - not syncing: boom\n'
 BIND, UNBIND = 'iommu_sva.iommu_sva_bind', 'iommu_sva.iommu_sva_unbind'

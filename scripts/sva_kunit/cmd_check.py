@@ -17,9 +17,10 @@ import unittest
 from dataclasses import dataclass, replace
 from typing import Callable, TextIO
 
-from . import cmd_bisect_selftest, cmd_mutate, mutant_report
+from . import cmd_bisect_selftest, cmd_mutate
 from .command import Subcommand, add_cache_dir
 from .errors import EXIT_FAILED, EXIT_OK, SetupError
+from .mutation import mutant_report
 from .run.suite_run import RunOptions, resolve_tree, run_suite, sync_payload
 from .tree import checkpatch, kernel_sources
 

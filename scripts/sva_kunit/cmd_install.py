@@ -4,9 +4,10 @@ it out leaving the tree byte-for-byte as it was."""
 import argparse
 from typing import TextIO
 
-from . import locks, mutation_journal
+from . import locks
 from .command import Subcommand, add_cache_dir, add_kernel
 from .errors import EXIT_OK, SetupError
+from .mutation import mutation_journal
 from .tree import installer
 from .tree.kernel_tree import validate_tree
 from .tree.payload import collect_payload

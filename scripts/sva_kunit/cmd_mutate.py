@@ -20,15 +20,17 @@ from dataclasses import replace
 from typing import (Callable, ContextManager, List, Optional, Sequence,
                     TextIO, Tuple)
 
-from . import locks, mutation_journal
+from . import locks
 from .cmd_run import hold_locks
 from .command import (Subcommand, add_build_options, add_cache_dir, add_kernel,
                       sigterm_handled)
 from .errors import EXIT_OK, SetupError
-from .mutant_outcome import MutantResult, classify, exit_code, no_apply
-from .mutant_report import (list_lines, markdown, progress_line, summary_line,
-                            table, to_json)
-from .mutants import Mutant, NoApply, fitting, load_catalogue, select
+from .mutation import mutation_journal
+from .mutation.mutant_outcome import (MutantResult, classify, exit_code,
+                                      no_apply)
+from .mutation.mutant_report import (list_lines, markdown, progress_line,
+                                     summary_line, table, to_json)
+from .mutation.mutants import Mutant, NoApply, fitting, load_catalogue, select
 from .run.kunit_runner import test_log_path
 from .run.suite_run import (RunOptions, RunOutcome, default_build_dir,
                             resolve_tree, run_suite, sync_payload)

@@ -8,9 +8,10 @@ import time
 import unittest
 from unittest import mock
 
-from . import cmd_mutate, mutation_journal
+from . import cmd_mutate
 from .cli_test import CliTestCase
-from .mutants import load_catalogue
+from .mutation import mutation_journal
+from .mutation.mutants import load_catalogue
 from .testing_support import FAILING_LOG, PASSING_LOG, snapshot, write
 
 SVA = 'drivers/iommu/iommu-sva.c'

@@ -10,10 +10,11 @@ import time
 import unittest
 from typing import Callable, List, Optional
 
-from . import cli, locks, mutation_journal
+from . import cli, locks
 from .cmd_mutate_test import MutateTestCase
 from .errors import SetupError
-from .mutants import Hunk, Mutant
+from .mutation import mutation_journal
+from .mutation.mutants import Hunk, Mutant
 
 SCRIPTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SVA = 'drivers/iommu/iommu-sva.c'
@@ -23,8 +24,9 @@ MUTANT = Mutant('m', ('I2',), SVA, 'd', (Hunk('// sva\n', '// MUTANT\n'),))
 # with a mutant in the tree, until a line arrives on stdin.
 HOLDER = '''
 import io, sys
-from sva_kunit import locks, mutation_journal
-from sva_kunit.mutants import Hunk, Mutant
+from sva_kunit import locks
+from sva_kunit.mutation import mutation_journal
+from sva_kunit.mutation.mutants import Hunk, Mutant
 tree, cache, build, mutate = sys.argv[1:]
 with locks.session():
     locks.hold_tree(tree, cache, io.StringIO())

@@ -23,8 +23,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Mapping, Optional, Sequence, TextIO
 
-from .. import locks, mutation_journal
+from .. import locks
 from ..errors import EXIT_FAILED, EXIT_OK, SetupError
+from ..mutation import mutation_journal
 from ..tree import debian_fetch, installer, kernel_sources, source_cache
 from ..tree.kernel_tree import require_host_tools, validate_tree
 from ..tree.packages import REQUIRED_PACKAGES, ensure_packages

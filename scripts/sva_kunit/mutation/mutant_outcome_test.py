@@ -3,17 +3,17 @@
 import json
 import unittest
 
+from ..errors import EXIT_FAILED, EXIT_OK
+from ..run import kernel_log
+from ..run.kernel_log_test import read_test_data
+from ..run.kunit_json import TestResult
+from ..run.kunit_runner import BUILDING, STARTING, KunitRun
+from ..run.suite_run import RunOutcome
+from ..testing_support import FAILING_LOG, KASAN_IN_TEST_LOG, PASSING_LOG
 from . import mutant_report
-from .errors import EXIT_FAILED, EXIT_OK
 from .mutant_outcome import (BUILD_ERROR, KILLED, NO_APPLY, SURVIVED, TIMEOUT,
                              MutantResult, classify, exit_code, no_apply)
 from .mutants import Hunk, Mutant
-from .run import kernel_log
-from .run.kernel_log_test import read_test_data
-from .run.kunit_json import TestResult
-from .run.kunit_runner import BUILDING, STARTING, KunitRun
-from .run.suite_run import RunOutcome
-from .testing_support import FAILING_LOG, KASAN_IN_TEST_LOG, PASSING_LOG
 
 ORDINARY = Mutant('no-mmgrab', ('I2', 'I9'), 'f.c', 'd', (Hunk('a', ''),))
 KNOWN = Mutant('no-busy-check', ('I8',), 'f.c', 'd', (Hunk('a', ''),),

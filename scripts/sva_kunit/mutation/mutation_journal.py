@@ -16,11 +16,11 @@ import os
 from dataclasses import dataclass
 from typing import Optional, TextIO, Tuple
 
-from .errors import SetupError
+from ..errors import SetupError
+from ..tree.fs_journal import (atomic_write, fsync_dir, read_bytes, read_file,
+                               remove_temp_files, tree_path)
+from ..tree.manifest import sha256
 from .mutants import Mutant, NoApply, mutate
-from .tree.fs_journal import (atomic_write, fsync_dir, read_bytes, read_file,
-                              remove_temp_files, tree_path)
-from .tree.manifest import sha256
 
 JOURNAL_NAME = '.sva-kunit-mutation'
 FORMAT_VERSION = 1

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Sequence, Tuple
 
-from .errors import SetupError
+from ..errors import SetupError
 
 CATALOGUE_DIR = 'mutants'
 SUFFIX = '.mutant'
@@ -82,8 +82,8 @@ def _marker(line: str) -> str:
 
 def _error(source: str, line_no: int, problem: str) -> SetupError:
     return SetupError(f'{source}:{line_no}: {problem}',
-                      'fix the mutant file (format: see scripts/sva_kunit/'
-                      'mutants.py)')
+                      'fix the mutant file (format: see '
+                      'scripts/sva_kunit/mutation/mutants.py)')
 
 
 def _check_path(source: str, rel: str) -> None:

@@ -3,13 +3,13 @@ import os
 import tempfile
 import unittest
 
+from ..errors import SetupError
+from ..testing_support import DEFAULT_PAYLOAD, make_fake_tree, snapshot, write
+from ..tree import fs_journal, installer
+from ..tree.fs_journal import TEMP_SUFFIX
+from ..tree.payload import PayloadFile
 from . import mutation_journal
-from .errors import SetupError
 from .mutants import Hunk, Mutant, NoApply
-from .testing_support import DEFAULT_PAYLOAD, make_fake_tree, snapshot, write
-from .tree import fs_journal, installer
-from .tree.fs_journal import TEMP_SUFFIX
-from .tree.payload import PayloadFile
 
 SVA = 'drivers/iommu/iommu-sva.c'
 # Not valid UTF-8, and a mode the umask would not give: both must survive.

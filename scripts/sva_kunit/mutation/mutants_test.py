@@ -2,11 +2,11 @@ import os
 import tempfile
 import unittest
 
+from ..errors import SetupError
+from ..testing_support import write
+from ..tree.payload import default_repo_root
 from . import mutants
-from .errors import SetupError
 from .mutants import Hunk, NoApply, parse_mutant
-from .testing_support import write
-from .tree.payload import default_repo_root
 
 SIMPLE = '''Name: no-grab
 Trees: 6.12 7.3

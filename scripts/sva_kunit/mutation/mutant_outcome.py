@@ -7,10 +7,10 @@ with a fake outcome and no kernel.
 from dataclasses import dataclass, field
 from typing import List, Sequence
 
-from .errors import EXIT_FAILED, EXIT_OK
+from ..errors import EXIT_FAILED, EXIT_OK
+from ..run.kernel_log import UNFINISHED, Verdict
+from ..run.suite_run import RunOutcome
 from .mutants import Mutant
-from .run.kernel_log import UNFINISHED, Verdict
-from .run.suite_run import RunOutcome
 
 KILLED = 'killed'            # tests failed and/or the kernel log spoke
 SURVIVED = 'survived'        # the suite passed with the mutant in

@@ -23,9 +23,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, TextIO, Tuple
 
+from .bisect.git_tree import GitError, git_text
 from .command import Subcommand, add_cache_dir, add_source
 from .errors import EXIT_FAILED, EXIT_OK, SetupError
-from .git_tree import GitError, git_text
 from .mutation import mutants
 from .tree import debian_fetch, kernel_sources
 from .tree.packages import REQUIRED_PACKAGES, ensure_packages

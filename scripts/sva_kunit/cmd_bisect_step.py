@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import (ContextManager, Dict, Iterator, Mapping, NoReturn,
                     Optional, TextIO)
 
-from . import git_tree, locks
+from . import locks
+from .bisect import git_tree
 from .command import (Subcommand, add_build_options, add_cache_dir,
                       sigterm_handled)
 from .errors import ERROR_PREFIX, EXIT_OK, SetupError

@@ -42,7 +42,6 @@
 struct sva_test_ctx {
 	struct fake_iommu *iommu;
 	struct device *dev;
-	ioasid_t first_free_pasid;
 	/* Every PASID an mm of this case was given */
 	DECLARE_BITMAP(pasids_held, SVA_MAX_PASIDS);
 	int live_domains;
@@ -336,8 +335,8 @@ static int sva_test_setup(struct kunit *test, bool needs_bind)
 				    "a first bind on this kernel failed");
 	}
 
-	ctx->first_free_pasid = sva_lowest_free_pasid(ctx->dev);
-	KUNIT_ASSERT_NE_MSG(test, ctx->first_free_pasid, IOMMU_PASID_INVALID,
+	KUNIT_ASSERT_NE_MSG(test, sva_lowest_free_pasid(ctx->dev),
+			    IOMMU_PASID_INVALID,
 			    "no free PASID before the test started");
 	ctx->live_domains = fake_iommu_live_domains();
 	KUNIT_ASSERT_EQ(test, 0,

@@ -3,7 +3,6 @@ and one whole self-test on a fake tarball with a fake kunit.py."""
 
 import io
 import os
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -184,24 +183,29 @@ class SourceTarballTest(unittest.TestCase):
 class WholeSelftestTest(unittest.TestCase):
     """git bisect run with the real bisect-step, on a fake kernel."""
 
+    def selftest(self, tmp: str, kunit_py: str, out: io.StringIO,
+                 keep: bool = False) -> int:
+        """run_selftest on a fake 6.12 tarball whose kunit.py is kunit_py,
+        with bisect-step running the fake repository's payload."""
+        tree = make_kernel(os.path.join(tmp, 'linux-source-6.12'))
+        write(tree, 'tools/testing/kunit/kunit.py', kunit_py.encode(), 0o755)
+        tarball = os.path.join(tmp, 'linux.tar')
+        with tarfile.open(tarball, 'w') as tar:
+            tar.add(tree, arcname='linux-source-6.12')
+        repo = make_fake_repo(os.path.join(tmp, 'repo'))
+        wrapper = os.path.join(tmp, 'step.py')
+        with open(wrapper, 'w') as f:
+            f.write(STEP_WRAPPER % (SCRIPTS_DIR, repo))
+        return bs.run_selftest(bs.SelftestOptions(
+            cache_dir=os.path.join(tmp, 'cache'),
+            repo_root=default_repo_root(), tarball=tarball, keep=keep,
+            step_command=[sys.executable, wrapper, 'bisect-step']), out)
+
     def test_finds_the_bug_and_cleans_up(self):
         with tempfile.TemporaryDirectory() as tmp:
-            tree = make_kernel(os.path.join(tmp, 'linux-source-6.12'))
-            write(tree, 'tools/testing/kunit/kunit.py',
-                  CONTENT_AWARE_KUNIT_PY.encode(), 0o755)
-            tarball = os.path.join(tmp, 'linux.tar')
-            with tarfile.open(tarball, 'w') as tar:
-                tar.add(tree, arcname='linux-source-6.12')
-            repo = make_fake_repo(os.path.join(tmp, 'repo'))
-            wrapper = os.path.join(tmp, 'step.py')
-            with open(wrapper, 'w') as f:
-                f.write(STEP_WRAPPER % (SCRIPTS_DIR, repo))
             cache = os.path.join(tmp, 'cache')
             out = io.StringIO()
-            rc = bs.run_selftest(bs.SelftestOptions(
-                cache_dir=cache, repo_root=default_repo_root(),
-                tarball=tarball,
-                step_command=[sys.executable, wrapper, 'bisect-step']), out)
+            rc = self.selftest(tmp, CONTENT_AWARE_KUNIT_PY, out)
             last = out.getvalue().splitlines()[-1]
             self.assertEqual(rc, 0, out.getvalue())
             self.assertRegex(last, r'^bisect-selftest: PASS: found the bug '
@@ -212,26 +216,13 @@ class WholeSelftestTest(unittest.TestCase):
 
     def test_keep_and_fail_when_the_bug_is_not_caught(self):
         with tempfile.TemporaryDirectory() as tmp:
-            tree = make_kernel(os.path.join(tmp, 'linux-source-6.12'))
-            # A kunit.py that always passes: git bisect run cannot find a
-            # bad commit.
-            write(tree, 'tools/testing/kunit/kunit.py', (
-                CONTENT_AWARE_KUNIT_PY.replace(
-                    "'refcount_inc(&handle->users);' not in sva", 'False')
-            ).encode(), 0o755)
-            tarball = os.path.join(tmp, 'linux.tar')
-            subprocess.run(['tar', '-cf', tarball, '-C', tmp,
-                            'linux-source-6.12'], check=True)
-            repo = make_fake_repo(os.path.join(tmp, 'repo'))
-            wrapper = os.path.join(tmp, 'step.py')
-            with open(wrapper, 'w') as f:
-                f.write(STEP_WRAPPER % (SCRIPTS_DIR, repo))
             cache = os.path.join(tmp, 'cache')
             out = io.StringIO()
-            rc = bs.run_selftest(bs.SelftestOptions(
-                cache_dir=cache, repo_root=default_repo_root(),
-                tarball=tarball, keep=True,
-                step_command=[sys.executable, wrapper, 'bisect-step']), out)
+            # A kunit.py that always passes: git bisect run cannot find a
+            # bad commit.
+            rc = self.selftest(tmp, CONTENT_AWARE_KUNIT_PY.replace(
+                "'refcount_inc(&handle->users);' not in sva", 'False'),
+                out, keep=True)
             self.assertEqual(rc, 1)
             self.assertRegex(out.getvalue().splitlines()[-2],
                              r'^bisect-selftest: kept ')

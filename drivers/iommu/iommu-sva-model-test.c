@@ -8,13 +8,14 @@
  * sequence of operations over it: bind, unbind, the exit of a process that
  * is still bound, fork, a driver failure injected into the next allocation
  * or set_dev_pasid, a PASID taken by a paging domain, and (v6.19 on) the
- * invalidation of a kernel range. A model written from the invariants
- * I1-I13 of the project's sva-lifecycle reference, not from the core's
- * code, predicts every step: which binds fail and with which error, handle
- * and domain user counts, the domains of each mm (per instance), each mm's
- * PASID and mm_count, which PASIDs are allocated, and the driver calls the
- * step must cause. After every step the test compares the model with what
- * the core and the fake driver report, and stops at the first difference.
+ * invalidation of a kernel range. A model written from invariants of the
+ * SVA lifecycle, each stated where the model relies on it (I1-I13), and
+ * not from the core's code, predicts every step: which binds fail and with
+ * which error, handle and domain user counts, the domains of each mm (per
+ * instance), each mm's PASID and mm_count, which PASIDs are allocated, and
+ * the driver calls the step must cause. After every step the test compares
+ * the model with what the core and the fake driver report, and stops at
+ * the first difference.
  *
  * A failure prints the seed and the failing step at once, then shortens
  * the sequence by replaying it in fresh worlds (drop steps, and devices
@@ -194,7 +195,7 @@ struct sva_model_bond {
 	unsigned int refs;
 };
 
-/* A PASID of a group held by a paging domain (I8: -EBUSY for SVA). */
+/* A PASID of a group held by a paging domain: SVA gets -EBUSY (I8). */
 struct sva_model_busy {
 	bool used;
 	bool with_handle;
@@ -276,7 +277,7 @@ static void sva_model_push(struct sva_model *m, enum fake_iommu_op op, int inst,
 	};
 }
 
-/* I1: a PASID is free from an mm's __mmdrop() until the next first bind. */
+/* A PASID is free from an mm's __mmdrop() until the next first bind (I1). */
 static u64 sva_model_free_pasids(const struct sva_model *m)
 {
 	u64 free = m->free0;
@@ -288,7 +289,7 @@ static u64 sva_model_free_pasids(const struct sva_model *m)
 	return free;
 }
 
-/* I1: a new mm gets the lowest free PASID in [1, max_pasids - 1]. */
+/* A new mm gets the lowest free PASID in [1, max_pasids - 1] (I1). */
 static u32 sva_model_lowest_free(const struct sva_model *m, u32 max_pasids)
 {
 	u64 free = sva_model_free_pasids(m);
@@ -327,7 +328,7 @@ static int sva_model_new_bond(struct sva_model *m, unsigned int g,
 	return -1;
 }
 
-/* I8: a PASID of a group holds one attachment at a time. */
+/* A PASID of a group holds one attachment at a time (I8). */
 static bool sva_model_pasid_taken(const struct sva_model *m, unsigned int g,
 				  u32 pasid)
 {
@@ -393,13 +394,13 @@ static int sva_model_attach(struct sva_model *m, const struct sva_model_domref *
 	u8 members[SVA_MODEL_MAX_DEVS], done[SVA_MODEL_MAX_DEVS];
 	int ret;
 
-	/* I3, I8: a domain is offered only to the driver that owns it. */
+	/* A domain is offered only to the driver that owns it (I3, I8). */
 	if (s->inst[r->inst].driver != s->inst[s->dev[d].inst].driver)
 		return -EINVAL;
 	n = sva_model_members(s, g, members);
 	/*
-	 * I1, I13: the PASID must fit every PASID-capable device of the
-	 * group; a device without PASID support constrains nothing.
+	 * The PASID must fit every PASID-capable device of the group (I1, I13);
+	 * a device without PASID support constrains nothing.
 	 */
 	for (i = 0; i < n; i++) {
 		u32 max = s->dev[members[i]].max_pasids;
@@ -410,7 +411,7 @@ static int sva_model_attach(struct sva_model *m, const struct sva_model_domref *
 	if (sva_model_pasid_taken(m, g, pasid))
 		return -EBUSY;
 	/*
-	 * I13: each PASID-capable device of the group is set in turn; when
+	 * Each PASID-capable device of the group is set in turn (I13); when
 	 * one fails, exactly those that succeeded before it are undone (I12).
 	 */
 	for (i = 0; i < n; i++) {
@@ -433,7 +434,7 @@ static int sva_model_attach(struct sva_model *m, const struct sva_model_domref *
 	return 0;
 }
 
-/* I5, I12: every PASID-capable device of the group is detached, once. */
+/* Every PASID-capable device of the group is detached, once (I5, I12). */
 static void sva_model_detach(struct sva_model *m, const struct sva_model_domref *r,
 			     unsigned int g, u32 pasid)
 {
@@ -448,7 +449,7 @@ static void sva_model_detach(struct sva_model *m, const struct sva_model_domref 
 				       0, sva_model_dom_mm_count(m, r));
 }
 
-/* I1, I6: __mmdrop(): the mm_struct goes, and only now its PASID. */
+/* __mmdrop(): the mm_struct goes, and only now its PASID (I1, I6). */
 static void sva_model_mm_drop(struct sva_model *m, unsigned int slot)
 {
 	struct sva_model_mm *mm = &m->mm[slot];
@@ -459,9 +460,9 @@ static void sva_model_mm_drop(struct sva_model *m, unsigned int slot)
 }
 
 /*
- * I2, I6, I9: freeing a domain drops its mm_count before the driver's free
- * op runs (which must not need the mm), then the driver's notifier, which
- * holds an mm_count of its own, goes with the domain.
+ * Freeing a domain drops its mm_count before the driver's free op runs
+ * (which must not need the mm), then the driver's notifier, which holds an
+ * mm_count of its own, goes with the domain (I2, I6, I9).
  */
 static void sva_model_dom_free(struct sva_model *m, unsigned int di)
 {
@@ -509,33 +510,33 @@ static int sva_model_bind(struct sva_model *m, unsigned int d, unsigned int slot
 
 	*out = (struct sva_model_bind_out) { .bond = -1 };
 	if (pasid) {
-		/* I8: a device that cannot encode the mm's PASID */
+		/* A device that cannot encode the mm's PASID (I8) */
 		if (pasid >= ds->max_pasids)
 			return -EOVERFLOW;
 	} else {
 		/*
-		 * I1: the first bind gives the mm its PASID, which it keeps
-		 * even when this bind fails (I7); I8: none left in the
-		 * device's range (none at all without PASID support).
+		 * The first bind gives the mm its PASID (I1), which it keeps
+		 * even when this bind fails (I7). The device's range may have
+		 * none left, or none at all without PASID support (I8).
 		 */
 		pasid = sva_model_lowest_free(m, ds->max_pasids);
 		if (!pasid)
 			return -ENOSPC;
 		mm->pasid = pasid;
 	}
-	/* I4: the same (device group, mm) again: the same handle, one more ref */
+	/* The same (device group, mm) again: the same handle, one more ref (I4) */
 	out->bond = sva_model_find_bond(m, g, slot);
 	if (out->bond >= 0) {
 		m->bond[out->bond].refs++;
 		out->again = true;
 		return 0;
 	}
-	/* I8: the PASID is attached to a paging domain with an attach handle */
+	/* The PASID is attached to a paging domain with an attach handle (I8) */
 	if (m->busy[g].used && m->busy[g].with_handle && m->busy[g].pasid == pasid)
 		return -EBUSY;
 	/*
-	 * I3: the first domain of the mm (newest first) that the device's
-	 * driver accepts is shared: one more user, no new mm_count (I2).
+	 * The first domain of the mm (newest first) that the device's driver
+	 * accepts is shared (I3): one more user, no new mm_count (I2).
 	 */
 	for (i = 0; i < mm->ndom; i++) {
 		di = mm->dom[i];
@@ -548,7 +549,7 @@ static int sva_model_bind(struct sva_model *m, unsigned int d, unsigned int slot
 		out->older = i > 0;
 		return out->bond < 0 ? -ENOSPC : 0;
 	}
-	/* I3: else a new domain from this device's instance, same PASID */
+	/* Else a new domain from this device's instance, same PASID (I3) */
 	ret = sva_model_fault(m, d, FAKE_FAULT_DOMAIN_ALLOC);
 	notifier = !ret && s->inst[ds->inst].notifier;
 	sva_model_push(m, FAKE_OP_DOMAIN_ALLOC_SVA, ds->inst, d, IOMMU_NO_PASID, ret,
@@ -558,12 +559,12 @@ static int sva_model_bind(struct sva_model *m, unsigned int d, unsigned int slot
 	di = sva_model_new_dom(m, ds->inst, slot, notifier);
 	if (di < 0)
 		return -ENOSPC;
-	/* I2: the live domain holds one mm_count (and its notifier one) */
+	/* The live domain holds one mm_count, and its notifier one (I2) */
 	mm->count += 1 + notifier;
 	r = (struct sva_model_domref) { .dom = di, .inst = ds->inst };
 	ret = sva_model_attach(m, &r, d, pasid);
 	if (ret) {
-		/* I7: a failed bind leaves no domain and no extra mm_count */
+		/* A failed bind leaves no domain and no extra mm_count (I7) */
 		sva_model_dom_free(m, di);
 		return ret;
 	}
@@ -583,13 +584,13 @@ static void sva_model_unbind(struct sva_model *m, unsigned int b)
 	struct sva_model_mm *mm = &m->mm[slot];
 	struct sva_model_domref r = { .dom = di, .inst = m->dom[di].inst };
 
-	/* I4: only the last of k unbinds detaches */
+	/* Only the last of k unbinds detaches (I4) */
 	if (--bond->refs)
 		return;
-	/* I5: the group is detached at its own last unbind */
+	/* The group is detached at its own last unbind (I5) */
 	sva_model_detach(m, &r, bond->gid, mm->pasid);
 	bond->used = false;
-	/* I6: the domain goes with its last user, off the mm's list first */
+	/* The domain goes with its last user, off the mm's list first (I6) */
 	if (--m->dom[di].users)
 		return;
 	for (i = 0; i < mm->ndom; i++)
@@ -610,16 +611,16 @@ static void sva_model_exit(struct sva_model *m, unsigned int slot)
 	sva_model_mm_drop(m, slot);
 }
 
-/* I10: a new or forked mm starts with no iommu_mm; the parent is untouched. */
+/* A new or forked mm starts with no iommu_mm; the parent is untouched (I10). */
 static void sva_model_new_mm(struct sva_model *m, unsigned int slot)
 {
 	m->mm[slot] = (struct sva_model_mm) { .used = true, .live = true, .count = 1 };
 }
 
 /*
- * I11: an invalidation of a kernel range reaches each mm that has a
- * domain exactly once, through the notifiers its domains registered; an
- * mm whose process exited has no notifiers left (exit_mmap()).
+ * An invalidation of a kernel range reaches each mm that has a domain
+ * exactly once, through the notifiers its domains registered (I11); an mm
+ * whose process exited has no notifiers left (exit_mmap()).
  */
 static void sva_model_invalidate(struct sva_model *m)
 {
@@ -1160,9 +1161,9 @@ static bool sva_model_ours(const struct fake_iommu_call *c)
 }
 
 /*
- * The driver calls of the step, in order and with the mm_count each one
- * saw (I2, I9: mmgrab before set_dev_pasid, mmdrop before free), except
- * invalidations (I11), which are compared as a set: the order of the mms
+ * Checks the driver calls of the step, in order and with the mm_count each
+ * one saw: mmgrab before set_dev_pasid, mmdrop before free (I2, I9).
+ * Invalidations (I11) are compared as a set instead: the order of the mms
  * on the core's list is not the model's business.
  */
 static bool sva_model_check_calls(struct sva_model_world *w)
@@ -1209,7 +1210,7 @@ static bool sva_model_check_calls(struct sva_model_world *w)
 		sva_model_call_str(w, &want, a, sizeof(a));
 		return sva_model_diff(w, "driver call missing: %s", a);
 	}
-	/* I11: each domain notifier of each listed mm, once */
+	/* Each domain notifier of each listed mm, once (I11) */
 	for (j = 0; j < m->ncalls; j++) {
 		if (m->calls[j].op != FAKE_OP_INVALIDATE)
 			continue;
@@ -1251,7 +1252,7 @@ static bool sva_model_check_bonds(struct sva_model_world *w)
 		if (!held)
 			return sva_model_diff(w, "no handle held for dev[%u] mm[%u]",
 					      bond->gid, bond->mm);
-		/* I4: one reference per bind not yet unbound */
+		/* One reference per bind not yet unbound (I4) */
 		if (refcount_read(&held->handle->users) != bond->refs ||
 		    held->refs != bond->refs)
 			return sva_model_diff(w, "h[%d] (dev[%u] mm[%u]): users %u, model %u",
@@ -1262,14 +1263,14 @@ static bool sva_model_check_bonds(struct sva_model_world *w)
 		if (domain != dom->ptr)
 			return sva_model_diff(w, "h[%d]: not on the domain the model shares",
 					      held->name);
-		/* I3, I5: users counts the devices (groups) attached */
+		/* The domain's users counts the devices (groups) attached (I3, I5) */
 		if (domain->users != dom->users)
 			return sva_model_diff(w, "h[%d]: domain users %d, model %u",
 					      held->name, domain->users, dom->users);
 		if (domain->type != IOMMU_DOMAIN_SVA || domain->mm != w->mm[bond->mm])
 			return sva_model_diff(w, "h[%d]: domain type %u or mm wrong",
 					      held->name, domain->type);
-		/* I1: one PASID per mm, on each of its handles */
+		/* One PASID per mm, on each of its handles (I1) */
 		if (iommu_sva_get_pasid(held->handle) != m->mm[bond->mm].pasid)
 			return sva_model_diff(w, "h[%d]: PASID %u, model %u", held->name,
 					      iommu_sva_get_pasid(held->handle),
@@ -1292,12 +1293,12 @@ static bool sva_model_check_mms(struct sva_model_world *w)
 
 		if (!mm->used)
 			continue;
-		/* I2: the test's mm_users, one per domain, one per notifier */
+		/* The test's mm_users, one per domain, one per notifier (I2) */
 		count = atomic_read(&w->mm[i]->mm_count);
 		if (count != mm->count)
 			return sva_model_diff(w, "mm_count of mm[%u]: kernel %d, model %d",
 					      i, count, mm->count);
-		/* I1, I10: iommu_mm from the first bind until __mmdrop() */
+		/* An iommu_mm from the first bind until __mmdrop() (I1, I10) */
 		iommu_mm = READ_ONCE(w->mm[i]->iommu_mm);
 		if (!iommu_mm != !mm->pasid)
 			return sva_model_diff(w, "mm[%u] %s an iommu_mm, the model %s",
@@ -1308,7 +1309,7 @@ static bool sva_model_check_mms(struct sva_model_world *w)
 		if (iommu_mm->pasid != mm->pasid)
 			return sva_model_diff(w, "PASID of mm[%u]: kernel %u, model %u",
 					      i, iommu_mm->pasid, mm->pasid);
-		/* I3, I6: its domains, newest first, each on the list once */
+		/* Its domains, newest first, each on the list once (I3, I6) */
 		k = 0;
 		list_for_each_entry(domain, &iommu_mm->sva_domains, next) {
 			if (k >= mm->ndom)
@@ -1340,7 +1341,7 @@ static bool sva_model_check_pasids(struct sva_model_world *w)
 		if (!s->dev[d].present)
 			continue;
 		g = sva_model_gid(s, d);
-		/* I7, I13: an SVA entry exactly while the group is bound */
+		/* An SVA entry exactly while the group is bound (I7, I13) */
 		for (i = 0; i < SVA_MODEL_MAX_MMS; i++) {
 			struct iommu_attach_handle *h;
 			struct sva_model_held *held;
@@ -1368,7 +1369,7 @@ static bool sva_model_check_pasids(struct sva_model_world *w)
 		}
 		if (!s->dev[d].max_pasids)
 			continue;
-		/* I12: what the driver has set is what the model attached */
+		/* What the driver has set is what the model attached (I12) */
 		want = m->busy[g].used;
 		for (i = 0; i < SVA_MODEL_MAX_BONDS; i++) {
 			const struct sva_model_bond *bond = &m->bond[i];
@@ -1403,13 +1404,13 @@ static bool sva_model_check(struct sva_model_world *w)
 		live += m->dom[i].used;
 	for (i = 0; i < SVA_MODEL_MAX_DEVS; i++)
 		live += m->busy[i].used;
-	/* I6, I7: domains are freed exactly when the model frees them */
+	/* Domains are freed exactly when the model frees them (I6, I7) */
 	if (fake_iommu_live_domains() - w->live0 != (int)live)
 		return sva_model_diff(w, "%d domains alive, model %u",
 				      fake_iommu_live_domains() - w->live0, live);
 	if (!w->scan_dev)
 		return true;
-	/* I1: allocated from the first bind until __mmdrop(), no longer */
+	/* A PASID is allocated from the first bind until __mmdrop(), no longer (I1) */
 	free = sva_model_scan_pasids(w->scan_dev) & GENMASK_ULL(m->wide - 1, 1);
 	want = sva_model_free_pasids(m);
 	if (free != want) {
@@ -1510,7 +1511,7 @@ static bool sva_model_do_bind(struct sva_model_world *w,
 			      "h[%d] = sva_bind(test, dev[%u], mm[%u]);\t/* PASID %u, %s domain */",
 			      held ? held->name : w->next_name, d, slot, m->mm[slot].pasid,
 			      out.shared ? "a shared" : "a new");
-	/* I8: errors are ERR_PTRs, never NULL */
+	/* Errors are ERR_PTRs, never NULL (I8) */
 	if (!handle)
 		return sva_model_diff(w, "bind returned NULL");
 	if (got != want)
@@ -1519,7 +1520,7 @@ static bool sva_model_do_bind(struct sva_model_world *w,
 				      sva_model_errstr(want, "a handle", b, sizeof(b)));
 	if (want)
 		return true;
-	/* I4: the same (device, mm) again gives the same handle */
+	/* The same (device, mm) again gives the same handle (I4) */
 	if (out.again && (!prev || handle != prev->handle))
 		return sva_model_diff(w, "a second bind did not return the same handle");
 	if (!out.again && held->refs != 1)
@@ -2060,7 +2061,7 @@ static void sva_model_gen_world(struct sva_model_spec *s, struct sva_model_rng *
 	static const u32 widths[] = {
 		SVA_MODEL_WIDE, SVA_MODEL_WIDE, SVA_MODEL_WIDE, 4, 2, 0,
 	};
-	/* Group members without PASID support are what I13 is about. */
+	/* Group members without PASID support, which a bind skips (I13) */
 	static const u32 member_widths[] = { SVA_MODEL_WIDE, 4, 2, 0, 0 };
 	unsigned int i, g, k, n, inst;
 
@@ -2164,8 +2165,8 @@ static void sva_model_print_world(struct kunit *test, const struct sva_model_spe
 
 /*
  * Unbind every reference, take every paging domain off, let every process
- * exit: each a step the model checks. Then nothing may be left (I1: every
- * PASID of the world's mms free again, I6: no domain).
+ * exit: each a step the model checks. Then nothing may be left: every
+ * PASID of the world's mms is free again (I1), and no domain lives (I6).
  */
 static int sva_model_teardown(struct sva_model_world *w)
 {

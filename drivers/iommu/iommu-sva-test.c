@@ -7,8 +7,8 @@
  * IOMMU driver (fake-iommu/) and check what the real core does: domain
  * sharing, every reference count, the PASID's lifetime (it lives until
  * __mmdrop()), and the order of mmgrab()/mmdrop() against the driver's
- * callbacks. The invariants I1-I13 named below are those of the project's
- * sva-lifecycle reference.
+ * callbacks. The comments below state the invariants of the SVA lifecycle
+ * that each case checks (I1-I13).
  */
 #include <kunit/device.h>
 #include <kunit/resource.h>
@@ -228,9 +228,9 @@ static bool sva_pasid_attached(struct device *dev, ioasid_t pasid)
 }
 
 /*
- * I12: every set_dev_pasid that succeeded was undone exactly once, by
+ * Every set_dev_pasid that succeeded was undone exactly once, by
  * remove_dev_pasid or, on kernels without it, by setting the blocked
- * domain; and nothing undid a PASID that was not set.
+ * domain; and nothing undid a PASID that was not set (I12).
  */
 static bool sva_driver_calls_balanced(struct kunit *test)
 {
@@ -244,16 +244,16 @@ static bool sva_driver_calls_balanced(struct kunit *test)
 			    "successful set_dev_pasid vs %s (I12)",
 			    fake_iommu_op_name(FAKE_OP_REMOVE_DEV_PASID));
 	KUNIT_EXPECT_EQ_MSG(test, bad_removes, 0,
-			    "%s for a PASID the device never had set (I12/I13)",
+			    "%s for a PASID the device never had set (I12, I13)",
 			    fake_iommu_op_name(FAKE_OP_REMOVE_DEV_PASID));
 	return set == removed && !bad_removes;
 }
 
 /*
  * Runs after everything the test body registered has been undone: no
- * domain may be left, every PASID that an mm of the case held must be free
- * again (every such mm is gone, I1), the driver's callbacks must balance,
- * and the core must never have broken the driver's contract.
+ * domain may be left; every such mm is gone, so every PASID that an mm of
+ * the case held must be free again (I1); the driver's callbacks must
+ * balance; and the core must never have broken the driver's contract.
  */
 static void sva_check_released(void *data)
 {
@@ -389,7 +389,7 @@ static void sva_test_bind_unbind_counts(struct kunit *test)
 	SVA_EXPECT_MM_COUNT(test, mm, base);
 	KUNIT_EXPECT_FALSE(test, sva_pasid_attached(ctx->dev, pasid));
 	KUNIT_EXPECT_EQ(test, fake_iommu_dev_pasids_set(ctx->dev), 0);
-	/* I6: the PASID outlives the last domain, until __mmdrop(). */
+	/* The PASID outlives the last domain, until __mmdrop() (I6). */
 	KUNIT_EXPECT_NOT_NULL(test, mm->iommu_mm);
 	KUNIT_EXPECT_EQ(test, sva_pasid(mm), pasid);
 	KUNIT_EXPECT_EQ(test, sva_nr_domains(mm), 0);
@@ -404,7 +404,7 @@ static void sva_rebind_desc(const unsigned int *k, char *desc)
 
 KUNIT_ARRAY_PARAM(sva_rebind, sva_rebind_counts, sva_rebind_desc);
 
-/* I4: k binds of one (device, mm) share a handle; the last unbind detaches. */
+/* The k binds of one (device, mm) share a handle; the last unbind detaches (I4). */
 static void sva_test_rebind_same_handle(struct kunit *test)
 {
 	const unsigned int k = *(const unsigned int *)test->param_value;
@@ -439,9 +439,9 @@ static void sva_test_rebind_same_handle(struct kunit *test)
 }
 
 /*
- * I9: the process is gone (mm_users == 0) and the domain holds the last
- * mm_count, so the unbind frees the mm. Nothing may touch it afterwards:
- * KASAN reports any read of the mm or its iommu_mm.
+ * The process is gone (mm_users == 0) and the domain holds the last
+ * mm_count (I9), so the unbind frees the mm. Nothing may touch it
+ * afterwards: KASAN reports any read of the mm or its iommu_mm.
  */
 static void sva_test_unbind_after_exit_frees_mm(struct kunit *test)
 {
@@ -467,8 +467,8 @@ static void sva_test_unbind_after_exit_frees_mm(struct kunit *test)
 }
 
 /*
- * I2, I9: the domain takes its mm_count after the driver allocated it,
- * holds it while attached, and the core drops it before the driver's free.
+ * The domain takes its mm_count after the driver allocated it, holds it
+ * while attached, and the core drops it before the driver's free (I2, I9).
  */
 static void sva_test_mmgrab_mmdrop_order(struct kunit *test)
 {
@@ -517,7 +517,7 @@ static void sva_test_mmgrab_mmdrop_order(struct kunit *test)
 
 /* ---- iommu_sva_pasid: the mm's PASID ---- */
 
-/* I1, I6: one PASID per mm, kept across cycles, domains come and go. */
+/* One PASID per mm, kept across cycles, while domains come and go (I1, I6). */
 static void sva_test_pasid_stable_across_cycles(struct kunit *test)
 {
 	struct sva_test_ctx *ctx = test->priv;
@@ -542,7 +542,7 @@ static void sva_test_pasid_stable_across_cycles(struct kunit *test)
 	SVA_EXPECT_MM_COUNT(test, mm, base);
 }
 
-/* I1: two live mms never share a PASID; both are in the device's range. */
+/* Two live mms never share a PASID; both are in the device's range (I1). */
 static void sva_test_pasid_distinct_between_mms(struct kunit *test)
 {
 	struct sva_test_ctx *ctx = test->priv;
@@ -576,7 +576,7 @@ static void sva_width_desc(const u32 *max, char *desc)
 
 KUNIT_ARRAY_PARAM(sva_width, sva_small_pasid_widths, sva_width_desc);
 
-/* I1, I8: PASIDs fill [1, max_pasids - 1]; one more is -ENOSPC, no trace. */
+/* PASIDs fill [1, max_pasids - 1]; one more is -ENOSPC, no trace (I1, I8). */
 static void sva_test_pasid_range_and_exhaustion(struct kunit *test)
 {
 	const u32 max = *(const u32 *)test->param_value;
@@ -611,7 +611,7 @@ static void sva_test_pasid_range_and_exhaustion(struct kunit *test)
 	SVA_EXPECT_MM_COUNT(test, extra, 1);
 }
 
-/* I8: an mm whose PASID the device cannot encode gets -EOVERFLOW. */
+/* An mm whose PASID the device cannot encode gets -EOVERFLOW (I8). */
 static void sva_test_pasid_too_large_eoverflow(struct kunit *test)
 {
 	struct sva_test_ctx *ctx = test->priv;
@@ -635,7 +635,7 @@ static void sva_test_pasid_too_large_eoverflow(struct kunit *test)
 }
 
 /*
- * I1: an unbound mm keeps its PASID until __mmdrop(): even after the
+ * An unbound mm keeps its PASID until __mmdrop() (I1): even after the
  * process exits, while something still holds mm_count, no other mm gets
  * it. Only then is it handed out again.
  */
@@ -749,7 +749,7 @@ static void sva_unbind_all(struct kunit *test, struct iommu_sva **handles,
 	KUNIT_EXPECT_EQ(test, sva_nr_domains(mm), 0);
 }
 
-/* I3, I5: devices of one instance share a domain, detached one by one. */
+/* Devices of one instance share a domain, detached one by one (I3, I5). */
 static void sva_test_share_one_instance(struct kunit *test)
 {
 	const struct sva_share_param *p = test->param_value;
@@ -778,9 +778,9 @@ static void sva_test_share_one_instance(struct kunit *test)
 }
 
 /*
- * I2, I3: across instances of one driver, a share-any instance reuses the
- * domain, a share-own instance rejects it and gets its own, with the same
- * PASID and one more mm_count.
+ * Across instances of one driver, a share-any instance reuses the domain,
+ * a share-own instance rejects it and gets its own (I3), with the same
+ * PASID and one more mm_count (I2).
  */
 static void sva_test_share_across_instances(struct kunit *test)
 {
@@ -811,7 +811,7 @@ static void sva_test_share_across_instances(struct kunit *test)
 	SVA_EXPECT_MM_COUNT(test, mm, base);
 }
 
-/* I3: the core never offers one driver's domain to another driver. */
+/* The core never offers one driver's domain to another driver (I3). */
 static void sva_test_share_across_drivers(struct kunit *test)
 {
 	struct fake_iommu *other = sva_iommu(test, FAKE_IOMMU_SHARE_ANY,
@@ -872,11 +872,11 @@ static void sva_third_desc(const unsigned int *which, char *desc)
 KUNIT_ARRAY_PARAM(sva_third, sva_third_instance, sva_third_desc);
 
 /*
- * I3 with more than one domain on the mm's list: under share-own, bind on
- * instance X, then on Y (each gets its own domain), then on a second
- * device of X or of Y. The core must try every domain on the list until
- * one is accepted, so the third bind reuses its instance's domain whether
- * that domain is the newest on the list or the oldest.
+ * Domain sharing with more than one domain on the mm's list (I3): under
+ * share-own, bind on instance X, then on Y (each gets its own domain),
+ * then on a second device of X or of Y. The core must try every domain on
+ * the list until one is accepted, so the third bind reuses its instance's
+ * domain whether that domain is the newest on the list or the oldest.
  */
 static void sva_test_share_third_bind_finds_domain(struct kunit *test)
 {
@@ -913,7 +913,7 @@ static void sva_test_share_third_bind_finds_domain(struct kunit *test)
 	SVA_EXPECT_MM_COUNT(test, mm, base);
 }
 
-/* I2: one mm_count per live domain, over several instances. */
+/* One mm_count per live domain, over several instances (I2). */
 static void sva_test_mm_count_per_domain(struct kunit *test)
 {
 	const struct sva_share_param *p = test->param_value;
@@ -944,7 +944,7 @@ static void sva_test_mm_count_per_domain(struct kunit *test)
 	SVA_EXPECT_MM_COUNT(test, mm, base);
 }
 
-/* ---- iommu_sva_errors: I7, I8 ---- */
+/* ---- iommu_sva_errors: failed binds (I7, I8) ---- */
 
 static void sva_expect_no_trace(struct kunit *test, struct device *dev,
 				struct mm_struct *mm, int base, int live)
@@ -959,7 +959,7 @@ static void sva_expect_no_trace(struct kunit *test, struct device *dev,
 				       "pasid_array entry left by a failed bind (I7)");
 }
 
-/* I8: a registered device that no IOMMU translates for: -ENODEV. */
+/* A registered device that no IOMMU translates for gets -ENODEV (I8). */
 static void sva_test_error_no_group_enodev(struct kunit *test)
 {
 	struct device *dev = kunit_device_register(test, "sva-no-iommu");
@@ -990,7 +990,7 @@ static const struct sva_fault_param sva_fault_params[] = {
 
 KUNIT_ARRAY_PARAM_DESC(sva_fault, sva_fault_params, desc);
 
-/* I7, I8: a failing driver leaves nothing behind, and the error comes back. */
+/* A failing driver leaves nothing behind, and the error comes back (I7, I8). */
 static void sva_test_error_driver_failure(struct kunit *test)
 {
 	const struct sva_fault_param *p = test->param_value;
@@ -1027,7 +1027,7 @@ static void sva_test_error_driver_failure(struct kunit *test)
 	SVA_EXPECT_MM_COUNT(test, mm, base + 1);
 }
 
-/* I7: SVA not enabled on the device: the driver refuses, nothing stays. */
+/* SVA not enabled on the device: the driver refuses, nothing stays (I7). */
 static void sva_test_error_sva_not_enabled(struct kunit *test)
 {
 	struct sva_test_ctx *ctx = test->priv;
@@ -1042,7 +1042,7 @@ static void sva_test_error_sva_not_enabled(struct kunit *test)
 	sva_expect_no_trace(test, dev, mm, 1, live);
 }
 
-/* I8: a device without PASID support can never be bound. */
+/* A device without PASID support can never be bound (I8). */
 static void sva_test_error_no_pasid_support(struct kunit *test)
 {
 	struct sva_test_ctx *ctx = test->priv;
@@ -1087,7 +1087,7 @@ static void sva_pasid_user_detach(void *data)
 	iommu_detach_device_pasid(user->domain, user->dev, user->pasid);
 }
 
-/* I7, I8: the mm's PASID is taken by a non-SVA user of the device: -EBUSY. */
+/* The mm's PASID is taken by a non-SVA user of the device: -EBUSY (I7, I8). */
 static void sva_test_error_pasid_busy(struct kunit *test)
 {
 	const bool with_handle = *(const bool *)test->param_value;
@@ -1178,8 +1178,8 @@ static void sva_member_desc(const unsigned int *i, char *desc)
 KUNIT_ARRAY_PARAM(sva_member, sva_failing_member, sva_member_desc);
 
 /*
- * I13 (b025dea63cde): when set_dev_pasid fails on one device of a group,
- * only the devices before it are undone; the pasid_array has no entry.
+ * b025dea63cde: when set_dev_pasid fails on one device of a group, only the
+ * devices before it are undone (I13); the pasid_array has no entry.
  */
 static void sva_test_group_partial_failure(struct kunit *test)
 {
@@ -1264,8 +1264,8 @@ static void sva_limit_desc(const bool *at_limit, char *desc)
 KUNIT_ARRAY_PARAM(sva_limit, sva_at_limit, sva_limit_desc);
 
 /*
- * I1, I13: a group's PASID is set on every PASID-capable device in it, so
- * it must fit each of them. Bound through the wide device of a group that
+ * A group's PASID is set on every PASID-capable device in it, so it must
+ * fit each of them (I1, I13). Bound through the wide device of a group that
  * also holds a device with 16 PASIDs, an mm with PASID 16 is refused with
  * -EINVAL before the driver sees anything; PASID 15 goes to both devices.
  */
@@ -1312,10 +1312,10 @@ static void sva_test_group_pasid_at_member_limit(struct kunit *test)
 }
 
 /*
- * I12, I13: a group of a PASID device, a device without PASID support and
- * a second PASID device whose set_dev_pasid fails. The core undoes the
- * first device only: the device without PASID support was never set, so
- * the revert must not touch it either.
+ * A group of a PASID device, a device without PASID support and a second
+ * PASID device whose set_dev_pasid fails. The core undoes the first device
+ * only (I12): the device without PASID support was never set, so the
+ * revert must not touch it either (I13).
  */
 static void sva_test_group_revert_skips_no_pasid_device(struct kunit *test)
 {
@@ -1344,7 +1344,7 @@ static void sva_test_group_revert_skips_no_pasid_device(struct kunit *test)
 	sva_expect_no_trace(test, first, mm, 1, live);
 }
 
-/* ---- iommu_sva_fork: I10 ---- */
+/* ---- iommu_sva_fork: a forked mm starts without SVA (I10) ---- */
 
 struct sva_fork_child {
 	struct completion done;
@@ -1368,8 +1368,8 @@ static int sva_fork_child_fn(void *data)
 }
 
 /*
- * I10: fork() copies the mm with dup_mm(); the child must start without
- * the parent's iommu_mm, and dropping the child must leave the parent's
+ * fork() copies the mm with dup_mm(); the child must start without the
+ * parent's iommu_mm (I10), and dropping the child must leave the parent's
  * PASID alone ("ida_free called for id=... which is not allocated").
  */
 static void sva_test_fork_child_has_no_iommu_mm(struct kunit *test)
@@ -1725,9 +1725,9 @@ static void sva_walk_once(struct kunit *test, struct sva_observer *obs,
 }
 
 /*
- * I11: an mm is on the list while it has at least one domain, once,
- * however many domains and devices it has; each invalidation reaches it
- * exactly once, and none does after its last domain went.
+ * An mm is on the list while it has at least one domain, once, however
+ * many domains and devices it has; each invalidation reaches it exactly
+ * once, and none does after its last domain went (I11).
  */
 static void sva_test_mmlist_listed_while_bound(struct kunit *test)
 {
@@ -1770,7 +1770,7 @@ static void sva_test_mmlist_listed_while_bound(struct kunit *test)
 	sva_expect_mm_walks(test, obs, i, "the mm after its last unbind");
 }
 
-/* I11: several mms on several instances are each reached once, alone. */
+/* Several mms on several instances are each reached once, alone (I11). */
 static void sva_test_mmlist_several_mms(struct kunit *test)
 {
 	struct fake_iommu *iommus[3];
@@ -1818,10 +1818,10 @@ static const struct sva_drop_param sva_drop_params[] = {
 KUNIT_ARRAY_PARAM_DESC(sva_drop, sva_drop_params, desc);
 
 /*
- * I9, I11 (06e14c36e20b, CVE-2026-23429): the process is gone and the
- * last unbind drops the last mm_count, which frees the mm and its
- * iommu_mm. The mm must be off the list before that: a later walk, or a
- * later bind of another mm, must not meet it (KASAN, list debugging).
+ * 06e14c36e20b, CVE-2026-23429: the process is gone and the last unbind
+ * drops the last mm_count, which frees the mm and its iommu_mm (I9). The
+ * mm must be off the list before that (I11): a later walk, or a later bind
+ * of another mm, must not meet it (KASAN, list debugging).
  */
 static void sva_test_mmlist_last_mmdrop_in_unbind(struct kunit *test)
 {
@@ -1853,7 +1853,7 @@ static void sva_test_mmlist_last_mmdrop_in_unbind(struct kunit *test)
 	sva_walk_once(test, obs, &handle, 1);
 }
 
-/* I11: with nothing bound, no walk reaches any mm. */
+/* With nothing bound, no walk reaches any mm (I11). */
 static void sva_test_mmlist_nothing_bound(struct kunit *test)
 {
 	struct sva_test_ctx *ctx = test->priv;

@@ -8,7 +8,7 @@ import sys
 from typing import Optional, Sequence, TextIO, Tuple
 
 from . import (cmd_bench, cmd_bisect_selftest, cmd_bisect_step, cmd_check,
-               cmd_install, cmd_mutate, cmd_run, locks)
+               cmd_format_patch, cmd_install, cmd_mutate, cmd_run, locks)
 from .command import Parser, Subcommand
 from .errors import EXIT_USAGE, SetupError
 from .tree.payload import default_repo_root
@@ -22,6 +22,7 @@ SUBCOMMANDS: Tuple[Subcommand, ...] = (
     cmd_mutate.MUTATE,
     cmd_bisect_step.BISECT_STEP,
     cmd_bisect_selftest.BISECT_SELFTEST,
+    cmd_format_patch.FORMAT_PATCH,
 )
 
 

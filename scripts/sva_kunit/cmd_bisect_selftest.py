@@ -21,7 +21,8 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence, TextIO, Tuple
+from typing import (Callable, List, Mapping, Optional, Sequence, TextIO,
+                    Tuple)
 
 from .bisect.git_tree import GitError, git_text
 from .command import Subcommand, add_cache_dir, add_source
@@ -207,9 +208,10 @@ def parse_bisect_output(text: str) -> BisectLog:
     return log
 
 
-def tee(argv: Sequence[str], cwd: str, out: TextIO) -> tuple:
+def tee(argv: Sequence[str], cwd: str, out: TextIO,
+        env: Optional[Mapping[str, str]] = None) -> tuple:
     """Run argv, streaming its output to out; (exit code, output)."""
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    env = dict(os.environ if env is None else env, PYTHONUNBUFFERED='1')
     lines: List[str] = []
     with subprocess.Popen(list(argv), cwd=cwd, env=env,
                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

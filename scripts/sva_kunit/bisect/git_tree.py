@@ -43,11 +43,14 @@ def _without_config(args: Sequence[str]) -> list:
 
 
 def git(cwd: str, args: Sequence[str], check: bool = True,
-        env: Optional[Mapping[str, str]] = None
+        env: Optional[Mapping[str, str]] = None,
+        input_bytes: Optional[bytes] = None
         ) -> 'subprocess.CompletedProcess[bytes]':
     """Run git in cwd, capturing stdout and stderr as bytes."""
     proc = subprocess.run(['git', *args], cwd=cwd, env=_env(env),
-                          stdin=subprocess.DEVNULL, capture_output=True,
+                          input=input_bytes,
+                          stdin=None if input_bytes is not None
+                          else subprocess.DEVNULL, capture_output=True,
                           check=False)
     if check and proc.returncode != 0:
         message = proc.stderr.decode(errors='replace').strip()

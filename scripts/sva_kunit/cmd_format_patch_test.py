@@ -1,0 +1,220 @@
+import io
+import os
+import re
+import subprocess
+import tempfile
+import unittest
+
+from . import cmd_format_patch
+from .cli import main
+from .errors import SetupError
+
+KERNEL = {
+    'MAINTAINERS': 'Descriptions\n\n\tM: Mail\n\nIOMMU SUBSYSTEM\n'
+                   'M:\tJoerg Roedel <joro@8bytes.org>\n'
+                   'L:\tiommu@lists.linux.dev\nS:\tMaintained\n'
+                   'F:\tdrivers/iommu/\n\nIOMMUFD\nM:\tJ <j@x>\n'
+                   'F:\tdrivers/iommu/iommufd/\n',
+    'drivers/iommu/Kconfig': 'if IOMMU_SUPPORT\nconfig IOMMU_X\n\tbool\n'
+                             'endif # IOMMU_SUPPORT\n\nsource "x/Kconfig"\n',
+    'drivers/iommu/Makefile': 'obj-y += iommu.o\n',
+    'drivers/iommu/iommu.c':
+        'int a;\n#if IS_ENABLED(CONFIG_IOMMUFD_TEST)\n/*\n * Register an '
+        'iommu driver against a single bus. This is only used by iommufd\n'
+        ' * selftest to create a mock iommu driver. The caller must '
+        'provide\n */\n#endif\n',
+    'include/linux/iommu.h': 'void iommu_sva_invalidate_kva_range(void);\n',
+    'include/linux/slab.h': '#define kzalloc_obj(P) kzalloc(sizeof(P))\n',
+}
+
+COMPAT_MK = r'''# SPDX-License-Identifier: GPL-2.0
+fake_iommu_h := $(srctree)/include/linux/iommu.h
+fake_iommu_h_has = $(shell grep -q -e '$(1)' $(fake_iommu_h) && echo y)
+fake_iommu_compat_flags :=
+ifeq ($(call fake_iommu_h_has,iommu_sva_invalidate_kva_range),y)
+fake_iommu_compat_flags += -DFAKE_IOMMU_HAS_SVA_MM_LIST
+endif
+ifeq ($(call fake_iommu_h_has,remove_dev_pasid),y)
+fake_iommu_compat_flags += -DFAKE_IOMMU_HAS_REMOVE_DEV_PASID
+endif
+ifneq ($(shell grep -q 'IS_ENABLED(CONFIG_FAKE_IOMMU)' \
+	$(srctree)/drivers/iommu/iommu.c && echo y),)
+fake_iommu_compat_flags += -DFAKE_IOMMU_HAS_MOCK_BUS
+endif
+'''
+
+C_FILE = '''// SPDX-License-Identifier: GPL-2.0
+/* A domain holds one mm_count (I2). */
+#ifdef FAKE_IOMMU_HAS_SVA_MM_LIST
+int mm_list;
+#endif
+#ifdef FAKE_IOMMU_HAS_REMOVE_DEV_PASID
+int remove_dev_pasid;
+#else
+int blocked;
+#endif
+#ifdef FAKE_IOMMU_HAS_MOCK_BUS
+int bus;
+#endif
+#ifndef kzalloc_obj
+int compat_kzalloc;
+#endif
+'''
+
+PROJECT = {
+    'drivers/iommu/fake-iommu/compat.mk': COMPAT_MK,
+    'drivers/iommu/fake-iommu/Makefile':
+        '# SPDX-License-Identifier: GPL-2.0\ninclude $(srctree)/drivers/'
+        'iommu/fake-iommu/compat.mk\nccflags-y += $(fake_iommu_compat_flags)'
+        '\nobj-$(CONFIG_FAKE_IOMMU) += fake-iommu.o\n',
+    'drivers/iommu/fake-iommu/Kconfig':
+        '# SPDX-License-Identifier: GPL-2.0-only\nconfig FAKE_IOMMU\n\tbool\n'
+        '\tdepends on KUNIT=y\n\nconfig IOMMU_SVA_KUNIT_TEST\n\tbool "t"\n'
+        '\tdepends on KUNIT=y\n',
+    'drivers/iommu/fake-iommu/fake-iommu.c': C_FILE,
+    'drivers/iommu/fake-iommu/fake-iommu.h': C_FILE,
+    'drivers/iommu/iommu-sva-test.c': C_FILE,
+    'drivers/iommu/iommu-sva-model-test.c': C_FILE,
+    'drivers/iommu/.kunitconfig': 'CONFIG_KUNIT=y\n',
+    'tools/testing/kunit/configs/iommu_sva.config': 'CONFIG_KASAN=y\n',
+}
+
+
+def write_files(root, files):
+    for rel, text in files.items():
+        path = os.path.join(root, *rel.split('/'))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w', encoding='utf-8') as f:
+            f.write(text)
+
+
+def git(cwd, *args):
+    return subprocess.run(['git', '-c', 'user.name=T', '-c',
+                           'user.email=t@x', *args], cwd=cwd, check=True,
+                          capture_output=True, text=True).stdout
+
+
+class FormatPatchTest(unittest.TestCase):
+
+    def setUp(self):
+        scratch = tempfile.TemporaryDirectory()
+        self.addCleanup(scratch.cleanup)
+        self.kernel = os.path.join(scratch.name, 'linux')
+        self.project = os.path.join(scratch.name, 'project')
+        self.outdir = os.path.join(scratch.name, 'out')
+        write_files(self.kernel, KERNEL)
+        write_files(self.project, PROJECT)
+        git(self.kernel, 'init', '-q', '-b', 'main')
+        git(self.kernel, 'add', '-A')
+        git(self.kernel, 'commit', '-q', '-m', 'base')
+        git(self.kernel, 'config', 'user.name', 'Ann Example')
+        git(self.kernel, 'config', 'user.email', 'ann@example.org')
+
+    def write(self):
+        return cmd_format_patch.write_series(self.kernel, self.project,
+                                             self.outdir)
+
+    def read(self, path):
+        with open(path, encoding='utf-8') as f:
+            return f.read()
+
+    def test_writes_the_series_for_the_tree(self):
+        before = git(self.kernel, 'for-each-ref') + git(
+            self.kernel, 'status', '--porcelain', '--ignored')
+        files = self.write()
+        self.assertEqual(
+            [re.sub(r'^\d{4}-', '', os.path.basename(f))[:40] for f in files],
+            ['cover-letter.patch',
+             'iommu-Let-the-fake-IOMMU-driver-use-the-',
+             'iommu-Add-a-fake-multi-instance-IOMMU-dr',
+             'iommu-Add-KUnit-tests-for-the-SVA-lifecy',
+             'iommu-Add-a-model-based-KUnit-test-of-SV',
+             'kunit-configs-Add-a-debug-config-fragmen'])
+        # The user's repository is only read.
+        self.assertEqual(git(self.kernel, 'for-each-ref') + git(
+            self.kernel, 'status', '--porcelain', '--ignored'), before)
+
+        cover = self.read(files[0])
+        self.assertIn('Subject: [PATCH 0/5] iommu: KUnit tests for the SVA '
+                      'lifecycle', cover)
+        self.assertNotIn('***', cover)
+        self.assertIn('base-commit: ', cover)
+
+        driver = self.read(files[2])
+        # Resolved for this tree: the mock bus comes from patch 1.
+        self.assertIn('+int mm_list;\n+int blocked;\n+int bus;\n', driver)
+        self.assertNotIn('remove_dev_pasid', driver)
+        self.assertNotIn('compat_kzalloc', driver)
+        self.assertIn('+/* A domain holds one mm_count. */\n', driver)
+        self.assertIn('+\ttristate "Fake IOMMU driver for KUnit tests" if '
+                      '!KUNIT_ALL_TESTS\n+\tdepends on KUNIT\n', driver)
+        self.assertNotIn('compat.mk', driver)
+        self.assertIn('+IOMMU SVA KUNIT TESTS\n+M:\tAnn Example '
+                      '<ann@example.org>\n+L:\tiommu@lists.linux.dev\n',
+                      driver)
+        self.assertIn('Signed-off-by: Ann Example <ann@example.org>', driver)
+        self.assertIn('+source "drivers/iommu/fake-iommu/Kconfig"\n '
+                      'endif # IOMMU_SUPPORT', driver)
+        for path in files:
+            text = self.read(path)
+            self.assertNotIn('FAKE_IOMMU_HAS', text, path)
+            self.assertNotRegex(text, r'\(I\d', path)
+
+        self.assertIn('+obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += '
+                      'iommu-sva-model-test.o\n obj-$(CONFIG_IOMMU_SVA_KUNIT'
+                      '_TEST) += iommu-sva-test.o', self.read(files[4]))
+
+    def test_applies_with_git_am(self):
+        files = self.write()
+        git(self.kernel, 'am', '-q', *files[1:])
+        self.assertEqual(git(self.kernel, 'rev-list', '--count', 'HEAD'
+                             ).strip(), '6')
+        with open(os.path.join(self.kernel, 'MAINTAINERS'),
+                  encoding='utf-8') as f:
+            self.assertIn('S:\tMaintained\n'
+                          'F:\tdrivers/iommu/.kunitconfig\n'
+                          'F:\tdrivers/iommu/fake-iommu/\n'
+                          'F:\tdrivers/iommu/iommu-sva-model-test.c\n'
+                          'F:\tdrivers/iommu/iommu-sva-test.c\n'
+                          'F:\ttools/testing/kunit/configs/iommu_sva.config\n'
+                          '\nIOMMUFD', f.read())
+
+    def test_refusals_are_one_line_and_exit_2(self):
+        os.makedirs(self.outdir)
+        write_files(self.outdir, {'0001-x.patch': 'mine'})
+        with self.assertRaisesRegex(SetupError, 'already holds 0001-x.patch'):
+            self.write()
+        self.assertEqual(self.read(os.path.join(self.outdir, '0001-x.patch')),
+                         'mine')
+
+        err = io.StringIO()
+        code = main(['format-patch', '--kernel',
+                     os.path.join(self.kernel, 'drivers'), '-o',
+                     self.outdir + '2'], out=io.StringIO(), err=err,
+                    repo_root=self.project)
+        self.assertEqual(code, 2)
+        self.assertRegex(err.getvalue(), r'^sva-kunit: error: .*drivers is '
+                         r'not the top of a git work tree; .*\n$')
+
+        git(self.kernel, 'config', '--unset', 'user.email')
+        env = dict(os.environ)
+        self.addCleanup(lambda: (os.environ.clear(), os.environ.update(env)))
+        os.environ.update(HOME=self.project, GIT_CONFIG_NOSYSTEM='1',
+                          XDG_CONFIG_HOME=self.project)
+        os.environ.pop('GIT_AUTHOR_EMAIL', None)
+        os.environ.pop('EMAIL', None)
+        with self.assertRaisesRegex(SetupError, 'no git user.name and '
+                                    'user.email'):
+            cmd_format_patch.write_series(self.kernel, self.project,
+                                          self.outdir + '3')
+
+    def test_a_tree_it_does_not_fit_is_refused(self):
+        os.unlink(os.path.join(self.kernel, 'drivers', 'iommu', 'iommu.c'))
+        git(self.kernel, 'commit', '-q', '-a', '-m', 'no iommu.c')
+        with self.assertRaisesRegex(SetupError, 'has no drivers/iommu/'
+                                    'iommu.c; the series targets'):
+            self.write()
+
+
+if __name__ == '__main__':
+    unittest.main()

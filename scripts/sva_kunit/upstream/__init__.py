@@ -1,0 +1,1 @@
+"""Generate the upstream patch series (format-patch) and check it."""

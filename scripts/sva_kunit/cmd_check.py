@@ -23,6 +23,7 @@ from .errors import EXIT_FAILED, EXIT_OK, SetupError
 from .mutation import mutant_report
 from .run.suite_run import RunOptions, resolve_tree, run_suite, sync_payload
 from .tree import checkpatch, kernel_sources
+from .upstream import check_series
 
 # Every Debian tree the suite supports runs on UML and through the
 # mutation catalogue; the newest also under QEMU; the bisect self-test
@@ -123,6 +124,15 @@ def run_bisect_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
     tally.add(code == EXIT_OK)
 
 
+def run_series_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
+    def record(name: str, ok: bool) -> None:
+        tally.add(ok)
+        out.write(f'{"PASS" if ok else "FAIL"} {name}\n')
+    check_series.run_series_check(check_series.SeriesCheckOptions(
+        cache_dir=options.cache_dir, repo_root=options.repo_root,
+        jobs=options.jobs, use_ccache=options.use_ccache), out, record)
+
+
 def _setup_failed(out: TextIO, tally: Tally, error: SetupError) -> None:
     """A setup problem counts as one failed test in its part."""
     out.write(error.one_line() + '\n')
@@ -179,6 +189,11 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
               f'Linux {QEMU_SOURCE}', lambda a=arch: run_kunit_part(
                   replace(on[QEMU_SOURCE], arch=a, qemu_args=[QEMU_SMP]),
                   out, tally))
+    if not args.skip_series and check_series.SOURCE in on:
+        _part(out, tally, f'upstream series: format-patch, git am, '
+              f'checkpatch, get_maintainer, a build per patch, plain '
+              f'kunit.py (Linux {check_series.SOURCE})',
+              lambda: run_series_part(on[check_series.SOURCE], out, tally))
     if not args.skip_mutants:
         for source in sources:
             _part(out, tally, f'mutation testing (mutants/), Linux {source}',
@@ -205,6 +220,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='leave out the suite on arm64 under QEMU')
     parser.add_argument('--skip-x86_64', action='store_true',
                         help='leave out the suite on x86_64 under QEMU')
+    parser.add_argument('--skip-series', action='store_true',
+                        help='leave out the upstream series check')
     parser.add_argument('--skip-mutants', action='store_true',
                         help='leave out the mutation catalogue')
     parser.add_argument('--skip-bisect', action='store_true',

@@ -7,15 +7,15 @@
  * included, some in multi-device groups) and mms, and walks a random
  * sequence of operations over it: bind, unbind, the exit of a process that
  * is still bound, fork, a driver failure injected into the next allocation
- * or set_dev_pasid, a PASID taken by a paging domain, and (v6.19 on) the
- * invalidation of a kernel range. A model written from invariants of the
- * SVA lifecycle, each stated where the model relies on it (I1-I13), and
- * not from the core's code, predicts every step: which binds fail and with
- * which error, handle and domain user counts, the domains of each mm (per
- * instance), each mm's PASID and mm_count, which PASIDs are allocated, and
- * the driver calls the step must cause. After every step the test compares
- * the model with what the core and the fake driver report, and stops at
- * the first difference.
+ * or set_dev_pasid, a PASID taken by a paging domain, and the invalidation
+ * of a kernel range. A model written from invariants of the SVA lifecycle,
+ * each stated where the model relies on it (I1-I13), and not from the
+ * core's code, predicts every step: which binds fail and with which error,
+ * handle and domain user counts, the domains of each mm (per instance),
+ * each mm's PASID and mm_count, which PASIDs are allocated, and the driver
+ * calls the step must cause. After every step the test compares the model
+ * with what the core and the fake driver report, and stops at the first
+ * difference.
  *
  * A failure prints the seed and the failing step at once, then shortens
  * the sequence by replaying it in fresh worlds (drop steps, and devices
@@ -205,7 +205,6 @@ struct sva_model_busy {
 
 struct sva_model {
 	const struct sva_model_spec *spec;
-	bool has_mm_list;
 	u32 wide;	/* PASIDs observed: [1, wide) */
 	u64 free0;	/* of those, the ones free when the world was built */
 	int watched;	/* the mm whose mm_count the driver's free op records */
@@ -626,8 +625,6 @@ static void sva_model_invalidate(struct sva_model *m)
 {
 	unsigned int i, k;
 
-	if (!m->has_mm_list)
-		return;
 	for (i = 0; i < SVA_MODEL_MAX_MMS; i++) {
 		const struct sva_model_mm *mm = &m->mm[i];
 
@@ -1021,7 +1018,6 @@ static struct sva_model_world *sva_model_world_build(struct kunit *test,
 	w->spec = s;
 	w->m.spec = s;
 	w->m.watched = -1;
-	w->m.has_mm_list = fake_iommu_has_sva_mm_list();
 
 	for (i = 0; i < s->ninst; i++) {
 		struct fake_iommu_config cfg = {
@@ -1699,10 +1695,12 @@ static bool sva_model_do_step(struct sva_model_world *w,
 			w->stats->faults++;
 		return true;
 	case SVA_OP_INVALIDATE:
-		sva_model_say(w, "fake_iommu_invalidate_kva_range(%#lx, %#lx);",
+		sva_model_say(w, "iommu_sva_invalidate_kva_range(%#lx, %#lx);",
 			      SVA_MODEL_KVA_START, SVA_MODEL_KVA_END);
 		sva_model_invalidate(m);
-		fake_iommu_invalidate_kva_range(SVA_MODEL_KVA_START, SVA_MODEL_KVA_END);
+#ifdef FAKE_IOMMU_HAS_SVA_MM_LIST
+		iommu_sva_invalidate_kva_range(SVA_MODEL_KVA_START, SVA_MODEL_KVA_END);
+#endif
 		if (w->stats)
 			w->stats->invalidations += m->ncalls;
 		return true;
@@ -2012,7 +2010,15 @@ static bool sva_model_gen_args(const struct sva_model *m,
 		st->d = sva_model_below(rng, ARRAY_SIZE(sva_model_errs));
 		return true;
 	case SVA_OP_INVALIDATE:
-		return m->has_mm_list;
+#ifdef FAKE_IOMMU_HAS_SVA_MM_LIST
+		return true;
+#else
+		/*
+		 * The global SVA mm list came with v6.19 (e37d5a2d60a3): this
+		 * core has no kernel range invalidation to walk it.
+		 */
+		return false;
+#endif
 	case SVA_OP_BUSY:
 		d = sva_model_pick_dev(s, rng);
 		mm = sva_model_pick_mm(m, rng, false, true, false);
@@ -2453,8 +2459,8 @@ static bool sva_model_seed_run(struct kunit *test, u64 seed, unsigned int nsteps
 }
 
 /*
- * Stable kernels with 72f98ef9a4be ("iommu: disable SVA when CONFIG_X86
- * is set") refuse every bind on x86: skip, as iommu-sva-test.c does.
+ * A kernel with 72f98ef9a4be ("iommu: disable SVA when CONFIG_X86 is set")
+ * refuses every bind on x86: skip, as iommu-sva-test.c does.
  */
 static void sva_model_probe(struct kunit *test)
 {

@@ -228,9 +228,8 @@ static bool sva_pasid_attached(struct device *dev, ioasid_t pasid)
 }
 
 /*
- * Every set_dev_pasid that succeeded was undone exactly once, by
- * remove_dev_pasid or, on kernels without it, by setting the blocked
- * domain; and nothing undid a PASID that was not set (I12).
+ * Every set_dev_pasid that succeeded was undone exactly once, and nothing
+ * undid a PASID that was not set (I12).
  */
 static bool sva_driver_calls_balanced(struct kunit *test)
 {
@@ -285,9 +284,9 @@ static void sva_check_released(void *data)
 }
 
 /*
- * Stable kernels with 72f98ef9a4be ("iommu: disable SVA when CONFIG_X86 is
- * set") refuse every bind on x86. Find out once, so that the cases that
- * need a bind skip with that reason instead of failing one by one.
+ * A kernel with 72f98ef9a4be ("iommu: disable SVA when CONFIG_X86 is set")
+ * refuses every bind on x86. Find out once, so that the cases that need a
+ * bind skip with that reason instead of failing one by one.
  */
 static int sva_bind_probe(struct device *dev)
 {
@@ -1510,7 +1509,7 @@ KUNIT_ARRAY_PARAM(sva_race, sva_race_policies, sva_policy_desc);
  * that domains are created, shared and freed under each other's feet. The
  * threads must have overlapped (some bind found a domain another thread's
  * device was using), and the counts must balance at the end; KASAN,
- * lockdep (and KCSAN, on a kernel that has it) watch the interleavings.
+ * lockdep (and KCSAN, when enabled) watch the interleavings.
  */
 static void sva_test_race_bind_unbind(struct kunit *test)
 {
@@ -1604,7 +1603,9 @@ static void sva_test_race_bind_unbind(struct kunit *test)
 
 static void sva_invalidate_kva(void)
 {
-	fake_iommu_invalidate_kva_range(SVA_KVA_START, SVA_KVA_END);
+#ifdef FAKE_IOMMU_HAS_SVA_MM_LIST
+	iommu_sva_invalidate_kva_range(SVA_KVA_START, SVA_KVA_END);
+#endif
 }
 
 /*
@@ -1695,8 +1696,9 @@ static void sva_expect_mm_walks(struct kunit *test, struct sva_observer *obs,
 
 static int sva_mmlist_init(struct kunit *test)
 {
-	if (!fake_iommu_has_sva_mm_list())
-		kunit_skip(test, "the global SVA mm list came with v6.19 (e37d5a2d60a3)");
+#ifndef FAKE_IOMMU_HAS_SVA_MM_LIST
+	kunit_skip(test, "the global SVA mm list came with v6.19 (e37d5a2d60a3)");
+#endif
 	return sva_test_init(test);
 }
 

@@ -111,7 +111,9 @@ static const char * const fake_op_names[FAKE_OP_COUNT] = {
 	[FAKE_OP_INVALIDATE] = "invalidate_secondary",
 	[FAKE_OP_DOMAIN_FREE] = "domain_free",
 	[FAKE_OP_ENABLE_SVA] = "enable_sva",
+#ifdef FAKE_IOMMU_HAS_DEV_FEAT_SVA
 	[FAKE_OP_DISABLE_SVA] = "disable_sva",
+#endif
 };
 
 /**
@@ -887,21 +889,24 @@ static struct fake_iommu_client *fake_client_checked(struct device *dev)
 }
 
 /**
- * fake_iommu_dev_enable_sva() - prepare a device for SVA, as its driver would
+ * fake_iommu_dev_enable_sva() - prepare a device for SVA binds
  * @dev: a device from fake_iommu_kunit_add_device()
  *
- * Through iommu_dev_enable_feature(IOMMU_DEV_FEAT_SVA) on kernels that
- * have it; later kernels leave it to the IOMMU driver, so the fake one
- * does it here. A device that was never enabled refuses SVA domains with
- * -ENODEV.
+ * A device that was never prepared refuses SVA domains with -ENODEV.
  *
  * Return: 0, or -ENODEV for a device without PASID support.
  */
 int fake_iommu_dev_enable_sva(struct device *dev)
 {
 #ifdef FAKE_IOMMU_HAS_DEV_FEAT_SVA
+	/* The device's driver enables IOMMU_DEV_FEAT_SVA through the core. */
 	return iommu_dev_enable_feature(dev, IOMMU_DEV_FEAT_SVA);
 #else
+	/*
+	 * An IOMMU driver prepares its devices for SVA by itself; the fake
+	 * one waits until the test asks, so that a test can also have a
+	 * device that was never prepared.
+	 */
 	if (!fake_client_checked(dev))
 		return -EINVAL;
 	return fake_enable_sva(dev);
@@ -968,7 +973,8 @@ EXPORT_SYMBOL_GPL(fake_iommu_dev_pasids_set);
  * @dev: a device from fake_iommu_kunit_add_device()
  * @pasid: the PASID
  *
- * Return: true while a set_dev_pasid() for it awaits its remove_dev_pasid().
+ * Return: true from a successful set_dev_pasid() for it until the core
+ * takes the domain off that PASID again.
  */
 bool fake_iommu_dev_pasid_set(struct device *dev, u32 pasid)
 {
@@ -1090,38 +1096,6 @@ unsigned int fake_iommu_call_total(enum fake_iommu_op op, bool failed)
 	return n;
 }
 EXPORT_SYMBOL_GPL(fake_iommu_call_total);
-
-/**
- * fake_iommu_has_sva_mm_list() - whether the core keeps a list of SVA mms
- *
- * Return: true on kernels where iommu_sva_invalidate_kva_range() walks
- * the mms that have SVA domains (v6.19 on).
- */
-bool fake_iommu_has_sva_mm_list(void)
-{
-#ifdef FAKE_IOMMU_HAS_SVA_MM_LIST
-	return true;
-#else
-	return false;
-#endif
-}
-EXPORT_SYMBOL_GPL(fake_iommu_has_sva_mm_list);
-
-/**
- * fake_iommu_invalidate_kva_range() - the core's kernel range invalidation
- * @start: first address
- * @end: end of the range
- *
- * Calls iommu_sva_invalidate_kva_range() where the kernel has it, as
- * freeing kernel page tables does; does nothing elsewhere.
- */
-void fake_iommu_invalidate_kva_range(unsigned long start, unsigned long end)
-{
-#ifdef FAKE_IOMMU_HAS_SVA_MM_LIST
-	iommu_sva_invalidate_kva_range(start, end);
-#endif
-}
-EXPORT_SYMBOL_GPL(fake_iommu_invalidate_kva_range);
 
 /**
  * fake_iommu_invalidations() - invalidations a domain's notifier received

@@ -14,8 +14,8 @@
 #include <linux/slab.h>
 #include <linux/types.h>
 
-/* kzalloc_obj() came with v7.0; earlier trees get what it stands for. */
 #ifndef kzalloc_obj
+/* kzalloc_obj() came with v7.0; earlier trees get what it stands for. */
 #define kzalloc_obj(P)	kzalloc(sizeof(P), GFP_KERNEL)
 #endif
 
@@ -52,13 +52,11 @@ enum fake_iommu_driver {
  * @FAKE_OP_DOMAIN_ALLOC_SVA: domain_alloc_sva()
  * @FAKE_OP_DOMAIN_ALLOC_PAGING: domain_alloc_paging()
  * @FAKE_OP_SET_DEV_PASID: set_dev_pasid(), whatever it returned
- * @FAKE_OP_REMOVE_DEV_PASID: the core took a domain off a PASID:
- *	remove_dev_pasid(), or set_dev_pasid() of the blocked domain on
- *	kernels that have no remove_dev_pasid()
+ * @FAKE_OP_REMOVE_DEV_PASID: the core took a domain off a PASID;
+ *	fake_iommu_op_name() names the callback it used
  * @FAKE_OP_DOMAIN_FREE: the free op of a domain
- * @FAKE_OP_ENABLE_SVA: SVA enabled on a device (dev_enable_feat() where
- *	the kernel has it, else fake_iommu_dev_enable_sva())
- * @FAKE_OP_DISABLE_SVA: dev_disable_feat(IOMMU_DEV_FEAT_SVA)
+ * @FAKE_OP_ENABLE_SVA: SVA enabled on a device, through
+ *	fake_iommu_dev_enable_sva()
  * @FAKE_OP_INVALIDATE: arch_invalidate_secondary_tlbs() of the notifier
  *	that a domain registered on its mm
  * @FAKE_OP_COUNT: number of operations
@@ -70,7 +68,10 @@ enum fake_iommu_op {
 	FAKE_OP_REMOVE_DEV_PASID,
 	FAKE_OP_DOMAIN_FREE,
 	FAKE_OP_ENABLE_SVA,
+#ifdef FAKE_IOMMU_HAS_DEV_FEAT_SVA
+	/** @FAKE_OP_DISABLE_SVA: dev_disable_feat(IOMMU_DEV_FEAT_SVA) */
 	FAKE_OP_DISABLE_SVA,
+#endif
 	FAKE_OP_INVALIDATE,
 	FAKE_OP_COUNT,
 };
@@ -162,8 +163,6 @@ const struct fake_iommu_call *fake_iommu_log_entry(unsigned int i);
 unsigned int fake_iommu_log_count(enum fake_iommu_op op,
 				  const struct device *dev);
 unsigned int fake_iommu_call_total(enum fake_iommu_op op, bool failed);
-bool fake_iommu_has_sva_mm_list(void);
-void fake_iommu_invalidate_kva_range(unsigned long start, unsigned long end);
 unsigned int fake_iommu_invalidations(const struct iommu_domain *domain,
 				      unsigned long start, unsigned long end);
 int fake_iommu_log_find(enum fake_iommu_op op, const struct device *dev,

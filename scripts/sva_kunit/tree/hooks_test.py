@@ -22,6 +22,12 @@ class HooksTest(unittest.TestCase):
                          'endif # IOMMU_SUPPORT')
         self.assertEqual(by_path['drivers/iommu/Makefile'].lines,
                          ('obj-$(CONFIG_FAKE_IOMMU) += fake-iommu/',
+                          'include $(srctree)/drivers/iommu/fake-iommu/'
+                          'compat.mk',
+                          'CFLAGS_iommu-sva-model-test.o += '
+                          '$(fake_iommu_compat_flags)',
+                          'CFLAGS_iommu-sva-test.o += '
+                          '$(fake_iommu_compat_flags)',
                           'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += '
                           'iommu-sva-model-test.o',
                           'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += '

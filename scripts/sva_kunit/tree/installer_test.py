@@ -26,6 +26,9 @@ class InstallerTest(FakeTreeTestCase):
                       self.read('drivers/iommu/Kconfig'))
         self.assertTrue(self.read('drivers/iommu/Makefile').endswith(
             b'obj-$(CONFIG_FAKE_IOMMU) += fake-iommu/\n'
+            b'include $(srctree)/drivers/iommu/fake-iommu/compat.mk\n'
+            b'CFLAGS_iommu-sva-model-test.o += $(fake_iommu_compat_flags)\n'
+            b'CFLAGS_iommu-sva-test.o += $(fake_iommu_compat_flags)\n'
             b'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-model-test.o\n'
             b'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-test.o\n'))
         manifest = load_manifest(self.tree)

@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# The IOMMU core API that the fake driver implements, and that the tests
+# call, changed between the kernels the suite is built for (v6.12 to
+# v7.3). Each change is decided here, from what this tree's iommu.h
+# declares, so that a backport counts as much as a release; the C code
+# tests only the FAKE_IOMMU_* macros. Included by fake-iommu/Makefile for
+# the driver and by drivers/iommu/Makefile for the tests, which add
+# $(fake_iommu_compat_flags) to their own flags.
+fake_iommu_h := $(srctree)/include/linux/iommu.h
+fake_iommu_h_has = $(shell tr '\n\t' '  ' < $(fake_iommu_h) | grep -q -e '$(1)' && echo y)
+
+fake_iommu_compat_flags :=
+
+# v6.14, 647b7aad1949 ("iommu: Remove the remove_dev_pasid op"): the core
+# detaches a PASID by setting the driver's blocked domain on it with
+# set_dev_pasid(), and refuses PASID attaches to a driver without one.
+ifeq ($(call fake_iommu_h_has,remove_dev_pasid),y)
+fake_iommu_compat_flags += -DFAKE_IOMMU_HAS_REMOVE_DEV_PASID
+endif
+
+# v6.16, 7c8896dd4a2a ("iommu: Remove IOMMU_DEV_FEAT_SVA") and f984fb09e60e
+# ("iommu: Remove iommu_dev_enable/disable_feature()"): an IOMMU driver
+# sets up what SVA needs by itself; before, the device's driver enabled
+# IOMMU_DEV_FEAT_SVA first.
+ifeq ($(call fake_iommu_h_has,IOMMU_DEV_FEAT_SVA),y)
+fake_iommu_compat_flags += -DFAKE_IOMMU_HAS_DEV_FEAT_SVA
+endif
+
+# v6.19, fd714986e4e4 ("iommu: Pass in old domain to attach_dev callback
+# functions"): attach_dev() is told which domain it replaces.
+ifeq ($(call fake_iommu_h_has,attach_dev.(struct iommu_domain \*domain. struct device \*dev. *struct iommu_domain \*old)),y)
+fake_iommu_compat_flags += -DFAKE_IOMMU_ATTACH_DEV_HAS_OLD
+endif
+
+# v6.19, e37d5a2d60a3 ("iommu/sva: invalidate stale IOTLB entries for
+# kernel address space"): the core keeps every mm that has an SVA domain
+# on a global list, and iommu_sva_invalidate_kva_range() calls the
+# arch_invalidate_secondary_tlbs() notifiers of each.
+ifeq ($(call fake_iommu_h_has,iommu_sva_invalidate_kva_range),y)
+fake_iommu_compat_flags += -DFAKE_IOMMU_HAS_SVA_MM_LIST
+endif

@@ -79,7 +79,8 @@ def compat_macros(compat_mk: str, files: Dict[str, str]) -> Dict[str, bool]:
             f.write(compat_mk)
         probe = os.path.join(srctree, 'probe.mk')
         with open(probe, 'w', encoding='utf-8') as f:
-            f.write(f'include {mk}\nall:\n\t@echo $(fake_iommu_compat_flags)\n')
+            f.write(f'include {mk}\nall:\n'
+                    '\t@echo $(fake_iommu_compat_flags)\n')
         proc = subprocess.run(['make', '-s', '-f', probe,
                                f'srctree={srctree}'],
                               capture_output=True, text=True, check=False)
@@ -119,8 +120,8 @@ def _fake_kconfig_entry(entry: str, modular: bool) -> str:
     entry = replace_once(entry, '\tbool\n',
                          '\ttristate "Fake IOMMU driver for KUnit tests" if '
                          '!KUNIT_ALL_TESTS\n', 'FAKE_IOMMU')
-    return replace_once(entry, '\tdepends on KUNIT=y\n', '\tdepends on KUNIT\n',
-                        'FAKE_IOMMU')
+    return replace_once(entry, '\tdepends on KUNIT=y\n',
+                        '\tdepends on KUNIT\n', 'FAKE_IOMMU')
 
 
 def build_series(repo_root: str, read_base: ReadBase, author: str
@@ -161,7 +162,8 @@ def build_series(repo_root: str, read_base: ReadBase, author: str
     macros.update(kernel_macros(read_base))
     modular = macros.get(MOCK_BUS_MACRO, False)
 
-    head, entries = kconfig_entries(read_repo_file(repo_root, f'{FAKE_DIR}/Kconfig'))
+    head, entries = kconfig_entries(
+        read_repo_file(repo_root, f'{FAKE_DIR}/Kconfig'))
     for symbol in ('FAKE_IOMMU', 'IOMMU_SVA_KUNIT_TEST'):
         if symbol not in entries:
             raise SeriesError(f'{FAKE_DIR}/Kconfig has no {symbol}')
@@ -296,7 +298,8 @@ BODY_SUITE = _body('''
       9991a82a3817 ("iommu/sva: Fix memory leak in iommu_sva_bind_device()")
       b025dea63cde ("iommu: Undo pasid attachment only for the devices that
                      have succeeded")
-      b3f6fcd8404f ("iommu: Skip PASID validation for devices without PASID capability")
+      b3f6fcd8404f ("iommu: Skip PASID validation for devices without PASID
+                     capability")
       c20ecf7bb615 ("iommu/sva: Fix signedness bug in iommu_sva_alloc_pasid()")
       7be423336ecc ("iommu: Set owner token to SVA domain")
       2667ed10d9f0 ("mm: Fix PASID use-after-free issue")

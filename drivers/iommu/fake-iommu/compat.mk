@@ -3,10 +3,10 @@
 # The IOMMU core API that the fake driver implements, and that the tests
 # call, changed between the kernels the suite is built for (v6.12 to
 # v7.3). Each change is decided here, from what this tree's iommu.h
-# declares, so that a backport counts as much as a release; the C code
-# tests only the FAKE_IOMMU_* macros. Included by fake-iommu/Makefile for
-# the driver and by drivers/iommu/Makefile for the tests, which add
-# $(fake_iommu_compat_flags) to their own flags.
+# declares (iommu.c for the last one), so that a backport counts as much
+# as a release; the C code tests only the FAKE_IOMMU_* macros. Included
+# by fake-iommu/Makefile for the driver and by drivers/iommu/Makefile for
+# the tests, which add $(fake_iommu_compat_flags) to their own flags.
 fake_iommu_h := $(srctree)/include/linux/iommu.h
 fake_iommu_h_has = $(shell tr '\n\t' '  ' < $(fake_iommu_h) | grep -q -e '$(1)' && echo y)
 
@@ -39,4 +39,13 @@ endif
 # arch_invalidate_secondary_tlbs() notifiers of each.
 ifeq ($(call fake_iommu_h_has,iommu_sva_invalidate_kva_range),y)
 fake_iommu_compat_flags += -DFAKE_IOMMU_HAS_SVA_MM_LIST
+endif
+
+# The core builds iommu_device_register_bus(), iommu_device_unregister_bus()
+# and iommu_mock_device_add() for CONFIG_FAKE_IOMMU too, not only for
+# CONFIG_IOMMUFD_TEST: then the fake driver puts its client devices on a
+# bus of its own, as iommufd's selftest does, instead of the platform bus.
+fake_iommu_c := $(srctree)/drivers/iommu/iommu.c
+ifeq ($(shell grep -q -F 'IS_ENABLED(CONFIG_FAKE_IOMMU)' $(fake_iommu_c) && echo y),y)
+fake_iommu_compat_flags += -DFAKE_IOMMU_HAS_MOCK_BUS
 endif

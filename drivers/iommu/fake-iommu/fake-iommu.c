@@ -2,23 +2,39 @@
 /*
  * Fake multi-instance IOMMU driver for KUnit tests of the IOMMU core.
  *
- * Instances register with iommu_device_register() and a software fwnode,
- * clients are platform devices carrying a fwspec for that fwnode: the path
- * that firmware-described multi-instance drivers (SMMUv3, say) take, so the
- * core probes them exactly as it probes real hardware.
- *
  * The driver keeps a record of every callback, with the mm_count of the
  * domain's mm at that moment, so that a test can check the order in which
  * the core calls it and print the record when it does not match.
  */
+#ifdef FAKE_IOMMU_HAS_MOCK_BUS
+/*
+ * Client devices sit on a bus of the driver's own, as iommufd's selftest
+ * puts its mock devices on one: every instance registers for that bus with
+ * iommu_device_register_bus(), which gives it a software fwnode, and
+ * iommu_mock_device_add() adds each client with a fwspec for the fwnode of
+ * its instance, so the core probes it through its bus notifier, the way
+ * it probes firmware-described devices of real hardware.
+ */
+#else
+/*
+ * Instances register with iommu_device_register() and a software fwnode,
+ * clients are platform devices carrying a fwspec for that fwnode: the path
+ * that firmware-described multi-instance drivers (SMMUv3, say) take, so the
+ * core probes them exactly as it probes real hardware.
+ */
+#endif
 #include <kunit/resource.h>
 #include <kunit/test-bug.h>
 #include <kunit/test.h>
+#include <linux/device.h>
 #include <linux/idr.h>
 #include <linux/iommu.h>
 #include <linux/log2.h>
 #include <linux/mmu_notifier.h>
+#include <linux/module.h>
+#ifndef FAKE_IOMMU_HAS_MOCK_BUS
 #include <linux/platform_device.h>
+#endif
 #include <linux/property.h>
 #include <linux/sched/mm.h>
 #include <linux/sizes.h>
@@ -44,7 +60,12 @@ struct fake_iommu_fault {
 
 struct fake_iommu {
 	struct iommu_device iommu;
+#ifdef FAKE_IOMMU_HAS_MOCK_BUS
+	/* The core's notifier on fake_iommu_bus, for this instance */
+	struct notifier_block nb;
+#else
 	struct fwnode_handle *fwnode;
+#endif
 	int id;
 	enum fake_iommu_policy policy;
 	enum fake_iommu_driver driver;
@@ -57,7 +78,13 @@ struct fake_iommu_group {
 };
 
 struct fake_iommu_client {
+#ifdef FAKE_IOMMU_HAS_MOCK_BUS
+	struct device dev;
+	/* The number in its name, from fake_client_ida */
+	int id;
+#else
 	struct platform_device pdev;
+#endif
 	struct fake_iommu *iommu;
 	struct fake_iommu_group *group;
 	bool sva_enabled;
@@ -83,6 +110,9 @@ struct fake_domain {
 };
 
 static DEFINE_IDA(fake_iommu_ida);
+#ifdef FAKE_IOMMU_HAS_MOCK_BUS
+static DEFINE_IDA(fake_client_ida);
+#endif
 static atomic_t fake_live_domains = ATOMIC_INIT(0);
 
 static DEFINE_SPINLOCK(fake_log_lock);
@@ -221,6 +251,47 @@ static int fake_fault_check(struct fake_iommu_client *client,
 	return iommu_err ?: dev_err;
 }
 
+#ifdef FAKE_IOMMU_HAS_MOCK_BUS
+/*
+ * Every instance registers the core's bus notifier on this bus, each with
+ * a notifier_block of its own, so the core hears of each client added or
+ * removed once per instance. That is harmless: the first
+ * __iommu_probe_device() probes the client through its fwspec and puts it
+ * in a group, and every later one returns at once for a device in a group
+ * (iommu_probe_device() would then call the driver's probe_finalize(),
+ * which the fake driver does not have). Likewise the first
+ * iommu_release_device() takes the client out of its group and frees
+ * dev->iommu, and the later ones find neither. bus_iommu_probe(), when an
+ * instance registers, skips the clients probed before.
+ */
+static const struct bus_type fake_iommu_bus = {
+	.name = "fake-iommu",
+};
+
+static void fake_client_release(struct device *dev)
+{
+	struct fake_iommu_client *client =
+		container_of(dev, struct fake_iommu_client, dev);
+
+	/*
+	 * iommu_mock_device_add() may leave dev->iommu behind when it fails
+	 * before device_add(); the core frees it on every later path.
+	 */
+	if (dev->iommu)
+		dev_iommu_free(dev);
+	xa_destroy(&client->pasids);
+	xa_destroy(&client->removed);
+	ida_free(&fake_client_ida, client->id);
+	kfree(client);
+}
+
+static struct fake_iommu_client *fake_client_of(struct device *dev)
+{
+	if (dev->bus != &fake_iommu_bus || dev->release != fake_client_release)
+		return NULL;
+	return container_of(dev, struct fake_iommu_client, dev);
+}
+#else
 static void fake_client_release(struct device *dev)
 {
 	struct fake_iommu_client *client =
@@ -245,6 +316,7 @@ static struct fake_iommu_client *fake_client_of(struct device *dev)
 	return container_of(to_platform_device(dev), struct fake_iommu_client,
 			    pdev);
 }
+#endif
 
 /*
  * The identity and blocked domains are static, as in most drivers: the
@@ -676,11 +748,20 @@ static const struct iommu_ops fake_iommu_ops[] = {
 	},
 };
 
+/*
+ * KUnit removes the instance's clients first: the test added them after
+ * the instance.
+ */
 static void fake_iommu_destroy(struct fake_iommu *iommu)
 {
+#ifdef FAKE_IOMMU_HAS_MOCK_BUS
+	iommu_device_unregister_bus(&iommu->iommu, &fake_iommu_bus, &iommu->nb);
+	iommu_device_sysfs_remove(&iommu->iommu);
+#else
 	iommu_device_unregister(&iommu->iommu);
 	iommu_device_sysfs_remove(&iommu->iommu);
 	fwnode_remove_software_node(iommu->fwnode);
+#endif
 	ida_free(&fake_iommu_ida, iommu->id);
 	kfree(iommu);
 }
@@ -717,6 +798,18 @@ struct fake_iommu *fake_iommu_kunit_create(struct kunit *test,
 		goto err_free;
 	iommu->id = ret;
 
+#ifdef FAKE_IOMMU_HAS_MOCK_BUS
+	/* The core links each client to the instance's sysfs device. */
+	ret = iommu_device_sysfs_add(&iommu->iommu, NULL, NULL, "fake-iommu.%d",
+				     iommu->id);
+	if (ret)
+		goto err_ida;
+
+	/* The core creates the instance's fwnode, and removes it again. */
+	ret = iommu_device_register_bus(&iommu->iommu,
+					&fake_iommu_ops[cfg->driver],
+					&fake_iommu_bus, &iommu->nb);
+#else
 	iommu->fwnode = fwnode_create_software_node(NULL, NULL);
 	if (IS_ERR(iommu->fwnode)) {
 		ret = PTR_ERR(iommu->fwnode);
@@ -731,6 +824,7 @@ struct fake_iommu *fake_iommu_kunit_create(struct kunit *test,
 
 	ret = iommu_device_register(&iommu->iommu, &fake_iommu_ops[cfg->driver],
 				    NULL);
+#endif
 	if (ret)
 		goto err_sysfs;
 
@@ -739,8 +833,10 @@ struct fake_iommu *fake_iommu_kunit_create(struct kunit *test,
 
 err_sysfs:
 	iommu_device_sysfs_remove(&iommu->iommu);
+#ifndef FAKE_IOMMU_HAS_MOCK_BUS
 err_fwnode:
 	fwnode_remove_software_node(iommu->fwnode);
+#endif
 err_ida:
 	ida_free(&fake_iommu_ida, iommu->id);
 err_free:
@@ -799,7 +895,11 @@ EXPORT_SYMBOL_GPL(fake_iommu_kunit_group);
  */
 void fake_iommu_remove_device(struct device *dev)
 {
+#ifdef FAKE_IOMMU_HAS_MOCK_BUS
+	device_unregister(dev);
+#else
 	platform_device_unregister(to_platform_device(dev));
+#endif
 }
 EXPORT_SYMBOL_GPL(fake_iommu_remove_device);
 
@@ -838,15 +938,33 @@ struct device *fake_iommu_kunit_add_device(struct kunit *test,
 	client = kzalloc_obj(*client);
 	if (!client)
 		return ERR_PTR(-ENOMEM);
+#ifdef FAKE_IOMMU_HAS_MOCK_BUS
+	ret = ida_alloc(&fake_client_ida, GFP_KERNEL);
+	if (ret < 0) {
+		kfree(client);
+		return ERR_PTR(ret);
+	}
+	client->id = ret;
+#endif
 	client->iommu = iommu;
 	client->group = group;
 	xa_init(&client->pasids);
 	xa_init(&client->removed);
+#ifdef FAKE_IOMMU_HAS_MOCK_BUS
+	dev = &client->dev;
+	device_initialize(dev);
+	dev->bus = &fake_iommu_bus;
+	dev->release = fake_client_release;
+	ret = dev_set_name(dev, "fake-iommu-client.%d", client->id);
+	if (ret)
+		goto err_put;
+#else
 	client->pdev.name = "fake-iommu-client";
 	client->pdev.id = PLATFORM_DEVID_AUTO;
 	dev = &client->pdev.dev;
 	device_initialize(dev);
 	dev->release = fake_client_release;
+#endif
 
 	if (max_pasids) {
 		ret = device_create_managed_software_node(dev, props, NULL);
@@ -854,6 +972,11 @@ struct device *fake_iommu_kunit_add_device(struct kunit *test,
 			goto err_put;
 	}
 
+#ifdef FAKE_IOMMU_HAS_MOCK_BUS
+	ret = iommu_mock_device_add(dev, &iommu->iommu);
+	if (ret)
+		goto err_put;
+#else
 	mutex_lock(&iommu_probe_device_lock);
 	ret = iommu_fwspec_init(dev, iommu->fwnode);
 	mutex_unlock(&iommu_probe_device_lock);
@@ -863,10 +986,11 @@ struct device *fake_iommu_kunit_add_device(struct kunit *test,
 	ret = platform_device_add(&client->pdev);
 	if (ret)
 		goto err_put;
+#endif
 
 	if (!dev->iommu_group) {
 		/* The core's probe failed: its reason is in the log. */
-		platform_device_unregister(&client->pdev);
+		fake_iommu_remove_device(dev);
 		return ERR_PTR(-ENODEV);
 	}
 
@@ -1187,3 +1311,20 @@ void fake_iommu_log_dump(struct kunit *test)
 			   fake_violations[i]);
 }
 EXPORT_SYMBOL_GPL(fake_iommu_log_dump);
+
+#ifdef FAKE_IOMMU_HAS_MOCK_BUS
+static int __init fake_iommu_init(void)
+{
+	return bus_register(&fake_iommu_bus);
+}
+module_init(fake_iommu_init);
+
+static void __exit fake_iommu_exit(void)
+{
+	bus_unregister(&fake_iommu_bus);
+}
+module_exit(fake_iommu_exit);
+#endif
+
+MODULE_DESCRIPTION("Fake multi-instance IOMMU driver for KUnit tests");
+MODULE_LICENSE("GPL");

@@ -3,9 +3,10 @@
  * Fake multi-instance IOMMU driver for KUnit tests of the IOMMU core.
  *
  * Every instance is a real struct iommu_device registered with the core,
- * with its own software fwnode; client devices are platform devices that
- * the core probes through their fwspec, as on a firmware-described system.
- * Only the hardware is fake: the core code under test is the real one.
+ * with its own software fwnode; client devices carry a fwspec for the
+ * fwnode of their instance, through which the core probes them, as on a
+ * firmware-described system. Only the hardware is fake: the core code
+ * under test is the real one.
  */
 #ifndef __FAKE_IOMMU_H
 #define __FAKE_IOMMU_H
@@ -13,7 +14,6 @@
 #include <linux/iommu.h>
 #include <linux/slab.h>
 #include <linux/types.h>
-
 #ifndef kzalloc_obj
 /* kzalloc_obj() came with v7.0; earlier trees get what it stands for. */
 #define kzalloc_obj(P)	kzalloc(sizeof(P), GFP_KERNEL)

@@ -42,6 +42,8 @@ class CheckTest(CliTestCase):
                                         return_value=self.tree),
                       mock.patch.object(checkpatch, 'checkpatch_tree',
                                         return_value=self.tree),
+                      mock.patch.object(cmd_check, 'run_series_part',
+                                        fake_part('series')),
                       mock.patch.object(cmd_check, 'run_mutation_part',
                                         fake_part('mutants')),
                       mock.patch.object(cmd_check, 'run_bisect_part',
@@ -51,8 +53,9 @@ class CheckTest(CliTestCase):
 
     def test_counts_all_three_parts(self):
         rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64')
-        # 10 unit tests; 4 C files, one failing; 2 KUnit cases + verdict.
-        self.assertEqual(out.splitlines()[-1], '18 passed, 1 failed')
+        # 10 unit tests; 4 C files, one failing; 2 KUnit cases + verdict;
+        # the three faked parts.
+        self.assertEqual(out.splitlines()[-1], '19 passed, 1 failed')
         self.assertEqual(rc, 1)
         self.assertEqual(self.checked, [
             'drivers/iommu/fake-iommu/bad.h',
@@ -61,8 +64,8 @@ class CheckTest(CliTestCase):
             'drivers/iommu/iommu-sva-test.c'])
         self.assertIn('FAIL drivers/iommu/fake-iommu/bad.h', out)
         self.assertIn('    ERROR: trailing whitespace', out)
-        # 1 mutation part + 1 bisect part, each counted by the fakes.
-        self.assertEqual(self.parts, ['mutants', 'bisect'])
+        # The series, mutation and bisect parts, each counted by the fakes.
+        self.assertEqual(self.parts, ['series', 'mutants', 'bisect'])
         for title in ('unit tests', 'checkpatch.pl --strict',
                       'KUnit suite on UML'):
             self.assertIn(title, out)
@@ -73,7 +76,7 @@ class CheckTest(CliTestCase):
         self.assertIn('KUnit suite on arm64 under QEMU (-smp 2), Linux 7.3', out)
         self.assertIn('KUnit suite on x86_64 under QEMU (-smp 2), Linux 7.3', out)
         # The KUnit part's 2 cases + verdict, twice more.
-        self.assertEqual((rc, out.splitlines()[-1]), (1, '24 passed, 1 failed'))
+        self.assertEqual((rc, out.splitlines()[-1]), (1, '25 passed, 1 failed'))
         arches = [a for call in self.calls() for a in call['argv']
                   if a.startswith('--arch=')]
         self.assertEqual(arches, ['--arch=um', '--arch=arm64', '--arch=x86_64'])
@@ -92,7 +95,7 @@ class CheckTest(CliTestCase):
         self.assertEqual(sources, [('7.3', 'um'), ('7.3', 'um'),
                                    ('6.12', 'um'), ('7.3', 'arm64'),
                                    ('7.3', 'x86_64')])
-        self.assertEqual(self.parts, ['mutants', 'mutants', 'bisect'])
+        self.assertEqual(self.parts, ['series', 'mutants', 'mutants', 'bisect'])
         for title in ('KUnit suite on UML, Linux 7.3',
                       'KUnit suite on UML, Linux 6.12',
                       'mutation testing (mutants/), Linux 6.12',
@@ -111,7 +114,7 @@ class CheckTest(CliTestCase):
 
     def test_skip_options_leave_parts_out(self):
         self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64', '--skip-mutants',
-                  '--skip-bisect')
+                  '--skip-bisect', '--skip-series')
         self.assertEqual(self.parts, [])
         self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64', '--skip-kunit')
         self.assertEqual(self.parts, [])
@@ -120,14 +123,14 @@ class CheckTest(CliTestCase):
         os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/bad.h'))
         rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64')
         self.assertEqual((rc, out.splitlines()[-1]),
-                         (0, '18 passed, 0 failed'))
+                         (0, '19 passed, 0 failed'))
 
     def test_kernel_log_reports_fail_test_and_verdict(self):
         os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/bad.h'))
         self.set_control(log=KASAN_IN_TEST_LOG)
         rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64')
         self.assertEqual((rc, out.splitlines()[-1]),
-                         (1, '16 passed, 2 failed'))
+                         (1, '17 passed, 2 failed'))
         self.assertIn('FAIL iommu_sva.iommu_sva_unbind', out)
 
     def test_skip_kunit(self):
@@ -155,7 +158,7 @@ class CheckTest(CliTestCase):
         self.set_control(fail='build', log='')
         rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64')
         self.assertEqual((rc, out.splitlines()[-1]),
-                         (1, '15 passed, 1 failed'))
+                         (1, '16 passed, 1 failed'))
 
     def test_setup_error_still_ends_with_tally(self):
         with mock.patch.object(cmd_check, 'resolve_tree',
@@ -163,7 +166,7 @@ class CheckTest(CliTestCase):
                                                       'packages: bc', 'x')):
             rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64')
         self.assertEqual((rc, out.splitlines()[-1]),
-                         (1, '12 passed, 2 failed'))
+                         (1, '13 passed, 2 failed'))
         self.assertIn('sva-kunit: error: missing Debian packages: bc; x', out)
 
 

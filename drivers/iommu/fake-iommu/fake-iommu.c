@@ -716,19 +716,6 @@ static int fake_dev_disable_feat(struct device *dev,
 		return -ENODEV;
 	}
 }
-
-#define FAKE_IOMMU_OPS_DEV_FEAT					\
-	.dev_enable_feat = fake_dev_enable_feat,		\
-	.dev_disable_feat = fake_dev_disable_feat,
-#else
-#define FAKE_IOMMU_OPS_DEV_FEAT
-#endif
-
-#ifdef FAKE_IOMMU_HAS_REMOVE_DEV_PASID
-#define FAKE_IOMMU_OPS_REMOVE_DEV_PASID				\
-	.remove_dev_pasid = fake_detach_dev_pasid,
-#else
-#define FAKE_IOMMU_OPS_REMOVE_DEV_PASID
 #endif
 
 /* Two identical drivers at two addresses: the core tells them apart. */
@@ -741,8 +728,13 @@ static const struct iommu_ops fake_iommu_ops[] = {
 		.probe_device = fake_probe_device,
 		.device_group = fake_device_group,
 		.def_domain_type = fake_def_domain_type,
-		FAKE_IOMMU_OPS_DEV_FEAT
-		FAKE_IOMMU_OPS_REMOVE_DEV_PASID
+#ifdef FAKE_IOMMU_HAS_DEV_FEAT_SVA
+		.dev_enable_feat = fake_dev_enable_feat,
+		.dev_disable_feat = fake_dev_disable_feat,
+#endif
+#ifdef FAKE_IOMMU_HAS_REMOVE_DEV_PASID
+		.remove_dev_pasid = fake_detach_dev_pasid,
+#endif
 		.default_domain_ops = &fake_paging_domain_ops,
 		.owner = THIS_MODULE,
 	},

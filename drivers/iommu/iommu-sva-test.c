@@ -284,40 +284,12 @@ static void sva_check_released(void *data)
 }
 
 /*
- * A kernel with 72f98ef9a4be ("iommu: disable SVA when CONFIG_X86 is set")
- * refuses every bind on x86. Find out once, so that the cases that need a
- * bind skip with that reason instead of failing one by one.
- */
-static int sva_bind_probe(struct device *dev)
-{
-	static int verdict = 1;
-	struct iommu_sva *handle;
-	struct mm_struct *mm;
-
-	if (!IS_ENABLED(CONFIG_X86) || verdict != 1)
-		return IS_ENABLED(CONFIG_X86) ? verdict : 0;
-
-	mm = mm_alloc();
-	if (!mm)
-		return -ENOMEM;
-	handle = iommu_sva_bind_device(dev, mm);
-	verdict = PTR_ERR_OR_ZERO(handle);
-	if (!verdict)
-		iommu_sva_unbind_device(handle);
-	mmput(mm);
-	return verdict;
-}
-
-/*
  * Every case gets an instance and a SVA-enabled device of its own, and an
- * exit action that checks what the case left behind. The one-time x86
- * probe runs before the snapshot and the record reset, so that none of
- * its calls, domains or PASIDs count towards the first case.
+ * exit action that checks what the case left behind.
  */
-static int sva_test_setup(struct kunit *test, bool needs_bind)
+static int sva_test_setup(struct kunit *test)
 {
 	struct sva_test_ctx *ctx;
-	int ret;
 
 	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, ctx);
@@ -325,14 +297,6 @@ static int sva_test_setup(struct kunit *test, bool needs_bind)
 
 	ctx->iommu = sva_iommu(test, FAKE_IOMMU_SHARE_ANY, FAKE_IOMMU_DRIVER_A);
 	ctx->dev = sva_dev(test, ctx->iommu, NULL, SVA_MAX_PASIDS);
-	if (needs_bind) {
-		ret = sva_bind_probe(ctx->dev);
-		if (ret == -EOPNOTSUPP)
-			kunit_skip(test,
-				   "SVA is disabled on x86 in this kernel (stable 72f98ef9a4be): bind returns -EOPNOTSUPP");
-		KUNIT_ASSERT_EQ_MSG(test, ret, 0,
-				    "a first bind on this kernel failed");
-	}
 
 	KUNIT_ASSERT_NE_MSG(test, sva_lowest_free_pasid(ctx->dev),
 			    IOMMU_PASID_INVALID,
@@ -345,14 +309,18 @@ static int sva_test_setup(struct kunit *test, bool needs_bind)
 	return 0;
 }
 
-static int sva_test_init_nobind(struct kunit *test)
-{
-	return sva_test_setup(test, false);
-}
-
 static int sva_test_init(struct kunit *test)
 {
-	return sva_test_setup(test, true);
+#ifdef FAKE_IOMMU_SVA_OFF_ON_X86
+	/*
+	 * This kernel has 72f98ef9a4be ("iommu: disable SVA when CONFIG_X86
+	 * is set"): every bind fails on x86.
+	 */
+	if (IS_ENABLED(CONFIG_X86))
+		kunit_skip(test,
+			   "SVA is disabled on x86 in this kernel (stable 72f98ef9a4be): bind returns -EOPNOTSUPP");
+#endif
+	return sva_test_setup(test);
 }
 
 /* ---- iommu_sva_bind: one device, one mm ---- */
@@ -2103,7 +2071,7 @@ static struct kunit_suite sva_share_suite = {
 /* Cases that need no successful bind: they run where SVA is disabled too. */
 static struct kunit_suite sva_nobind_suite = {
 	.name = "iommu_sva_nobind",
-	.init = sva_test_init_nobind,
+	.init = sva_test_setup,
 	.test_cases = sva_nobind_cases,
 };
 

@@ -49,3 +49,10 @@ fake_iommu_c := $(srctree)/drivers/iommu/iommu.c
 ifeq ($(shell grep -q -F 'IS_ENABLED(CONFIG_FAKE_IOMMU)' $(fake_iommu_c) && echo y),y)
 fake_iommu_compat_flags += -DFAKE_IOMMU_HAS_MOCK_BUS
 endif
+
+# 72f98ef9a4be ("iommu: disable SVA when CONFIG_X86 is set"), a stable-only
+# change (Debian's 6.12 carries it): every bind fails with -EOPNOTSUPP on
+# x86, so the tests that need a bind skip there.
+ifneq ($(shell grep -s -q 'IS_ENABLED(CONFIG_X86)' $(srctree)/drivers/iommu/iommu-sva.c && echo y),)
+fake_iommu_compat_flags += -DFAKE_IOMMU_SVA_OFF_ON_X86
+endif

@@ -153,6 +153,9 @@ class FormatPatchTest(unittest.TestCase):
                       '<ann@example.org>\n+L:\tiommu@lists.linux.dev\n',
                       driver)
         self.assertIn('Signed-off-by: Ann Example <ann@example.org>', driver)
+        # Message-Ids too come from the signer, not the machine's config.
+        self.assertRegex(driver, r'\nMessage-Id: <[0-9a-f]+\.[0-9]+\.git\.'
+                         r'ann@example\.org>\n')
         self.assertIn('+source "drivers/iommu/fake-iommu/Kconfig"\n '
                       'endif # IOMMU_SUPPORT', driver)
         for path in files:

@@ -60,8 +60,9 @@ def git(cwd: str, args: Sequence[str], check: bool = True,
     return proc
 
 
-def git_text(cwd: str, args: Sequence[str]) -> str:
-    return git(cwd, args).stdout.decode(errors='replace').strip()
+def git_text(cwd: str, args: Sequence[str],
+             env: Optional[Mapping[str, str]] = None) -> str:
+    return git(cwd, args, env=env).stdout.decode(errors='replace').strip()
 
 
 def toplevel(path: str) -> Optional[str]:

@@ -120,7 +120,7 @@ def format_series(kernel: str, patches: Sequence[Patch], who: Identity,
             *NO_CONFIG, 'format-patch',
             '--cover-letter', '--thread=shallow', f'--base={base}',
             f'--output-directory={os.path.abspath(outdir)}',
-            f'{base}..{shas[-1]}'))
+            f'{base}..{shas[-1]}'), env=who.env())
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     files = listed.splitlines()

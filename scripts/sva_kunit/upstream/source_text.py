@@ -158,23 +158,32 @@ def _is_section(block: str) -> bool:
             and bool(re.match(r'^[A-Z]:\t', lines[1])))
 
 
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
 def maintainers_add_section(text: str, section: str) -> str:
     """Insert a MAINTAINERS section (title line first) where it sorts:
-    between a section titled before it and one titled after it."""
+    between a section titled before it and one titled after it.  The
+    file is not strictly sorted, so of all such gaps the one beside the
+    titles most like it wins."""
     title = section.split('\n', 1)[0]
     blocks = text.split('\n\n')
-    previous = None
-    for i, block in enumerate(blocks):
-        if not _is_section(block):
-            continue
-        head = block.split('\n', 1)[0]
-        if head == title:
-            raise ValueError(f'MAINTAINERS already has {title!r}')
-        if previous is not None and previous < title < head:
-            blocks.insert(i, section.rstrip('\n'))
-            return '\n\n'.join(blocks)
-        previous = head
-    raise ValueError(f'MAINTAINERS: no place for {title!r}')
+    heads = [(i, block.split('\n', 1)[0]) for i, block in enumerate(blocks)
+             if _is_section(block)]
+    if any(head == title for _, head in heads):
+        raise ValueError(f'MAINTAINERS already has {title!r}')
+    gaps = [(max(_common_prefix(prev, title), _common_prefix(head, title)),
+             i) for (_, prev), (i, head) in zip(heads, heads[1:])
+            if prev < title < head]
+    if not gaps:
+        raise ValueError(f'MAINTAINERS: no place for {title!r}')
+    at = max(gaps, key=lambda gap: (gap[0], -gap[1]))[1]
+    blocks.insert(at, section.rstrip('\n'))
+    return '\n\n'.join(blocks)
 
 
 def maintainers_add_file(text: str, title: str, pattern: str) -> str:

@@ -104,6 +104,14 @@ MAINTAINERS = '''Descriptions of section entries:
 
 	M: Mail patches to
 
+ARM/LPC32XX SOC SUPPORT
+M:	E <e@x>
+F:	drivers/usb/host/ohci-nxp.c
+
+LPC32XX DMAMUX SUPPORT
+M:	F <f@x>
+F:	drivers/dma/lpc32xx-dmamux.c
+
 IOMMU DMA-API LAYER
 M:	A <a@x>
 F:	drivers/iommu/dma-iommu.c
@@ -121,7 +129,9 @@ F:	drivers/iommu/iommufd/
 
 class MaintainersTest(unittest.TestCase):
 
-    def test_section_goes_where_it_sorts(self):
+    def test_section_goes_where_it_sorts_among_its_like(self):
+        # "ARM/LPC32XX" < "IOMMU SVA" < "LPC32XX" too, but the file is
+        # sorted only locally.
         text = maintainers_add_section(MAINTAINERS,
                                        'IOMMU SVA KUNIT TESTS\nM:\tD <d@x>\n'
                                        'F:\tdrivers/iommu/fake-iommu/\n')

@@ -5,7 +5,8 @@ own unit tests; checkpatch.pl on every .c/.h file (one test per file);
 for each Debian tree (7.3, 6.12) the KUnit suite on UML through the same
 code path as `run` (one test per KUnit result, plus one for the
 kernel-log verdict); on 7.3 the same suite on arm64 and x86_64 under
-QEMU; for each tree the mutation catalogue written for it (one test per
+QEMU; on 7.3 the upstream series (see upstream/check_series.py: one
+test per step and per patch); for each tree the mutation catalogue written for it (one test per
 mutant: killed, or a known survivor); and the git-bisect self-test on
 6.12 (one test).  The last line is always "N passed, N failed" so CI can
 read it."""
@@ -191,8 +192,8 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
                   out, tally))
     if not args.skip_series and check_series.SOURCE in on:
         _part(out, tally, f'upstream series: format-patch, git am, '
-              f'checkpatch, get_maintainer, a build per patch, plain '
-              f'kunit.py (Linux {check_series.SOURCE})',
+              f'checkpatch, get_maintainer, a build per patch, a module '
+              f'build, plain kunit.py (Linux {check_series.SOURCE})',
               lambda: run_series_part(on[check_series.SOURCE], out, tally))
     if not args.skip_mutants:
         for source in sources:
@@ -229,7 +230,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 CHECK = Subcommand('check', "the project's test command: unit tests, "
-                   'checkpatch, the KUnit suite, the mutation catalogue and '
+                   'checkpatch, the KUnit suite, the upstream series, the '
+                   'mutation catalogue and '
                    'the bisect self-test; last line "N passed, N failed"',
                    add_arguments, handle)
 

@@ -274,11 +274,12 @@ static void fake_client_release(struct device *dev)
 		container_of(dev, struct fake_iommu_client, dev);
 
 	/*
-	 * iommu_mock_device_add() may leave dev->iommu behind when it fails
-	 * before device_add(); the core frees it on every later path.
+	 * Like the iommufd selftest's devices, and unlike the platform ones,
+	 * nothing frees dev->iommu here: dev_iommu_free() is not exported,
+	 * and iommu_mock_device_add() frees it itself once it got as far as
+	 * device_add(). Only a failed allocation inside iommu_fwspec_init()
+	 * can leave it behind.
 	 */
-	if (dev->iommu)
-		dev_iommu_free(dev);
 	xa_destroy(&client->pasids);
 	xa_destroy(&client->removed);
 	ida_free(&fake_client_ida, client->id);

@@ -4,7 +4,8 @@ On a git repository made from Debian's pristine 7.3 tarball: format-patch
 writes the series, `git am` applies it to a clean branch, checkpatch.pl
 --strict judges every patch, get_maintainer.pl must name the iommu list
 and maintainers, every patch must build (each C file it adds compiled),
-and plain `kunit.py run --kunitconfig=drivers/iommu` must pass on the
+the fake driver must build as a module (modpost finds every symbol it
+uses exported), and plain `kunit.py run --kunitconfig=drivers/iommu` must pass on the
 result, with nothing of this project in between.
 """
 
@@ -35,6 +36,9 @@ CHECKPATCH_CLEAN = re.compile(r'^total: 0 errors, 0 warnings, 0 checks, ',
 IOMMU_LIST = 'iommu@lists.linux.dev'
 IOMMU_MAINTAINER = '(maintainer:IOMMU SUBSYSTEM)'
 FAKE_IOMMU_OPTION = 'CONFIG_FAKE_IOMMU=y'
+MODULE_KUNITCONFIG = ('CONFIG_KUNIT=y\nCONFIG_MODULES=y\n'
+                      'CONFIG_IOMMU_SUPPORT=y\nCONFIG_FAKE_IOMMU=m\n')
+FAKE_IOMMU_KO = 'drivers/iommu/fake-iommu/fake-iommu.ko'
 
 Record = Callable[[str, bool], None]
 
@@ -151,6 +155,24 @@ def build_each(tree: str, base: str, build_dir: str, final_kunitconfig: str,
     _git(tree, 'checkout', '-q', BRANCH)
 
 
+def check_module(tree: str, work: str, options: SeriesCheckOptions,
+                 out: TextIO, record: Record) -> None:
+    """The fake driver as a module: modpost refuses any symbol it uses
+    that the kernel does not export."""
+    kunitconfig = os.path.join(work, 'kunitconfig-module')
+    with open(kunitconfig, 'w', encoding='utf-8') as f:
+        f.write(MODULE_KUNITCONFIG)
+    build_dir = os.path.join(work, 'build-module')
+    started = time.monotonic()
+    code = _kunit_py(tree, 'build', kunitconfig, build_dir, options, out)
+    module = os.path.join(build_dir, *FAKE_IOMMU_KO.split('/'))
+    ok = code == 0 and os.path.exists(module)
+    _say(out, f'fake driver as a module: kunit.py build exit {code}, '
+         f'{FAKE_IOMMU_KO} {"built" if os.path.exists(module) else "missing"}'
+         f' in {time.monotonic() - started:.0f} s')
+    record('the fake driver builds as a module (modpost)', ok)
+
+
 def run_series_check(options: SeriesCheckOptions, out: TextIO,
                      record: Record) -> None:
     # A fixed place rather than a fresh temporary name, so that the
@@ -211,6 +233,8 @@ def _check_in(work: str, options: SeriesCheckOptions, out: TextIO,
     t = time.monotonic()
     build_each(tree, base, build_dir, final, options, work, out, record)
     _say(out, f'every patch built in {time.monotonic() - t:.0f} s')
+
+    check_module(tree, work, options, out, record)
 
     t = time.monotonic()
     code = _kunit_py(tree, 'run', 'drivers/iommu', build_dir, options, out)

@@ -22,7 +22,7 @@ KERNEL = {
         'int a;\n#if IS_ENABLED(CONFIG_IOMMUFD_TEST)\n/*\n * Register an '
         'iommu driver against a single bus. This is only used by iommufd\n'
         ' * selftest to create a mock iommu driver. The caller must '
-        'provide\n */\n#endif\n',
+        'provide\n * some memory to hold a notifier_block.\n */\n#endif\n',
     'include/linux/iommu.h': 'void iommu_sva_invalidate_kva_range(void);\n',
     'include/linux/slab.h': '#define kzalloc_obj(P) kzalloc(sizeof(P))\n',
 }
@@ -140,6 +140,11 @@ class FormatPatchTest(unittest.TestCase):
         self.assertNotIn('***', cover)
         self.assertIn('base-commit: ', cover)
 
+        mock_bus = self.read(files[1])
+        self.assertIn('+#if IS_ENABLED(CONFIG_IOMMUFD_TEST) || '
+                      'IS_ENABLED(CONFIG_FAKE_IOMMU)\n', mock_bus)
+        self.assertIn('+ * create a mock iommu driver. The caller must provide '
+                      'some memory to hold a\n+ * notifier_block.\n', mock_bus)
         driver = self.read(files[2])
         # Resolved for this tree: the mock bus comes from patch 1.
         self.assertIn('+int mm_list;\n+int blocked;\n+int bus;\n', driver)

@@ -150,10 +150,13 @@ def build_series(repo_root: str, read_base: ReadBase, author: str
         iommu_c = replace_once(
             iommu_c, ' * Register an iommu driver against a single bus. This '
             'is only used by iommufd\n * selftest to create a mock iommu '
-            'driver.',
+            'driver. The caller must provide\n * some memory to hold a '
+            'notifier_block.\n',
             ' * Register an iommu driver against a single bus. This is only '
-            'used by test\n * drivers (iommufd selftest, the fake IOMMU of '
-            'KUnit tests) to create a mock\n * iommu driver.', IOMMU_C)
+            'used by test\n * drivers (the iommufd selftest, the fake IOMMU '
+            'driver of KUnit tests) to\n * create a mock iommu driver. The '
+            'caller must provide some memory to hold a\n * notifier_block.'
+            '\n', IOMMU_C)
         commit(Patch(SUBJECT_MOCK_BUS, BODY_MOCK_BUS), {IOMMU_C: iommu_c})
 
     needed = set(re.findall(r'\$\(srctree\)/([\w./-]+)', compat_mk))

@@ -5,7 +5,6 @@ import io
 import json
 import os
 import re
-import subprocess
 import tempfile
 import unittest
 from typing import Any, Optional
@@ -14,22 +13,15 @@ from unittest import mock
 from . import cli, cmd_bisect_step
 from .cmd_bisect_step import EXIT_ABORT, EXIT_BAD, EXIT_GOOD, EXIT_SKIP
 from .testing_support import (FAILING_LOG, IOMMU_H_OLD, IOMMU_MAKEFILE,
-                              KASAN_IN_TEST_LOG, PASSING_LOG,
+                              KASAN_IN_TEST_LOG, PASSING_LOG, git,
                               install_fake_kunit, make_fake_repo,
                               make_fake_tree, snapshot, write)
 from .tree import installer, source_cache
 from .tree.manifest import MANIFEST_NAME
 from .tree.payload import collect_payload
 
-GIT_USER = ('-c', 'user.name=t', '-c', 'user.email=t@example.invalid',
-            '-c', 'commit.gpgsign=false')
 RESULT = re.compile(r'^sva-kunit bisect-step: ([0-9a-f]+) (good|bad|skip) '
                     r'\((.*)\) in \d+ s$')
-
-
-def git(tree: str, *args: str) -> str:
-    return subprocess.run(['git', *GIT_USER, *args], cwd=tree, check=True,
-                          capture_output=True, text=True).stdout
 
 
 def make_git_tree(root: str) -> str:

@@ -1,13 +1,13 @@
 import io
 import os
 import re
-import subprocess
 import tempfile
 import unittest
 
 from . import cmd_format_patch
 from .cli import main
 from .errors import SetupError
+from .testing_support import git
 
 KERNEL = {
     'MAINTAINERS': 'Descriptions\n\n\tM: Mail\n\nIOMMU SUBSYSTEM\n'
@@ -87,11 +87,6 @@ def write_files(root, files):
         with open(path, 'w', encoding='utf-8') as f:
             f.write(text)
 
-
-def git(cwd, *args):
-    return subprocess.run(['git', '-c', 'user.name=T', '-c',
-                           'user.email=t@x', *args], cwd=cwd, check=True,
-                          capture_output=True, text=True).stdout
 
 
 class FormatPatchTest(unittest.TestCase):

@@ -5,6 +5,7 @@ Not a test module itself (no *_test.py name), so discovery skips it.
 
 import os
 import stat
+import subprocess
 import tempfile
 import unittest
 from typing import Dict, Mapping, Optional, Tuple
@@ -221,3 +222,13 @@ class FakeTreeTestCase(unittest.TestCase):
 
     def payload(self) -> Dict[str, PayloadFile]:
         return collect_payload(self.repo)
+
+
+GIT_USER = ('-c', 'user.name=t', '-c', 'user.email=t@example.invalid',
+            '-c', 'commit.gpgsign=false')
+
+
+def git(tree: str, *args: str) -> str:
+    """Run git in tree as a throwaway user; its stdout."""
+    return subprocess.run(['git', *GIT_USER, *args], cwd=tree, check=True,
+                          capture_output=True, text=True).stdout

@@ -5,8 +5,8 @@ writes the series, `git am` applies it to a clean branch, checkpatch.pl
 --strict judges every patch, get_maintainer.pl must name the iommu list
 and maintainers, every patch must build (each C file it adds compiled),
 the fake driver must build as a module (modpost finds every symbol it
-uses exported), and plain `kunit.py run --kunitconfig=drivers/iommu` must pass on the
-result, with nothing of this project in between.
+uses exported), and plain `kunit.py run --kunitconfig=drivers/iommu` must
+pass on the result, with nothing of this project in between.
 """
 
 import os
@@ -27,8 +27,6 @@ from . import series
 SOURCE = '7.3'
 WORK_DIR = 'series-check'
 BRANCH = 'series-check'
-IDENTITY = ('-c', 'user.name=sva-kunit check',
-            '-c', 'user.email=check@sva-kunit.invalid')
 CHECKPATCH_CLEAN = re.compile(r'^total: 0 errors, 0 warnings, 0 checks, ',
                               re.M)
 # What get_maintainer.pl must name for the series to reach the right
@@ -52,7 +50,7 @@ class SeriesCheckOptions:
 
 
 def _git(tree: str, *args: str) -> str:
-    return git_text(tree, (*IDENTITY, *args))
+    return git_text(tree, args)
 
 
 def _say(out: TextIO, text: str) -> None:
@@ -219,7 +217,7 @@ def _check_in(work: str, options: SeriesCheckOptions, out: TextIO,
     _say(out, f'format-patch: a cover letter and {len(patches)} patches')
 
     _git(tree, 'checkout', '-q', '-b', BRANCH)
-    code, text = _run(['git', *IDENTITY, 'am', '-q', '--whitespace=error',
+    code, text = _run(['git', 'am', '-q', '--whitespace=error',
                        *patches], tree)
     out.write(text)
     record('git am applies the series to a clean branch', code == 0)

@@ -1,15 +1,10 @@
 import os
-import subprocess
 import tempfile
 import unittest
 
+from ..testing_support import git
 from . import check_series
 
-
-def git(cwd, *args):
-    return subprocess.run(['git', '-c', 'user.name=T', '-c',
-                           'user.email=t@x', *args], cwd=cwd, check=True,
-                          capture_output=True, text=True).stdout
 
 
 class KunitconfigAtTest(unittest.TestCase):

@@ -57,23 +57,21 @@ def read_repo_file(repo_root: str, rel: str) -> str:
         return f.read()
 
 
-def compat_macros(compat_mk: str, files: Dict[str, str]) -> Dict[str, bool]:
-    """Which FAKE_IOMMU_* macros compat.mk sets for a tree whose files
-    are `files` (path -> text, those compat.mk reads): make evaluates
-    compat.mk itself, so its rules and these never drift apart."""
+def compat_macros(compat_mk: str, read: Callable[[str], str]
+                  ) -> Dict[str, bool]:
+    """Which FAKE_IOMMU_* macros compat.mk sets for the tree whose files
+    read() returns: make evaluates compat.mk itself, on those of the
+    tree's files it names, so its rules and these never drift apart."""
     named = set(re.findall(r'-D(FAKE_IOMMU_\w+)', compat_mk))
     needed = set(re.findall(r'\$\(srctree\)/([\w./-]+)', compat_mk))
     with tempfile.TemporaryDirectory(prefix='sva-kunit-compat-') as srctree:
         for rel in needed:
             if rel.endswith('.mk'):
                 continue
-            if rel not in files:
-                raise SeriesError(f'compat.mk reads {rel}, which the target '
-                                  'tree lacks')
             path = os.path.join(srctree, *rel.split('/'))
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, 'w', encoding='utf-8') as f:
-                f.write(files[rel])
+                f.write(read(rel))
         mk = os.path.join(srctree, 'compat.mk')
         with open(mk, 'w', encoding='utf-8') as f:
             f.write(compat_mk)
@@ -159,9 +157,7 @@ def build_series(repo_root: str, read_base: ReadBase, author: str
             '\n', IOMMU_C)
         commit(Patch(SUBJECT_MOCK_BUS, BODY_MOCK_BUS), {IOMMU_C: iommu_c})
 
-    needed = set(re.findall(r'\$\(srctree\)/([\w./-]+)', compat_mk))
-    macros = compat_macros(compat_mk, {rel: current(rel) for rel in needed
-                                       if not rel.endswith('.mk')})
+    macros = compat_macros(compat_mk, current)
     macros.update(kernel_macros(read_base))
     modular = macros.get(MOCK_BUS_MACRO, False)
 
@@ -174,8 +170,7 @@ def build_series(repo_root: str, read_base: ReadBase, author: str
     def c_file(rel: str) -> str:
         return upstream_c(read_repo_file(repo_root, rel), macros, rel)
 
-    name_email = author
-    section = (f'{SECTION}\nM:\t{name_email}\nL:\tiommu@lists.linux.dev\n'
+    section = (f'{SECTION}\nM:\t{author}\nL:\tiommu@lists.linux.dev\n'
                f'S:\tMaintained\nF:\t{FAKE_DIR}/\n')
     commit(Patch(SUBJECT_FAKE, BODY_FAKE_MODULAR if modular else BODY_FAKE), {
         f'{FAKE_DIR}/Kconfig': head + _fake_kconfig_entry(

@@ -142,16 +142,6 @@ def insert_before_last(text: str, anchor: str, block: str,
     raise ValueError(f'{where}: no line {anchor!r}')
 
 
-def insert_after_last_match(text: str, pattern: str, line: str,
-                            where: str) -> str:
-    """Insert line after the last line matching the regex pattern."""
-    lines = text.split('\n')
-    for i in range(len(lines) - 1, -1, -1):
-        if re.match(pattern, lines[i]):
-            return '\n'.join(lines[:i + 1] + [line] + lines[i + 1:])
-    raise ValueError(f'{where}: no line matching {pattern!r}')
-
-
 def _is_section(block: str) -> bool:
     lines = block.split('\n')
     return (len(lines) > 1 and bool(re.match(r'^[A-Z0-9]', lines[0]))

@@ -1,32 +1,24 @@
-"""Command line entry point: the subcommand registry and exit codes.
-
-To add a subcommand, write a cmd_<name>.py module exposing a Subcommand
-and list it in SUBCOMMANDS.
-"""
+"""Command line entry point: the subcommands and the exit codes."""
 
 import sys
-from typing import Optional, Sequence, TextIO, Tuple
+from typing import Optional, Sequence, TextIO
 
 from . import (cmd_bench, cmd_bisect_selftest, cmd_bisect_step, cmd_check,
                cmd_format_patch, cmd_install, cmd_mutate, cmd_run, locks)
-from .command import Parser, Subcommand
+from .command import Parser
 from .errors import EXIT_USAGE, SetupError
 from .tree.payload import default_repo_root
 
-SUBCOMMANDS: Tuple[Subcommand, ...] = (
-    cmd_run.RUN,
-    cmd_install.INSTALL,
-    cmd_install.UNINSTALL,
-    cmd_check.CHECK,
-    cmd_bench.BENCH,
-    cmd_mutate.MUTATE,
-    cmd_bisect_step.BISECT_STEP,
-    cmd_bisect_selftest.BISECT_SELFTEST,
-    cmd_format_patch.FORMAT_PATCH,
-)
+SUBCOMMANDS = (cmd_run.RUN, cmd_install.INSTALL, cmd_install.UNINSTALL,
+               cmd_check.CHECK, cmd_bench.BENCH, cmd_mutate.MUTATE,
+               cmd_bisect_step.BISECT_STEP,
+               cmd_bisect_selftest.BISECT_SELFTEST,
+               cmd_format_patch.FORMAT_PATCH)
 
 
-def build_parser() -> Parser:
+def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout,
+         err: TextIO = sys.stderr, repo_root: Optional[str] = None) -> int:
+    """Run one subcommand; return its exit code (0 ok, 1 failed, 2 setup)."""
     parser = Parser(prog='sva-kunit', description='Build, run and judge the '
                     'IOMMU SVA KUnit suite on a kernel tree.')
     sub = parser.add_subparsers(dest='subcommand', metavar='SUBCOMMAND',
@@ -36,13 +28,6 @@ def build_parser() -> Parser:
                            description=command.help)
         command.add_arguments(p)
         p.set_defaults(handler=command.handler)
-    return parser
-
-
-def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout,
-         err: TextIO = sys.stderr, repo_root: Optional[str] = None) -> int:
-    """Run one subcommand; return its exit code (0 ok, 1 failed, 2 setup)."""
-    parser = build_parser()
     try:
         args = parser.parse_args(argv)
         if args.subcommand is None:

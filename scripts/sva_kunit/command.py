@@ -4,11 +4,11 @@ import argparse
 import contextlib
 import signal
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, NoReturn, TextIO
+from typing import Any, Callable, Iterator, NoReturn, TextIO
 
 from .errors import SetupError
 from .run.suite_run import default_jobs
-from .tree.kernel_sources import DEFAULT_SOURCE, help_text, source_version
+from .tree.kernel_sources import DEFAULT_SOURCE, SOURCES, source_version
 from .tree.source_cache import default_cache_dir
 
 
@@ -37,19 +37,21 @@ def add_cache_dir(parser: argparse.ArgumentParser) -> None:
                         '~/.cache/sva-kunit; now %(default)s)')
 
 
-def _source_options() -> Dict[str, Any]:
-    return dict(metavar='VERSION', default=DEFAULT_SOURCE,
-                type=source_version, help=help_text())
-
-
-def add_source(parser: argparse.ArgumentParser) -> None:
-    """--source alone, for a subcommand that takes no --kernel."""
-    parser.add_argument('--source', **_source_options())
+def add_source(parser: Any) -> None:
+    """--source, in a parser or a mutually exclusive group."""
+    where = [f'{v} ({s.package}, ' + (
+        f"fetched from {s.suite} into the cache unless this machine's apt "
+        'has it' if s.suite else 'installed with apt-get') +
+        ('; the default)' if v == DEFAULT_SOURCE else ')')
+        for v, s in SOURCES.items()]
+    parser.add_argument('--source', metavar='VERSION', default=DEFAULT_SOURCE,
+                        type=source_version, help='the Debian kernel source '
+                        'to build when --kernel is not given: ' +
+                        '; '.join(where))
 
 
 def add_kernel(parser: argparse.ArgumentParser, required: bool) -> None:
-    """--kernel, and unless it is required, --source (the Debian tree
-    used without --kernel), which excludes it."""
+    """--kernel, and unless it is required, --source, which excludes it."""
     what = 'kernel source tree (v6.11 or later)'
     if required:
         parser.add_argument('--kernel', metavar='DIR', required=True,
@@ -59,7 +61,7 @@ def add_kernel(parser: argparse.ArgumentParser, required: bool) -> None:
     group.add_argument('--kernel', metavar='DIR', help=what + '; default: '
                        'the Debian tree chosen by --source, extracted in '
                        'the cache')
-    group.add_argument('--source', **_source_options())
+    add_source(group)
 
 
 def positive_int(text: str) -> int:

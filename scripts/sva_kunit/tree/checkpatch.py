@@ -1,16 +1,14 @@
 """Run the kernel's checkpatch.pl over the project's C sources."""
 
+import glob
 import os
 import subprocess
-from dataclasses import dataclass
-from typing import List, TextIO
+from typing import List, NamedTuple, TextIO
 
 from . import debian_fetch, kernel_sources, source_cache
 from .kernel_tree import CHECKPATCH_PL
 from .packages import ensure_packages
 from .payload import JUNK_DIRS, is_junk
-
-C_SUFFIXES = ('.c', '.h')
 
 # What `checkpatch.pl --no-tree` reads of the tree (7.3's and 6.12's):
 # itself, then beside it ($D) spelling.txt and const_structs.checkpatch,
@@ -22,8 +20,7 @@ CHECKPATCH_FILES = (CHECKPATCH_PL, 'scripts/spelling.txt',
                     'Documentation/dev-tools/checkpatch.rst')
 
 
-@dataclass
-class CheckpatchResult:
+class CheckpatchResult(NamedTuple):
     path: str      # repo-relative
     passed: bool
     output: str
@@ -31,22 +28,15 @@ class CheckpatchResult:
 
 def c_sources(repo_root: str) -> List[str]:
     """Repo-relative .c/.h files, skipping hidden and junk directories."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(repo_root):
-        dirnames[:] = sorted(d for d in dirnames
-                             if d not in JUNK_DIRS and not d.startswith('.'))
-        for name in sorted(filenames):
-            if name.endswith(C_SUFFIXES) and not is_junk(name):
-                found.append(os.path.relpath(os.path.join(dirpath, name),
-                                             repo_root))
-    return sorted(found)
+    found = glob.glob('**/*.[ch]', root_dir=repo_root, recursive=True)
+    return sorted(f for f in found if not is_junk(os.path.basename(f))
+                  and not set(f.split(os.sep)) & set(JUNK_DIRS))
 
 
 def checkpatch_tree(cache_dir: str, source: str, out: TextIO) -> str:
     """A directory laid out like the --source Debian tree that holds
     CHECKPATCH_FILES: the cached tree when there is one, else only those
-    files, extracted from the package's tarball into the cache (a few
-    hundred kB instead of a 1.7 GB tree)."""
+    files, extracted into the cache (a few hundred kB, not 1.7 GB)."""
     chosen = kernel_sources.get_source(source)
     if debian_fetch.needed(chosen, cache_dir):
         return debian_fetch.fetched_tree(cache_dir, chosen, out,

@@ -6,16 +6,158 @@ import tarfile
 import tempfile
 import unittest
 from typing import List, Optional
+from unittest import mock
 
 from ..errors import SetupError
+from ..testing_support import write
 from . import debian_fetch
-from .apt_config import Archive, NoArchive
+from .debian_fetch import Archive, Unavailable
 from .kernel_sources import SOURCES
 
-ARCHIVE = Archive('http://mirror.invalid/debian',
-                  '/usr/share/keyrings/debian-archive-keyring.gpg')
+KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg'
+ARCHIVE = Archive('http://mirror.invalid/debian', KEYRING)
 SOURCE = SOURCES['7.3']
 VERSION = '7.3.4-1~bpo13+1'
+DEB822 = '''Types: deb
+# http://snapshot.invalid/archive/debian/20250520T000000Z
+URIs: http://mirror.invalid/debian
+Suites: bookworm bookworm-updates
+Components: main contrib
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+# the security archive
+Types: deb deb-src
+URIs: http://security.invalid/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+'''
+
+SECURITY_ONLY = '''Types: deb
+URIs: http://security.invalid/debian-security
+Suites: bookworm-security
+Components: main
+'''
+
+ONE_LINE = ('# deb http://old.invalid/debian bookworm main\n'
+            'deb-src http://src.invalid/debian bookworm main\n'
+            'deb [arch=amd64 signed-by=/etc/apt/keyrings/mirror.gpg] '
+            'http://mirror.invalid/debian bookworm main non-free-firmware  '
+            '# comment\n'
+            'deb [ signed-by=/k.gpg ] http://other.invalid/debian '
+            'bookworm-updates main\n'
+            'deb http://plain.invalid/debian trixie main\n')
+
+
+class ParseTest(unittest.TestCase):
+
+    def test_deb822_stanzas_and_comments(self):
+        first, second = debian_fetch.parse_deb822(DEB822, 'x.sources')
+        self.assertEqual(first, {
+            'types': 'deb', 'uris': 'http://mirror.invalid/debian',
+            'suites': 'bookworm bookworm-updates',
+            'components': 'main contrib', 'signed-by': KEYRING,
+            'origin': 'x.sources'})
+        self.assertEqual(second['types'], 'deb deb-src')
+        self.assertEqual(second['suites'], 'bookworm-security')
+
+    def test_deb822_names_are_case_insensitive_and_disabled_skipped(self):
+        text = ('types: deb\nuris: http://a.invalid/debian\nsuites: bookworm\n'
+                'components: main\n\nTypes: deb\nEnabled: no\n'
+                'URIs: http://b.invalid/debian\nSuites: bookworm\n')
+        [entry] = debian_fetch.parse_deb822(text)
+        self.assertEqual(entry['uris'], 'http://a.invalid/debian')
+        self.assertNotIn('signed-by', entry)
+
+    def test_deb822_embedded_key_survives_a_round_trip(self):
+        text = ('Types: deb\nURIs: http://a.invalid/debian\nSuites: bookworm\n'
+                'Components: main\nSigned-By:\n -----BEGIN PGP PUBLIC KEY '
+                'BLOCK-----\n .\n mQINBGPL\n -----END PGP PUBLIC KEY '
+                'BLOCK-----\n')
+        [entry] = debian_fetch.parse_deb822(text)
+        sources = debian_fetch.private_sources(
+            Archive(entry['uris'], entry['signed-by']), 'sid')
+        self.assertTrue(sources.endswith(
+            'Signed-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n mQINBGPL'
+            '\n -----END PGP PUBLIC KEY BLOCK-----\n'), sources)
+
+    def test_one_line_format(self):
+        entries = debian_fetch.parse_one_line(ONE_LINE, 'sources.list')
+        self.assertEqual([e['types'] for e in entries],
+                         ['deb-src', 'deb', 'deb', 'deb'])
+        self.assertEqual(entries[1], {
+            'types': 'deb', 'uris': 'http://mirror.invalid/debian',
+            'suites': 'bookworm', 'signed-by': '/etc/apt/keyrings/mirror.gpg',
+            'origin': 'sources.list'})
+        self.assertEqual(entries[2]['signed-by'], '/k.gpg')
+        self.assertEqual(entries[3]['signed-by'], '')
+
+    def test_release_codename(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, 'os-release')
+            with open(path, 'w') as f:
+                f.write('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n'
+                        'VERSION_ID="12"\nVERSION_CODENAME=bookworm\n')
+            self.assertEqual(debian_fetch.release_codename(path), 'bookworm')
+            self.assertEqual(debian_fetch.release_codename(path + '.no'), '')
+
+
+class PickTest(unittest.TestCase):
+
+    def test_the_entry_of_the_release_itself(self):
+        entries = (debian_fetch.parse_deb822(SECURITY_ONLY) +
+                   debian_fetch.parse_one_line(ONE_LINE))
+        self.assertEqual(debian_fetch.pick_archive(entries, 'bookworm'),
+                         Archive('http://mirror.invalid/debian',
+                                 '/etc/apt/keyrings/mirror.gpg'))
+        with mock.patch('os.path.isfile', lambda p: p == KEYRING):
+            self.assertEqual(debian_fetch.pick_archive(entries, 'trixie'),
+                             Archive('http://plain.invalid/debian', KEYRING))
+        with mock.patch('os.path.isfile', lambda p: False):
+            self.assertEqual(debian_fetch.pick_archive(entries, 'trixie'),
+                             Archive('http://plain.invalid/debian', ''))
+
+    def test_security_only_is_no_archive(self):
+        entries = debian_fetch.parse_deb822(SECURITY_ONLY, '/e/debian.sources')
+        with self.assertRaises(Unavailable) as cm:
+            debian_fetch.pick_archive(entries, 'bookworm')
+        self.assertEqual(str(cm.exception), 'no "deb" entry for suite '
+                         'bookworm in /e/debian.sources')
+        with self.assertRaisesRegex(Unavailable, 'VERSION_CODENAME'):
+            debian_fetch.pick_archive(entries, '')
+
+    def test_machine_archive_reads_both_formats(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            etc = os.path.join(tmp, 'apt')
+            write(etc, 'sources.list', b'# nothing here\n')
+            write(etc, 'sources.list.d/security.sources',
+                  SECURITY_ONLY.encode())
+            write(etc, 'sources.list.d/other.list.disabled',
+                  b'deb http://no.invalid/debian bookworm main\n')
+            os_release = os.path.join(tmp, 'os-release')
+            with open(os_release, 'w') as f:
+                f.write('VERSION_CODENAME=bookworm\n')
+            with self.assertRaisesRegex(Unavailable, 'security.sources$'):
+                debian_fetch.machine_archive(etc, os_release)
+            write(etc, 'sources.list.d/debian.sources', DEB822.encode())
+            self.assertEqual(debian_fetch.machine_archive(etc, os_release),
+                             Archive('http://mirror.invalid/debian', KEYRING))
+
+
+class PrivateSourcesTest(unittest.TestCase):
+
+    def test_content(self):
+        self.assertEqual(debian_fetch.private_sources(
+            Archive('http://mirror.invalid/debian', KEYRING),
+            'trixie-backports'),
+            'Types: deb\nURIs: http://mirror.invalid/debian\n'
+            'Suites: trixie-backports\nComponents: main\n'
+            f'Signed-By: {KEYRING}\n')
+        self.assertEqual(debian_fetch.private_sources(
+            Archive('http://mirror.invalid/debian', ''), 'sid'),
+            'Types: deb\nURIs: http://mirror.invalid/debian\nSuites: sid\n'
+            'Components: main\n')
+
 
 
 def policy(version: Optional[str]) -> str:
@@ -224,7 +366,7 @@ class FetchTest(unittest.TestCase):
 
     def test_no_debian_entry_in_the_apt_config(self):
         def none() -> Archive:
-            raise NoArchive('no "deb" entry for suite bookworm in '
+            raise Unavailable('no "deb" entry for suite bookworm in '
                             '/etc/apt/sources.list.d/debian.sources')
         self.assertEqual(self.error(none), "sva-kunit: error: "
                          "linux-source-7.3 is not available from this "
@@ -313,8 +455,7 @@ class NeededTest(unittest.TestCase):
             self.assertTrue(debian_fetch.needed(SOURCE, cache, run))
             self.assertEqual(calls, ['dpkg-query', 'apt-cache'])
             # Fetched before: the machine's apt is not asked again.
-            apt = debian_fetch.private_apt(cache, 'trixie-backports')
-            debian_fetch.prepare(apt, ARCHIVE, 'trixie-backports')
+            write(cache, 'apt/trixie-backports/sources.sources', b'')
             run, calls = self.runner(False, True)
             self.assertTrue(debian_fetch.needed(SOURCE, cache, run))
             self.assertEqual(calls, ['dpkg-query'])

@@ -1,55 +1,44 @@
-"""Decide whether a directory is a kernel tree the suite can be built in.
-
-Every check runs before anything is touched, so a bad --kernel never
-leaves a half-installed tree behind.
+"""Is a directory a kernel tree the suite can be built in?  Checked before
+anything is touched, so a bad --kernel never leaves a half-installed tree.
 """
 
 import os
 import re
 import shutil
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, List, NamedTuple, Optional, Tuple
 
 from ..errors import SetupError
 
 KUNIT_PY = os.path.join('tools', 'testing', 'kunit', 'kunit.py')
 CHECKPATCH_PL = os.path.join('scripts', 'checkpatch.pl')
-IOMMU_HEADER = os.path.join('include', 'linux', 'iommu.h')
 
-# Files every kernel tree we can hook into has; drivers/iommu/iommu.c also
-# proves the IOMMU core (which the hooks edit) is there.
-TREE_MARKERS = ('Makefile', 'Kconfig', os.path.join('drivers', 'iommu',
-                                                    'iommu.c'))
-
+# drivers/iommu/iommu.c and iommu.h also prove the IOMMU core (which the
+# hooks edit) is there.
+TREE_MARKERS = ('Makefile', 'Kconfig', 'drivers/iommu/iommu.c',
+                'include/linux/iommu.h')
 
 
-@dataclass(frozen=True)
-class Requirement:
+class Requirement(NamedTuple):
     """Something the suite (or its fake driver) uses from the tree."""
     pattern: str               # a regex that finds it
     files: Tuple[str, ...]     # tree-relative; found in any one of them
     what: str                  # the API, and the version it came with
 
-    def found(self, read: Callable[[str], str]) -> bool:
-        return any(re.search(self.pattern, read(f)) for f in self.files)
 
-
-IOMMU_PRIV_H = 'drivers/iommu/iommu-priv.h'
+IOMMU_H = ('include/linux/iommu.h',)
 # Every entry matches both linux-source-6.12 and linux-source-7.3.
 REQUIREMENTS = (
-    Requirement(r'\bstruct\s+iommu_mm_data\s*\{', ('include/linux/iommu.h',),
+    Requirement(r'\bstruct\s+iommu_mm_data\s*\{', IOMMU_H,
                 'struct iommu_mm_data (v6.8, SVA domains per mm)'),
-    Requirement(r'\bdomain_alloc_sva\b', ('include/linux/iommu.h',),
+    Requirement(r'\bdomain_alloc_sva\b', IOMMU_H,
                 'iommu_ops.domain_alloc_sva (v6.8)'),
     Requirement(r'\biommu_attach_handle_get\s*\(',
-                ('include/linux/iommu.h', IOMMU_PRIV_H),
+                IOMMU_H + ('drivers/iommu/iommu-priv.h',),
                 'iommu_attach_handle_get() (v6.11, attach handles)'),
-    Requirement(r'\biommu_paging_domain_alloc\s*\(',
-                ('include/linux/iommu.h',),
+    Requirement(r'\biommu_paging_domain_alloc\s*\(', IOMMU_H,
                 'iommu_paging_domain_alloc() (v6.11)'),
     Requirement(r'\biommu_fwspec_init\s*\(\s*struct\s+device\s*\*\s*\w+\s*,'
-                r'\s*struct\s+fwnode_handle\s*\*\s*\w+\s*\)',
-                ('include/linux/iommu.h',),
+                r'\s*struct\s+fwnode_handle\s*\*\s*\w+\s*\)', IOMMU_H,
                 'two-argument iommu_fwspec_init() (v6.11, "iommu: Resolve '
                 'fwspec ops automatically")'),
     Requirement(r'\bkunit_vm_mmap\s*\(', ('include/kunit/test.h',),
@@ -60,9 +49,8 @@ REQUIREMENTS = (
 )
 OLDEST = 'v6.11'   # the newest version named in REQUIREMENTS
 
-# Host tool -> Debian package that provides it.
-HOST_TOOLS = (('gcc', 'gcc'), ('make', 'make'), ('flex', 'flex'),
-              ('bison', 'bison'), ('bc', 'bc'))
+# Host tools kunit.py needs; each is also its Debian package's name.
+HOST_TOOLS = ('gcc', 'make', 'flex', 'bison', 'bc')
 
 
 def validate_tree(tree: str) -> str:
@@ -82,9 +70,6 @@ def validate_tree(tree: str) -> str:
         raise SetupError(f'{tree} has no {KUNIT_PY}',
                          f'use a complete kernel source tree ({OLDEST} or '
                          'later) that ships the KUnit tool')
-    if not os.path.isfile(os.path.join(path, IOMMU_HEADER)):
-        raise SetupError(f'{tree} is not a kernel tree (no {IOMMU_HEADER})',
-                         'pass the top directory of a Linux source tree')
     missing = missing_requirements(path)
     if missing:
         raise SetupError(f'{tree}: the tree lacks what the suite needs: ' +
@@ -94,36 +79,27 @@ def validate_tree(tree: str) -> str:
     return path
 
 
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding='utf-8', errors='replace') as f:
+            return f.read()
+    except OSError:
+        return ''
+
+
 def missing_requirements(tree: str) -> List[Requirement]:
     """The REQUIREMENTS the tree does not meet (an absent file meets
     none)."""
-    texts: Dict[str, str] = {}
-
-    def read(rel: str) -> str:
-        if rel not in texts:
-            try:
-                with open(os.path.join(tree, *rel.split('/')),
-                          encoding='utf-8', errors='replace') as f:
-                    texts[rel] = f.read()
-            except OSError:
-                texts[rel] = ''
-        return texts[rel]
-    return [r for r in REQUIREMENTS if not r.found(read)]
+    return [r for r in REQUIREMENTS
+            if not any(re.search(r.pattern, _read(os.path.join(tree, f)))
+                       for f in r.files)]
 
 
-Which = Callable[[str], Optional[str]]
-
-
-def missing_host_tools(which: Optional[Which] = None) -> List[str]:
-    """Names of the build tools kunit.py needs that are not on PATH."""
-    which = which or shutil.which
-    return [tool for tool, _ in HOST_TOOLS if which(tool) is None]
-
-
-def require_host_tools(which: Optional[Which] = None) -> None:
-    missing = missing_host_tools(which)
+def require_host_tools(which: Optional[Callable[[str], Optional[str]]]
+                       = None) -> None:
+    which = which or shutil.which   # looked up now: tests replace it
+    missing = [tool for tool in HOST_TOOLS if which(tool) is None]
     if missing:
-        packages = [pkg for tool, pkg in HOST_TOOLS if tool in missing]
         raise SetupError('missing host tools: ' + ', '.join(missing),
                          'install them with: sudo apt-get install -y '
-                         + ' '.join(packages))
+                         + ' '.join(missing))

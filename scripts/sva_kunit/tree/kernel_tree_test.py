@@ -39,7 +39,8 @@ class ValidateTreeTest(unittest.TestCase):
         message = self.error(self.root)
         self.assertTrue(message.startswith('sva-kunit: error: '))
         self.assertIn('is not a kernel tree (no Makefile, Kconfig, '
-                      'drivers/iommu/iommu.c)', message)
+                      'drivers/iommu/iommu.c, include/linux/iommu.h)',
+                      message)
 
     def test_tree_without_kunit_py(self):
         tree = make_fake_tree(os.path.join(self.root, 'linux'),

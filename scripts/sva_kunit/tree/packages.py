@@ -1,15 +1,8 @@
-"""Make sure the Debian packages a command needs are there.
-
-The default path builds the Debian kernel source, so it may install what
-that needs when root.  With --kernel the user owns the build setup and
-only gets told what is missing (kernel_tree.require_host_tools); only
---arch's cross compiler and QEMU are installed then.  The kernel source
-package itself depends on --source (kernel_sources.py).
-"""
+"""The Debian packages a command needs: installed when root, else named."""
 
 import os
 import subprocess
-from typing import Callable, Dict, List, Sequence, TextIO
+from typing import Callable, Dict, Sequence, TextIO
 
 from ..errors import SetupError
 
@@ -35,50 +28,32 @@ def installed_versions(packages: Sequence[str],
                          'comes from a Debian package)',
                          'run on Debian/Ubuntu or pass --kernel=DIR'
                          ) from None
-    # dpkg-query exits 1 when some package is unknown; that is an answer,
-    # not an error, so only the output matters.
-    versions: Dict[str, str] = {}
+    # dpkg-query exits 1 when some package is unknown: only the output
+    # matters.
+    versions = {}
     for line in proc.stdout.splitlines():
-        fields = line.split('\t')
-        if len(fields) != 3:
-            continue
-        name, status, version = fields
-        if status.split()[-1:] == ['installed'] and version:
+        name, status, version = (line.split('\t') + ['', ''])[:3]
+        if status.endswith(' installed') and version:
             versions[name.split(':')[0]] = version
     return versions
 
 
-def has_candidate(package: str, run: Runner = subprocess.run) -> bool:
-    """Can the machine's configured apt suites install `package`?"""
+def candidate(package: str, run: Runner = subprocess.run,
+              apt_options: Sequence[str] = ()) -> str:
+    """The version apt would install, '' if none (or no apt)."""
     try:
-        proc = run(['apt-cache', 'policy', package], capture_output=True,
-                   text=True, check=False, env=dict(os.environ, **C_LOCALE))
+        proc = run(['apt-cache', *apt_options, 'policy', package],
+                   capture_output=True, text=True, check=False,
+                   env=dict(os.environ, **C_LOCALE))
     except FileNotFoundError:
-        return False
+        return ''
     # An unknown package prints nothing; a known one without a version
     # in any suite says "Candidate: (none)".
     for line in proc.stdout.splitlines():
         key, _, value = line.strip().partition(':')
-        if key == 'Candidate':
-            return value.strip() not in ('', '(none)')
-    return False
-
-
-def missing_packages(packages: Sequence[str],
-                     run: Runner = subprocess.run) -> List[str]:
-    have = installed_versions(packages, run)
-    return [p for p in packages if p not in have]
-
-
-def _apt(args: List[str], run: Runner, out: TextIO) -> None:
-    env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
-    out.write('sva-kunit: ' + ' '.join(args) + '\n')
-    out.flush()
-    proc = run(args, env=env, check=False)
-    if proc.returncode != 0:
-        raise SetupError(f'"{" ".join(args)}" failed (exit '
-                         f'{proc.returncode})', 'fix apt (see its output '
-                         'above) and rerun')
+        if key == 'Candidate' and value.strip() != '(none)':
+            return value.strip()
+    return ''
 
 
 def ensure_packages(out: TextIO, packages: Sequence[str] = REQUIRED_PACKAGES,
@@ -86,16 +61,27 @@ def ensure_packages(out: TextIO, packages: Sequence[str] = REQUIRED_PACKAGES,
                     is_root: Callable[[], bool] = lambda: os.geteuid() == 0
                     ) -> Dict[str, str]:
     """Install missing packages when root, else explain; return versions."""
-    missing = missing_packages(packages, run)
+    versions = installed_versions(packages, run)
+    missing = [p for p in packages if p not in versions]
     if missing and not is_root():
         raise SetupError('missing Debian packages: ' + ' '.join(missing),
                          'install them with: sudo apt-get install -y '
                          + ' '.join(missing))
-    if missing:
-        _apt(['apt-get', 'update'], run, out)
-        _apt(['apt-get', 'install', '-y', *missing], run, out)
-        still = missing_packages(packages, run)
-        if still:
-            raise SetupError('apt-get did not install: ' + ' '.join(still),
-                             'install them by hand and rerun')
-    return installed_versions(packages, run)
+    if not missing:
+        return versions
+    env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+    for argv in (['apt-get', 'update'], ['apt-get', 'install', '-y',
+                                         *missing]):
+        out.write('sva-kunit: ' + ' '.join(argv) + '\n')
+        out.flush()
+        proc = run(argv, env=env, check=False)
+        if proc.returncode != 0:
+            raise SetupError(f'"{" ".join(argv)}" failed (exit '
+                             f'{proc.returncode})', 'fix apt (see its '
+                             'output above) and rerun')
+    versions = installed_versions(packages, run)
+    still = [p for p in packages if p not in versions]
+    if still:
+        raise SetupError('apt-get did not install: ' + ' '.join(still),
+                         'install them by hand and rerun')
+    return versions

@@ -1,26 +1,19 @@
-"""The cache: an extracted linux-source tree per package version (or
-only a few files of it, for checkpatch.pl), and one kunit.py build
-directory per kernel tree.
+"""The cache: an extracted linux-source tree per package version (or only
+a few files of it, for checkpatch.pl), and a build directory per tree."""
 
-Extraction goes to a temporary directory inside the cache and is renamed
-into place only when complete, so an interrupted extraction is never
-mistaken for a usable tree.
-"""
-
-import errno
+import glob
 import hashlib
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-from typing import Callable, Mapping, Optional, Sequence, TextIO
+from typing import Mapping, Optional, Sequence, TextIO
 
 from ..errors import SetupError
 from .packages import Runner
 
 CACHE_ENV = 'SVA_KUNIT_CACHE'
-TARBALL_NAME = re.compile(r'/usr/src/linux-source-[0-9.]+\.tar\.(xz|bz2|gz)$')
 EXTRACT_PREFIX = '.extract-'
 
 
@@ -34,24 +27,11 @@ def _safe(text: str) -> str:
     return re.sub(r'[^A-Za-z0-9._+-]', '_', text)
 
 
-def tree_dir(cache_dir: str, package: str, version: str) -> str:
-    """Where the tree of one linux-source package version lives."""
-    return os.path.join(cache_dir, 'trees', f'{package}_{_safe(version)}')
-
-
-def newest_tree(cache_dir: str, package: str, kind: str = 'trees'
-                ) -> Optional[str]:
-    """The most recently extracted tree of any version of package (with
-    kind='files', the newest directory of ensure_files)."""
-    trees = os.path.join(cache_dir, kind)
-    try:
-        names = os.listdir(trees)
-    except OSError:
-        return None
-    found = [os.path.join(trees, n) for n in names
-             if n.startswith(f'{package}_')
-             and os.path.isdir(os.path.join(trees, n))]
-    return max(found, key=os.path.getmtime, default=None)
+def tree_dir(cache_dir: str, package: str, version: str,
+             kind: str = 'trees') -> str:
+    """Where the tree of one package version lives (kind='files': the
+    few files ensure_files extracts of it)."""
+    return os.path.join(cache_dir, kind, f'{package}_{_safe(version)}')
 
 
 def build_dir_for(cache_dir: str, tree: str) -> str:
@@ -62,107 +42,71 @@ def build_dir_for(cache_dir: str, tree: str) -> str:
     return os.path.join(cache_dir, 'build', f'{label}-{digest}')
 
 
-def find_tarball(package: str, run: Runner = subprocess.run,
-                 exists: Callable[[str], bool] = os.path.isfile) -> str:
+def find_tarball(package: str) -> str:
     """The tarball of an installed linux-source package."""
-    proc = run(['dpkg', '-L', package], capture_output=True,
-               text=True, check=False)
-    for line in proc.stdout.splitlines():
-        if TARBALL_NAME.match(line.strip()) and exists(line.strip()):
-            return line.strip()
-    default = f'/usr/src/{package}.tar.xz'
-    if exists(default):
-        return default
-    raise SetupError(f'{package} is installed but its tarball was not '
-                     f'found ({default})',
-                     f'reinstall it: apt-get install --reinstall {package}')
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError as e:
-        return e.errno == errno.EPERM
-    return True
-
-
-def remove_abandoned_extractions(trees: str,
-                                 prefix: str = EXTRACT_PREFIX) -> None:
-    """Delete temp dirs (named prefix + pid + '-...') left by extractions
-    (or downloads) whose process has died."""
-    for name in os.listdir(trees):
-        match = re.match(re.escape(prefix) + r'(\d+)-', name)
-        if match and not _pid_alive(int(match.group(1))):
-            shutil.rmtree(os.path.join(trees, name), ignore_errors=True)
-
-
-def ensure_tree(cache_dir: str, package: str, version: str, out: TextIO,
-                tarball: Optional[str] = None,
-                run: Runner = subprocess.run) -> str:
-    """The extracted tree for this package version, extracting if needed
-    (from tarball, by default the installed package's)."""
-    final = tree_dir(cache_dir, package, version)
-    if os.path.isdir(final):
-        return final
-    tarball = tarball or find_tarball(package, run)
-    out.write(f'sva-kunit: extracting {tarball} into {final} (once per '
-              'package version)\n')
-    out.flush()
-    _extract(cache_dir, package, tarball, final, (), run)
-    return final
-
-
-def files_dir(cache_dir: str, package: str, version: str) -> str:
-    """Where a few files of one package version's tree live, extracted
-    without the rest of it (ensure_files)."""
-    return os.path.join(cache_dir, 'files', f'{package}_{_safe(version)}')
+    path = f'/usr/src/{package}.tar.xz'
+    if not os.path.isfile(path):
+        raise SetupError(f'{package} is installed but {path} is missing',
+                         f'reinstall it: apt-get install --reinstall '
+                         f'{package}')
+    return path
 
 
 def has_files(root: str, members: Sequence[str]) -> bool:
-    return all(os.path.isfile(os.path.join(root, *m.split('/')))
-               for m in members)
+    return all(os.path.isfile(os.path.join(root, m)) for m in members)
 
 
-def ensure_files(cache_dir: str, package: str, version: str,
-                 members: Sequence[str], out: TextIO,
-                 tarball: Optional[str] = None,
-                 run: Runner = subprocess.run) -> str:
-    """A directory laid out like the tree of this package version that
-    holds at least `members` (tree-relative paths): the whole tree when
-    it is cached, else a small one with just those files, extracted once
-    (tar still reads the whole tarball, but writes only them)."""
+def cached_tree(cache_dir: str, package: str, version: str,
+                members: Sequence[str] = ()) -> Optional[str]:
+    """The cached tree of this package version, else (with members) its
+    cached directory of ensure_files that holds them, else None."""
     tree = tree_dir(cache_dir, package, version)
     if os.path.isdir(tree):
         return tree
-    final = files_dir(cache_dir, package, version)
-    if has_files(final, members):
-        return final
-    tarball = tarball or find_tarball(package, run)
-    out.write(f'sva-kunit: extracting {", ".join(members)} from {tarball} '
-              f'into {final}\n')
+    files = tree_dir(cache_dir, package, version, 'files')
+    return files if members and has_files(files, members) else None
+
+
+def newest_tree(cache_dir: str, package: str,
+                members: Sequence[str] = ()) -> Optional[str]:
+    """Like cached_tree, for the most recently extracted version."""
+    for kind in ('trees', 'files') if members else ('trees',):
+        found = glob.glob(os.path.join(cache_dir, kind, f'{package}_*', ''))
+        newest = max(found, key=os.path.getmtime, default=None)
+        if newest and (kind == 'trees' or has_files(newest, members)):
+            return os.path.dirname(newest)   # without glob's trailing /
+    return None
+
+
+def remove_abandoned(parent: str, prefix: str = EXTRACT_PREFIX) -> None:
+    """Delete temp dirs (prefix + pid + '-...') of processes that died."""
+    for name in os.listdir(parent):
+        match = re.match(re.escape(prefix) + r'(\d+)-', name)
+        if match and not os.path.exists(f'/proc/{match.group(1)}'):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
+def ensure_tree(cache_dir: str, package: str, version: str, out: TextIO,
+                tarball: Optional[str] = None, run: Runner = subprocess.run,
+                members: Sequence[str] = ()) -> str:
+    """The cached tree of this package version, extracted once from
+    tarball (default: the installed package's).  With members (tree-
+    relative paths) and no whole tree cached, a directory of just those:
+    tar still reads the whole tarball, but writes only them."""
+    found = cached_tree(cache_dir, package, version, members)
+    if found:
+        return found
+    final = tree_dir(cache_dir, package, version,
+                     'files' if members else 'trees')
+    tarball = tarball or find_tarball(package)
+    what = f'{", ".join(members)} from ' if members else ''
+    out.write(f'sva-kunit: extracting {what}{tarball} into {final}\n')
     out.flush()
-    _extract(cache_dir, package, tarball, final, members, run)
-    return final
-
-
-def newest_files(cache_dir: str, package: str, members: Sequence[str]
-                 ) -> Optional[str]:
-    """The newest cached tree of package, else its newest directory from
-    ensure_files that holds every member."""
-    tree = newest_tree(cache_dir, package)
-    if tree is not None:
-        return tree
-    found = newest_tree(cache_dir, package, 'files')
-    return found if found and has_files(found, members) else None
-
-
-def _extract(cache_dir: str, package: str, tarball: str, final: str,
-             members: Sequence[str], run: Runner) -> None:
-    """Extract the tarball's top directory (only `members` of it, if
-    any) and rename it to `final`, replacing an incomplete one."""
+    # Into a temporary directory, renamed into place only when complete:
+    # an interrupted extraction is never taken for a tree.
     parent = os.path.dirname(final)
     os.makedirs(parent, exist_ok=True)
-    remove_abandoned_extractions(parent)
+    remove_abandoned(parent)
     tmp = tempfile.mkdtemp(prefix=f'{EXTRACT_PREFIX}{os.getpid()}-',
                            dir=parent)
     try:
@@ -180,15 +124,23 @@ def _extract(cache_dir: str, package: str, tarball: str, final: str,
         if len(entries) != 1:
             raise SetupError(f'{tarball} does not hold exactly one top '
                              'directory', f'reinstall {package}')
-        top = os.path.join(tmp, entries[0])
         if members and os.path.isdir(final):
             # Fewer files than asked for now: an older harness's set.
             os.rename(final, os.path.join(tmp, 'old'))
         try:
-            os.rename(top, final)
+            os.rename(os.path.join(tmp, entries[0]), final)
         except OSError:
             # Another sva-kunit finished the same extraction first.
             if not os.path.isdir(final):
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def ensure_files(cache_dir: str, package: str, version: str,
+                 members: Sequence[str], out: TextIO,
+                 tarball: Optional[str] = None,
+                 run: Runner = subprocess.run) -> str:
+    return ensure_tree(cache_dir, package, version, out, tarball, run,
+                       members)

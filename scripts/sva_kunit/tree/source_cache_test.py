@@ -84,14 +84,13 @@ class SourceCacheTest(unittest.TestCase):
         self.assertIn('tar exit 2', str(cm.exception))
         self.assertEqual(os.listdir(os.path.join(self.cache, 'trees')), [])
 
-    def test_find_tarball_from_dpkg_listing(self):
-        def dpkg(argv, **kwargs):
-            return subprocess.CompletedProcess(
-                argv, 0, '/usr/src\n/usr/src/linux-source-6.12.tar.xz\n', '')
-        self.assertEqual(source_cache.find_tarball(PKG, dpkg, lambda p: True),
-                         '/usr/src/linux-source-6.12.tar.xz')
-        with self.assertRaises(SetupError):
-            source_cache.find_tarball(PKG, dpkg, lambda p: False)
+    def test_find_tarball(self):
+        with mock.patch('os.path.isfile', return_value=True):
+            self.assertEqual(source_cache.find_tarball(PKG),
+                             '/usr/src/linux-source-6.12.tar.xz')
+        with mock.patch('os.path.isfile', return_value=False), \
+                self.assertRaises(SetupError):
+            source_cache.find_tarball(PKG)
 
     def test_trees_are_per_package_and_the_newest_is_found(self):
         self.assertIsNone(source_cache.newest_tree(self.cache, PKG))
@@ -156,7 +155,8 @@ class EnsureFilesTest(unittest.TestCase):
 
     def test_extracts_only_the_members_once(self):
         files = self.ensure()
-        self.assertEqual(files, source_cache.files_dir(self.cache, PKG, '1'))
+        self.assertEqual(files, source_cache.tree_dir(self.cache, PKG, '1',
+                                                      'files'))
         self.assertEqual(listing(files), list(MEMBERS))
         with open(os.path.join(files, 'scripts', 'spelling.txt'), 'rb') as f:
             self.assertEqual(f.read(), b'abandonned||abandoned\n')
@@ -189,16 +189,16 @@ class EnsureFilesTest(unittest.TestCase):
         self.assertIn('tar exit 2', str(cm.exception))
         self.assertEqual(os.listdir(os.path.join(self.cache, 'files')), [])
 
-    def test_newest_files_prefers_a_whole_tree(self):
-        self.assertIsNone(source_cache.newest_files(self.cache, PKG, MEMBERS))
+    def test_newest_tree_prefers_a_whole_tree(self):
+        self.assertIsNone(source_cache.newest_tree(self.cache, PKG, MEMBERS))
         files = self.ensure()
-        self.assertEqual(source_cache.newest_files(self.cache, PKG, MEMBERS),
+        self.assertEqual(source_cache.newest_tree(self.cache, PKG, MEMBERS),
                          files)
-        self.assertIsNone(source_cache.newest_files(
+        self.assertIsNone(source_cache.newest_tree(
             self.cache, PKG, MEMBERS + ('scripts/other',)))
         tree = source_cache.ensure_tree(self.cache, PKG, '0', io.StringIO(),
                                         self.tarball)
-        self.assertEqual(source_cache.newest_files(self.cache, PKG, MEMBERS),
+        self.assertEqual(source_cache.newest_tree(self.cache, PKG, MEMBERS),
                          tree)
 
 

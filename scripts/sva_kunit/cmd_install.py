@@ -20,47 +20,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='print what would change; change nothing')
 
 
-def _report(plan: installer.Plan, dry_run: bool, out: TextIO,
-            verb: str) -> None:
-    lines = list(installer.describe(plan, dry_run))
-    for line in lines:
-        out.write(f'sva-kunit: {line}\n')
-    if not plan.changes():
-        out.write(f'sva-kunit: {plan.tree}: nothing to do, already '
-                  f'{verb}\n')
-    elif dry_run:
-        out.write(f'sva-kunit: dry run: {plan.tree} was not changed\n')
-    else:
-        out.write(f'sva-kunit: {verb} in {plan.tree}\n')
-
-
-def handle_install(args: argparse.Namespace, out: TextIO) -> int:
-    tree = validate_tree(args.kernel)
-    locks.hold_tree(tree, args.cache_dir, out)
-    mutation_journal.repair(tree, out, dry_run=args.dry_run)
-    payload = collect_payload(args.repo_root)
-    if not payload:
-        raise SetupError(f'no suite files under {args.repo_root}/drivers or '
-                         f'{args.repo_root}/tools', 'run sva-kunit from its '
-                         'repository checkout')
-    plan = installer.sync(tree, payload, dry_run=args.dry_run, out=out)
-    _report(plan, args.dry_run, out, 'installed')
-    return EXIT_OK
-
-
-def handle_uninstall(args: argparse.Namespace, out: TextIO) -> int:
+def _handle(args: argparse.Namespace, out: TextIO, install: bool) -> int:
     tree = validate_tree(args.kernel)
     locks.hold_tree(tree, args.cache_dir, out)
     # Before uninstalling, so the tree ends up exactly as it was.
     mutation_journal.repair(tree, out, dry_run=args.dry_run)
-    plan = installer.uninstall(tree, dry_run=args.dry_run, out=out)
-    _report(plan, args.dry_run, out, 'uninstalled')
+    if install:
+        payload = collect_payload(args.repo_root)
+        if not payload:
+            raise SetupError(f'no suite files under {args.repo_root}/drivers '
+                             f'or {args.repo_root}/tools', 'run sva-kunit '
+                             'from its repository checkout')
+        plan = installer.sync(tree, payload, args.dry_run, out=out)
+    else:
+        plan = installer.uninstall(tree, args.dry_run, out)
+    for line in installer.describe(plan, args.dry_run):
+        out.write(f'sva-kunit: {line}\n')
+    verb = 'installed' if install else 'uninstalled'
+    if not plan.changes():
+        out.write(f'sva-kunit: {tree}: nothing to do, already {verb}\n')
+    elif args.dry_run:
+        out.write(f'sva-kunit: dry run: {tree} was not changed\n')
+    else:
+        out.write(f'sva-kunit: {verb} in {tree}\n')
     return EXIT_OK
 
 
 INSTALL = Subcommand('install', 'copy the suite and its Kconfig/Makefile '
                      'hooks into a kernel tree (re-running syncs it)',
-                     add_arguments, handle_install)
+                     add_arguments, lambda args, out: _handle(args, out, True))
 UNINSTALL = Subcommand('uninstall', 'remove everything install added, '
-                       'restoring the tree byte-for-byte',
-                       add_arguments, handle_uninstall)
+                       'restoring the tree byte-for-byte', add_arguments,
+                       lambda args, out: _handle(args, out, False))

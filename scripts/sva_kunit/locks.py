@@ -1,19 +1,6 @@
-"""One sva-kunit command at a time per kernel tree and per build directory.
-
-A `run` started beside a `mutate` on the same tree would "repair" the
-live mutant, and two builds in one build directory break each other.
-Each command therefore takes an flock(2) on a lock file per tree (under
-the cache dir, keyed by the tree's real path, so that nothing appears in
-the tree for git status to see) and per build directory (inside it), and
-holds it until it ends.  A second command waits, saying once which
-process (pid and command line, written into the lock file) holds it.
-The kernel frees the lock when its holder dies, however it dies; a
-command that ends normally also removes its lock files.
-
-A process takes each lock once: asking again for a lock it holds
-returns at once, so nested code paths may each ask.  session() releases
-the locks taken inside it.
-"""
+"""One sva-kunit command at a time per kernel tree and per build directory:
+a `run` beside a `mutate` would "repair" the live mutant, and two builds
+in one build directory break each other."""
 
 import contextlib
 import fcntl
@@ -32,6 +19,8 @@ BUILD_LOCK_NAME = '.sva-kunit.lock'
 _held: Dict[str, int] = {}  # lock file -> its open descriptor
 
 
+# The tree's lock file lives in the cache dir, so that git status sees
+# nothing; the build directory's inside it.
 def tree_lock_path(cache_dir: str, tree: str) -> str:
     real = os.path.realpath(tree)
     digest = hashlib.sha256(real.encode()).hexdigest()[:16]
@@ -45,33 +34,19 @@ def _holder(fd: int) -> str:
     return text or 'another process'
 
 
-def _open(path: str) -> int:
-    try:
-        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except PermissionError:
-        # Someone else's lock file (root's, say): locking needs no write.
-        return os.open(path, os.O_RDONLY)
-
-
-def _same_file(fd: int, path: str) -> bool:
-    """Whether path still names the file locked: a holder that finished
-    may have removed it meanwhile, and its lock then protects nothing."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return False
-    locked = os.fstat(fd)
-    return (st.st_dev, st.st_ino) == (locked.st_dev, locked.st_ino)
-
-
 def _lock(path: str, what: str, out: TextIO) -> None:
+    """Hold an flock(2) on path, which dies with this process, naming it
+    in the file; wait, saying once for whom, while another holds it."""
     if path in _held:
         return
     said = False
     for attempt in itertools.count():
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd = _open(path)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except PermissionError:  # someone else's (root's, say)
+                fd = os.open(path, os.O_RDONLY)  # flock needs no write
         except OSError as e:
             if isinstance(e, FileNotFoundError) and attempt < 100:
                 continue  # its directory was just removed (see _release)
@@ -88,8 +63,11 @@ def _lock(path: str, what: str, out: TextIO) -> None:
                     out.flush()
                     said = True
                 fcntl.flock(fd, fcntl.LOCK_EX)
-            if _same_file(fd, path):
-                break
+            # A holder that finished may have removed the file meanwhile,
+            # and a lock on it then protects nothing.
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.samestat(os.stat(path), os.fstat(fd)):
+                    break
         except BaseException:
             os.close(fd)
             raise
@@ -103,20 +81,18 @@ def _lock(path: str, what: str, out: TextIO) -> None:
 
 def _release(path: str) -> None:
     # Remove the file while still holding it, so that no one waits on it
-    # in vain (_same_file), and the tree's lock directory when empty.
+    # in vain (see _lock), and the tree's lock directory when empty.
     fd = _held.pop(path)
     with contextlib.suppress(OSError):
         os.unlink(path)
-    if (os.path.basename(path) != BUILD_LOCK_NAME
-            and os.path.basename(os.path.dirname(path)) == LOCK_DIR):
-        with contextlib.suppress(OSError):
+        if os.path.basename(path) != BUILD_LOCK_NAME:
             os.rmdir(os.path.dirname(path))
     os.close(fd)
 
 
 def hold_tree(tree: str, cache_dir: str, out: TextIO) -> None:
     """Wait until no other sva-kunit command uses the tree, then hold it
-    until this process ends (or its session() does)."""
+    until this process (or its session()) ends."""
     _lock(tree_lock_path(cache_dir, tree),
           f'the kernel tree {os.path.abspath(tree)}', out)
 

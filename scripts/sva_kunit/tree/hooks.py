@@ -1,8 +1,6 @@
-"""The lines the suite adds to existing kernel files, and how to undo them.
-
-All functions here are pure (bytes in, bytes out) so the installer can
-plan every change, and check every precondition, before writing.
-"""
+"""The lines the suite adds to existing kernel files, and how to take them
+out again: pure functions, so the installer can check everything before
+it writes."""
 
 from dataclasses import dataclass
 from typing import List, Tuple
@@ -48,33 +46,25 @@ class HookMismatch(Exception):
     """The installed file no longer has the hook where we put it."""
 
 
-def _lines(content: bytes) -> List[bytes]:
-    return content.splitlines(keepends=True)
-
-
 def _block(hook: Hook) -> List[bytes]:
     return [(line + '\n').encode() for line in hook.lines]
 
 
-def _last_anchor_index(lines: List[bytes], anchor: str) -> int:
-    want = anchor.encode()
-    for i in range(len(lines) - 1, -1, -1):
-        if lines[i].rstrip() == want:
-            return i
-    raise AnchorMissing(anchor)
-
-
 def present_lines(hook: Hook, content: bytes) -> List[str]:
     """Hook lines already in the file (someone else's, if not recorded)."""
-    existing = {line.rstrip() for line in _lines(content)}
+    existing = {line.rstrip() for line in content.splitlines()}
     return [h for h in hook.lines if h.encode() in existing]
 
 
 def apply_hook(hook: Hook, content: bytes) -> Tuple[bytes, bool]:
     """Return (new content, whether a missing final newline was added)."""
-    lines = _lines(content)
     if hook.placement == BEFORE_LAST_ANCHOR:
-        at = _last_anchor_index(lines, hook.anchor)
+        lines = content.splitlines(keepends=True)
+        anchors = [i for i, line in enumerate(lines)
+                   if line.rstrip() == hook.anchor.encode()]
+        if not anchors:
+            raise AnchorMissing(hook.anchor)
+        at = anchors[-1]
         return b''.join(lines[:at] + _block(hook) + lines[at:]), False
     added_newline = bool(content) and not content.endswith(b'\n')
     prefix = content + (b'\n' if added_newline else b'')
@@ -90,14 +80,14 @@ def _find(lines: List[bytes], wanted: List[bytes]) -> List[int]:
 
 def remove_hook(hook: Hook, content: bytes, added_newline: bool) -> bytes:
     """Take exactly the hook's lines out of content, keeping everything
-    else, also lines someone added or changed since apply_hook.
+    else, also lines someone added or changed since apply_hook, of which
+    it is the inverse, byte for byte.
 
-    On what apply_hook produced this is its inverse, byte for byte.
     HookMismatch if a hook line is missing (removed, or edited), or
     appears twice and the block cannot say which copy is ours.
     """
-    lines = _lines(content)
-    wanted = [line.rstrip(b'\n') for line in _block(hook)]
+    lines = content.splitlines(keepends=True)
+    wanted = [line.encode() for line in hook.lines]
     block = _find(lines, wanted)
     if len(block) == 1:
         ours = set(range(block[0], block[0] + len(wanted)))
@@ -113,7 +103,7 @@ def remove_hook(hook: Hook, content: bytes, added_newline: bool) -> bytes:
     kept = b''.join(line for i, line in enumerate(lines) if i not in ours)
     # The newline added to a last line that had none belongs to us, unless
     # lines now follow it.
-    at_end = bool(ours) and all(i in ours for i in range(min(ours), len(lines)))
+    at_end = bool(ours) and set(range(min(ours), len(lines))) <= ours
     if added_newline and at_end and kept.endswith(b'\n'):
         kept = kept[:-1]
     return kept

@@ -2,6 +2,7 @@
 command."""
 
 import io
+import json
 import os
 import unittest
 from typing import Callable
@@ -134,6 +135,23 @@ class InterruptTest(FakeTreeTestCase):
         with self.assertRaisesRegex(SetupError, "is unreadable .*'../victim'"):
             self.uninstall()
 
+    def test_mangled_journal_is_unreadable_and_changes_nothing(self):
+        self.interrupted(self.install, 4, killed=True)
+        with open(journal_path(self.tree)) as f:
+            good = json.load(f)
+        entry = good['entries'][0]
+        for doc in ([1], {'version': 2}, {'version': 1, 'entries': [1]},
+                    dict(good, entries=[dict(entry, data=None)]),
+                    dict(good, entries=[dict(entry, mode='0o644')]),
+                    dict(good, entries=[dict(entry, before='link')]),
+                    dict(good, entries=[dict(entry, owner=['a', 0])])):
+            write(self.tree, JOURNAL_NAME, json.dumps(doc).encode())
+            before = snapshot(self.tree)
+            for command in (self.install, self.uninstall):
+                with self.assertRaisesRegex(SetupError, 'is unreadable'):
+                    command()
+                self.assertEqual(snapshot(self.tree), before)
+
     def test_payload_path_through_a_symlink_out_of_the_tree(self):
         outside = os.path.join(self._tmp.name, 'outside')
         os.mkdir(outside)
@@ -145,6 +163,17 @@ class InterruptTest(FakeTreeTestCase):
             self.install()
         self.assertEqual(snapshot(self.tree), before)
         self.assertEqual(os.listdir(outside), [])
+
+    def test_finish_makes_every_touched_directory_durable(self):
+        journal = install_journal.Journal.begin(self.tree, [
+            ('drivers/iommu/fake-iommu', install_journal.DIR, ''),
+            ('drivers/iommu/Kconfig', install_journal.ABSENT, '')])
+        synced = []
+        with mock.patch.object(install_journal, 'fsync_dir', synced.append):
+            journal.finish()
+        self.assertEqual(synced, [os.path.join(self.tree, 'drivers', 'iommu'),
+                                  self.tree])
+        self.assertFalse(os.path.exists(journal_path(self.tree)))
 
     @unittest.skipUnless(os.geteuid() == 0, 'only root can chown')
     def test_repair_keeps_owners(self):

@@ -6,8 +6,8 @@ from unittest import mock
 
 from ..errors import SetupError
 from ..testing_support import IOMMU_MAKEFILE, FakeTreeTestCase, snapshot, write
-from . import fs_journal, installer
-from .hooks import HOOKS
+from . import installer
+from .hooks import APPEND, HOOKS, Hook
 from .manifest import MANIFEST_NAME, load_manifest, sha256
 
 
@@ -32,10 +32,10 @@ class InstallerTest(FakeTreeTestCase):
             b'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-model-test.o\n'
             b'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-test.o\n'))
         manifest = load_manifest(self.tree)
-        self.assertIn('drivers/iommu/fake-iommu', manifest.dirs)
+        self.assertIn('drivers/iommu/fake-iommu', manifest['dirs'])
         self.assertIn('tools/testing/kunit/configs/iommu_sva.config',
-                      manifest.files)
-        self.assertEqual(sorted(manifest.hooks),
+                      manifest['files'])
+        self.assertEqual(sorted(manifest['hooks']),
                          ['drivers/iommu/Kconfig', 'drivers/iommu/Makefile'])
 
     def test_uninstall_restores_tree_byte_for_byte(self):
@@ -202,21 +202,31 @@ class InstallerTest(FakeTreeTestCase):
         self.assertEqual(snapshot(self.tree), before)
 
     def test_failure_midway_rolls_back_install(self):
-        real_write = fs_journal.atomic_write
+        real_write = installer.atomic_write
         calls = []
 
         def failing_write(path, data, mode, owner=None):
             calls.append(path)
-            if len(calls) == 5:
+            if len(calls) == 4:
                 raise OSError(28, 'No space left on device')
             real_write(path, data, mode, owner)
 
-        with mock.patch.object(fs_journal, 'atomic_write', failing_write):
+        with mock.patch.object(installer, 'atomic_write', failing_write):
             with self.assertRaises(SetupError) as cm:
                 installer.sync(self.tree, self.payload())
         self.assertIn('the tree was restored', str(cm.exception))
-        self.assertGreaterEqual(len(calls), 5)
+        self.assertGreaterEqual(len(calls), 4)
         self.assertEqual(snapshot(self.tree), self.before)
+
+    def failing(self, kind: tuple) -> mock._patch:
+        """Actions of that kind fail, as if the permission were denied."""
+        real = installer._perform
+
+        def perform(tree, action):
+            if action.kind == kind:
+                raise OSError(13, 'denied')
+            real(tree, action)
+        return mock.patch.object(installer, '_perform', perform)
 
     def test_failure_midway_rolls_back_resync_and_uninstall(self):
         installer.sync(self.tree, self.payload())
@@ -224,22 +234,19 @@ class InstallerTest(FakeTreeTestCase):
         os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/'
                                           'fake-iommu.h'))
         write(self.repo, 'drivers/iommu/iommu-sva-test.c', b'// v2\n')
-        with mock.patch.object(installer.Journal, 'remove_dir',
-                               side_effect=OSError(13, 'denied')):
+        with self.failing(installer.RMDIR):
             with self.assertRaises(SetupError):
                 installer.uninstall(self.tree)
         self.assertEqual(snapshot(self.tree), installed)
-        with mock.patch.object(installer.Journal, 'remove_file',
-                               side_effect=OSError(13, 'denied')):
+        with self.failing(installer.REMOVE):
             with self.assertRaises(SetupError):
                 installer.sync(self.tree, self.payload())
         self.assertEqual(snapshot(self.tree), installed)
 
     def test_changed_hook_table_is_resynced_and_uninstallable(self):
         installer.sync(self.tree, self.payload())
-        changed = (installer.hooks_mod.Hook(
-            path='drivers/iommu/Makefile', lines=('obj-y += other/',),
-            placement=installer.hooks_mod.APPEND),)
+        changed = (Hook(path='drivers/iommu/Makefile',
+                        lines=('obj-y += other/',), placement=APPEND),)
         installer.sync(self.tree, self.payload(), hook_table=changed)
         self.assertTrue(self.read('drivers/iommu/Makefile').endswith(
             IOMMU_MAKEFILE + b'obj-y += other/\n'))
@@ -272,8 +279,7 @@ class InstallerTest(FakeTreeTestCase):
         os.chown(os.path.join(self.tree, payload), 4242, 4343)
         ours = self.owners_and_modes(payload)
         # A failed uninstall puts removed files back with their owner.
-        with mock.patch.object(installer.Journal, 'remove_dir',
-                               side_effect=OSError(13, 'denied')):
+        with self.failing(installer.RMDIR):
             with self.assertRaises(SetupError):
                 installer.uninstall(self.tree)
         self.assertEqual(self.owners_and_modes(payload), ours)

@@ -1,13 +1,10 @@
-"""The record, kept inside the tree, of what sva-kunit put there.
-
-Without it, uninstall could not tell our files from the user's, and a
-re-install could not tell a stale suite file from someone's edit.
-"""
+"""The record, kept in the tree, of what sva-kunit put there: without it
+uninstall could not tell our files from the user's, nor a re-install a
+stale suite file from someone's edit."""
 
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from ..errors import SetupError
@@ -17,115 +14,67 @@ from .hooks import APPEND, BEFORE_LAST_ANCHOR
 MANIFEST_NAME = '.sva-kunit-manifest'
 FORMAT_VERSION = 1
 
+# The JSON document: {'format', 'tool', 'files': {path: _FILE}, 'dirs'
+# (created by us), 'hooks': {path: _HOOK}}.  Placement and anchor are kept
+# so that uninstall works after the table in hooks.py has changed.
+Manifest = Dict[str, Any]
+_TOP = {'format': int, 'files': dict, 'dirs': list, 'hooks': dict}
+_FILE = {'sha256': str, 'mode': str}
+_HOOK = {'lines': list, 'original_sha256': str, 'installed_sha256': str,
+         'placement': str, 'anchor': str, 'added_newline': bool}
+
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@dataclass
-class FileRecord:
-    sha256: str
-    mode: int
-
-
-@dataclass
-class HookRecord:
-    lines: List[str]
-    original_sha256: str
-    installed_sha256: str
-    # Placement and anchor are kept so uninstall works even after the
-    # hook table in hooks.py has changed.
-    placement: str
-    anchor: str = ''
-    added_newline: bool = False
-
-
-@dataclass
-class Manifest:
-    files: Dict[str, FileRecord] = field(default_factory=dict)
-    dirs: List[str] = field(default_factory=list)  # created by us
-    hooks: Dict[str, HookRecord] = field(default_factory=dict)
-
-    def paths(self) -> List[str]:
-        """Every tree-relative path the manifest names."""
-        return [*self.files, *self.dirs, *self.hooks]
-
-    def is_empty(self) -> bool:
-        return not (self.files or self.dirs or self.hooks)
-
-    def to_json(self) -> str:
-        doc = {
-            'format': FORMAT_VERSION,
-            'tool': 'sva-kunit',
-            'files': {p: {'sha256': r.sha256, 'mode': oct(r.mode)}
-                      for p, r in sorted(self.files.items())},
-            'dirs': sorted(self.dirs),
-            'hooks': {p: {'lines': r.lines,
-                          'original_sha256': r.original_sha256,
-                          'installed_sha256': r.installed_sha256,
-                          'placement': r.placement,
-                          'anchor': r.anchor,
-                          'added_newline': r.added_newline}
-                      for p, r in sorted(self.hooks.items())},
-        }
-        return json.dumps(doc, indent=2) + '\n'
-
-    @classmethod
-    def from_json(cls, text: str) -> 'Manifest':
-        """Parse, checking every field's type: the file is data a user or
-        a crash could have mangled (ValueError/KeyError if so)."""
-        doc = json.loads(text)
-        if _field(doc, 'format', int, 'the manifest') != FORMAT_VERSION:
-            raise ValueError(f'unknown manifest format {doc["format"]}')
-        hooks = {}
-        for p, r in _field(doc, 'hooks', dict, 'the manifest').items():
-            placement = _field(r, 'placement', str, p)
-            if placement not in (APPEND, BEFORE_LAST_ANCHOR):
-                raise ValueError(f'{p}: unknown placement {placement!r}')
-            hooks[p] = HookRecord(
-                _strings(_field(r, 'lines', list, p), p),
-                _field(r, 'original_sha256', str, p),
-                _field(r, 'installed_sha256', str, p), placement,
-                _field(r, 'anchor', str, p, ''),
-                _field(r, 'added_newline', bool, p, False))
-        return cls(
-            files={p: FileRecord(_field(r, 'sha256', str, p),
-                                 _mode(_field(r, 'mode', str, p), p))
-                   for p, r in _field(doc, 'files', dict,
-                                      'the manifest').items()},
-            dirs=_strings(_field(doc, 'dirs', list, 'the manifest'),
-                          'dirs'),
-            hooks=hooks)
-
-
-_REQUIRED = object()
-
-
-def _field(record: Any, key: str, kind: type, where: str,
-           default: Any = _REQUIRED) -> Any:
-    if not isinstance(record, dict):
-        raise ValueError(f'{where}: not a JSON object')
-    value = record.get(key, default)
-    if value is _REQUIRED or not isinstance(value, kind):
-        raise ValueError(f'{where}: "{key}" missing or not a {kind.__name__}')
-    return value
-
-
-def _strings(values: List[Any], where: str) -> List[str]:
-    if not all(isinstance(v, str) for v in values):
-        raise ValueError(f'{where}: not a list of strings')
-    return list(values)
-
-
-def _mode(text: str, where: str) -> int:
-    mode = int(text, 8)
-    if not 0 <= mode <= 0o7777:
-        raise ValueError(f'{where}: mode {text} out of range')
-    return mode
-
-
 def manifest_path(tree: str) -> str:
     return os.path.join(tree, MANIFEST_NAME)
+
+
+def new_manifest() -> Manifest:
+    return {'format': FORMAT_VERSION, 'tool': 'sva-kunit', 'files': {},
+            'dirs': [], 'hooks': {}}
+
+
+def check_shape(record: Any, shape: Dict[str, type], where: str) -> None:
+    if not isinstance(record, dict):
+        raise ValueError(f'{where}: not a JSON object')
+    for key, kind in shape.items():
+        if not isinstance(record.get(key), kind):
+            raise ValueError(f'{where}: "{key}" missing or not a '
+                             f'{kind.__name__}')
+
+
+def _strings(values: List[Any], where: str) -> None:
+    if not all(isinstance(v, str) for v in values):
+        raise ValueError(f'{where}: not a list of strings')
+
+
+def _parse(tree: str, text: str) -> Manifest:
+    """The manifest, every field's type checked: a user or a crash could
+    have mangled it (ValueError if so)."""
+    doc = json.loads(text)
+    check_shape(doc, _TOP, 'the manifest')
+    if doc['format'] != FORMAT_VERSION:
+        raise ValueError(f'unknown manifest format {doc["format"]}')
+    _strings(doc['dirs'], 'dirs')
+    for rel, rec in doc['files'].items():
+        check_shape(rec, _FILE, rel)
+        if not 0 <= int(rec['mode'], 8) <= 0o7777:
+            raise ValueError(f'{rel}: mode {rec["mode"]} out of range')
+    for rel, rec in doc['hooks'].items():
+        if isinstance(rec, dict):  # older manifests lack these two
+            rec.setdefault('anchor', '')
+            rec.setdefault('added_newline', False)
+        check_shape(rec, _HOOK, rel)
+        _strings(rec['lines'], rel)
+        if rec['placement'] not in (APPEND, BEFORE_LAST_ANCHOR):
+            raise ValueError(f'{rel}: unknown placement '
+                             f'{rec["placement"]!r}')
+    for rel in [*doc['files'], *doc['dirs'], *doc['hooks']]:
+        tree_path(tree, rel)
+    return doc
 
 
 def load_manifest(tree: str) -> Optional[Manifest]:
@@ -135,11 +84,8 @@ def load_manifest(tree: str) -> Optional[Manifest]:
     if data is None:
         return None
     try:
-        manifest = Manifest.from_json(data.decode('utf-8'))
-        for rel in manifest.paths():
-            tree_path(tree, rel)
-        return manifest
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        return _parse(tree, data.decode('utf-8'))
+    except ValueError as e:
         raise SetupError(f'{path} is unreadable ({e})',
                          'restore the tree by hand (e.g. git checkout) and '
                          'delete that file') from None

@@ -1,8 +1,6 @@
-"""Collect the files the project copies into a kernel tree.
-
-The payload is whatever lives under the repository's drivers/ and tools/
-directories, so adding a file to the suite needs no change here.
-"""
+"""The files the project copies into a kernel tree: whatever lives under
+the repository's drivers/ and tools/, so a new suite file needs no change
+here."""
 
 import fnmatch
 import os
@@ -27,9 +25,9 @@ class PayloadFile:
 
 
 def default_repo_root() -> str:
-    """The repository this package was loaded from (scripts/sva_kunit/..)."""
-    here = os.path.dirname(os.path.abspath(__file__))  # sva_kunit/tree
-    return os.path.dirname(os.path.dirname(os.path.dirname(here)))
+    """The repository this package was loaded from."""
+    # __file__ is <root>/scripts/sva_kunit/tree/payload.py
+    return os.path.abspath(os.path.join(__file__, '../../../..'))
 
 
 def is_junk(name: str) -> bool:
@@ -41,8 +39,6 @@ def collect_payload(repo_root: str) -> Dict[str, PayloadFile]:
     payload: Dict[str, PayloadFile] = {}
     for top in PAYLOAD_DIRS:
         top_path = os.path.join(repo_root, top)
-        if not os.path.isdir(top_path):
-            continue
         for dirpath, dirnames, filenames in os.walk(top_path):
             dirnames[:] = sorted(d for d in dirnames if d not in JUNK_DIRS)
             for name in sorted(filenames):

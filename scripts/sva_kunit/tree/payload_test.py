@@ -1,10 +1,12 @@
+import json
 import os
 import tempfile
 import unittest
 
-from ..testing_support import make_fake_repo, write
-from . import payload
-from .manifest import FileRecord, HookRecord, Manifest
+from ..testing_support import (FakeTreeTestCase, make_fake_repo, snapshot,
+                               write)
+from . import installer, payload
+from .manifest import MANIFEST_NAME, load_manifest
 
 
 class PayloadTest(unittest.TestCase):
@@ -41,16 +43,24 @@ class PayloadTest(unittest.TestCase):
                                                     'sva-kunit')))
 
 
-class ManifestTest(unittest.TestCase):
+class ManifestTest(FakeTreeTestCase):
 
-    def test_json_round_trip(self):
-        manifest = Manifest(
-            files={'a/b.c': FileRecord('00' * 32, 0o644)},
-            dirs=['a'],
-            hooks={'a/Makefile': HookRecord(['x'], '11' * 32, '22' * 32,
-                                            'append', '', True)})
-        self.assertEqual(Manifest.from_json(manifest.to_json()), manifest)
-        self.assertTrue(Manifest().is_empty())
+    def test_older_manifest_without_anchor_and_newline_flag(self):
+        installer.sync(self.tree, self.payload())
+        path = os.path.join(self.tree, MANIFEST_NAME)
+        with open(path, 'rb') as f:
+            written = f.read()
+        doc = json.loads(written)
+        self.assertEqual(load_manifest(self.tree), doc)
+        for rec in doc['hooks'].values():
+            del rec['anchor'], rec['added_newline']
+        write(self.tree, MANIFEST_NAME, json.dumps(doc, indent=2).encode())
+        self.assertEqual(load_manifest(self.tree)['hooks']
+                         ['drivers/iommu/Makefile']['anchor'], '')
+        installer.sync(self.tree, self.payload())
+        self.assertEqual(snapshot(self.tree)[MANIFEST_NAME][2], written)
+        installer.uninstall(self.tree)
+        self.assertEqual(snapshot(self.tree), self.before)
 
 
 if __name__ == '__main__':

@@ -19,17 +19,23 @@ SVA_C = (b'// sva\nstatic int bind(void)\n{\n\tif (handle) {\n'
          b'\t\trefcount_inc(&handle->users);\n\t\treturn 0;\n\t}\n}\n')
 
 # Builds "fail" when the self-test's build break is in, tests fail when
-# the planted bug (mutant 08) took refcount_inc() away.
+# the planted bug (mutant 08) took refcount_inc() away; as `kunit.py run`
+# or as its config, build and exec steps.
 CONTENT_AWARE_KUNIT_PY = '''#!/usr/bin/env python3
 import os, sys
 opts = dict(a[2:].split('=', 1) for a in sys.argv[1:]
             if a.startswith('--') and '=' in a)
+step = sys.argv[1]
 with open('drivers/iommu/iommu-sva.c') as f:
     sva = f.read()
-print('[12:00:00] Configuring KUnit Kernel ...')
-print('[12:00:01] Building KUnit Kernel ...')
-if 'bisect_selftest_breaks_the_build' in sva:
-    sys.exit(1)
+if step in ('run', 'config'):
+    print('[12:00:00] Configuring KUnit Kernel ...')
+if step in ('run', 'build'):
+    print('[12:00:01] Building KUnit Kernel ...')
+    if 'bisect_selftest_breaks_the_build' in sva:
+        sys.exit(1)
+if step not in ('run', 'exec'):
+    sys.exit(0)
 print('[12:00:02] Starting KUnit Kernel (1/1)...')
 bad = 'refcount_inc(&handle->users);' not in sva
 with open(os.path.join(opts['build_dir'], 'test.log'), 'w') as f:
@@ -88,27 +94,28 @@ class HistoryTest(unittest.TestCase):
                              '--ignored'), '')
         self.assertIn('.gitignore', git(self.tree, 'ls-files'))
         bug = bs.load_bug(default_repo_root())
-        history = bs.build_history(self.tree, bug)
-        self.assertEqual(history.base, base)
-        self.assertGreaterEqual(len(history.commits), 8)
+        commits = bs.build_history(self.tree, bug)
+        self.assertGreaterEqual(len(commits), 8)
         self.assertEqual(git(self.tree, 'rev-list', '--count', 'HEAD'),
-                         str(len(history.commits) + 1))
-        kinds = history.kinds
+                         str(len(commits) + 1))
+        self.assertEqual(git(self.tree, 'rev-parse',
+                             f'HEAD~{len(commits)}'), base)
+        kinds = [kind for kind, _ in bs.HISTORY]
         self.assertEqual(kinds.count(bs.BUG), 1)
         self.assertLess(kinds.index(bs.BREAK), kinds.index(bs.FIX))
         self.assertLess(kinds.index(bs.FIX), kinds.index(bs.BUG))
         self.assertGreater(kinds.index(bs.FIX), kinds.index(bs.BREAK) + 1)
-        self.assertEqual(history.commits[kinds.index(bs.BUG)], history.bug)
         self.assertLess(kinds.index(bs.BUG), len(kinds) - 1)
+        bug_sha = commits[bs.BUG_INDEX]
         # The bug commit removes exactly the refcount_inc() line.
-        diff = git(self.tree, 'show', '--format=', '-U0', history.bug)
+        diff = git(self.tree, 'show', '--format=', '-U0', bug_sha)
         self.assertEqual([line for line in diff.splitlines()
                           if line[:1] in '+-' and line[:3] not in
                           ('+++', '---')],
                          ['-\t\trefcount_inc(&handle->users);'])
         # The fix undoes the break byte for byte.
-        fix = history.commits[kinds.index(bs.FIX)]
-        before_break = history.commits[kinds.index(bs.BREAK) - 1]
+        fix = commits[kinds.index(bs.FIX)]
+        before_break = commits[kinds.index(bs.BREAK) - 1]
         self.assertEqual(git(self.tree, 'diff', before_break, fix, '--',
                              bs.SVA_C), '')
         self.assertEqual(git(self.tree, 'status', '--porcelain'), '')
@@ -118,7 +125,8 @@ class HistoryTest(unittest.TestCase):
         bs.init_repo(self.tree)
         with self.assertRaises(bs.SetupError) as cm:
             bs.build_history(self.tree, bs.load_bug(default_repo_root()))
-        self.assertIn('plant the bug', str(cm.exception))
+        self.assertIn('"bisect-selftest: bug in drivers/iommu/iommu-sva.c" '
+                      'commit', str(cm.exception))
 
 
 GIT_BISECT_OUTPUT = '''running  '/r/scripts/sva-kunit' 'bisect-step'
@@ -140,20 +148,15 @@ bisect found first bad commit
 class ParseTest(unittest.TestCase):
 
     def test_parse_found(self):
-        log = bs.parse_bisect_output(GIT_BISECT_OUTPUT)
-        self.assertEqual(log.first_bad,
-                         '0123456789abcdef0123456789abcdef01234567')
-        self.assertEqual(log.verdicts, ['good', 'bad', 'skip'])
-        self.assertEqual(log.seconds, [41, 52, 9])
-        self.assertEqual(log.steps, 3)
+        self.assertEqual(bs.parse_bisect_output(GIT_BISECT_OUTPUT), (
+            '0123456789abcdef0123456789abcdef01234567',
+            ['good', 'bad', 'skip'], [41, 52, 9]))
 
     def test_parse_undecided(self):
         text = ("There are only 'skip'ped commits left to test.\n"
                 'The first bad commit could be any of:\n'
                 '0123456789abcdef0123456789abcdef01234567\n')
-        log = bs.parse_bisect_output(text)
-        self.assertIsNone(log.first_bad)
-        self.assertEqual(log.steps, 0)
+        self.assertEqual(bs.parse_bisect_output(text), (None, [], []))
 
 
 class SourceTarballTest(unittest.TestCase):

@@ -1,16 +1,6 @@
-"""`sva-kunit bisect-step`: one step of `git bisect run`.
-
-    git bisect run /path/to/repo/scripts/sva-kunit bisect-step
-
-At the revision git checked out it installs the suite (nothing is
-committed), runs it through suite_run like `run` does, and always takes
-it out again.  Exit codes are git bisect's: 0 good, 1 bad, 125 skip (the
-revision cannot take the suite or its kernel does not build), and 128
-(any code >= 128 stops git bisect) when the tree is not exactly as git
-left it afterwards, when no revision could ever be tested here, or on
-any other error (a setup problem, a bug): only a verdict about the
-revision may exit 0 or 1, or git would blame the wrong commit.
-"""
+"""`sva-kunit bisect-step`: one step of `git bisect run`: install the suite
+(nothing committed), run it like `run`, always take it out again.  Only a
+verdict exits 0 good, 1 bad or 125 skip; anything else exits 128."""
 
 import argparse
 import contextlib
@@ -18,16 +8,14 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
-from typing import (ContextManager, Dict, Iterator, Mapping, NoReturn,
-                    Optional, TextIO)
+from typing import Dict, Iterator, Mapping, NoReturn, Optional, TextIO, Tuple
 
 from . import locks
-from .bisect import git_tree
-from .command import (Subcommand, add_build_options, add_cache_dir,
-                      sigterm_handled)
+from .bisect.git_tree import GitError, git, toplevel
+from .cmd_mutate import BASELINE_TIMEOUT_S, sigterm_as_interrupt
+from .command import Parser, Subcommand, add_build_options, add_cache_dir
 from .errors import ERROR_PREFIX, EXIT_OK, SetupError
-from .run.suite_run import RunOptions, RunOutcome, default_build_dir, run_suite
+from .run.suite_run import RunOptions, default_build_dir, run_suite
 from .tree import install_journal, installer
 from .tree.fs_journal import read_file
 from .tree.hooks import HOOKS
@@ -38,103 +26,38 @@ from .tree.payload import collect_payload
 EXIT_GOOD, EXIT_BAD, EXIT_SKIP, EXIT_ABORT = 0, 1, 125, 128
 VERDICTS = {EXIT_GOOD: 'good', EXIT_BAD: 'bad', EXIT_SKIP: 'skip'}
 PREFIX = 'sva-kunit bisect-step: '
+# --ignored too: the kernel's .gitignore ignores ".*", so without it a
+# left-behind .sva-kunit-manifest or .kunitconfig would not show.
+STATUS_ARGS = ('status', '--porcelain=v1', '--untracked-files=all',
+               '--ignored')
+
+State = Tuple[bytes, Dict[str, Optional[bytes]]]
 
 
 class Abort(Exception):
     """Stop the whole bisection: exit 128 with this one-line message."""
 
 
-@dataclass
-class StepResult:
-    exit_code: int
-    reason: str
-
-
-def _one_line(text: str) -> str:
-    return ' '.join(text.split())
-
-
-def result_line(sha: str, result: StepResult, seconds: float) -> str:
-    return (f'{PREFIX}{sha} {VERDICTS[result.exit_code]} '
-            f'({_one_line(result.reason)}) in {seconds:.0f} s')
-
-
 @contextlib.contextmanager
 def deferred_signals() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM back while the tree is half-changed.
-
-    The installer rolls back on errors but not on KeyboardInterrupt; a
-    signal that arrives meanwhile is delivered when the block ends.
-    """
-    blocked = {signal.SIGINT, signal.SIGTERM}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    """Hold SIGINT/SIGTERM back while the tree is half-changed: the
+    installer rolls back on errors but not on KeyboardInterrupt."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK,
+                                 {signal.SIGINT, signal.SIGTERM})
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _child_pids() -> Iterator[int]:
-    """Direct children of this process (Linux /proc; best effort)."""
-    try:
-        tids = os.listdir('/proc/self/task')
-    except OSError:
-        return
-    for tid in tids:
-        try:
-            with open(f'/proc/self/task/{tid}/children') as f:
-                pids = f.read().split()
-        except OSError:
-            continue
-        for pid in pids:
-            yield int(pid)
-
-
-def _on_sigterm(signum: int, frame: object) -> NoReturn:
-    # kunit.py does not get our SIGTERM the way it gets a terminal's
-    # Ctrl-C; pass it on so the wait for it in run_kunit ends soon.
-    for pid in _child_pids():
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGTERM)
-    raise KeyboardInterrupt
-
-
-def sigterm_as_interrupt() -> ContextManager[None]:
-    return sigterm_handled(_on_sigterm)
-
-
-def work_tree(kernel: Optional[str]) -> str:
-    """The tree to test: --kernel, else the top of the cwd's work tree."""
-    path = os.path.abspath(kernel or os.getcwd())
-    top = git_tree.toplevel(path)
-    if top is None:
-        raise Abort(f'{path} is not inside a git work tree; run '
-                    'bisect-step through git bisect run in a kernel git '
-                    'tree (or pass --kernel=DIR)')
-    return path if kernel else top
-
-
-HookBytes = Dict[str, Optional[bytes]]
-
-
-def hook_bytes(tree: str) -> HookBytes:
-    found: HookBytes = {}
+def _state(tree: str) -> State:
+    """git status, and the bytes of the files the installer hooks into
+    (a user's uncommitted edit there shows as " M" before and after)."""
+    hooks = {}
     for hook in HOOKS:
-        current = read_file(os.path.join(tree, *hook.path.split('/')))
-        found[hook.path] = current[0] if current else None
-    return found
-
-
-def _first_difference(before: bytes, after: bytes) -> str:
-    old = before.decode(errors='replace').splitlines()
-    new = after.decode(errors='replace').splitlines()
-    for line in new:
-        if line not in old:
-            return f'now "{line}"'
-    for line in old:
-        if line not in new:
-            return f'no longer "{line}"'
-    return 'order differs'
+        found = read_file(os.path.join(tree, *hook.path.split('/')))
+        hooks[hook.path] = found[0] if found else None
+    return git(tree, STATUS_ARGS).stdout, hooks
 
 
 def _leftover(tree: str) -> str:
@@ -145,9 +68,7 @@ def _leftover(tree: str) -> str:
     return ''
 
 
-def restore(tree: str, before: bytes, hooks_before: Mapping[str,
-                                                             Optional[bytes]]
-            ) -> Optional[str]:
+def restore(tree: str, before: State) -> Optional[str]:
     """Uninstall; None when the tree is as it was, else what is wrong."""
     try:
         if _leftover(tree):
@@ -155,53 +76,29 @@ def restore(tree: str, before: bytes, hooks_before: Mapping[str,
     except SetupError as e:
         return f'uninstalling the suite from {tree} failed: {e}'
     try:
-        after = git_tree.status(tree)
-    except git_tree.GitError as e:
+        status, hooks = _state(tree)
+    except (GitError, SetupError) as e:
         return str(e)
-    if after != before:
-        return (f'git status in {tree} changed during the step '
-                f'({_first_difference(before, after)}); the tree is not as '
-                'git bisect left it, fix it by hand')
-    now = hook_bytes(tree)
-    for rel, data in hooks_before.items():
-        if now[rel] != data:
+    if status != before[0]:
+        old, new = (s.decode(errors='replace').splitlines()
+                    for s in (before[0], status))
+        change = ([f'now "{line}"' for line in new if line not in old]
+                  + [f'no longer "{line}"' for line in old
+                     if line not in new] + ['order differs'])[0]
+        return (f'git status in {tree} changed during the step ({change}); '
+                'the tree is not as git bisect left it, fix it by hand')
+    for rel, data in before[1].items():
+        if hooks[rel] != data:
             return (f'{os.path.join(tree, rel)} is not byte-identical to '
                     'how it was before the step; fix it by hand')
     return None
 
 
-def verdict(outcome: RunOutcome) -> StepResult:
-    reason = outcome.summary.split(': ', 1)[-1]
-    reason = reason.replace('; see its output above', '')
-    if outcome.exit_code == EXIT_OK:
-        return StepResult(EXIT_GOOD, reason)
-    if not outcome.kunit.kernel_ran:
-        return StepResult(EXIT_SKIP, reason)  # configure or build failed
-    return StepResult(EXIT_BAD, reason)
-
-
-def _install(tree: str, repo_root: str, out: TextIO) -> Optional[str]:
-    """Install the suite; the reason to skip when the tree cannot take it."""
-    payload = collect_payload(repo_root)
-    if not payload:
-        raise Abort(f'no suite files under {repo_root}/drivers or '
-                    f'{repo_root}/tools; run sva-kunit from its repository '
-                    'checkout')
-    try:
-        with deferred_signals():
-            plan = installer.sync(tree, payload)
-    except SetupError as e:
-        return e.problem
-    out.write(f'sva-kunit: installed the suite in {tree} '
-              f'({len(plan.payload_actions())} changes; nothing committed)\n')
-    return None
-
-
 def step(tree: str, options: RunOptions, out: TextIO,
-         env: Optional[Mapping[str, str]] = None) -> StepResult:
-    """Install, run, uninstall; raise Abort if the tree is left changed."""
-    before = git_tree.status(tree)
-    hooks_before = hook_bytes(tree)
+         env: Optional[Mapping[str, str]] = None) -> Tuple[int, str]:
+    """Install, run, uninstall: (exit code, reason); Abort if the tree
+    is left changed."""
+    before = _state(tree)
     leftover = _leftover(tree)
     if leftover:
         raise Abort(f'{tree} still holds the suite from an earlier run '
@@ -210,93 +107,104 @@ def step(tree: str, options: RunOptions, out: TextIO,
     try:
         validate_tree(tree)
     except SetupError as e:
-        return StepResult(EXIT_SKIP, e.problem)
+        return EXIT_SKIP, e.problem
+    require_host_tools()
+    payload = collect_payload(options.repo_root)
+    if not payload:
+        raise Abort(f'no suite files under {options.repo_root}/drivers or '
+                    f'{options.repo_root}/tools; run sva-kunit from its '
+                    'repository checkout')
     try:
-        require_host_tools()
-    except SetupError as e:
-        raise Abort(str(e)) from None
-    try:
-        why_not = _install(tree, options.repo_root, out)
-        if why_not is not None:
-            return StepResult(EXIT_SKIP, why_not)
+        try:
+            with deferred_signals():
+                plan = installer.sync(tree, payload)
+        except SetupError as e:
+            return EXIT_SKIP, e.problem  # e.g. a suite file in the way
+        out.write(f'sva-kunit: installed the suite in {tree} ('
+                  f'{len(plan.payload_actions())} changes; nothing '
+                  'committed)\n')
         outcome = run_suite(options, out, env, tree=tree)
         for line in outcome.details:
             out.write(f'sva-kunit:   {line}\n')
         out.write(f'sva-kunit: {outcome.summary}\n')
-        return verdict(outcome)
+        reason = outcome.summary.split(': ', 1)[-1].replace(
+            '; see its output above', '')
+        if outcome.exit_code == EXIT_OK:
+            return EXIT_GOOD, reason
+        # A kernel that did not configure or build is no verdict.
+        return (EXIT_BAD if outcome.kunit.kernel_ran else EXIT_SKIP), reason
     finally:
         out.flush()
         with deferred_signals():
-            problem = restore(tree, before, hooks_before)
+            problem = restore(tree, before)
         if problem is not None:
             # Replaces an interrupt on its way out: 128 stops git bisect
             # just the same, and this is what the user must hear about.
             raise Abort(problem)  # noqa: B012
 
 
-def _abort(message: str, out: TextIO, err: TextIO) -> int:
-    out.flush()
-    err.write(ERROR_PREFIX + _one_line(message) + '\n')
-    err.flush()
-    return EXIT_ABORT
-
-
 def bisect_step(options: RunOptions, kernel: Optional[str], out: TextIO,
                 err: TextIO, env: Optional[Mapping[str, str]] = None) -> int:
     started = time.monotonic()
-    child_env = dict(os.environ if env is None else env)
     # kunit.py must not leave __pycache__ behind in the user's tree.
-    child_env['PYTHONDONTWRITEBYTECODE'] = '1'
+    child_env = {**(os.environ if env is None else env),
+                 'PYTHONDONTWRITEBYTECODE': '1'}
+    # A limit only so that kunit.py runs in a process group of its own,
+    # which an interrupt or SIGTERM then stops as a whole.
+    options.timeout = BASELINE_TIMEOUT_S
     sha = 'HEAD'
     try:
-        tree = work_tree(kernel)
-        sha = git_tree.short_head(tree)
-        options.kernel = tree
+        path = os.path.abspath(kernel or os.getcwd())
+        top = toplevel(path)
+        if top is None:
+            raise Abort(f'{path} is not inside a git work tree; run '
+                        'bisect-step through git bisect run in a kernel git '
+                        'tree (or pass --kernel=DIR)')
+        tree = options.kernel = path if kernel else top
+        sha = git(tree, ('rev-parse', '--short', 'HEAD'), check=False
+                  ).stdout.decode(errors='replace').strip() or sha
         locks.hold_tree(tree, options.cache_dir, out)
         options.build_dir = locks.hold_build_dir(
             options.build_dir or default_build_dir(options, tree), out)
         with sigterm_as_interrupt():
-            result = step(tree, options, out, child_env)
-    except (Abort, git_tree.GitError, SetupError) as e:
-        return _abort(str(e), out, err)
+            code, reason = step(tree, options, out, child_env)
     except Exception as e:  # noqa: BLE001 -- exit 1 would blame the revision
-        return _abort(f'bisect-step failed ({type(e).__name__}: {e}); '
+        if not isinstance(e, (Abort, GitError, SetupError)):
+            e = Abort(f'bisect-step failed ({type(e).__name__}: {e}); '
                       'stopping the bisection, since this says nothing '
-                      'about the revision', out, err)
-    if result.exit_code == EXIT_SKIP:
-        err.write(f'{PREFIX}skipping {sha}: {_one_line(result.reason)}\n')
+                      'about the revision')
+        out.flush()
+        err.write(ERROR_PREFIX + ' '.join(str(e).split()) + '\n')
+        return EXIT_ABORT
+    reason = ' '.join(reason.split())
+    if code == EXIT_SKIP:
+        err.write(f'{PREFIX}skipping {sha}: {reason}\n')
         err.flush()
-    out.write(result_line(sha, result, time.monotonic() - started) + '\n')
+    out.write(f'{PREFIX}{sha} {VERDICTS[code]} ({reason}) in '
+              f'{time.monotonic() - started:.0f} s\n')
     out.flush()
-    return result.exit_code
+    return code
 
 
-def _stop_bisect_on_usage_errors(parser: argparse.ArgumentParser) -> None:
-    """Make usage errors exit 128 instead of sva-kunit's usual 2.
+class StopBisectParser(Parser):
+    """Usage errors exit 128, not 2: git bisect run reads 2 as "bad", so a
+    mistyped option would "find" a wrong first bad commit.  Unknown
+    options too, which argparse would report through the top parser."""
 
-    git bisect run reads 2 as "bad", so a mistyped option would mark
-    every revision bad and "find" a wrong first bad commit; 128 stops
-    the bisection.  Unknown options are caught here too: argparse would
-    otherwise report them through the top-level parser.
-    """
-    def error(message: str) -> NoReturn:
-        sys.stderr.write(f'{ERROR_PREFIX}{parser.prog}: {message}; see '
-                         f'{parser.prog} --help\n')
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f'{ERROR_PREFIX}{self.prog}: {message}; see '
+                         f'{self.prog} --help\n')
         raise SystemExit(EXIT_ABORT)
 
-    parse_known_args = parser.parse_known_args
-
-    def parse_all_args(args=None, namespace=None):  # type: ignore
-        namespace, extras = parse_known_args(args, namespace)
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore
+        namespace, extras = super().parse_known_args(args, namespace)
         if extras:
-            error('unrecognized arguments: ' + ' '.join(extras))
+            self.error('unrecognized arguments: ' + ' '.join(extras))
         return namespace, extras
-
-    parser.error = error  # type: ignore[method-assign]
-    parser.parse_known_args = parse_all_args  # type: ignore
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.__class__ = StopBisectParser
     parser.add_argument('--kernel', metavar='DIR',
                         help='kernel git work tree (default: the one the '
                         'current directory is in, as git bisect run '
@@ -309,7 +217,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='kunit.py build directory kept across steps '
                         '(default: the per-tree one under the cache dir)')
     add_build_options(parser)
-    _stop_bisect_on_usage_errors(parser)
 
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:

@@ -1,2 +1,1 @@
-"""What bisect-step and bisect-selftest need beyond a run: the few git
-queries they make of the tree under bisection."""
+"""The git calls that bisect-step, its self-test and the series share."""

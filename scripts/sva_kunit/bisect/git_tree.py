@@ -1,45 +1,13 @@
-"""The few git queries bisect-step and its self-test need.
-
-Everything goes through one function so tests (and the self-test) run
-git the same way: no pager, no prompts, output as bytes or text.
-"""
+"""Running git for bisect-step, its self-test and the upstream series: no
+pager, no prompts, output as bytes or text."""
 
 import os
 import subprocess
 from typing import Mapping, Optional, Sequence
 
-# A status that means "nothing changed" must not depend on the user's
-# colour or column settings; --porcelain=v1 is stable by contract.
-# --ignored too: the kernel's .gitignore ignores ".*", so without it a
-# left-behind .sva-kunit-manifest or .kunitconfig would not show.
-STATUS_ARGS = ('status', '--porcelain=v1', '--untracked-files=all',
-               '--ignored')
-
 
 class GitError(Exception):
     """A git command failed; str() is git's one-line complaint."""
-
-
-def _env(extra: Optional[Mapping[str, str]] = None) -> dict:
-    env = dict(os.environ)
-    env.update({'GIT_PAGER': 'cat', 'GIT_TERMINAL_PROMPT': '0',
-                'LC_ALL': 'C'})
-    if extra:
-        env.update(extra)
-    return env
-
-
-def _without_config(args: Sequence[str]) -> list:
-    """args minus the "-c key=value" pairs, for shorter messages."""
-    shown, skip = [], False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg == '-c':
-            skip = True
-        else:
-            shown.append(arg)
-    return shown
 
 
 def git(cwd: str, args: Sequence[str], check: bool = True,
@@ -47,15 +15,18 @@ def git(cwd: str, args: Sequence[str], check: bool = True,
         input_bytes: Optional[bytes] = None
         ) -> 'subprocess.CompletedProcess[bytes]':
     """Run git in cwd, capturing stdout and stderr as bytes."""
-    proc = subprocess.run(['git', *args], cwd=cwd, env=_env(env),
-                          input=input_bytes,
-                          stdin=None if input_bytes is not None
-                          else subprocess.DEVNULL, capture_output=True,
-                          check=False)
+    proc = subprocess.run(
+        ['git', *args], cwd=cwd, input=input_bytes, capture_output=True,
+        env={**os.environ, 'GIT_PAGER': 'cat', 'GIT_TERMINAL_PROMPT': '0',
+             'LC_ALL': 'C', **(env or {})},
+        stdin=None if input_bytes is not None else subprocess.DEVNULL)
     if check and proc.returncode != 0:
-        message = proc.stderr.decode(errors='replace').strip()
-        first = message.splitlines()[0] if message else ''
-        raise GitError(f'git {" ".join(_without_config(args))} failed (exit '
+        first = (proc.stderr.decode(errors='replace').strip().splitlines()
+                 or [''])[0]
+        # Without the "-c key=value" pairs, for shorter messages.
+        shown = [a for i, a in enumerate(args)
+                 if a != '-c' and (i == 0 or args[i - 1] != '-c')]
+        raise GitError(f'git {" ".join(shown)} failed (exit '
                        f'{proc.returncode}){": " + first if first else ""}')
     return proc
 
@@ -75,14 +46,3 @@ def toplevel(path: str) -> Optional[str]:
     if proc.returncode != 0 or len(lines) != 2 or lines[0] != 'true':
         return None
     return lines[1]
-
-
-def status(tree: str) -> bytes:
-    """`git status --porcelain=v1 --untracked-files=all --ignored`."""
-    return git(tree, STATUS_ARGS).stdout
-
-
-def short_head(tree: str) -> str:
-    proc = git(tree, ('rev-parse', '--short', 'HEAD'), check=False)
-    text = proc.stdout.decode(errors='replace').strip()
-    return text if proc.returncode == 0 and text else 'HEAD'

@@ -1,43 +1,123 @@
-"""How `mutate` shows its results: --list lines, progress lines, the
-table (plain and GitHub markdown), the summary line and the JSON file."""
+"""What one mutant's run means (killed, survived, or not judged at all),
+and how `mutate` shows it: progress lines, table, summary, JSON."""
 
 import json
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import List, Sequence
 
-from .mutant_outcome import (BUILD_ERROR, KILLED, NO_APPLY, SURVIVED, TIMEOUT,
-                             MutantResult, exit_code)
+from ..errors import EXIT_FAILED, EXIT_OK
+from ..run.kernel_log import UNFINISHED
+from ..run.suite_run import RunOutcome
 from .mutants import Mutant
 
+KILLED = 'killed'            # tests failed and/or the kernel log spoke
+SURVIVED = 'survived'        # the suite passed with the mutant in
+BUILD_ERROR = 'build-error'  # kunit.py could not configure/build it
+TIMEOUT = 'timeout'          # the time limit hit, and nothing shows why
+NO_APPLY = 'no-apply'        # the mutant does not fit the tree's file
 HEADINGS = ('mutant', 'invariant', 'result', 'failed tests / sanitizer',
             'seconds')
 MAX_TESTS = 2  # failed test names shown per row; the JSON has them all
 
 
+@dataclass
+class MutantResult:
+    mutant: Mutant
+    result: str
+    failed_tests: List[str] = field(default_factory=list)
+    sanitizers: List[str] = field(default_factory=list)  # report kinds
+    note: str = ''           # 'timeout', 'crashed', a no-apply reason...
+    seconds: float = 0.0
+    log: str = ''            # kunit.py's output for this mutant
+
+    @property
+    def ok(self) -> bool:
+        """As the catalogue expects: killed, or a known survivor."""
+        return self.result == KILLED or (self.result == SURVIVED and
+                                         self.mutant.known_survivor)
+
+    @property
+    def label(self) -> str:
+        text = self.result
+        if self.result == KILLED and self.note == 'timeout':
+            text = 'killed (timeout)'
+        return text + (' (known survivor)' if self.mutant.known_survivor
+                       else '')
+
+
+def classify(mutant: Mutant, outcome: RunOutcome) -> MutantResult:
+    run, verdict = outcome.kunit, outcome.verdict
+    if not run.kernel_ran:
+        # The baseline built, so this is the mutant's doing -- but a
+        # mutant that does not compile tells nothing about the suite.
+        note = outcome.summary.replace('; see its output above', '')
+        if note.startswith(('FAIL: ', 'PASS: ')):
+            note = note.split(': ', 1)[1]
+        return MutantResult(mutant, TIMEOUT if run.timed_out
+                            else BUILD_ERROR, note=note)
+    failed: List[str] = []
+    kinds: List[str] = []
+    if verdict:
+        # The test a report came from when the log ends inside it (a hang,
+        # a crash) has no result line, so it is in no failed list.  After
+        # a crash kunit.py's JSON has nameless placeholders ("" or
+        # "suite.") for the tests it expected; those name nothing.
+        failed = [n for n in dict.fromkeys(
+            [t.name for t in verdict.failed_tests]
+            + [r.owner for r in verdict.reports if r.where == UNFINISHED])
+            if n and not n.endswith('.')]
+        kinds = list(dict.fromkeys(k for r in verdict.reports
+                                   for k in r.kinds))
+    if run.timed_out:
+        # A hang kills the mutant only with evidence that the kernel went
+        # wrong: a report (lockdep's splat before a deadlock, a hung task)
+        # or a test that started and never finished.  Otherwise the limit
+        # may just have been too short.
+        unfinished = verdict.unfinished if verdict else ''
+        if kinds or failed or unfinished:
+            return MutantResult(mutant, KILLED, failed or [unfinished],
+                                kinds, 'timeout')
+        return MutantResult(mutant, TIMEOUT,
+                            note='timeout, no evidence in the kernel log')
+    if outcome.exit_code == EXIT_OK:
+        return MutantResult(mutant, SURVIVED)
+    if verdict is None or not verdict.tests:
+        note = 'crashed' if verdict is not None else 'kernel did not run'
+    else:
+        note = '' if failed or kinds else f'kunit.py exit {run.returncode}'
+    return MutantResult(mutant, KILLED, failed, kinds, note)
+
+
+def exit_code(results: Sequence[MutantResult]) -> int:
+    """0 when every mutant is killed or is a known survivor; a known
+    survivor that got killed is fine."""
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
+
+def _align(rows: Sequence[Sequence[str]], right_last: bool) -> List[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ['  '.join(cell.rjust(w) if right_last and i == len(row) - 1
+                      else cell.ljust(w)
+                      for i, (cell, w) in enumerate(zip(row, widths))
+                      ).rstrip() for row in rows]
+
+
 def list_lines(mutants: Sequence[Mutant]) -> List[str]:
-    width = max((len(m.name) for m in mutants), default=0)
-    inv_width = max((len(','.join(m.invariants)) for m in mutants),
-                    default=0)
-    lines = []
-    for m in mutants:
-        parts = [m.name.ljust(width), ','.join(m.invariants).ljust(inv_width)]
-        if m.trees:
-            parts.append('trees ' + ' '.join(m.trees))
-        if m.fix:
-            parts.append(f'fix {m.fix}')
-        if m.known_survivor:
-            parts.append('(known survivor)')
-        lines.append('  '.join(parts).rstrip())
-    return lines
+    rows = [(m.name, ','.join(m.invariants), '  '.join(
+        text for text, wanted in (('trees ' + ' '.join(m.trees), m.trees),
+                                  (f'fix {m.fix}', m.fix),
+                                  ('(known survivor)', m.known_survivor))
+        if wanted)) for m in mutants]
+    return _align(rows, False) if rows else []
 
 
 def evidence(result: MutantResult) -> str:
     """The "failed tests / sanitizer" cell."""
     parts = []
     if result.failed_tests:
-        names = result.failed_tests[:MAX_TESTS]
-        more = len(result.failed_tests) - len(names)
-        parts.append(', '.join(names) + (f', +{more} more' if more else ''))
+        more = len(result.failed_tests) - MAX_TESTS
+        parts.append(', '.join(result.failed_tests[:MAX_TESTS])
+                     + (f', +{more} more' if more > 0 else ''))
     if result.sanitizers:
         parts.append('+'.join(result.sanitizers))
     note = ' '.join(result.note.split())
@@ -52,24 +132,17 @@ def rows(results: Sequence[MutantResult]) -> List[Sequence[str]]:
 
 
 def table(results: Sequence[MutantResult]) -> List[str]:
-    body = rows(results)
-    widths = [max(len(row[i]) for row in [HEADINGS] + body)
-              for i in range(len(HEADINGS))]
-
-    def line(row: Sequence[str]) -> str:
-        return '  '.join(cell.rjust(w) if i == len(row) - 1 else
-                         cell.ljust(w) for i, (cell, w)
-                         in enumerate(zip(row, widths))).rstrip()
-    return [line(HEADINGS), line(['-' * w for w in widths])] + [
-        line(row) for row in body]
+    body = [HEADINGS] + rows(results)
+    body.insert(1, ['-' * max(len(row[i]) for row in body)
+                    for i in range(len(HEADINGS))])
+    return _align(body, True)
 
 
 def markdown(results: Sequence[MutantResult]) -> List[str]:
-    def line(row: Sequence[str]) -> str:
-        return '| ' + ' | '.join(cell.replace('|', '\\|') for cell in row) \
-            + ' |'
-    return [line(HEADINGS), '|' + '---|' * (len(HEADINGS) - 1) + '--:|'] + [
-        line(row) for row in rows(results)]
+    lines = ['| ' + ' | '.join(cell.replace('|', '\\|') for cell in row)
+             + ' |' for row in [HEADINGS] + rows(results)]
+    lines.insert(1, '|' + '---|' * (len(HEADINGS) - 1) + '--:|')
+    return lines
 
 
 def progress_line(index: int, total: int, result: MutantResult) -> str:
@@ -79,59 +152,45 @@ def progress_line(index: int, total: int, result: MutantResult) -> str:
             + (f': {cell}' if cell else ''))
 
 
-@dataclass
-class Summary:
-    total: int
-    counts: Dict[str, int]
-    killed: int            # among mutants not marked Survivor
-    judged: int            # total minus known survivors
-    known_killed: List[str]
-    average_s: Optional[float]
-
-    @property
-    def kill_rate(self) -> Optional[float]:
-        return self.killed / self.judged if self.judged else None
-
-
-def summarize(results: Sequence[MutantResult]) -> Summary:
-    counts = {name: sum(r.result == name for r in results) for name in
-              (KILLED, SURVIVED, BUILD_ERROR, TIMEOUT, NO_APPLY)}
+def _summary(results: Sequence[MutantResult]) -> dict:
     ordinary = [r for r in results if not r.mutant.known_survivor]
+    killed = sum(r.result == KILLED for r in ordinary)
     ran = [r.seconds for r in results if r.result != NO_APPLY]
-    return Summary(len(results), counts,
-                   sum(r.result == KILLED for r in ordinary), len(ordinary),
-                   [r.mutant.name for r in results
-                    if r.mutant.known_survivor and r.result == KILLED],
-                   sum(ran) / len(ran) if ran else None)
+    return {
+        'counts': {name: sum(r.result == name for r in results) for name in
+                   (KILLED, SURVIVED, BUILD_ERROR, TIMEOUT, NO_APPLY)},
+        'killed': killed, 'judged': len(ordinary),
+        'kill_rate': killed / len(ordinary) if ordinary else None,
+        'average': sum(ran) / len(ran) if ran else None}
 
 
 def summary_line(results: Sequence[MutantResult], baseline_s: float) -> str:
-    s = summarize(results)
-    counts = ', '.join(f'{n} {name}' for name, n in s.counts.items()
+    s = _summary(results)
+    counts = ', '.join(f'{n} {name}' for name, n in s['counts'].items()
                        if n or name in (KILLED, SURVIVED))
-    rate = (f'{s.killed}/{s.judged} = {100 * s.kill_rate:.0f}%'
-            if s.kill_rate is not None else 'n/a')
-    known = len(results) - s.judged
-    text = (f'sva-kunit: {s.total} mutants: {counts}; kill rate {rate} '
-            f'(killed / (total - {known} known survivors))')
-    if s.known_killed:
-        text += f'; known survivor(s) killed: {", ".join(s.known_killed)}'
-    if s.average_s is not None:
-        text += (f'; {s.average_s:.0f} s per mutant after a '
+    rate = (f'{s["killed"]}/{s["judged"]} = {100 * s["kill_rate"]:.0f}%'
+            if s['kill_rate'] is not None else 'n/a')
+    text = (f'sva-kunit: {len(results)} mutants: {counts}; kill rate {rate} '
+            f'(killed / (total - {len(results) - s["judged"]} known '
+            'survivors))')
+    known_killed = [r.mutant.name for r in results
+                    if r.mutant.known_survivor and r.result == KILLED]
+    if known_killed:
+        text += f'; known survivor(s) killed: {", ".join(known_killed)}'
+    if s['average'] is not None:
+        text += (f'; {s["average"]:.0f} s per mutant after a '
                  f'{baseline_s:.0f} s baseline')
     return text
 
 
 def to_json(results: Sequence[MutantResult], baseline_s: float,
             tree: str) -> str:
-    s = summarize(results)
+    s = _summary(results)
+    average = s['average']
     return json.dumps({
-        'tree': tree,
-        'baseline_seconds': round(baseline_s, 1),
-        'average_seconds': (round(s.average_s, 1) if s.average_s is not None
-                            else None),
-        'counts': s.counts,
-        'kill_rate': s.kill_rate,
+        'tree': tree, 'baseline_seconds': round(baseline_s, 1),
+        'average_seconds': None if average is None else round(average, 1),
+        'counts': s['counts'], 'kill_rate': s['kill_rate'],
         'exit_code': exit_code(results),
         'mutants': [{
             'name': r.mutant.name, 'file': r.mutant.file,

@@ -1,14 +1,11 @@
 """Put a mutant into a kernel tree and take it out again, surviving crashes.
 
 Before a source file is mutated, a journal (<tree>/.sva-kunit-mutation)
-records its original bytes and mode and the hash of the mutated bytes.
-Restoring deletes the journal.  If `mutate` dies in between (SIGKILL, a
-crash, a power cut), the next sva-kunit command that uses the tree finds
-the journal and repairs the file -- unless someone has edited it since,
-in which case it refuses and changes nothing.
-
-The journal sits at the tree's top, outside every directory the installer
-manages, so it never looks like a foreign or modified suite file.
+records its original bytes and mode and the hash of the mutated bytes;
+restoring deletes it.  If `mutate` dies in between, the next command that
+uses the tree repairs the file, unless someone edited it since: then it
+refuses and changes nothing.  The journal sits at the tree's top, outside
+every directory the installer manages.
 """
 
 import json
@@ -17,7 +14,7 @@ from dataclasses import dataclass
 from typing import Optional, TextIO, Tuple
 
 from ..errors import SetupError
-from ..tree.fs_journal import (atomic_write, fsync_dir, read_bytes, read_file,
+from ..tree.fs_journal import (atomic_write, fsync_dir, read_file,
                                remove_temp_files, tree_path)
 from ..tree.manifest import sha256
 from .mutants import Mutant, NoApply, mutate
@@ -44,36 +41,15 @@ class Mutation:
             'mode': self.mode, 'original_sha256': sha256(self.original),
             'mutated_sha256': self.mutated_sha256}, indent=1) + '\n'
 
-    @classmethod
-    def from_json(cls, text: str) -> 'Mutation':
-        data = json.loads(text)
-        if data.get('version') != FORMAT_VERSION:
-            raise ValueError(f'unknown version {data.get("version")!r}')
-        original = data['original'].encode('utf-8', 'surrogateescape')
-        if sha256(original) != data['original_sha256']:
-            raise ValueError('the recorded original does not match its hash')
-        path = data['file']
-        if not isinstance(path, str):
-            raise ValueError(f'bad file {path!r}')
-        return cls(path, original, int(data['mode']),
-                   str(data['mutated_sha256']), str(data.get('mutant', '')))
-
 
 def journal_path(tree: str) -> str:
     return os.path.join(tree, JOURNAL_NAME)
 
 
-def _abs(tree: str, rel: str) -> str:
-    return os.path.join(tree, *rel.split('/'))
-
-
 def apply(tree: str, mutant: Mutant) -> Mutation:
-    """Mutate the tree; NoApply (tree unchanged) if the mutant does not fit.
-
-    Every hunk is checked before anything is written, and the journal is
-    in place before the source file changes.
-    """
-    path = _abs(tree, mutant.file)
+    """Mutate the tree, the journal written first; NoApply (tree
+    unchanged) if the mutant does not fit."""
+    path = os.path.join(tree, *mutant.file.split('/'))
     current = read_file(path)
     if current is None:
         raise NoApply(f'{mutant.file} does not exist in the tree')
@@ -87,32 +63,25 @@ def apply(tree: str, mutant: Mutant) -> Mutation:
     return record
 
 
-def _changed_error(tree: str, record: Mutation) -> SetupError:
-    return SetupError(f'{_abs(tree, record.path)} was changed by someone '
-                      'else while sva-kunit mutate had it mutated; it was '
-                      'left as it is', f'restore it by hand (its original '
-                      f'is the "original" field of {journal_path(tree)}), '
-                      'then delete that journal')
-
-
-def _check_ours(tree: str, record: Mutation) -> Tuple[bytes, int]:
-    """The file's (bytes, mode) if it is the mutant or the original."""
-    current = read_file(_abs(tree, record.path))
+def _check_ours(tree: str, record: Mutation) -> Tuple[str, Tuple[bytes,
+                                                                 int]]:
+    """The file's path and (bytes, mode) if it is the mutant or the
+    original: someone else's edit is not ours to overwrite."""
+    path = os.path.join(tree, *record.path.split('/'))
+    current = read_file(path)
     if current is None or sha256(current[0]) not in (
             record.mutated_sha256, sha256(record.original)):
-        raise _changed_error(tree, record)
-    return current
+        raise SetupError(f'{path} was changed by someone else while '
+                         'sva-kunit mutate had it mutated; it was left as '
+                         'it is', 'restore it by hand (its original is the '
+                         f'"original" field of {journal_path(tree)}), then '
+                         'delete that journal')
+    return path, current
 
 
 def restore(tree: str, record: Mutation) -> None:
-    """Put back the original bytes and mode, then drop the journal.
-
-    Refuses (SetupError, nothing changed) if the file is neither the
-    mutant we wrote nor the original: someone else's edit is not ours to
-    overwrite.
-    """
-    path = _abs(tree, record.path)
-    current = _check_ours(tree, record)
+    """Put back the original bytes and mode, then drop the journal."""
+    path, current = _check_ours(tree, record)
     if current != (record.original, record.mode):
         # Deliberately NOT the old mtime: the restored file must be newer
         # than the object built from the mutant, or make would keep
@@ -123,21 +92,27 @@ def restore(tree: str, record: Mutation) -> None:
     fsync_dir(tree)
 
 
-def load(tree: str) -> Optional[Mutation]:
-    """The journal of an unfinished mutation, or None if there is none."""
-    path = journal_path(tree)
-    data = read_bytes(path)
-    if data is None:
+def _load(tree: str) -> Optional[Mutation]:
+    found = read_file(journal_path(tree))
+    if found is None:
         return None
     try:
-        record = Mutation.from_json(data.decode('utf-8'))
-        tree_path(tree, record.path)
-        return record
+        data = json.loads(found[0].decode('utf-8'))
+        if data.get('version') != FORMAT_VERSION:
+            raise ValueError(f'unknown version {data.get("version")!r}')
+        original = data['original'].encode('utf-8', 'surrogateescape')
+        if sha256(original) != data['original_sha256']:
+            raise ValueError('the recorded original does not match its hash')
+        tree_path(tree, data['file'])
+        return Mutation(data['file'], original, int(data['mode']),
+                        str(data['mutated_sha256']),
+                        str(data.get('mutant', '')))
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise SetupError(f'{path}, left by an interrupted sva-kunit mutate, '
-                         f'is unreadable ({e})', 'check the file it names '
-                         'against a clean tree (e.g. git diff), restore it, '
-                         'then delete the journal') from None
+        raise SetupError(f'{journal_path(tree)}, left by an interrupted '
+                         f'sva-kunit mutate, is unreadable ({e})', 'check '
+                         'the file it names against a clean tree (e.g. git '
+                         'diff), restore it, then delete the journal'
+                         ) from None
 
 
 def repair(tree: str, out: TextIO, dry_run: bool = False) -> Optional[str]:
@@ -145,15 +120,14 @@ def repair(tree: str, out: TextIO, dry_run: bool = False) -> Optional[str]:
     if not dry_run:
         # A crash while writing the journal: the source was not touched.
         remove_temp_files(journal_path(tree))
-    record = load(tree)
+    record = _load(tree)
     if record is None:
         return None
-    verb = 'would repair' if dry_run else 'repaired'
     if dry_run:
         _check_ours(tree, record)
     else:
         restore(tree, record)
-    out.write(f'sva-kunit: {verb} {record.path} left mutated by an '
-              'interrupted mutate run\n')
+    out.write(f'sva-kunit: {"would repair" if dry_run else "repaired"} '
+              f'{record.path} left mutated by an interrupted mutate run\n')
     out.flush()
     return record.path

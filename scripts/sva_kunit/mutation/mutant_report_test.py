@@ -6,13 +6,13 @@ import unittest
 from ..errors import EXIT_FAILED, EXIT_OK
 from ..run import kernel_log
 from ..run.kernel_log_test import read_test_data
-from ..run.kunit_json import TestResult
+from ..run.kernel_log import TestResult
 from ..run.kunit_runner import BUILDING, STARTING, KunitRun
 from ..run.suite_run import RunOutcome
 from ..testing_support import FAILING_LOG, KASAN_IN_TEST_LOG, PASSING_LOG
 from . import mutant_report
-from .mutant_outcome import (BUILD_ERROR, KILLED, NO_APPLY, SURVIVED, TIMEOUT,
-                             MutantResult, classify, exit_code, no_apply)
+from .mutant_report import (BUILD_ERROR, KILLED, NO_APPLY, SURVIVED, TIMEOUT,
+                            MutantResult, classify, exit_code)
 from .mutants import Hunk, Mutant
 
 ORDINARY = Mutant('no-mmgrab', ('I2', 'I9'), 'f.c', 'd', (Hunk('a', ''),))
@@ -131,7 +131,7 @@ class ExitCodeTest(unittest.TestCase):
                     MutantResult(ORDINARY, BUILD_ERROR),
                     MutantResult(ORDINARY, TIMEOUT),
                     MutantResult(KNOWN, BUILD_ERROR),
-                    no_apply(ORDINARY, 'hunk 1 of 1 not found')):
+                    MutantResult(ORDINARY, NO_APPLY)):
             self.assertEqual(exit_code([killed, known, bad]), EXIT_FAILED,
                              bad)
 
@@ -142,8 +142,9 @@ class ReportTest(unittest.TestCase):
         return [MutantResult(ORDINARY, KILLED, ['s.a', 's.b', 's.c', 's.d'],
                              ['KASAN', 'refcount'], seconds=61.4),
                 MutantResult(KNOWN, SURVIVED, seconds=58.6),
-                no_apply(Mutant('x', ('I1',), 'f.c', 'd', (), fix='abc'),
-                         'hunk 1 of 1 (\'a\') not found in f.c')]
+                MutantResult(Mutant('x', ('I1',), 'f.c', 'd', (), fix='abc'),
+                             NO_APPLY,
+                             note="hunk 1 of 1 ('a') not found in f.c")]
 
     def test_list_lines(self):
         lines = mutant_report.list_lines([ORDINARY, KNOWN, Mutant(

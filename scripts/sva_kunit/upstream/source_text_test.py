@@ -1,9 +1,8 @@
 import unittest
 
 from . import source_text
-from .source_text import (kconfig_entries, maintainers_add_file,
-                          maintainers_add_section, resolve_conditionals,
-                          strip_invariant_refs)
+from .source_text import (kconfig_entries, maintainers_add_section,
+                          resolve_conditionals, strip_invariant_refs)
 
 C = '''#ifndef __X_H
 #define __X_H
@@ -140,14 +139,6 @@ class MaintainersTest(unittest.TestCase):
                       text)
         with self.assertRaisesRegex(ValueError, 'already has'):
             maintainers_add_section(text, 'IOMMU SVA KUNIT TESTS\nM:\tD\n')
-
-    def test_file_lines_stay_sorted(self):
-        text = maintainers_add_file(MAINTAINERS, 'IOMMU SUBSYSTEM',
-                                    'drivers/iommu/a.c')
-        self.assertIn('L:\tiommu@lists.linux.dev\nF:\tdrivers/iommu/\n'
-                      'F:\tdrivers/iommu/a.c\n\nIOMMUFD', text)
-        with self.assertRaisesRegex(ValueError, 'no section'):
-            maintainers_add_file(MAINTAINERS, 'NOPE', 'x')
 
 
 if __name__ == '__main__':

@@ -18,6 +18,7 @@ from .run import suite_run
 from .testing_support import (FAILING_LOG, KASAN_IN_TEST_LOG, PASSING_LOG,
                               install_fake_kunit, make_fake_repo,
                               make_fake_tree, snapshot, write)
+from .tree.kernel_sources import SOURCES
 from .tree.manifest import MANIFEST_NAME
 
 
@@ -74,16 +75,20 @@ class RunTest(CliTestCase):
         self.assertEqual(out.splitlines()[-1], 'sva-kunit: PASS: 2 tests '
                          'passed; kernel log clean')
         self.assertIn('Starting KUnit Kernel', out)  # streamed through
-        [call] = self.calls()
+        config, build_call, call = self.calls()
         argv = call['argv']
         build = suite_run.source_cache.build_dir_for(self.cache, self.tree)
-        self.assertEqual(argv[:6], [
-            'run', '--kunitconfig=drivers/iommu', f'--build_dir={build}',
-            '--arch=um', '--jobs=3', argv[5]])
-        self.assertTrue(argv[6].startswith('--json='))
-        self.assertIn('--make_options=CC=ccache gcc', argv)
-        self.assertEqual(os.path.realpath(call['cwd']),
-                         os.path.realpath(self.tree))
+        self.assertEqual(config['argv'][:4], [
+            'config', '--kunitconfig=drivers/iommu', f'--build_dir={build}',
+            '--arch=um'])
+        self.assertEqual(build_call['argv'][:5], [
+            'build', *config['argv'][1:4], '--jobs=3'])
+        self.assertEqual(argv[:5], [
+            'exec', *config['argv'][1:4], '--kernel_args=kasan_multi_shot'])
+        for c in (config, build_call, call):
+            self.assertIn('--make_options=CC=ccache gcc', c['argv'])
+            self.assertEqual(os.path.realpath(c['cwd']),
+                             os.path.realpath(self.tree))
         # The payload was synced into the tree first.
         self.assertTrue(os.path.isfile(os.path.join(
             self.tree, 'drivers/iommu/fake-iommu/fake-iommu.c')))
@@ -97,9 +102,9 @@ class RunTest(CliTestCase):
                                   '--kconfig-add=CONFIG_KASAN=y',
                                   '--kconfig-add=CONFIG_PROVE_LOCKING=y')
         self.assertEqual(rc, 0, out)
-        argv = self.calls()[0]['argv']
+        argv = self.calls()[2]['argv']
         self.assertEqual(argv[2:], [
-            f'--build_dir={build}', '--arch=um', argv[4],
+            f'--build_dir={build}', '--arch=um',
             '--kernel_args=kasan_multi_shot', f'--json={json_path}',
             '--kconfig_add=CONFIG_KASAN=y',
             '--kconfig_add=CONFIG_PROVE_LOCKING=y', 'iommu_sva.bind*'])
@@ -110,22 +115,24 @@ class RunTest(CliTestCase):
             '--no-ccache', '--kernel-arg=iommu_sva_model_test.soak_seeds=5',
             '--kernel-arg=kunit.timeout=900', '--run-timeout=3600')
         self.assertEqual(rc, 0, out)
-        argv = self.calls()[0]['argv']
+        argv = self.calls()[2]['argv']
         at = argv.index('--kernel_args=kasan_multi_shot')
         self.assertEqual(argv[at + 1:at + 4], [
             '--kernel_args=iommu_sva_model_test.soak_seeds=5',
             '--kernel_args=kunit.timeout=900', '--timeout=3600'])
 
-    def test_json_results_are_used(self):
-        self.set_control(log=PASSING_LOG, json={
-            'name': 'KUnit Test Group', 'test_cases': [], 'sub_groups': [
-                {'name': 'iommu_sva', 'sub_groups': [], 'test_cases': [
-                    {'name': 'a', 'status': 'PASS'},
-                    {'name': 'b', 'status': 'PASS'},
-                    {'name': 'c', 'status': 'SKIP'}]}]})
-        rc, out, _ = self.run_cmd()
+    def test_json_is_kunit_pys_and_the_verdict_reads_the_log(self):
+        json_path = os.path.join(self._tmp.name, 'out.json')
+        self.set_control(log=PASSING_LOG, json={'sub_groups': []})
+        rc, out, _ = self.run_cmd(f'--json={json_path}')
         self.assertEqual(rc, 0)
-        self.assertIn('PASS: 2 tests passed, 1 skipped', out.splitlines()[-1])
+        self.assertIn('PASS: 2 tests passed', out.splitlines()[-1])
+        with open(json_path) as f:
+            self.assertEqual(json.load(f), {'sub_groups': []})
+        # Without --json, no --json for kunit.py either.
+        self.run_cmd()
+        self.assertFalse(any(a.startswith('--json') for a in
+                             self.calls()[-1]['argv']))
 
     def test_kasan_in_ok_test_fails(self):
         self.set_control(log=KASAN_IN_TEST_LOG)
@@ -225,7 +232,8 @@ class RunTest(CliTestCase):
         self.assertIn('--make_options=CC=ccache aarch64-linux-gnu-gcc', argv)
 
     def test_ccache_runs_in_depend_mode_unless_the_user_chose(self):
-        self.assertEqual(suite_run.ccache_env({}, True), {'CCACHE_DEPEND': '1'})
+        self.assertEqual(suite_run.ccache_env({}, True),
+                         {'CCACHE_DEPEND': '1'})
         self.assertEqual(suite_run.ccache_env({'CCACHE_DEPEND': '0'}, True),
                          {'CCACHE_DEPEND': '0'})
         self.assertEqual(suite_run.ccache_env({'A': 'b'}, False), {'A': 'b'})
@@ -318,6 +326,16 @@ class RunTest(CliTestCase):
         rc, out, _ = self.main()
         self.assertEqual(rc, 2)
         self.assertIn('run', out)
+
+    def test_source_help_names_every_source(self):
+        with self.assertRaises(SystemExit), \
+                mock.patch.dict(os.environ, {'COLUMNS': '1000'}), \
+                mock.patch('sys.stdout', io.StringIO()) as out:
+            cli.main(['run', '--help'])
+        for version, source in SOURCES.items():
+            self.assertIn(f'{version} ({source.package}, ', out.getvalue())
+        self.assertIn('7.3 (linux-source-7.3, fetched from trixie-backports',
+                      out.getvalue())
 
     def test_every_subcommand_has_help(self):
         for command in cli.SUBCOMMANDS:

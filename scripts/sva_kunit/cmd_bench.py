@@ -1,14 +1,6 @@
-"""`sva-kunit bench`: what does the harness cost over plain kunit.py?
-
-On one tree, in fresh build directories, it times a cold build+run, a
-re-run with nothing changed and a re-run after touching
-drivers/iommu/iommu-sva.c, once through `sva-kunit run`'s code path and
-once through plain `kunit.py run --kunitconfig=drivers/iommu`, which gets
-the harness's cross compiler, QEMU arguments and TCG-only QEMU for
---arch, so that both sides build and boot the same kernel.  Steps run
-one after another: the machines this runs on have two cores, and
-overlapping kernel builds would measure contention, not the harness.
-"""
+"""`sva-kunit bench`: time `run` against plain `kunit.py run` (what users
+type, with the harness's cross compiler, QEMU arguments and TCG-only QEMU)
+on one tree, in fresh build dirs, one step after another (two cores)."""
 
 import argparse
 import json
@@ -18,11 +10,12 @@ import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Callable, Dict, List, TextIO, Tuple
+from typing import Callable, List, TextIO, Tuple
 
 from .cmd_run import add_run_arguments, options_from
 from .command import Subcommand
 from .errors import EXIT_FAILED, EXIT_OK
+from .run.kunit_runner import RUN
 from .run.suite_run import (RunOptions, kunit_argv, qemu_env, resolve_tree,
                             run_suite, sync_payload)
 
@@ -57,23 +50,14 @@ class Step:
 
 def format_table(steps: List[Step]) -> List[str]:
     rows = [('step', 'sva-kunit', 'plain', 'ratio', 'target', 'met')]
-    for s in steps:
-        rows.append((s.name,
-                     f'{s.sva_kunit_s:.1f}s' + ('' if s.sva_kunit_ok
-                                                 else ' (failed)'),
-                     f'{s.plain_s:.1f}s' + ('' if s.plain_ok
-                                            else ' (failed)'),
-                     f'{s.ratio:.3f}', f'<={s.target:.2f}',
-                     'yes' if s.met else 'NO'))
+    rows.extend((s.name, f'{s.sva_kunit_s:.1f}s' + ('' if s.sva_kunit_ok
+                                                    else ' (failed)'),
+                 f'{s.plain_s:.1f}s' + ('' if s.plain_ok else ' (failed)'),
+                 f'{s.ratio:.3f}', f'<={s.target:.2f}',
+                 'yes' if s.met else 'NO') for s in steps)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ['  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
             for row in rows]
-
-
-def _timed(action: Callable[[], bool]) -> Tuple[float, bool]:
-    start = time.monotonic()
-    ok = action()
-    return time.monotonic() - start, ok
 
 
 def run_bench(options: RunOptions, work: str, out: TextIO) -> List[Step]:
@@ -89,7 +73,7 @@ def run_bench(options: RunOptions, work: str, out: TextIO) -> List[Step]:
     # The same kunit.py command line as the harness's (cross compiler,
     # QEMU arguments, kernel arguments) and the same TCG-only QEMU, less
     # what the harness adds to it: ccache and a JSON file.
-    plain_argv = kunit_argv(options, plain_build)
+    plain_argv = kunit_argv(options, RUN, plain_build)
     plain_env = qemu_env(options, None)
 
     def sva(label: str) -> bool:
@@ -106,21 +90,21 @@ def run_bench(options: RunOptions, work: str, out: TextIO) -> List[Step]:
         out.write(f'  plain kunit.py {label}: exit {rc}\n')
         return rc == 0
 
-    def touch() -> None:
-        os.utime(os.path.join(tree, *TOUCHED_FILE.split('/')))
+    def timed(action: Callable[[str], bool], label: str) -> Tuple[float,
+                                                                   bool]:
+        if label == 'touched':
+            os.utime(os.path.join(tree, *TOUCHED_FILE.split('/')))
+        start = time.monotonic()
+        ok = action(label)
+        return time.monotonic() - start, ok
 
     steps = []
-    for name, label, before in ((COLD, 'cold', None),
-                                (RERUN, 'rerun', None),
-                                (TOUCHED, 'touched', touch)):
+    for name, label in ((COLD, 'cold'), (RERUN, 'rerun'),
+                        (TOUCHED, 'touched')):
         out.write(f'bench: {name} ...\n')
         out.flush()
-        if before:
-            before()
-        sva_s, sva_ok = _timed(lambda: sva(label))
-        if before:
-            before()
-        plain_s, plain_ok = _timed(lambda: plain(label))
+        sva_s, sva_ok = timed(sva, label)
+        plain_s, plain_ok = timed(plain, label)
         steps.append(Step(name, sva_s, plain_s, sva_ok, plain_ok))
 
     # What the shared compiler cache buys: another build dir of the same
@@ -130,7 +114,7 @@ def run_bench(options: RunOptions, work: str, out: TextIO) -> List[Step]:
     out.flush()
     sva_options = replace(sva_options,
                           build_dir=os.path.join(work, 'sva-kunit-fresh'))
-    fresh_s, fresh_ok = _timed(lambda: sva('fresh'))
+    fresh_s, fresh_ok = timed(sva, 'fresh')
     steps.append(Step(FRESH, fresh_s, steps[0].plain_s, fresh_ok,
                       steps[0].plain_ok))
     return steps
@@ -149,15 +133,14 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
             shutil.rmtree(work, ignore_errors=True)
     for line in format_table(steps):
         out.write(line + '\n')
-    if args.json:
-        doc: Dict[str, object] = {
-            'steps': [dict(asdict(s), ratio=s.ratio, target=s.target,
-                           met=s.met) for s in steps],
-            'all_met': all(s.met for s in steps)}
-        with open(args.json, 'w', encoding='utf-8') as f:
-            json.dump(doc, f, indent=2)
-            f.write('\n')
     met = all(s.met for s in steps)
+    if args.json:
+        with open(args.json, 'w', encoding='utf-8') as f:
+            json.dump({'steps': [dict(asdict(s), ratio=s.ratio,
+                                      target=s.target, met=s.met)
+                                 for s in steps], 'all_met': met}, f,
+                      indent=2)
+            f.write('\n')
     out.write('bench: all targets met\n' if met else
               'bench: targets missed (or a run failed); see above\n')
     return EXIT_OK if met else EXIT_FAILED

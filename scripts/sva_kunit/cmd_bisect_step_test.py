@@ -101,10 +101,10 @@ class ExitCodeTest(BisectStepTestCase):
         self.assertIn('nothing committed', out)
         self.assertEqual(tree_state(self.tree), before)
         with open(self.control + '.calls') as f:
-            argv = json.loads(f.readline())['argv']
+            _, build_argv, argv = [json.loads(line)['argv'] for line in f]
         build = source_cache.build_dir_for(self.cache, self.tree)
         self.assertIn(f'--build_dir={build}', argv)
-        self.assertIn('--jobs=2', argv)
+        self.assertIn('--jobs=2', build_argv)
         self.assertEqual(argv[-1], 'iommu_sva*')
 
     def test_failed_test_or_dirty_log_is_bad(self):

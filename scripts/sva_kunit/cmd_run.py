@@ -1,18 +1,28 @@
-"""`sva-kunit run`: build and run the suite, then judge the kernel log
-(with --repeat, see repeat_run.py)."""
+"""`sva-kunit run`: build and run the suite, then judge the kernel log;
+with --repeat=N, build once, boot N times and count failures per test."""
 
 import argparse
+import os
 import re
-from typing import TextIO
+import shutil
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Sequence, TextIO
 
 from . import locks
 from .command import (Subcommand, add_build_options, add_cache_dir, add_kernel,
                       positive_int)
-from .run.repeat_run import report, run_repeated
-from .run.suite_run import RunOptions, default_build_dir, run_suite
+from .errors import EXIT_FAILED, EXIT_OK
+from .run.kunit_runner import test_log_path
+from .run.suite_run import (RunOptions, RunOutcome, default_build_dir,
+                            resolve_tree, run_suite, sync_payload)
 from .tree.kernel_tree import validate_tree
 
 KCONFIG_OPTION = re.compile(r'^CONFIG_[A-Za-z0-9_]+=.+$')
+LOG_DIR = 'repeat-logs'
+IN_NO_TEST = '(kernel log: a report in no test)'
+NO_RESULTS = '(no test results: build, boot or crash)'
+ROW_WORDS = {IN_NO_TEST: 'a kernel-log report in no test',
+             NO_RESULTS: 'no test results'}
 
 
 def kconfig_option(text: str) -> str:
@@ -90,13 +100,119 @@ def hold_locks(options: RunOptions, out: TextIO) -> None:
         options.build_dir or default_build_dir(options, tree), out)
 
 
+@dataclass
+class Tally:
+    failed: int = 0
+    not_run: int = 0   # runs with results, but none for this test
+
+
+def tally_runs(runs: Sequence[RunOutcome]) -> Dict[str, Tally]:
+    """Per test, in how many runs it failed (or had no result); then the
+    two rows for failures no test owns, when there were any."""
+    tallies: Dict[str, Tally] = {}
+    for run in runs:
+        for test in run.verdict.tests if run.verdict else ():
+            tallies.setdefault(test.name, Tally())
+    rows = dict.fromkeys(ROW_WORDS, 0)
+    for run in runs:
+        verdict = run.verdict
+        if verdict is None or not verdict.tests:
+            rows[NO_RESULTS] += 1
+            continue
+        results = {test.name: test for test in verdict.tests}
+        for name, tally in tallies.items():
+            if name not in results:
+                tally.not_run += 1
+            elif not results[name].passed:
+                tally.failed += 1
+        owned = {id(r) for test in verdict.tests for r in test.reports}
+        if any(id(r) not in owned for r in verdict.reports):
+            rows[IN_NO_TEST] += 1
+    tallies.update((name, Tally(n)) for name, n in rows.items() if n)
+    return tallies
+
+
+def format_table(tallies: Dict[str, Tally], count: int) -> List[str]:
+    rows = [('test', f'failed/{count}')]
+    for name, t in tallies.items():
+        extra = f' (no result in {t.not_run})' if t.not_run else ''
+        rows.append((name, f'{t.failed}/{count}{extra}'))
+    width = max(len(name) for name, _ in rows)
+    return [f'{name.ljust(width)}  {cell}' for name, cell in rows]
+
+
+def summary_line(runs: Sequence[RunOutcome], count: int,
+                 tallies: Dict[str, Tally], log_dir: str) -> str:
+    """The closing line; log_dir is where failed runs' logs are ('' when
+    none was kept)."""
+    failed_runs = [r for r in runs if r.exit_code != EXIT_OK]
+    if not failed_runs:
+        tests = len(runs[-1].verdict.tests) if runs[-1].verdict else 0
+        return (f'PASS: all {count} runs passed ({tests} tests each); '
+                'kernel log clean every time')
+    parts = [f'{len(failed_runs)} of {count} runs failed']
+    bad = [f'{name} {t.failed}/{count}' for name, t in tallies.items()
+           if t.failed and name not in ROW_WORDS]
+    if bad:
+        more = f', and {len(bad) - 5} more' if len(bad) > 5 else ''
+        parts.append(f'failed: {", ".join(bad[:5])}{more}')
+    parts.extend(f'{words} in {tallies[name].failed}/{count}'
+                 for name, words in ROW_WORDS.items() if name in tallies)
+    if log_dir:
+        parts.append(f'raw logs of the failed runs in {log_dir}')
+    return 'FAIL: ' + '; '.join(parts)
+
+
+def run_repeated(options: RunOptions, count: int, out: TextIO,
+                 env: Optional[Mapping[str, str]] = None) -> int:
+    """Build and run once, boot count-1 more times (`kunit.py exec`), each
+    judged like `run`; keep failed runs' logs."""
+    tree = resolve_tree(options, out)
+    sync_payload(tree, options.repo_root, out)
+    runs: List[RunOutcome] = []
+    log_dir = ''
+    kept = False
+    for index in range(1, count + 1):
+        out.write(f'sva-kunit: run {index} of {count}\n')
+        out.flush()
+        outcome = run_suite(options, out, env, tree=tree,
+                            boot_only=index > 1)
+        runs.append(outcome)
+        if index == 1:
+            log_dir = os.path.join(outcome.build_dir, LOG_DIR)
+            shutil.rmtree(log_dir, ignore_errors=True)  # an earlier --repeat
+            os.makedirs(log_dir)
+        for line in outcome.details:
+            out.write(f'sva-kunit:   {line}\n')
+        line = f'sva-kunit: run {index} of {count}: {outcome.summary}'
+        if outcome.exit_code != EXIT_OK and outcome.verdict is not None:
+            # The kernel wrote a test.log this time: keep it.
+            dest = os.path.join(log_dir, f'run-{index}.test.log')
+            shutil.copyfile(test_log_path(outcome.build_dir), dest)
+            kept = True
+            line += f'; raw log: {dest}'
+        out.write(line + '\n')
+        out.flush()
+        if index == 1 and not outcome.kunit.kernel_ran:
+            # Nothing was built to boot again: that is the answer.
+            out.write(f'sva-kunit: {outcome.summary}; nothing repeated\n')
+            return outcome.exit_code
+    tallies = tally_runs(runs)
+    if tallies:
+        out.write('\n')
+        for line in format_table(tallies, count):
+            out.write(line + '\n')
+    out.write('sva-kunit: ' + summary_line(runs, count, tallies,
+                                           log_dir if kept else '') + '\n')
+    return EXIT_OK if all(r.exit_code == EXIT_OK for r in runs) \
+        else EXIT_FAILED
+
+
 def handle(args: argparse.Namespace, out: TextIO) -> int:
     options = options_from(args)
     hold_locks(options, out)
     if args.repeat is not None:
-        repeated = run_repeated(options, args.repeat, out)
-        report(repeated, out)
-        return repeated.exit_code
+        return run_repeated(options, args.repeat, out)
     outcome = run_suite(options, out)
     for line in outcome.details:
         out.write(f'sva-kunit:   {line}\n')

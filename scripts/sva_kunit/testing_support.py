@@ -130,7 +130,8 @@ def snapshot(root: str) -> Snapshot:
 # make a mutant fail).  control['calls'] is a list whose k-th dict
 # overrides the control for the k-th call (0-based), after 'when'.
 # control['hang'] = 'build' or 'run' sleeps there, after writing test.log
-# for 'run' (a deadlocked kernel).  `exec` only boots, as kunit.py's does.
+# for 'run' (a deadlocked kernel).  `config`, `build` and `exec` do only
+# their stage, as kunit.py's do; `run` does all three.
 FAKE_KUNIT_PY = r'''#!/usr/bin/env python3
 import json, os, sys
 control_path = os.environ['FAKE_KUNIT_CONTROL']
@@ -157,17 +158,20 @@ if call_index < len(control.get('calls', [])):
 def hang():
     import time
     time.sleep(60)
-if args[0] != 'exec':
+if args[0] in ('run', 'config'):
     print('[12:00:00] Configuring KUnit Kernel ...')
     if control.get('fail') == 'config':
         sys.exit(1)
+if args[0] in ('run', 'build'):
     print('[12:00:01] Building KUnit Kernel ...')
     if control.get('fail') == 'build':
         print('ERROR:root:drivers/iommu/iommu-sva-test.c:1: error')
         sys.exit(1)
     if control.get('hang') == 'build':
         hang()
-elif control.get('fail') == 'exec':
+if args[0] in ('config', 'build'):
+    sys.exit(0)
+if control.get('fail') == 'exec':
     print('[Errno 2] No such file or directory: linux')
     sys.exit(1)
 print('[12:00:02] Starting KUnit Kernel (1/1)...')

@@ -1,40 +1,12 @@
-"""Judge the raw kernel log (BUILD_DIR/test.log) beyond KUnit's own verdict.
-
-KUnit only knows about failed expectations.  A KASAN report, a lockdep
-splat or a refcount warning printed while a test ran can leave that test
-"ok", so this module finds such reports in the log and attributes each to
-the test that was running when it was printed.
-
-Attribution follows the KTAP output in the same log:
-
-* Before the first "# Subtest:" line the kernel is still booting. A
-  report there fails the run like any other: KASAN reports only once and
-  lockdep switches itself off after its first splat, so one boot-time
-  report would silence both for every test.  Only the short, named
-  BENIGN_PATTERNS list (UML's virt-pci warning) is not a report.
-* Inside a suite, KUnit prints nothing when a test starts, only its
-  result line when it ends.  A report is therefore held as pending and
-  given to whatever result line comes next at that nesting level: a test
-  result means it ran during that test; the suite's own result line means
-  it ran in the suite's exit (after the last test).  Reports during the
-  suite's init cannot be told from ones during its first test (KUnit
-  prints nothing between them), so they go to the first test.
-* Parameterised tests nest one level deeper; a report during any
-  parameter belongs to the test ("suite.test") and names the parameter.
-* If the log ends with reports still pending, the kernel died in the
-  middle of a test: they go to that unfinished test.
-* Reports between suites or after the last suite fail the run too: they
-  are usually a late consequence (RCU callback, kmemleak scan) of a test.
-
-Everything here is a pure function over text, so it can be tested with
-synthetic logs.
-"""
+"""Judge the raw kernel log (BUILD_DIR/test.log) beyond KUnit's own verdict:
+find every report (KASAN, lockdep, WARNING, ...) and name the test, suite
+or boot phase it was printed in, following the log's KTAP lines."""
 
 import re
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .kunit_json import FAIL, PASS, SKIP, TestResult
+PASS, FAIL, SKIP = 'PASS', 'FAIL', 'SKIP'
 
 # Where a report was printed.
 BOOT = 'boot'            # before the first suite
@@ -94,7 +66,6 @@ KIND_RANK: Dict[str, int] = {
 
 
 def by_rank(kinds: Iterable[str]) -> List[str]:
-    """The kinds without repeats, the most specific first."""
     return sorted(dict.fromkeys(kinds),
                   key=lambda kind: KIND_RANK.get(kind, len(KIND_RANK)))
 
@@ -121,6 +92,12 @@ PLAN = re.compile(r'^1\.\.(\d+)')
 RESULT = re.compile(r'^(ok|not ok) (\d+)(?: -)?(?: (.*?))?\s*$')
 
 
+@dataclass(frozen=True)
+class TestResult:
+    name: str     # "suite.test" (or just "suite" when it never got to tests)
+    status: str   # PASS, FAIL or SKIP
+
+
 @dataclass
 class Report:
     kinds: List[str]
@@ -132,17 +109,14 @@ class Report:
 
     @property
     def kind(self) -> str:
-        """The most specific of the kinds its lines matched."""
         return by_rank(self.kinds)[0]
 
     def describe(self) -> str:
-        kinds = '+'.join(by_rank(self.kinds))
-        where = {BOOT: 'during boot', TEST: f'in {self.owner}',
-                 SUITE: f'in {self.owner}', OUTSIDE: self.owner,
-                 UNFINISHED: f'in {self.owner}'}[self.where]
+        where = {BOOT: 'during boot', OUTSIDE: self.owner}.get(
+            self.where, f'in {self.owner}')
         extra = f' ({self.detail})' if self.detail else ''
-        return (f'{kinds} {where}{extra} at test.log:{self.line_no}: '
-                f'{self.first_line}')
+        return (f'{"+".join(by_rank(self.kinds))} {where}{extra} at '
+                f'test.log:{self.line_no}: {self.first_line}')
 
 
 @dataclass
@@ -211,20 +185,9 @@ class _Follower:
         self.suites_planned: Optional[int] = None
         self.suites_missing = ''
 
-    # -- KTAP events -----------------------------------------------------
-    def on_subtest(self, name: str, indent: int) -> None:
-        self._end_splat()
-        self.stack.append(_Group(name, indent))
-
-    def on_plan(self, count: int) -> None:
-        if self.stack and self.stack[-1].plan is None:
-            self.stack[-1].plan = count
-        elif not self.stack and self.suites_planned is None:
-            self.suites_planned = count
-
     def on_result(self, ok: bool, name: str, directive: str,
                   indent: int) -> None:
-        self._end_splat()
+        self.splat = None
         if not self.stack:
             return  # a top-level result with no suite open: nothing to do
         group = self.stack[-1]
@@ -256,7 +219,6 @@ class _Follower:
         else:
             self._resolve(TEST, f'{path[0]}.{path[1]}', f'parameter {name}')
 
-    # -- reports ---------------------------------------------------------
     def on_report(self, kind: str, text: str, line_no: int) -> None:
         if self.splat is not None:
             self.splat.kinds.append(kind)
@@ -271,16 +233,6 @@ class _Follower:
         else:
             report.where = OUTSIDE
             report.owner = f'after suite {self.suites_seen[-1]}'
-
-    def on_other_line(self, text: str) -> None:
-        if self.splat is None:
-            return
-        self.splat_lines += 1
-        if SPLAT_END.match(text) or self.splat_lines > SPLAT_MAX_LINES:
-            self._end_splat()
-
-    def _end_splat(self) -> None:
-        self.splat = None
 
     def _resolve(self, where: str, owner: str, detail: str) -> None:
         for report in self.pending:
@@ -350,49 +302,46 @@ def _lines(log_text: str) -> Iterable[Tuple[int, str]]:
 
 def follow_log(log_text: str
                ) -> Tuple[List[Report], List[TestResult], str, str]:
-    """Reports with their owners, the test results seen in the log, and
-    the test that was running when the log ended ('' if none was), and
-    how many of the planned suites never reported ('' if none)."""
-    follower = _Follower()
+    """Reports with their owners, the test results seen in the log, the
+    test running when the log ended and how many of the planned suites
+    never reported ('' if none)."""
+    f = _Follower()
     for line_no, text in _lines(log_text):
         body = text.lstrip(' \t')
         indent = len(text.expandtabs(8)) - len(body.expandtabs(8))
-        match = SUBTEST.match(body)
-        if match:
-            follower.on_subtest(match.group(1), indent)
-            continue
-        match = RESULT.match(body)
-        if match:
-            name, _, directive = (match.group(3) or '').partition(' # ')
+        subtest, result = SUBTEST.match(body), RESULT.match(body)
+        plan = PLAN.match(body)
+        if subtest:
+            f.splat = None
+            f.stack.append(_Group(subtest.group(1), indent))
+        elif result:
+            name, _, directive = (result.group(3) or '').partition(' # ')
             if name.startswith('# '):  # "ok 1 # SKIP" with no name
                 name, directive = '', name[2:]
-            follower.on_result(match.group(1) == 'ok', name.strip(),
-                               directive.strip(), indent)
+            f.on_result(result.group(1) == 'ok', name.strip(),
+                        directive.strip(), indent)
+        elif plan and f.stack and f.stack[-1].plan is None:
+            f.stack[-1].plan = int(plan.group(1))
+        elif plan and not f.stack and f.suites_planned is None:
+            f.suites_planned = int(plan.group(1))
+        elif plan or KTAP_VERSION.match(body):
             continue
-        match = PLAN.match(body)
-        if match:
-            follower.on_plan(int(match.group(1)))
-            continue
-        if KTAP_VERSION.match(body):
-            continue
-        kind = classify(text)
-        if kind is not None:
-            follower.on_report(kind, body.strip(), line_no)
-        else:
-            follower.on_other_line(body)
-    follower.finish()
-    return (follower.reports, follower.results, follower.unfinished,
-            follower.suites_missing)
+        elif (kind := classify(text)) is not None:
+            f.on_report(kind, body.strip(), line_no)
+        elif f.splat is not None:
+            # Lines of a splat; one matching a pattern above is merged
+            # into the splat's report.
+            f.splat_lines += 1
+            if SPLAT_END.match(body) or f.splat_lines > SPLAT_MAX_LINES:
+                f.splat = None
+    f.finish()
+    return f.reports, f.results, f.unfinished, f.suites_missing
 
 
 def judge(log_text: str, results: Optional[Sequence[TestResult]] = None
           ) -> Verdict:
-    """Combine KUnit's results with the reports found in the kernel log.
-
-    results are the per-test-case results kunit.py parsed (its JSON); when
-    None, those found while following the log are used.  A test KUnit
-    called ok still fails if a report was printed while it ran.
-    """
+    """KUnit's results (by default those in the log) with the reports in
+    the log: a test KUnit called ok fails on a report printed in it."""
     reports, seen, unfinished, suites_missing = follow_log(log_text)
     if results is None:
         results = seen

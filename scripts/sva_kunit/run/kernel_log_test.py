@@ -3,8 +3,8 @@ import unittest
 from typing import List
 
 from . import kernel_log
-from .kernel_log import BOOT, OUTSIDE, SUITE, TEST, UNFINISHED
-from .kunit_json import FAIL, PASS, SKIP, TestResult
+from .kernel_log import (BOOT, FAIL, OUTSIDE, PASS, SKIP, SUITE, TEST,
+                         UNFINISHED, TestResult)
 
 UML_BOOT = '''Core dump limits :
 \tsoft - 0
@@ -253,7 +253,7 @@ class KernelLogTest(unittest.TestCase):
                              (UNFINISHED, 'iommu_sva.<test #2>'))
             self.assertFalse(verdict.passed)
 
-    def test_json_results_take_precedence(self):
+    def test_given_results_take_precedence(self):
         body = '    ok 1 a\n' + KASAN + '    ok 2 b\n'
         results = [TestResult('iommu_sva.a', PASS),
                    TestResult('iommu_sva.b', PASS)]

@@ -1,85 +1,33 @@
-"""Build kunit.py's command line and run it once: the layer under suite_run.
-
-It tees kunit.py's output, stops it on a timeout, and reports its exit
-status and the last stage it reached (KunitRun); it knows nothing of
-trees, the suite's files or verdicts.  suite_run.py prepares the tree
-before calling run_kunit() and judges what the run left behind.
-
-kunit.py does the configuring, building and booting; we only watch its
-progress lines to tell a configuration or build failure from a test
-failure, which its exit status (always 1) does not.
-"""
+"""Run the tree's kunit.py: `config`, `build` and `exec`, one process each,
+so that the stage that failed is the one whose process did; tee their
+output and stop them (process group and all) on a time limit."""
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import List, Mapping, Optional, Sequence, TextIO
+from typing import Mapping, Optional, Sequence, TextIO, Tuple
 
-from ..tree.kernel_tree import KUNIT_PY
-
-KUNITCONFIG_DIR = 'drivers/iommu'
 TEST_LOG = 'test.log'  # kunit.py writes the raw kernel log here
-
-# kunit.py's subcommands we use: configure, build and boot; boot only.
-RUN, EXEC = 'run', 'exec'
 
 STOP_GRACE_S = 10.0    # from SIGINT to SIGKILL when stopping kunit.py
 READER_JOIN_S = 5.0    # for the last output once kunit.py has gone
 
-CONFIGURING, BUILDING, STARTING = 'configure', 'build', 'run'
-STAGE_MARKERS = (('Configuring KUnit Kernel', CONFIGURING),
-                 ('Building KUnit Kernel', BUILDING),
-                 ('Starting KUnit Kernel', STARTING))
-
-
-def kunit_command(build_dir: str, arch: str = 'um', jobs: int = 1,
-                  filter_glob: str = '', json_path: Optional[str] = None,
-                  kconfig_add: Sequence[str] = (),
-                  make_options: Sequence[str] = (),
-                  cross_compile: str = '',
-                  qemu_args: Sequence[str] = (),
-                  python: str = 'python3',
-                  subcommand: str = RUN,
-                  kernel_args: Sequence[str] = (),
-                  run_timeout: Optional[int] = None) -> List[str]:
-    """argv for `kunit.py run` on the suite, to run from the tree's top.
-
-    With subcommand=EXEC, `kunit.py exec`: boot the kernel already built
-    in build_dir, with the same options (but --jobs, which only the
-    build takes)."""
-    # KASAN reports only the first bad access of a boot unless told
-    # otherwise; then one report would hide every later one.
-    argv = [python, KUNIT_PY, subcommand, f'--kunitconfig={KUNITCONFIG_DIR}',
-            f'--build_dir={build_dir}', f'--arch={arch}']
-    if subcommand != EXEC:
-        argv.append(f'--jobs={jobs}')
-    argv.append('--kernel_args=kasan_multi_shot')
-    argv.extend(f'--kernel_args={arg}' for arg in kernel_args)
-    if run_timeout:
-        argv.append(f'--timeout={run_timeout}')
-    if json_path:
-        # "=" form: --json takes an optional value and must not swallow
-        # the filter glob.
-        argv.append(f'--json={json_path}')
-    argv.extend(f'--kconfig_add={option}' for option in kconfig_add)
-    argv.extend(f'--make_options={option}' for option in make_options)
-    if cross_compile:
-        argv.append(f'--cross_compile={cross_compile}')
-    # kunit.py splits each value like a shell would.
-    argv.extend(f'--qemu_args={args}' for args in qemu_args)
-    if filter_glob:
-        argv.append(filter_glob)
-    return argv
+# kunit.py's subcommands: the stages of a run, and `run` (all three in
+# one process, what users type; only `bench` runs it).
+CONFIGURING, BUILDING, STARTING, RUN = 'config', 'build', 'exec', 'run'
+STAGES = (CONFIGURING, BUILDING, STARTING)
+EXEC = STARTING
 
 
 @dataclass
 class KunitRun:
     returncode: int
-    stage: str  # the last stage kunit.py announced ('' if none)
+    stage: str  # the last stage started (CONFIGURING, BUILDING, STARTING)
     timed_out: bool = False  # stopped by run_kunit's timeout
 
     @property
@@ -87,47 +35,11 @@ class KunitRun:
         return self.stage == STARTING
 
 
-def run_kunit(tree: str, argv: Sequence[str], out: TextIO = sys.stdout,
-              env: Optional[Mapping[str, str]] = None,
-              timeout: Optional[float] = None) -> KunitRun:
-    """Run kunit.py in the tree, streaming its output to `out`.
-
-    With a timeout (seconds, build included) kunit.py runs in its own
-    process group, which is stopped as a whole when time runs out or we
-    are interrupted; see _run_limited().
-    """
-    child_env = dict(os.environ if env is None else env)
-    # Without this the child's prints reach us in 4 KiB lumps.
-    child_env['PYTHONUNBUFFERED'] = '1'
-    if timeout is not None:
-        return _run_limited(tree, argv, out, child_env, timeout)
-    stage = ''
-    with subprocess.Popen(list(argv), cwd=tree, env=child_env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, errors='backslashreplace',
-                          bufsize=1) as proc:
-        assert proc.stdout is not None
-        try:
-            for line in proc.stdout:
-                out.write(line)
-                out.flush()
-                for marker, name in STAGE_MARKERS:
-                    if marker in line:
-                        stage = name
-        except KeyboardInterrupt:
-            # kunit.py got the same SIGINT and restores the terminal itself.
-            proc.wait()
-            raise
-    return KunitRun(proc.returncode, stage)
-
-
-def _tee(stream: TextIO, out: TextIO, stages: List[str]) -> None:
+def _tee(stream: TextIO, out: TextIO) -> None:
     try:
         for line in stream:
             out.write(line)
             out.flush()
-            stages.extend(name for marker, name in STAGE_MARKERS
-                          if marker in line)
     except (OSError, ValueError):
         pass  # the pipe or `out` went away while we were stopping
 
@@ -149,48 +61,70 @@ def _signal_group(pgid: int, signum: int) -> None:
         pass
 
 
-def stop_group(proc: 'subprocess.Popen[str]',
-               grace: Optional[float] = None) -> None:
+def stop_group(proc: 'subprocess.Popen[str]') -> None:
     """Stop kunit.py and everything it started (make, gcc, UML).
 
     SIGINT first: kunit.py's handler then terminates UML and flushes
     test.log (a lockdep splat before a deadlock is in its last,
     unflushed lines), and make removes half-written objects.  Whatever
-    is left after `grace` seconds gets SIGKILL.
+    is left after STOP_GRACE_S gets SIGKILL.
     """
     _signal_group(proc.pid, signal.SIGINT)
-    deadline = time.monotonic() + (STOP_GRACE_S if grace is None else grace)
+    deadline = time.monotonic() + STOP_GRACE_S
     while not _exited(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     _signal_group(proc.pid, signal.SIGKILL)  # stragglers, e.g. UML helpers
     proc.wait()
 
 
-def _run_limited(tree: str, argv: Sequence[str], out: TextIO,
-                 child_env: Mapping[str, str], timeout: float) -> KunitRun:
-    # A session (and so a process group) of its own lets us kill make's
+def run_kunit(tree: str, commands: Sequence[Tuple[str, Sequence[str]]],
+              out: TextIO = sys.stdout,
+              env: Optional[Mapping[str, str]] = None,
+              timeout: Optional[float] = None) -> KunitRun:
+    """Run each (stage, argv) in the tree until one fails, streaming the
+    output to `out`, for at most `timeout` seconds in all."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    # Without PYTHONUNBUFFERED the child's prints reach us in 4 KiB lumps.
+    child_env = dict(os.environ if env is None else env, PYTHONUNBUFFERED='1')
+    for stage, argv in commands:
+        out.write('sva-kunit: ' + shlex.join(argv) + '\n')
+        out.flush()
+        left = None if deadline is None else deadline - time.monotonic()
+        returncode, timed_out = _run(tree, argv, out, child_env, left)
+        if timed_out:
+            out.write(f'sva-kunit: stopped kunit.py after {timeout:g} s\n')
+            out.flush()
+        if returncode or timed_out:
+            break
+    return KunitRun(returncode, stage, timed_out)
+
+
+def _run(tree: str, argv: Sequence[str], out: TextIO,
+         env: Mapping[str, str], timeout: Optional[float]
+         ) -> Tuple[int, bool]:
+    """One kunit.py process's exit status, and whether it was stopped
+    because it ran out of time."""
+    # A session (and so a process group) of its own lets us stop make's
     # and UML's processes too, not just kunit.py.  It also keeps the
     # terminal's Ctrl-C from reaching kunit.py directly, so on an
     # interrupt we stop the group ourselves; stdin is not the terminal,
     # which kunit.py then leaves alone (no stty).
-    proc = subprocess.Popen(list(argv), cwd=tree, env=child_env,
+    proc = subprocess.Popen(list(argv), cwd=tree, env=env,
                             stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, errors='backslashreplace', bufsize=1,
                             start_new_session=True)
     assert proc.stdout is not None
-    stages: List[str] = []
     # The output is read by a thread so that this one can keep the clock,
     # even while kunit.py (or a deadlocked kernel) prints nothing.
-    reader = threading.Thread(target=_tee, args=(proc.stdout, out, stages),
+    reader = threading.Thread(target=_tee, args=(proc.stdout, out),
                               daemon=True)
     reader.start()
-    timed_out = False
     try:
-        proc.wait(timeout)
+        return proc.wait(None if timeout is None else max(timeout, 0)), False
     except subprocess.TimeoutExpired:
-        timed_out = True
         stop_group(proc)
+        return proc.returncode, True
     except BaseException:  # KeyboardInterrupt, or SIGTERM turned into it
         stop_group(proc)
         raise
@@ -200,11 +134,6 @@ def _run_limited(tree: str, argv: Sequence[str], out: TextIO,
         reader.join(READER_JOIN_S)
         if not reader.is_alive():
             proc.stdout.close()
-    if timed_out:
-        out.write(f'sva-kunit: stopped kunit.py after {timeout:g} s\n')
-        out.flush()
-    return KunitRun(proc.returncode, stages[-1] if stages else '',
-                    timed_out)
 
 
 def test_log_path(build_dir: str) -> str:

@@ -11,57 +11,35 @@ from ..testing_support import write
 from . import kunit_runner
 
 
-class KunitCommandTest(unittest.TestCase):
-
-    def test_minimal(self):
-        self.assertEqual(kunit_runner.kunit_command('/b', jobs=2), [
-            'python3', 'tools/testing/kunit/kunit.py', 'run',
-            '--kunitconfig=drivers/iommu', '--build_dir=/b', '--arch=um',
-            '--jobs=2', '--kernel_args=kasan_multi_shot'])
-
-    def test_everything(self):
-        argv = kunit_runner.kunit_command(
-            '/b', 'um', 4, 'iommu_sva.*', '/r.json', ['CONFIG_KASAN=y'],
-            ['CC=ccache gcc'])
-        self.assertEqual(argv[8:], ['--json=/r.json',
-                                    '--kconfig_add=CONFIG_KASAN=y',
-                                    '--make_options=CC=ccache gcc',
-                                    'iommu_sva.*'])
-
-    def test_exec_boots_with_the_same_options_but_jobs(self):
-        argv = kunit_runner.kunit_command(
-            '/b', 'arm64', 4, 'iommu_sva.*', '/r.json', ['CONFIG_KASAN=y'],
-            ['CC=ccache gcc'], 'aarch64-linux-gnu-', ['-smp 2'],
-            subcommand=kunit_runner.EXEC)
-        run = kunit_runner.kunit_command(
-            '/b', 'arm64', 4, 'iommu_sva.*', '/r.json', ['CONFIG_KASAN=y'],
-            ['CC=ccache gcc'], 'aarch64-linux-gnu-', ['-smp 2'])
-        self.assertEqual(argv[2], 'exec')
-        self.assertEqual(argv[3:], [a for a in run[3:] if a != '--jobs=4'])
+def script(tree, name, text):
+    write(tree, name, text)
+    return [sys.executable, name]
 
 
 class RunKunitTest(unittest.TestCase):
 
-    def test_streams_output_and_tracks_stage(self):
+    def test_streams_output_and_stops_at_the_stage_that_failed(self):
         with tempfile.TemporaryDirectory() as tree:
-            write(tree, 'k.py', b'import sys\n'
-                  b'print("[1] Configuring KUnit Kernel ...")\n'
-                  b'print("[2] Building KUnit Kernel ...")\n'
-                  b'print("oops", file=sys.stderr)\nsys.exit(3)\n')
+            ok = script(tree, 'ok.py', b'print("configured")\n')
+            fail = script(tree, 'fail.py', b'import sys\n'
+                          b'print("oops", file=sys.stderr)\nsys.exit(3)\n')
             out = io.StringIO()
-            run = kunit_runner.run_kunit(tree, [sys.executable, 'k.py'], out,
-                                         dict(os.environ))
-        self.assertEqual((run.returncode, run.stage),
-                         (3, kunit_runner.BUILDING))
+            run = kunit_runner.run_kunit(
+                tree, [(kunit_runner.CONFIGURING, ok),
+                       (kunit_runner.BUILDING, fail),
+                       (kunit_runner.STARTING, ok)], out, dict(os.environ))
+        self.assertEqual((run.returncode, run.stage, run.timed_out),
+                         (3, kunit_runner.BUILDING, False))
         self.assertFalse(run.kernel_ran)
-        self.assertIn('Building KUnit Kernel', out.getvalue())
+        self.assertEqual(out.getvalue().count('configured'), 1)
         self.assertIn('oops', out.getvalue())
+        self.assertIn('sva-kunit: ' + sys.executable + ' fail.py',
+                      out.getvalue())
 
 
-# Prints the build stage, starts a grandchild that ignores SIGINT (as a
+# Starts a grandchild that ignores SIGINT (as a
 # stuck UML helper might), records its pid and waits forever.
 HANGING_KUNIT = b'''import subprocess, sys, time
-print("[1] Building KUnit Kernel ...")
 child = subprocess.Popen([sys.executable, "-c", "import signal, time; "
                           "signal.signal(signal.SIGINT, signal.SIG_IGN); "
                           "print(1, flush=True); time.sleep(60)"],
@@ -86,13 +64,16 @@ class TimeoutTest(unittest.TestCase):
 
     def run_hanging(self, **kwargs):
         tree = self.enterContext(tempfile.TemporaryDirectory())
-        write(tree, 'k.py', HANGING_KUNIT)
+        quick = script(tree, 'ok.py', b'')
+        hanging = script(tree, 'k.py', HANGING_KUNIT)
         out = io.StringIO()
         with mock.patch.object(kunit_runner, 'STOP_GRACE_S', 0.3):
             try:
                 return tree, kunit_runner.run_kunit(
-                    tree, [sys.executable, 'k.py'], out, dict(os.environ),
-                    **kwargs), out
+                    tree, [(kunit_runner.CONFIGURING, quick),
+                           (kunit_runner.BUILDING, hanging),
+                           (kunit_runner.STARTING, quick)], out,
+                    dict(os.environ), **kwargs), out
             finally:
                 with open(os.path.join(tree, 'grandchild.pid')) as f:
                     self.grandchild = int(f.read())
@@ -115,6 +96,7 @@ class TimeoutTest(unittest.TestCase):
             raise KeyboardInterrupt
         old = signal.signal(signal.SIGALRM, interrupt)
         self.addCleanup(signal.signal, signal.SIGALRM, old)
+        self.addCleanup(signal.setitimer, signal.ITIMER_REAL, 0)
         signal.setitimer(signal.ITIMER_REAL, 1.0)
         with self.assertRaises(KeyboardInterrupt):
             self.run_hanging(timeout=60)
@@ -122,12 +104,13 @@ class TimeoutTest(unittest.TestCase):
 
     def test_a_quick_run_is_not_stopped(self):
         with tempfile.TemporaryDirectory() as tree:
-            write(tree, 'k.py', b'print("[2] Starting KUnit Kernel ...")\n')
-            run = kunit_runner.run_kunit(tree, [sys.executable, 'k.py'],
-                                         io.StringIO(), dict(os.environ),
-                                         timeout=30)
+            quick = script(tree, 'k.py', b'')
+            run = kunit_runner.run_kunit(
+                tree, [(stage, quick) for stage in kunit_runner.STAGES],
+                io.StringIO(), dict(os.environ), timeout=30)
         self.assertEqual((run.returncode, run.stage, run.timed_out),
                          (0, kunit_runner.STARTING, False))
+        self.assertTrue(run.kernel_ran)
 
 
 if __name__ == '__main__':

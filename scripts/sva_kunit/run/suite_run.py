@@ -1,43 +1,30 @@
-"""Prepare a tree, run the suite on it (via kunit_runner) and judge it.
+"""Prepare a tree, run the suite on it (kunit_runner) and judge the run.
 
-The layer above kunit_runner.py, and the one code path of every command
-that runs the suite: it finds or fetches the kernel tree, installs the
-suite's files and packages, locks the build directory, turns RunOptions
-into kunit.py's command line for the architecture, has kunit_runner run
-that, then judges the kernel log (kernel_log.py) and kunit.py's JSON
-results (kunit_json.py) into one RunOutcome with its PASS/FAIL line.
-kunit_runner.py knows only kunit.py; this module knows the suite, the
-trees and what counts as a pass.
+The one code path of every command that runs the suite (`run`, `check`,
+`bench`, `mutate`, `bisect-step`), so each tests what `run` gives."""
 
-`run`, `check`, `bench`, `mutate` and `bisect-step` all go through
-run_suite(), so what they test is exactly what a developer gets from
-`sva-kunit run`; plain kunit.py in `bench` gets the same command line
-through kunit_argv().
-"""
-
+import contextlib
 import os
-import shlex
 import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Mapping, Optional, Sequence, TextIO
+from typing import List, Mapping, Optional, Sequence, TextIO
 
 from .. import locks
 from ..errors import EXIT_FAILED, EXIT_OK, SetupError
 from ..mutation import mutation_journal
 from ..tree import debian_fetch, installer, kernel_sources, source_cache
-from ..tree.kernel_tree import require_host_tools, validate_tree
+from ..tree.kernel_tree import KUNIT_PY, require_host_tools, validate_tree
 from ..tree.packages import REQUIRED_PACKAGES, ensure_packages
 from ..tree.payload import collect_payload, default_repo_root
-from . import kernel_log, qemu_tcg
-from .arches import get_arch
+from . import kernel_log
+from .arches import get_arch, tcg_env
 from .kernel_log import Verdict
-from .kunit_json import TestResult, load_results
-from .kunit_runner import (BUILDING, CONFIGURING, RUN, KunitRun, kunit_command,
-                           run_kunit, test_log_path)
+from .kunit_runner import (BUILDING, CONFIGURING, RUN, STAGES, STARTING,
+                           KunitRun, run_kunit, test_log_path)
 
-RESULTS_JSON = 'sva-kunit-results.json'
+KUNITCONFIG_DIR = 'drivers/iommu'
 
 
 def default_jobs() -> int:
@@ -74,28 +61,23 @@ class RunOutcome:
     elapsed: float = 0.0
 
 
-def default_tree(cache_dir: str, out: TextIO, arch: str = 'um',
-                 source: str = kernel_sources.DEFAULT_SOURCE) -> str:
-    """The cached tree of the --source package, after installing what
-    it needs; the package itself from the machine's apt if it has it,
-    else fetched from its Debian suite into the cache."""
-    chosen = kernel_sources.get_source(source)
-    packages = REQUIRED_PACKAGES + get_arch(arch).packages
-    if debian_fetch.needed(chosen, cache_dir):
-        ensure_packages(out, packages)
-        return debian_fetch.fetched_tree(cache_dir, chosen, out)
-    versions = ensure_packages(out, packages + (chosen.package,))
-    return source_cache.ensure_tree(cache_dir, chosen.package,
-                                    versions[chosen.package], out)
-
-
 def resolve_tree(options: RunOptions, out: TextIO) -> str:
-    """Validated tree path; nothing in it is changed yet, except that a
-    file an interrupted `mutate` left mutated is restored."""
+    """Validated tree path, after installing what it needs (a cached
+    tree's package from the machine's apt, else fetched from its Debian
+    suite); nothing in it is changed yet, except that a file an
+    interrupted `mutate` left mutated is restored."""
     arch = get_arch(options.arch)
     if options.kernel is None:
-        tree = validate_tree(default_tree(options.cache_dir, out, arch.name,
-                                          options.source))
+        chosen = kernel_sources.get_source(options.source)
+        packages = REQUIRED_PACKAGES + arch.packages
+        if debian_fetch.needed(chosen, options.cache_dir):
+            ensure_packages(out, packages)
+            tree = debian_fetch.fetched_tree(options.cache_dir, chosen, out)
+        else:
+            versions = ensure_packages(out, packages + (chosen.package,))
+            tree = source_cache.ensure_tree(options.cache_dir, chosen.package,
+                                            versions[chosen.package], out)
+        tree = validate_tree(tree)
     else:
         tree = validate_tree(options.kernel)
         require_host_tools()
@@ -118,27 +100,18 @@ def sync_payload(tree: str, repo_root: str, out: TextIO) -> None:
         out.write(f'sva-kunit: {line}\n')
 
 
-def make_options(use_ccache: bool,
-                 which: Optional[Callable[[str], Optional[str]]] = None,
-                 arch: str = 'um') -> List[str]:
-    # kunit.py passes each --make_options to make as one argument, so the
-    # space inside survives without shell quoting.
-    which = which or shutil.which
-    if not use_ccache or not which('ccache'):
+def make_options(use_ccache: bool, arch: str = 'um') -> List[str]:
+    if not use_ccache or not shutil.which('ccache'):
         return []
     return [f'CC={get_arch(arch).make_cc}']
 
 
 def ccache_env(env: Optional[Mapping[str, str]], use_ccache: bool
                ) -> Optional[Mapping[str, str]]:
-    """ccache's depend mode, unless the user chose a mode.
-
-    A miss in the default mode runs the preprocessor as well as the
-    compiler, which made a cold build 40% slower than plain kunit.py;
-    depend mode hashes the sources and the headers that the compiler's
-    own -MMD output lists (the kernel always passes it), so a miss costs
-    about nothing and a hit still needs every listed header unchanged.
-    """
+    """ccache's depend mode, unless the user chose a mode: a miss in the
+    default mode runs the preprocessor too (a cold build 40% slower than
+    plain kunit.py); depend mode hashes the headers the compiler's -MMD
+    output lists, which the kernel always asks for."""
     if not use_ccache:
         return env
     child = dict(os.environ if env is None else env)
@@ -152,27 +125,9 @@ def default_build_dir(options: RunOptions, tree: str) -> str:
     return base if options.arch == 'um' else f'{base}-{options.arch}'
 
 
-def _fresh(path: str, since: float) -> bool:
-    try:
-        return os.stat(path).st_mtime >= since - 1
-    except OSError:
-        return False
-
-
-def _read_results(json_path: str, since: float) -> Optional[List[TestResult]]:
-    if not _fresh(json_path, since):
-        return None
-    try:
-        return load_results(json_path)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # fall back to the results found in the log itself
-
-
-def judge_run(run: KunitRun, build_dir: str, json_path: str,
-              started: float) -> RunOutcome:
-    """Turn kunit.py's exit, test.log and JSON into exit code + summary."""
+def judge_run(run: KunitRun, build_dir: str) -> RunOutcome:
     log_path = test_log_path(build_dir)
-    if not run.kernel_ran or not _fresh(log_path, started):
+    if not run.kernel_ran or not os.path.exists(log_path):
         what = {CONFIGURING: 'configure the kernel',
                 BUILDING: 'build the kernel'}.get(run.stage,
                                                   'start or run the kernel')
@@ -181,10 +136,9 @@ def judge_run(run: KunitRun, build_dir: str, json_path: str,
                           [], None, run, build_dir)
     with open(log_path, encoding='utf-8', errors='backslashreplace') as f:
         text = f.read()
-    verdict = kernel_log.judge(text, _read_results(json_path, started))
+    verdict = kernel_log.judge(text)
     details = list(kernel_log.summarize(verdict))
-    total = len(verdict.tests)
-    failed = verdict.failed_tests
+    total, failed = len(verdict.tests), verdict.failed_tests
     if not total:
         summary = (f'FAIL: no KUnit test results in {log_path}; the kernel '
                    'ran no tests (crashed during boot, or the filter '
@@ -199,59 +153,71 @@ def judge_run(run: KunitRun, build_dir: str, json_path: str,
         summary = (f'FAIL: kunit.py exited with {run.returncode} although '
                    f'all {total} tests passed; see its output above')
     else:
-        parts = []
-        if failed:
-            names = ', '.join(t.name for t in failed[:5])
-            more = ', ...' if len(failed) > 5 else ''
-            parts.append(f'{len(failed)} of {total} tests failed ({names}'
-                         f'{more})')
-        else:
-            parts.append(f'all {total} tests passed')
+        names = ', '.join(t.name for t in failed[:5]) + (
+            ', ...' if len(failed) > 5 else '')
+        parts = [f'{len(failed)} of {total} tests failed ({names})'
+                 if failed else f'all {total} tests passed']
         if verdict.unfinished:
             parts.append(f'the log ends inside {verdict.unfinished}')
         elif verdict.suites_missing:
             parts.append(f'{verdict.suites_missing} suites never reported')
-        bad = verdict.reports
-        parts.append(f'kernel log: {len(bad)} report(s) during tests'
+        bad = len(verdict.reports)
+        parts.append(f'kernel log: {bad} report(s) during tests'
                      if bad else 'kernel log clean')
         summary = 'FAIL: ' + '; '.join(parts)
     return RunOutcome(EXIT_FAILED, summary, details, verdict, run, build_dir)
 
 
-def kunit_argv(options: RunOptions, build_dir: str,
+def kunit_argv(options: RunOptions, subcommand: str, build_dir: str,
                json_path: Optional[str] = None,
-               make_opts: Sequence[str] = (),
-               subcommand: str = RUN) -> List[str]:
-    """kunit.py's command line for options' architecture: its cross
-    compiler and QEMU arguments, then the user's QEMU arguments."""
+               make_opts: Sequence[str] = ()) -> List[str]:
+    """argv for `kunit.py SUBCOMMAND` on the suite, from the tree's top,
+    with the options that subcommand takes (the same in 6.12 and 7.3)."""
     arch = get_arch(options.arch)
-    return kunit_command(build_dir, arch.name, options.jobs,
-                         options.filter_glob, json_path, options.kconfig_add,
-                         make_opts, arch.cross_compile,
-                         arch.qemu_args + tuple(options.qemu_args),
-                         subcommand=subcommand,
-                         kernel_args=options.kernel_args,
-                         run_timeout=options.run_timeout)
+    argv = ['python3', KUNIT_PY, subcommand,
+            f'--kunitconfig={KUNITCONFIG_DIR}', f'--build_dir={build_dir}',
+            f'--arch={arch.name}']
+    if subcommand in (RUN, BUILDING):
+        argv.append(f'--jobs={options.jobs}')
+    boots = subcommand in (RUN, STARTING)
+    if boots:
+        # KASAN reports only the first bad access of a boot unless told
+        # otherwise; then one report would hide every later one.
+        argv.append('--kernel_args=kasan_multi_shot')
+        argv.extend(f'--kernel_args={arg}' for arg in options.kernel_args)
+        if options.run_timeout:
+            argv.append(f'--timeout={options.run_timeout}')
+        if json_path:
+            # "=" form: --json takes an optional value and must not
+            # swallow the filter glob.
+            argv.append(f'--json={json_path}')
+    argv.extend(f'--kconfig_add={option}' for option in options.kconfig_add)
+    # kunit.py passes each to make as one argument, and splits each
+    # --qemu_args value like a shell would; the user's come last, so
+    # that a later -cpu wins.
+    argv.extend(f'--make_options={option}' for option in make_opts)
+    if arch.cross_compile:
+        argv.append(f'--cross_compile={arch.cross_compile}')
+    argv.extend(f'--qemu_args={args}'
+                for args in arch.qemu_args + tuple(options.qemu_args))
+    if boots and options.filter_glob:
+        argv.append(options.filter_glob)
+    return argv
 
 
 def qemu_env(options: RunOptions, env: Optional[Mapping[str, str]]
              ) -> Optional[Mapping[str, str]]:
-    """`env` with the TCG-only QEMU wrapper first on PATH when options'
-    architecture runs under QEMU (see qemu_tcg.py)."""
+    """`env` with the TCG-only QEMU wrapper first on PATH for QEMU."""
     qemu = get_arch(options.arch).qemu
-    if not qemu:
-        return env
-    return qemu_tcg.tcg_env(options.cache_dir, qemu, env)
+    return tcg_env(options.cache_dir, qemu, env) if qemu else env
 
 
 def run_suite(options: RunOptions, out: TextIO = sys.stdout,
               env: Optional[Mapping[str, str]] = None,
               tree: Optional[str] = None,
-              subcommand: str = RUN) -> RunOutcome:
-    """Prepare (unless tree is given, already prepared) and run the suite.
-
-    subcommand=EXEC boots the kernel already built in the build dir
-    (`kunit.py exec`) instead of configuring and building it first."""
+              boot_only: bool = False) -> RunOutcome:
+    """Prepare (unless tree is given, already prepared) and run the suite;
+    boot_only boots the kernel already built in the build dir."""
     start = time.monotonic()
     if tree is None:
         tree = resolve_tree(options, out)
@@ -259,23 +225,26 @@ def run_suite(options: RunOptions, out: TextIO = sys.stdout,
     build_dir = os.path.abspath(options.build_dir or
                                 default_build_dir(options, tree))
     build_dir = locks.hold_build_dir(build_dir, out)
-    json_path = os.path.abspath(options.json_path or
-                                os.path.join(build_dir, RESULTS_JSON))
-    make_opts = make_options(options.use_ccache, arch=options.arch)
-    argv = kunit_argv(options, build_dir, json_path, make_opts, subcommand)
-    out.write('sva-kunit: ' + shlex.join(argv) + '\n')
-    out.flush()
-    started = time.time()
+    # kunit.py writes the user's --json; the verdict's results, like its
+    # reports, come from the log.
+    json_path = options.json_path and os.path.abspath(options.json_path)
+    make_opts = make_options(options.use_ccache, options.arch)
+    commands = [(stage, kunit_argv(options, stage, build_dir, json_path,
+                                   make_opts))
+                for stage in ((STARTING,) if boot_only else STAGES)]
+    # A boot that fails before the kernel writes its log must not be
+    # judged on the log of an earlier run.
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(test_log_path(build_dir))
     child_env = qemu_env(options, ccache_env(env, bool(make_opts)))
-    run = run_kunit(tree, argv, out, child_env, options.timeout)
-    outcome = judge_run(run, build_dir, json_path, started)
+    run = run_kunit(tree, commands, out, child_env, options.timeout)
+    outcome = judge_run(run, build_dir)
     if run.timed_out:
         # What the log shows up to the kill is judged as usual, but a run
         # that had to be stopped never passes.
-        stage = run.stage or 'start'
         outcome.exit_code = EXIT_FAILED
         outcome.summary = (f'FAIL: stopped after {options.timeout:g} s in '
-                           f'the {stage} stage; ' +
+                           f'the {run.stage} stage; ' +
                            outcome.summary.split(': ', 1)[-1])
     outcome.elapsed = time.monotonic() - start
     return outcome

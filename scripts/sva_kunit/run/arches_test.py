@@ -4,7 +4,7 @@ import tempfile
 import unittest
 
 from ..errors import SetupError
-from . import qemu_tcg
+from . import arches
 
 
 class WrapperTest(unittest.TestCase):
@@ -23,7 +23,7 @@ class WrapperTest(unittest.TestCase):
         self.env = {'PATH': self.bin + os.pathsep + '/usr/bin:/bin'}
 
     def run_qemu(self, *args: str) -> list:
-        env = qemu_tcg.tcg_env(os.path.join(self.tmp, 'cache'),
+        env = arches.tcg_env(os.path.join(self.tmp, 'cache'),
                                'qemu-system-x86_64', self.env)
         proc = subprocess.run(['qemu-system-x86_64', *args], env=env,
                               capture_output=True, text=True, check=True)
@@ -43,23 +43,22 @@ class WrapperTest(unittest.TestCase):
 
     def test_rewritten_only_when_the_real_qemu_moved(self):
         cache = os.path.join(self.tmp, 'cache')
-        directory = qemu_tcg.wrapper_dir(cache, 'qemu-system-x86_64',
-                                         self.env)
-        target = os.path.join(directory, 'qemu-system-x86_64')
+        target = os.path.join(cache, 'qemu-tcg', 'qemu-system-x86_64')
+        arches.tcg_env(cache, 'qemu-system-x86_64', self.env)
         before = os.stat(target).st_ino
-        qemu_tcg.wrapper_dir(cache, 'qemu-system-x86_64', self.env)
+        arches.tcg_env(cache, 'qemu-system-x86_64', self.env)
         self.assertEqual(os.stat(target).st_ino, before)
         with open(target, 'a') as f:
             f.write('# edited\n')
-        qemu_tcg.wrapper_dir(cache, 'qemu-system-x86_64', self.env)
+        arches.tcg_env(cache, 'qemu-system-x86_64', self.env)
         with open(target) as f:
             self.assertNotIn('# edited', f.read())
 
     def test_missing_qemu_is_a_setup_error(self):
         with self.assertRaisesRegex(SetupError, 'qemu-system-aarch64 not '
                                     'found'):
-            qemu_tcg.wrapper_dir(self.tmp, 'qemu-system-aarch64',
-                                 {'PATH': self.bin})
+            arches.tcg_env(self.tmp, 'qemu-system-aarch64',
+                           {'PATH': self.bin})
 
 
 if __name__ == '__main__':

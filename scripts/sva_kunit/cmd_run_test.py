@@ -2,12 +2,13 @@ import os
 import unittest
 from unittest import mock
 
-from ..cli_test import CliTestCase
-from ..testing_support import FAILING_LOG, KASAN_IN_TEST_LOG, PASSING_LOG
-from . import repeat_run, suite_run
-from .kernel_log import judge
-from .kunit_runner import KunitRun, STARTING
-from .suite_run import RunOutcome
+from .cli_test import CliTestCase
+from .testing_support import FAILING_LOG, KASAN_IN_TEST_LOG, PASSING_LOG
+from . import cmd_run
+from .run import suite_run
+from .run.kernel_log import judge
+from .run.kunit_runner import KunitRun, STARTING
+from .run.suite_run import RunOutcome
 
 BOOT_PANIC_LOG = 'Linux version 6.12\nKernel panic - not syncing: boom\n'
 BIND, UNBIND = 'iommu_sva.iommu_sva_bind', 'iommu_sva.iommu_sva_unbind'
@@ -27,14 +28,12 @@ class RepeatCommandTest(CliTestCase):
                                        '--qemu-args=-smp 2', '--jobs=5')
         self.assertEqual((rc, err), (0, ''), out)
         calls = [c['argv'] for c in self.calls()]
-        self.assertEqual([argv[0] for argv in calls], ['run', 'exec', 'exec'])
-        run_argv = calls[0]
-        self.assertIn('--jobs=5', run_argv)
-        # exec takes every option of the run but --jobs (kunit.py's
-        # exec has no such option), in the same order.
-        expected = [a for a in run_argv[1:] if a != '--jobs=5']
-        for argv in calls[1:]:
-            self.assertEqual(argv[1:], expected)
+        self.assertEqual([argv[0] for argv in calls],
+                         ['config', 'build', 'exec', 'exec', 'exec'])
+        self.assertIn('--jobs=5', calls[1])
+        # Every boot gets the same options.
+        self.assertEqual(calls[2], calls[3])
+        self.assertEqual(calls[2], calls[4])
         for option in (f'--build_dir={build}', '--arch=arm64',
                        '--cross_compile=aarch64-linux-gnu-',
                        '--qemu_args=-cpu max,pauth-impdef=on',
@@ -48,8 +47,10 @@ class RepeatCommandTest(CliTestCase):
         self.assertEqual(os.listdir(os.path.join(build, 'repeat-logs')), [])
 
     def test_any_failure_in_any_run_fails_and_keeps_that_log(self):
+        # The first run is three calls: config, build, exec.
         self.set_control(log=PASSING_LOG, calls=[
-            {}, {'log': KASAN_IN_TEST_LOG}, {}, {'log': FAILING_LOG, 'rc': 1},
+            {}, {}, {}, {'log': KASAN_IN_TEST_LOG}, {},
+            {'log': FAILING_LOG, 'rc': 1},
             {'log': BOOT_PANIC_LOG, 'rc': 1}])
         build = os.path.join(self._tmp.name, 'b')
         rc, out, _ = self.repeat('5', f'--build-dir={build}')
@@ -76,10 +77,10 @@ class RepeatCommandTest(CliTestCase):
     def test_a_report_in_no_test_fails_the_command(self):
         boot_warning = 'WARNING: CPU: 0 PID: 1 at mm/x.c:1 f+0x1/0x2\n'
         self.set_control(log=PASSING_LOG, calls=[
-            {}, {'log': boot_warning + PASSING_LOG}])
+            {}, {}, {}, {'log': boot_warning + PASSING_LOG}])
         rc, out, _ = self.repeat('2')
         self.assertEqual(rc, 1)
-        self.assertIn(f'{repeat_run.IN_NO_TEST}  1/2', out)
+        self.assertIn(f'{cmd_run.IN_NO_TEST}  1/2', out)
         self.assertIn('FAIL: 1 of 2 runs failed; a kernel-log report in no '
                       'test in 1/2; raw logs', out)
 
@@ -87,18 +88,20 @@ class RepeatCommandTest(CliTestCase):
         self.set_control(fail='build', log='')
         rc, out, _ = self.repeat('4')
         self.assertEqual(rc, 1)
-        self.assertEqual(len(self.calls()), 1)
+        self.assertEqual([c['argv'][0] for c in self.calls()],
+                         ['config', 'build'])
         self.assertEqual(out.splitlines()[-1], 'sva-kunit: FAIL: kunit.py '
                          'failed to build the kernel (exit 1); see its output '
                          'above; nothing repeated')
 
     def test_an_exec_that_cannot_boot_counts_as_a_failed_run(self):
-        self.set_control(log=PASSING_LOG, calls=[{}, {'fail': 'exec'}])
+        self.set_control(log=PASSING_LOG, calls=[{}, {}, {},
+                                                     {'fail': 'exec'}])
         rc, out, _ = self.repeat('2')
         self.assertEqual(rc, 1)
         self.assertIn('run 2 of 2: FAIL: kunit.py failed to start or run the '
                       'kernel', out)
-        self.assertIn(f'{repeat_run.NO_RESULTS}  1/2', out)
+        self.assertIn(f'{cmd_run.NO_RESULTS}  1/2', out)
         # The exec wrote no test.log, so there is none to keep.
         self.assertEqual(out.splitlines()[-1], 'sva-kunit: FAIL: 1 of 2 runs '
                          'failed; no test results in 1/2')
@@ -126,24 +129,24 @@ class TallyTest(unittest.TestCase):
     def test_counts_failed_and_missing_results_per_test(self):
         # The kernel died during the second test: no result for it.
         crashed = PASSING_LOG.split('    ok 2')[0]
-        tallies = repeat_run.tally_runs([outcome(PASSING_LOG),
+        tallies = cmd_run.tally_runs([outcome(PASSING_LOG),
                                          outcome(FAILING_LOG, 1),
                                          outcome(crashed, 1),
                                          outcome(BOOT_PANIC_LOG, 1)])
         self.assertEqual(list(tallies), [BIND, UNBIND,
-                                         repeat_run.NO_RESULTS])
+                                         cmd_run.NO_RESULTS])
         self.assertEqual((tallies[UNBIND].failed, tallies[UNBIND].not_run),
                          (1, 1))
-        self.assertEqual(tallies[repeat_run.NO_RESULTS].failed, 1)
-        table = repeat_run.format_table(tallies, 4)
+        self.assertEqual(tallies[cmd_run.NO_RESULTS].failed, 1)
+        table = cmd_run.format_table(tallies, 4)
         self.assertEqual(table[0].split(), ['test', 'failed/4'])
         self.assertEqual(table[2].split(), [UNBIND, '1/4', '(no', 'result',
                                             'in', '1)'])
 
     def test_summary_names_at_most_five_tests(self):
-        tallies = {f't{i}': repeat_run.Tally(1) for i in range(7)}
+        tallies = {f't{i}': cmd_run.Tally(1) for i in range(7)}
         runs = [outcome(FAILING_LOG, 1)]
-        line = repeat_run.summary_line(runs, 1, tallies, '/logs')
+        line = cmd_run.summary_line(runs, 1, tallies, '/logs')
         self.assertIn('failed: t0 1/1, t1 1/1, t2 1/1, t3 1/1, t4 1/1, and 2 '
                       'more; raw logs of the failed runs in /logs', line)
 

@@ -18,6 +18,7 @@ from .run import suite_run
 from .testing_support import (FAILING_LOG, KASAN_IN_TEST_LOG, PASSING_LOG,
                               install_fake_kunit, make_fake_repo,
                               make_fake_tree, snapshot, write)
+from .tree import kernel_sources
 from .tree.kernel_sources import SOURCES
 from .tree.manifest import MANIFEST_NAME
 
@@ -77,7 +78,7 @@ class RunTest(CliTestCase):
         self.assertIn('Starting KUnit Kernel', out)  # streamed through
         config, build_call, call = self.calls()
         argv = call['argv']
-        build = suite_run.source_cache.build_dir_for(self.cache, self.tree)
+        build = kernel_sources.build_dir_for(self.cache, self.tree)
         self.assertEqual(config['argv'][:4], [
             'config', '--kunitconfig=drivers/iommu', f'--build_dir={build}',
             '--arch=um'])
@@ -225,7 +226,7 @@ class RunTest(CliTestCase):
         self.assertEqual(ensure.call_args.args[1],
                          ('gcc-aarch64-linux-gnu', 'qemu-system-arm'))
         argv = self.calls()[0]['argv']
-        build = suite_run.source_cache.build_dir_for(self.cache, self.tree)
+        build = kernel_sources.build_dir_for(self.cache, self.tree)
         self.assertIn(f'--build_dir={build}-arm64', argv)
         self.assertIn('--arch=arm64', argv)
         self.assertIn('--cross_compile=aarch64-linux-gnu-', argv)
@@ -266,10 +267,10 @@ class RunTest(CliTestCase):
         self.assertEqual(snapshot(self.tree), before)
 
     def test_source_6_12_installs_the_package_with_apt(self):
-        with mock.patch.object(suite_run, 'ensure_packages',
+        with mock.patch.object(kernel_sources, 'ensure_packages',
                                return_value={'linux-source-6.12': '6.12.1'}
                                ) as packages, \
-                mock.patch.object(suite_run.source_cache, 'ensure_tree',
+                mock.patch.object(kernel_sources, 'ensure_tree',
                                   return_value=self.tree) as ensure:
             rc, out, _ = self.main('run', f'--cache-dir={self.cache}',
                                    '--source=6.12')
@@ -280,10 +281,11 @@ class RunTest(CliTestCase):
                          (self.cache, 'linux-source-6.12', '6.12.1'))
 
     def test_default_source_is_fetched_when_apt_lacks_it(self):
-        with mock.patch.object(suite_run, 'ensure_packages') as packages, \
-                mock.patch.object(suite_run.debian_fetch, 'needed',
+        with mock.patch.object(kernel_sources, 'ensure_packages'
+                               ) as packages, \
+                mock.patch.object(kernel_sources, 'needed',
                                   return_value=True), \
-                mock.patch.object(suite_run.debian_fetch, 'fetched_tree',
+                mock.patch.object(kernel_sources, 'fetched_tree',
                                   return_value=self.tree) as fetched:
             rc, out, _ = self.main('run', f'--cache-dir={self.cache}')
         self.assertEqual(rc, 0, out)
@@ -294,14 +296,14 @@ class RunTest(CliTestCase):
                          (self.cache, 'linux-source-7.3', 'trixie-backports'))
 
     def test_default_source_from_the_machines_apt_when_it_has_it(self):
-        with mock.patch.object(suite_run, 'ensure_packages',
+        with mock.patch.object(kernel_sources, 'ensure_packages',
                                return_value={'linux-source-7.3': '7.3.4-1'}
                                ) as packages, \
-                mock.patch.object(suite_run.debian_fetch, 'needed',
+                mock.patch.object(kernel_sources, 'needed',
                                   return_value=False), \
-                mock.patch.object(suite_run.debian_fetch,
+                mock.patch.object(kernel_sources,
                                   'fetched_tree') as fetched, \
-                mock.patch.object(suite_run.source_cache, 'ensure_tree',
+                mock.patch.object(kernel_sources, 'ensure_tree',
                                   return_value=self.tree) as ensure:
             rc, out, _ = self.main('run', f'--cache-dir={self.cache}')
         self.assertEqual(rc, 0, out)

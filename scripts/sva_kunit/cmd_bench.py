@@ -6,18 +6,18 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Callable, List, TextIO, Tuple
+from typing import List, TextIO, Tuple
 
-from .cmd_run import add_run_arguments, options_from
+from .cmd_run import add_run_arguments, align, options_from
 from .command import Subcommand
 from .errors import EXIT_FAILED, EXIT_OK
-from .run.kunit_runner import RUN
-from .run.suite_run import (RunOptions, kunit_argv, qemu_env, resolve_tree,
-                            run_suite, sync_payload)
+from .run.arches import get_arch, tcg_env
+from .run.kunit_runner import RUN, run_kunit
+from .run.suite_run import (RunOptions, kunit_argv, resolve_tree, run_suite,
+                            sync_payload)
 
 TOUCHED_FILE = 'drivers/iommu/iommu-sva.c'
 COLD, RERUN, TOUCHED = 'cold build+run', 're-run, nothing changed', \
@@ -30,8 +30,8 @@ TARGETS = {COLD: 1.10, RERUN: 1.05, TOUCHED: 1.05, FRESH: 1.00}
 class Step:
     name: str
     sva_kunit_s: float
-    plain_s: float
     sva_kunit_ok: bool
+    plain_s: float
     plain_ok: bool
 
     @property
@@ -39,25 +39,19 @@ class Step:
         return self.sva_kunit_s / self.plain_s if self.plain_s else 0.0
 
     @property
-    def target(self) -> float:
-        return TARGETS[self.name]
-
-    @property
     def met(self) -> bool:
         return self.sva_kunit_ok and self.plain_ok and \
-            self.ratio <= self.target
+            self.ratio <= TARGETS[self.name]
 
 
 def format_table(steps: List[Step]) -> List[str]:
-    rows = [('step', 'sva-kunit', 'plain', 'ratio', 'target', 'met')]
-    rows.extend((s.name, f'{s.sva_kunit_s:.1f}s' + ('' if s.sva_kunit_ok
-                                                    else ' (failed)'),
-                 f'{s.plain_s:.1f}s' + ('' if s.plain_ok else ' (failed)'),
-                 f'{s.ratio:.3f}', f'<={s.target:.2f}',
-                 'yes' if s.met else 'NO') for s in steps)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ['  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
-            for row in rows]
+    return align([('step', 'sva-kunit', 'plain', 'ratio', 'target', 'met')]
+                 + [(s.name, f'{s.sva_kunit_s:.1f}s' + ('' if s.sva_kunit_ok
+                                                        else ' (failed)'),
+                     f'{s.plain_s:.1f}s' + ('' if s.plain_ok
+                                            else ' (failed)'),
+                     f'{s.ratio:.3f}', f'<={TARGETS[s.name]:.2f}',
+                     'yes' if s.met else 'NO') for s in steps])
 
 
 def run_bench(options: RunOptions, work: str, out: TextIO) -> List[Step]:
@@ -67,56 +61,45 @@ def run_bench(options: RunOptions, work: str, out: TextIO) -> List[Step]:
     os.makedirs(ccache_dir)
     # A private, empty ccache makes "cold" really cold for the harness.
     sva_env = dict(os.environ, CCACHE_DIR=ccache_dir)
-    sva_options = replace(options, build_dir=os.path.join(work, 'sva-kunit'))
     plain_build = os.path.join(work, 'plain')
     os.makedirs(plain_build)
     # The same kunit.py command line as the harness's (cross compiler,
     # QEMU arguments, kernel arguments) and the same TCG-only QEMU, less
     # what the harness adds to it: ccache and a JSON file.
     plain_argv = kunit_argv(options, RUN, plain_build)
-    plain_env = qemu_env(options, None)
+    plain_env = tcg_env(options.cache_dir, get_arch(options.arch).qemu,
+                        None)
 
-    def sva(label: str) -> bool:
-        with open(os.path.join(work, f'sva-kunit-{label}.log'), 'w') as log:
-            outcome = run_suite(sva_options, log, env=sva_env)
-        out.write(f'  sva-kunit {label}: {outcome.summary}\n')
-        return outcome.exit_code == 0
-
-    def plain(label: str) -> bool:
-        with open(os.path.join(work, f'plain-{label}.log'), 'w') as log:
-            rc = subprocess.run(plain_argv, cwd=tree, env=plain_env,
-                                stdout=log, stderr=subprocess.STDOUT,
-                                check=False).returncode
-        out.write(f'  plain kunit.py {label}: exit {rc}\n')
-        return rc == 0
-
-    def timed(action: Callable[[str], bool], label: str) -> Tuple[float,
-                                                                   bool]:
-        if label == 'touched':
-            os.utime(os.path.join(tree, *TOUCHED_FILE.split('/')))
+    def timed(side: str, label: str) -> Tuple[float, bool]:
         start = time.monotonic()
-        ok = action(label)
-        return time.monotonic() - start, ok
+        with open(os.path.join(work, f'{side}-{label}.log'), 'w') as log:
+            if side == 'plain':
+                rc = run_kunit(tree, [(RUN, plain_argv)], log,
+                               plain_env).returncode
+                out.write(f'  plain kunit.py {label}: exit {rc}\n')
+            else:
+                build = 'sva-kunit-fresh' if label == 'fresh' else side
+                outcome = run_suite(replace(
+                    options, build_dir=os.path.join(work, build),
+                    json_path=None), log, env=sva_env)
+                rc = outcome.exit_code
+                out.write(f'  sva-kunit {label}: {outcome.summary}\n')
+        return time.monotonic() - start, rc == 0
 
-    steps = []
+    steps: List[Step] = []
     for name, label in ((COLD, 'cold'), (RERUN, 'rerun'),
-                        (TOUCHED, 'touched')):
+                        (TOUCHED, 'touched'), (FRESH, 'fresh')):
         out.write(f'bench: {name} ...\n')
         out.flush()
-        sva_s, sva_ok = timed(sva, label)
-        plain_s, plain_ok = timed(plain, label)
-        steps.append(Step(name, sva_s, plain_s, sva_ok, plain_ok))
-
-    # What the shared compiler cache buys: another build dir of the same
-    # tree (bisecting, a second checkout) against plain kunit.py, for
-    # which a new build dir is a cold build, measured above.
-    out.write(f'bench: {FRESH} ...\n')
-    out.flush()
-    sva_options = replace(sva_options,
-                          build_dir=os.path.join(work, 'sva-kunit-fresh'))
-    fresh_s, fresh_ok = timed(sva, 'fresh')
-    steps.append(Step(FRESH, fresh_s, steps[0].plain_s, fresh_ok,
-                      steps[0].plain_ok))
+        if label == 'touched':
+            os.utime(os.path.join(tree, TOUCHED_FILE))
+        sva = timed('sva-kunit', label)
+        # FRESH is what the shared compiler cache buys: another build dir
+        # of the same tree (bisecting, a second checkout); for plain
+        # kunit.py a new build dir is a cold build, measured above.
+        plain = ((steps[0].plain_s, steps[0].plain_ok) if label == 'fresh'
+                 else timed('plain', label))
+        steps.append(Step(name, *sva, *plain))
     return steps
 
 
@@ -131,13 +114,12 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f'bench: build dirs and logs kept in {work}\n')
         else:
             shutil.rmtree(work, ignore_errors=True)
-    for line in format_table(steps):
-        out.write(line + '\n')
+    out.write('\n'.join(format_table(steps)) + '\n')
     met = all(s.met for s in steps)
     if args.json:
         with open(args.json, 'w', encoding='utf-8') as f:
             json.dump({'steps': [dict(asdict(s), ratio=s.ratio,
-                                      target=s.target, met=s.met)
+                                      target=TARGETS[s.name], met=s.met)
                                  for s in steps], 'all_met': met}, f,
                       indent=2)
             f.write('\n')

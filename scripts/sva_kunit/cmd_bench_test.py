@@ -13,9 +13,9 @@ class FormatTableTest(unittest.TestCase):
 
     def test_table_has_ratio_target_and_verdict(self):
         lines = cmd_bench.format_table([
-            Step(COLD, 110.0, 100.0, True, True),
-            Step(RERUN, 10.6, 10.0, True, True),
-            Step(TOUCHED, 20.0, 20.0, False, True)])
+            Step(COLD, 110.0, True, 100.0, True),
+            Step(RERUN, 10.6, True, 10.0, True),
+            Step(TOUCHED, 20.0, False, 20.0, True)])
         self.assertEqual(lines[0].split(), ['step', 'sva-kunit', 'plain',
                                             'ratio', 'target', 'met'])
         self.assertTrue(lines[1].startswith(COLD))

@@ -16,9 +16,7 @@ from .bisect.git_tree import GitError, git_text
 from .command import Subcommand, add_cache_dir, add_source
 from .errors import EXIT_FAILED, EXIT_OK, SetupError
 from .mutation import mutants
-from .tree import debian_fetch, kernel_sources
-from .tree.packages import REQUIRED_PACKAGES, ensure_packages
-from .tree.source_cache import find_tarball
+from .tree import kernel_sources
 
 BUG_MUTANT = 'no-handle-refcount-inc'
 BRANCH = 'bisect-selftest'
@@ -100,31 +98,26 @@ def build_history(tree: str, bug: mutants.Mutant) -> List[str]:
     """Commit each change of HISTORY on top of HEAD; the shas."""
     commits = []
     for number, (kind, path) in enumerate(HISTORY, start=1):
-        path = bug.file if kind == BUG else path
-        subject = f'bisect-selftest: {kind} in {path}'
         full = os.path.join(tree, *path.split('/'))
         with open(full, 'rb') as f:
             data = f.read()
-        comment = '\n/* {} */\n' if path.endswith('.c') else '\n.. {}\n'
-        try:
-            if kind == BUG:
+        subject = f'bisect-selftest: {kind} in {path}'
+        if kind == BUG:
+            try:
                 data = mutants.mutate(data, bug)
-            elif kind == FIX:
-                if not data.endswith(BREAK_TEXT):
-                    raise ValueError(f'{path} does not end with the build '
-                                     'break')
-                data = data[:-len(BREAK_TEXT)]
-            else:
-                data += BREAK_TEXT if kind == BREAK else comment.format(
-                    f'bisect-selftest: harmless change {number}').encode()
-        except (mutants.NoApply, ValueError) as e:
-            raise SetupError(f'cannot make the "{subject}" commit ({e})',
-                             'the self-test needs an unmodified Debian '
-                             'linux-source tree') from None
+            except mutants.NoApply as e:
+                raise SetupError(f'cannot make the "{subject}" commit ({e})',
+                                 'the self-test needs an unmodified Debian '
+                                 'linux-source tree') from None
+            subject += f' (mutant {bug.name})'
+        elif kind == FIX:
+            data = data.removesuffix(BREAK_TEXT)
+        else:
+            comment = '/* {} */' if path.endswith('.c') else '.. {}'
+            data += BREAK_TEXT if kind == BREAK else ('\n' + comment.format(
+                f'bisect-selftest: harmless change {number}') + '\n').encode()
         with open(full, 'wb') as f:
             f.write(data)
-        if kind == BUG:
-            subject += f' (mutant {bug.name})'
         run_git(tree, 'commit', '-q', '-a', '-m', subject)
         commits.append(run_git(tree, 'rev-parse', 'HEAD'))
     return commits
@@ -133,10 +126,10 @@ def build_history(tree: str, bug: mutants.Mutant) -> List[str]:
 def parse_bisect_output(text: str) -> Tuple[Optional[str], List[str],
                                             List[int]]:
     """(first bad commit or None, verdicts, seconds per step)."""
-    steps = STEP_LINE.findall(text)
     first_bad = FIRST_BAD.search(text)
-    return (first_bad.group(1) if first_bad else None,
-            [verdict for verdict, _ in steps], [int(s) for _, s in steps])
+    verdicts, seconds = list(zip(*STEP_LINE.findall(text))) or ((), ())
+    return (first_bad and first_bad.group(1), list(verdicts),
+            [int(s) for s in seconds])
 
 
 def tee(argv: Sequence[str], cwd: str, out: TextIO,
@@ -171,25 +164,12 @@ def extract(tarball: str, into: str) -> str:
     return os.path.join(into, entries[0])
 
 
-def source_tarball(options: SelftestOptions, into: str, out: TextIO) -> str:
-    """The pristine tarball of the --source package: the installed
-    package's, or one fetched from its Debian suite into `into`."""
-    source = kernel_sources.get_source(options.source)
-    if debian_fetch.needed(source, options.cache_dir):
-        ensure_packages(out)
-        return debian_fetch.fetched_tarball(options.cache_dir, source, into,
-                                            out)
-    ensure_packages(out, REQUIRED_PACKAGES + (source.package,))
-    return find_tarball(source.package)
-
-
 def run_selftest(options: SelftestOptions, out: TextIO) -> int:
     """The whole self-test; the last line written is PASS or FAIL."""
-    started = time.monotonic()
     os.makedirs(options.cache_dir, exist_ok=True)
     work = tempfile.mkdtemp(prefix='bisect-selftest-', dir=options.cache_dir)
     try:
-        passed, why = _selftest_in(work, options, started, out)
+        passed, why = _selftest_in(work, options, out)
     except (GitError, SetupError) as e:
         passed, why = False, str(e)
     finally:
@@ -203,16 +183,13 @@ def run_selftest(options: SelftestOptions, out: TextIO) -> int:
     return EXIT_OK if passed else EXIT_FAILED
 
 
-def _dirty(tree: str) -> str:
-    return (run_git(tree, 'status', '--porcelain=v1', '--ignored',
-                    '--untracked-files=all') + '\n').splitlines()[0]
-
-
-def _selftest_in(work: str, options: SelftestOptions, started: float,
-                 out: TextIO) -> Tuple[bool, str]:
+def _selftest_in(work: str, options: SelftestOptions, out: TextIO
+                 ) -> Tuple[bool, str]:
+    started = time.monotonic()
     bug = load_bug(options.repo_root)
     fetched = os.path.join(work, 'deb')
-    tarball = options.tarball or source_tarball(options, fetched, out)
+    tarball = options.tarball or kernel_sources.source_tree(
+        options.cache_dir, options.source, out, tarball_into=fetched)
     t = time.monotonic()
     tree = extract(tarball, os.path.join(work, 'src'))
     extract_s, t = time.monotonic() - t, time.monotonic()
@@ -241,9 +218,6 @@ def _selftest_in(work: str, options: SelftestOptions, started: float,
     if code != 0:
         return False, (f'the base did not pass (bisect-step exit {code}) '
                        f'in {cold_s:.0f} s')
-    dirty = _dirty(tree)
-    if dirty:
-        return False, f'tree not clean after the warm-up step: {dirty!r}'
 
     t = time.monotonic()
     run_git(tree, 'bisect', 'start', commits[-1], base)
@@ -253,7 +227,9 @@ def _selftest_in(work: str, options: SelftestOptions, started: float,
     finally:
         run_git(tree, 'bisect', 'reset')
     first_bad, verdicts, seconds = parse_bisect_output(text)
-    dirty = _dirty(tree)
+    # What the warm-up or any step left behind, even git-ignored.
+    dirty = (run_git(tree, 'status', '--porcelain=v1', '--ignored',
+                     '--untracked-files=all') + '\n').splitlines()[0]
     figures = (f'{len(verdicts)} steps ({", ".join(verdicts)}), '
                f'{sum(seconds) / max(len(seconds), 1):.0f} s per step on '
                f'average, cold build {cold_s:.0f} s, bisection '

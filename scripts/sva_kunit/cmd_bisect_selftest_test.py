@@ -7,7 +7,6 @@ import sys
 import tarfile
 import tempfile
 import unittest
-from unittest import mock
 
 from . import cmd_bisect_selftest as bs
 from .testing_support import (FAILING_LOG, PASSING_LOG, make_fake_repo,
@@ -157,30 +156,6 @@ class ParseTest(unittest.TestCase):
                 'The first bad commit could be any of:\n'
                 '0123456789abcdef0123456789abcdef01234567\n')
         self.assertEqual(bs.parse_bisect_output(text), (None, [], []))
-
-
-class SourceTarballTest(unittest.TestCase):
-
-    def test_fetched_or_installed_by_source(self):
-        options = bs.SelftestOptions(cache_dir='/c', repo_root='/r')
-        with mock.patch.object(bs, 'ensure_packages') as packages, \
-                mock.patch.object(bs.debian_fetch, 'needed',
-                                  return_value=True), \
-                mock.patch.object(bs.debian_fetch, 'fetched_tarball',
-                                  return_value='/w/x.tar.xz') as fetched:
-            self.assertEqual(bs.source_tarball(options, '/w', io.StringIO()),
-                             '/w/x.tar.xz')
-        self.assertEqual(fetched.call_args[0][:3], ('/c', bs.kernel_sources.
-                                                    SOURCES['7.3'], '/w'))
-        self.assertEqual(packages.call_args[0][1:], ())
-        options.source = '6.12'
-        with mock.patch.object(bs, 'ensure_packages') as packages, \
-                mock.patch.object(bs, 'find_tarball',
-                                  return_value='/usr/src/l.tar.xz') as find:
-            self.assertEqual(bs.source_tarball(options, '/w', io.StringIO()),
-                             '/usr/src/l.tar.xz')
-        self.assertIn('linux-source-6.12', packages.call_args[0][1])
-        find.assert_called_once_with('linux-source-6.12')
 
 
 class WholeSelftestTest(unittest.TestCase):

@@ -8,17 +8,16 @@ import os
 import signal
 import sys
 import time
-from typing import Dict, Iterator, Mapping, NoReturn, Optional, TextIO, Tuple
+from typing import Iterator, List, Mapping, NoReturn, Optional, TextIO, Tuple
 
 from . import locks
-from .bisect.git_tree import GitError, git, toplevel
+from .bisect.git_tree import GitError, git, git_text, toplevel
 from .cmd_mutate import BASELINE_TIMEOUT_S, sigterm_as_interrupt
 from .command import Parser, Subcommand, add_build_options, add_cache_dir
 from .errors import ERROR_PREFIX, EXIT_OK, SetupError
 from .run.suite_run import RunOptions, default_build_dir, run_suite
-from .tree import install_journal, installer
-from .tree.fs_journal import read_file
-from .tree.hooks import HOOKS
+from .tree import installer
+from .tree.install_journal import journal_path
 from .tree.kernel_tree import require_host_tools, validate_tree
 from .tree.manifest import manifest_path
 from .tree.payload import collect_payload
@@ -26,22 +25,13 @@ from .tree.payload import collect_payload
 EXIT_GOOD, EXIT_BAD, EXIT_SKIP, EXIT_ABORT = 0, 1, 125, 128
 VERDICTS = {EXIT_GOOD: 'good', EXIT_BAD: 'bad', EXIT_SKIP: 'skip'}
 PREFIX = 'sva-kunit bisect-step: '
-# --ignored too: the kernel's .gitignore ignores ".*", so without it a
-# left-behind .sva-kunit-manifest or .kunitconfig would not show.
-STATUS_ARGS = ('status', '--porcelain=v1', '--untracked-files=all',
-               '--ignored')
-
-State = Tuple[bytes, Dict[str, Optional[bytes]]]
-
-
-class Abort(Exception):
-    """Stop the whole bisection: exit 128 with this one-line message."""
+BY_HAND = 'fix it by hand'
 
 
 @contextlib.contextmanager
 def deferred_signals() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM back while the tree is half-changed: the
-    installer rolls back on errors but not on KeyboardInterrupt."""
+    """Hold SIGINT/SIGTERM back while the suite is taken out: the
+    installer would roll an interrupted uninstall back, leaving it in."""
     old = signal.pthread_sigmask(signal.SIG_BLOCK,
                                  {signal.SIGINT, signal.SIGTERM})
     try:
@@ -50,60 +40,42 @@ def deferred_signals() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _state(tree: str) -> State:
-    """git status, and the bytes of the files the installer hooks into
-    (a user's uncommitted edit there shows as " M" before and after)."""
-    hooks = {}
-    for hook in HOOKS:
-        found = read_file(os.path.join(tree, *hook.path.split('/')))
-        hooks[hook.path] = found[0] if found else None
-    return git(tree, STATUS_ARGS).stdout, hooks
+def _state(tree: str) -> Tuple[List[str], bytes]:
+    """git status, --ignored too (the kernel's .gitignore ignores ".*"),
+    and the diff: an uncommitted edit is " M" before and after."""
+    status = git(tree, ('status', '--porcelain=v1', '--ignored',
+                        '--untracked-files=all')).stdout
+    return (status.decode(errors='replace').splitlines(),
+            git(tree, ('diff', '--binary', '--no-ext-diff')).stdout)
 
 
-def _leftover(tree: str) -> str:
-    """The name of what an earlier install left in the tree, or ''."""
-    for path in (manifest_path(tree), install_journal.journal_path(tree)):
-        if os.path.lexists(path):
-            return os.path.basename(path)
-    return ''
-
-
-def restore(tree: str, before: State) -> Optional[str]:
-    """Uninstall; None when the tree is as it was, else what is wrong."""
-    try:
-        if _leftover(tree):
-            installer.uninstall(tree)
-    except SetupError as e:
-        return f'uninstalling the suite from {tree} failed: {e}'
-    try:
-        status, hooks = _state(tree)
-    except (GitError, SetupError) as e:
-        return str(e)
-    if status != before[0]:
-        old, new = (s.decode(errors='replace').splitlines()
-                    for s in (before[0], status))
+def restore(tree: str, before: Tuple[List[str], bytes]) -> None:
+    """Uninstall; SetupError unless the tree is as it was before."""
+    installer.uninstall(tree)
+    old, (new, diff) = before[0], _state(tree)
+    if new != old:
         change = ([f'now "{line}"' for line in new if line not in old]
                   + [f'no longer "{line}"' for line in old
                      if line not in new] + ['order differs'])[0]
-        return (f'git status in {tree} changed during the step ({change}); '
-                'the tree is not as git bisect left it, fix it by hand')
-    for rel, data in before[1].items():
-        if hooks[rel] != data:
-            return (f'{os.path.join(tree, rel)} is not byte-identical to '
-                    'how it was before the step; fix it by hand')
-    return None
+        raise SetupError(f'git status in {tree} changed during the step '
+                         f'({change}); the tree is not as git bisect left '
+                         'it', BY_HAND)
+    if diff != before[1]:
+        raise SetupError(f'git diff in {tree} changed during the step; an '
+                         'uncommitted change is not as it was', BY_HAND)
 
 
 def step(tree: str, options: RunOptions, out: TextIO,
-         env: Optional[Mapping[str, str]] = None) -> Tuple[int, str]:
-    """Install, run, uninstall: (exit code, reason); Abort if the tree
-    is left changed."""
+         env: Mapping[str, str]) -> Tuple[int, str]:
+    """Install, run, uninstall: (exit code, reason); SetupError if the
+    tree is left changed."""
+    for path in (manifest_path(tree), journal_path(tree)):
+        if os.path.lexists(path):
+            raise SetupError(f'{tree} still holds the suite from an earlier '
+                             f'run ({os.path.basename(path)})', 'run '
+                             f'sva-kunit uninstall --kernel={tree}, then '
+                             'git bisect run again')
     before = _state(tree)
-    leftover = _leftover(tree)
-    if leftover:
-        raise Abort(f'{tree} still holds the suite from an earlier run '
-                    f'({leftover}); run sva-kunit uninstall '
-                    f'--kernel={tree}, then git bisect run again')
     try:
         validate_tree(tree)
     except SetupError as e:
@@ -111,13 +83,12 @@ def step(tree: str, options: RunOptions, out: TextIO,
     require_host_tools()
     payload = collect_payload(options.repo_root)
     if not payload:
-        raise Abort(f'no suite files under {options.repo_root}/drivers or '
-                    f'{options.repo_root}/tools; run sva-kunit from its '
-                    'repository checkout')
+        raise SetupError(f'no suite files under {options.repo_root}/drivers '
+                         f'or {options.repo_root}/tools', 'run sva-kunit '
+                         'from its repository checkout')
     try:
-        try:
-            with deferred_signals():
-                plan = installer.sync(tree, payload)
+        try:  # rolled back, also on an interrupt
+            plan = installer.sync(tree, payload)
         except SetupError as e:
             return EXIT_SKIP, e.problem  # e.g. a suite file in the way
         out.write(f'sva-kunit: installed the suite in {tree} ('
@@ -135,44 +106,39 @@ def step(tree: str, options: RunOptions, out: TextIO,
         return (EXIT_BAD if outcome.kunit.kernel_ran else EXIT_SKIP), reason
     finally:
         out.flush()
+        # A SetupError here replaces an interrupt on its way out: 128
+        # stops git bisect just the same, and the user must hear of it.
         with deferred_signals():
-            problem = restore(tree, before)
-        if problem is not None:
-            # Replaces an interrupt on its way out: 128 stops git bisect
-            # just the same, and this is what the user must hear about.
-            raise Abort(problem)  # noqa: B012
+            restore(tree, before)
 
 
 def bisect_step(options: RunOptions, kernel: Optional[str], out: TextIO,
-                err: TextIO, env: Optional[Mapping[str, str]] = None) -> int:
+                err: TextIO) -> int:
     started = time.monotonic()
     # kunit.py must not leave __pycache__ behind in the user's tree.
-    child_env = {**(os.environ if env is None else env),
-                 'PYTHONDONTWRITEBYTECODE': '1'}
+    env = {**os.environ, 'PYTHONDONTWRITEBYTECODE': '1'}
     # A limit only so that kunit.py runs in a process group of its own,
     # which an interrupt or SIGTERM then stops as a whole.
     options.timeout = BASELINE_TIMEOUT_S
-    sha = 'HEAD'
     try:
         path = os.path.abspath(kernel or os.getcwd())
         top = toplevel(path)
         if top is None:
-            raise Abort(f'{path} is not inside a git work tree; run '
-                        'bisect-step through git bisect run in a kernel git '
-                        'tree (or pass --kernel=DIR)')
+            raise SetupError(f'{path} is not inside a git work tree', 'run '
+                             'bisect-step through git bisect run in a '
+                             'kernel git tree (or pass --kernel=DIR)')
         tree = options.kernel = path if kernel else top
-        sha = git(tree, ('rev-parse', '--short', 'HEAD'), check=False
-                  ).stdout.decode(errors='replace').strip() or sha
+        sha = git_text(tree, ('rev-parse', '--short', 'HEAD'))
         locks.hold_tree(tree, options.cache_dir, out)
         options.build_dir = locks.hold_build_dir(
             options.build_dir or default_build_dir(options, tree), out)
         with sigterm_as_interrupt():
-            code, reason = step(tree, options, out, child_env)
+            code, reason = step(tree, options, out, env)
     except Exception as e:  # noqa: BLE001 -- exit 1 would blame the revision
-        if not isinstance(e, (Abort, GitError, SetupError)):
-            e = Abort(f'bisect-step failed ({type(e).__name__}: {e}); '
-                      'stopping the bisection, since this says nothing '
-                      'about the revision')
+        if not isinstance(e, (GitError, SetupError)):
+            e = SetupError(f'bisect-step failed ({type(e).__name__}: {e})',
+                           'stopping the bisection, since this says '
+                           'nothing about the revision')
         out.flush()
         err.write(ERROR_PREFIX + ' '.join(str(e).split()) + '\n')
         return EXIT_ABORT

@@ -16,7 +16,7 @@ from .testing_support import (FAILING_LOG, IOMMU_H_OLD, IOMMU_MAKEFILE,
                               KASAN_IN_TEST_LOG, PASSING_LOG, git,
                               install_fake_kunit, make_fake_repo,
                               make_fake_tree, snapshot, write)
-from .tree import installer, source_cache
+from .tree import installer, kernel_sources
 from .tree.manifest import MANIFEST_NAME
 from .tree.payload import collect_payload
 
@@ -102,7 +102,7 @@ class ExitCodeTest(BisectStepTestCase):
         self.assertEqual(tree_state(self.tree), before)
         with open(self.control + '.calls') as f:
             _, build_argv, argv = [json.loads(line)['argv'] for line in f]
-        build = source_cache.build_dir_for(self.cache, self.tree)
+        build = kernel_sources.build_dir_for(self.cache, self.tree)
         self.assertIn(f'--build_dir={build}', argv)
         self.assertIn('--jobs=2', build_argv)
         self.assertEqual(argv[-1], 'iommu_sva*')

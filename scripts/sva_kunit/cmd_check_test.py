@@ -7,7 +7,7 @@ from unittest import mock
 from . import cmd_check
 from .cli_test import CliTestCase
 from .errors import SetupError
-from .testing_support import KASAN_IN_TEST_LOG, write
+from .testing_support import KASAN_IN_TEST_LOG, git, write
 from .tree import checkpatch
 from .tree.checkpatch import CheckpatchResult
 
@@ -192,28 +192,31 @@ class CSourcesTest(unittest.TestCase):
 class CheckpatchTreeTest(unittest.TestCase):
 
     def test_installed_package_gives_its_files(self):
-        with mock.patch.object(checkpatch.debian_fetch, 'needed',
-                               return_value=False), \
-                mock.patch.object(checkpatch, 'ensure_packages',
+        sources = checkpatch.kernel_sources
+        with mock.patch.object(sources, 'needed', return_value=False), \
+                mock.patch.object(sources, 'ensure_packages',
                                   return_value={'linux-source-6.12': '6.1'}
                                   ) as packages, \
-                mock.patch.object(checkpatch.source_cache, 'ensure_files',
+                mock.patch.object(sources, 'ensure_tree',
                                   return_value='/c/files/x') as files:
             found = checkpatch.checkpatch_tree('/c', '6.12', io.StringIO())
         self.assertEqual(found, '/c/files/x')
         self.assertEqual(packages.call_args.args[1], ('linux-source-6.12',))
-        self.assertEqual(files.call_args.args[:4], (
-            '/c', 'linux-source-6.12', '6.1', checkpatch.CHECKPATCH_FILES))
+        self.assertEqual(files.call_args.args[:3],
+                         ('/c', 'linux-source-6.12', '6.1'))
+        self.assertEqual(files.call_args.kwargs,
+                         {'members': checkpatch.CHECKPATCH_FILES})
 
     def test_fetched_package_gives_its_files(self):
-        with mock.patch.object(checkpatch.debian_fetch, 'needed',
-                               return_value=True), \
-                mock.patch.object(checkpatch.debian_fetch, 'fetched_tree',
+        sources = checkpatch.kernel_sources
+        with mock.patch.object(sources, 'needed', return_value=True), \
+                mock.patch.object(sources, 'fetched_tree',
                                   return_value='/c/files/y') as fetched:
             found = checkpatch.checkpatch_tree('/c', '7.3', io.StringIO())
         self.assertEqual(found, '/c/files/y')
         self.assertEqual(fetched.call_args.kwargs,
-                         {'members': checkpatch.CHECKPATCH_FILES})
+                         {'members': checkpatch.CHECKPATCH_FILES,
+                          'into': None})
 
     def test_the_files_are_what_checkpatch_pl_reads(self):
         self.assertEqual(checkpatch.CHECKPATCH_FILES[0],
@@ -238,6 +241,42 @@ class UnitTestPartTest(unittest.TestCase):
                                return_value=suite):
             cmd_check.run_unit_tests(io.StringIO(), tally)
         self.assertEqual((tally.passed, tally.failed), (1, 1))
+
+
+
+class KunitconfigAtTest(unittest.TestCase):
+
+    def test_only_the_options_a_revision_defines(self):
+        with tempfile.TemporaryDirectory() as tree:
+            os.makedirs(os.path.join(tree, 'lib'))
+            with open(os.path.join(tree, 'lib', 'Kconfig.debug'), 'w') as f:
+                f.write('config KUNIT\n\tbool\n\nmenuconfig KASAN\n\tbool\n')
+            git(tree, 'init', '-q')
+            git(tree, 'add', '-A')
+            git(tree, 'commit', '-q', '-m', 'base')
+            final = ('CONFIG_KUNIT=y\n# comment\nCONFIG_KASAN=y\n'
+                     'CONFIG_IOMMU_SVA_KUNIT_TEST=y\n')
+            self.assertEqual(cmd_check.kunitconfig_at(tree, 'HEAD', final),
+                             'CONFIG_KUNIT=y\nCONFIG_KASAN=y\n')
+            with open(os.path.join(tree, 'Kconfig'), 'w') as f:
+                f.write('config FAKE_IOMMU\n\ttristate "f"\n'
+                        'config IOMMU_SVA_KUNIT_TEST_X\n\tbool\n')
+            git(tree, 'add', '-A')
+            git(tree, 'commit', '-q', '-m', 'driver')
+            # IOMMU_SVA_KUNIT_TEST_X is not IOMMU_SVA_KUNIT_TEST.
+            self.assertEqual(cmd_check.kunitconfig_at(tree, 'HEAD', final),
+                             'CONFIG_KUNIT=y\nCONFIG_KASAN=y\n'
+                             'CONFIG_FAKE_IOMMU=y\n')
+
+
+class CheckpatchVerdictTest(unittest.TestCase):
+
+    def test_clean_needs_no_warning_and_no_check(self):
+        self.assertTrue(cmd_check.CHECKPATCH_CLEAN.search(
+            'x\ntotal: 0 errors, 0 warnings, 0 checks, 19 lines checked\n'))
+        for line in ('total: 0 errors, 1 warnings, 0 checks, 19 lines',
+                     'total: 0 errors, 0 warnings, 2 checks, 19 lines'):
+            self.assertFalse(cmd_check.CHECKPATCH_CLEAN.search(line))
 
 
 if __name__ == '__main__':

@@ -6,7 +6,7 @@ from typing import TextIO
 
 from . import locks
 from .command import Subcommand, add_cache_dir, add_kernel
-from .errors import EXIT_OK, SetupError
+from .errors import EXIT_OK
 from .mutation import mutation_journal
 from .tree import installer
 from .tree.kernel_tree import validate_tree
@@ -25,19 +25,13 @@ def _handle(args: argparse.Namespace, out: TextIO, install: bool) -> int:
     locks.hold_tree(tree, args.cache_dir, out)
     # Before uninstalling, so the tree ends up exactly as it was.
     mutation_journal.repair(tree, out, dry_run=args.dry_run)
-    if install:
-        payload = collect_payload(args.repo_root)
-        if not payload:
-            raise SetupError(f'no suite files under {args.repo_root}/drivers '
-                             f'or {args.repo_root}/tools', 'run sva-kunit '
-                             'from its repository checkout')
-        plan = installer.sync(tree, payload, args.dry_run, out=out)
-    else:
-        plan = installer.uninstall(tree, args.dry_run, out)
+    payload = collect_payload(args.repo_root) if install else {}
+    plan = installer.sync(tree, payload, args.dry_run,
+                          installer.HOOKS if install else (), out)
     for line in installer.describe(plan, args.dry_run):
         out.write(f'sva-kunit: {line}\n')
     verb = 'installed' if install else 'uninstalled'
-    if not plan.changes():
+    if not plan.actions:
         out.write(f'sva-kunit: {tree}: nothing to do, already {verb}\n')
     elif args.dry_run:
         out.write(f'sva-kunit: dry run: {tree} was not changed\n')

@@ -3,8 +3,10 @@ tree, run the suite as `run` does, judge, restore (also after Ctrl-C,
 SIGTERM or, by the journal, a crash)."""
 
 import argparse
+import contextlib
 import os
 import shutil
+import signal
 import time
 from dataclasses import replace
 from typing import ContextManager, List, Sequence, TextIO, Tuple
@@ -30,11 +32,9 @@ BASELINE_TIMEOUT_S = 3 * 3600
 
 
 def positive_seconds(text: str) -> float:
-    try:
+    with contextlib.suppress(ValueError):
         if float(text) > 0:
             return float(text)
-    except ValueError:
-        pass
     raise argparse.ArgumentTypeError(f'{text!r} is not a number of seconds '
                                      'above 0')
 
@@ -68,13 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_build_options(parser)
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def sigterm_as_interrupt() -> ContextManager[None]:
     """SIGTERM unwinds like Ctrl-C, so `finally` restores the tree."""
-    return sigterm_handled(_raise_interrupt)
+    return sigterm_handled(signal.default_int_handler)
 
 
 def run_mutant(tree: str, mutant: Mutant, options: RunOptions,
@@ -87,38 +83,31 @@ def run_mutant(tree: str, mutant: Mutant, options: RunOptions,
     except NoApply as e:
         return MutantResult(mutant, NO_APPLY, note=str(e))
     log_path = os.path.join(log_dir, f'{mutant.name}.log')
-    started = time.time()
     try:
         with open(log_path, 'w', encoding='utf-8',
                   errors='backslashreplace') as log:
             outcome = run_suite(options, log, tree=tree)
     finally:
         mutation_journal.restore(tree, record)
-    # Keep the mutant's kernel log before the next mutant overwrites it.
-    test_log = test_log_path(outcome.build_dir)
-    try:
-        if os.stat(test_log).st_mtime >= started - 1:
-            shutil.copyfile(test_log, log_path[:-4] + '.test.log')
-    except OSError:
-        pass
-    result = classify(mutant, outcome)
-    result.seconds = time.monotonic() - start
-    result.log = log_path
-    return result
+    # Keep the mutant's kernel log before the next mutant overwrites it
+    # (run_suite removed the one of the run before).
+    with contextlib.suppress(OSError):
+        shutil.copyfile(test_log_path(outcome.build_dir),
+                        log_path[:-4] + '.test.log')
+    return replace(classify(mutant, outcome), log=log_path,
+                   seconds=time.monotonic() - start)
 
 
 def catalogue_for(options: RunOptions, tree: str) -> List[Mutant]:
     """The mutants written for the --source tree, or, for a tree of the
     user's, the variant of each that fits it."""
-    catalogue = load_catalogue(options.repo_root)
-    if options.kernel is None and any(options.source in m.trees
-                                      for m in catalogue):
-        return [m for m in catalogue if options.source in m.trees]
+    written = [] if options.kernel else load_catalogue(options.repo_root,
+                                                       options.source)
 
     def read(path: str) -> bytes:
         with open(os.path.join(tree, path), 'rb') as f:
             return f.read()
-    return fitting(catalogue, read)
+    return written or fitting(load_catalogue(options.repo_root), read)
 
 
 def mutate_all(only: Sequence[str], options: RunOptions, out: TextIO

@@ -6,7 +6,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence, TextIO
+from typing import Dict, List, Sequence, TextIO
 
 from . import locks
 from .command import (Subcommand, add_build_options, add_cache_dir, add_kernel,
@@ -109,42 +109,38 @@ class Tally:
 def tally_runs(runs: Sequence[RunOutcome]) -> Dict[str, Tally]:
     """Per test, in how many runs it failed (or had no result); then the
     two rows for failures no test owns, when there were any."""
-    tallies: Dict[str, Tally] = {}
-    for run in runs:
-        for test in run.verdict.tests if run.verdict else ():
-            tallies.setdefault(test.name, Tally())
-    rows = dict.fromkeys(ROW_WORDS, 0)
-    for run in runs:
-        verdict = run.verdict
-        if verdict is None or not verdict.tests:
-            rows[NO_RESULTS] += 1
-            continue
-        results = {test.name: test for test in verdict.tests}
-        for name, tally in tallies.items():
-            if name not in results:
-                tally.not_run += 1
-            elif not results[name].passed:
-                tally.failed += 1
-        owned = {id(r) for test in verdict.tests for r in test.reports}
-        if any(id(r) not in owned for r in verdict.reports):
-            rows[IN_NO_TEST] += 1
+    judged = [r.verdict for r in runs if r.verdict and r.verdict.tests]
+    passed = [{t.name: t.passed for t in v.tests} for v in judged]
+    tallies = {name: Tally(sum(not p.get(name, True) for p in passed),
+                           sum(name not in p for p in passed))
+               for names in passed for name in names}
+    # A report belongs to one test at most.
+    in_no_test = [v for v in judged
+                  if len(v.reports) > sum(len(t.reports) for t in v.tests)]
+    rows = {IN_NO_TEST: len(in_no_test), NO_RESULTS: len(runs) - len(judged)}
     tallies.update((name, Tally(n)) for name, n in rows.items() if n)
     return tallies
 
 
+def align(rows: Sequence[Sequence[str]]) -> List[str]:
+    """Left-aligned columns, two blanks apart."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ['  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+            for row in rows]
+
+
 def format_table(tallies: Dict[str, Tally], count: int) -> List[str]:
-    rows = [('test', f'failed/{count}')]
-    for name, t in tallies.items():
-        extra = f' (no result in {t.not_run})' if t.not_run else ''
-        rows.append((name, f'{t.failed}/{count}{extra}'))
-    width = max(len(name) for name, _ in rows)
-    return [f'{name.ljust(width)}  {cell}' for name, cell in rows]
+    return align([('test', f'failed/{count}')] + [
+        (name, f'{t.failed}/{count}' + (f' (no result in {t.not_run})'
+                                         if t.not_run else ''))
+        for name, t in tallies.items()])
 
 
-def summary_line(runs: Sequence[RunOutcome], count: int,
-                 tallies: Dict[str, Tally], log_dir: str) -> str:
+def summary_line(runs: Sequence[RunOutcome], tallies: Dict[str, Tally],
+                 log_dir: str) -> str:
     """The closing line; log_dir is where failed runs' logs are ('' when
     none was kept)."""
+    count = len(runs)
     failed_runs = [r for r in runs if r.exit_code != EXIT_OK]
     if not failed_runs:
         tests = len(runs[-1].verdict.tests) if runs[-1].verdict else 0
@@ -163,23 +159,19 @@ def summary_line(runs: Sequence[RunOutcome], count: int,
     return 'FAIL: ' + '; '.join(parts)
 
 
-def run_repeated(options: RunOptions, count: int, out: TextIO,
-                 env: Optional[Mapping[str, str]] = None) -> int:
+def run_repeated(options: RunOptions, count: int, out: TextIO) -> int:
     """Build and run once, boot count-1 more times (`kunit.py exec`), each
     judged like `run`; keep failed runs' logs."""
     tree = resolve_tree(options, out)
     sync_payload(tree, options.repo_root, out)
     runs: List[RunOutcome] = []
-    log_dir = ''
-    kept = False
     for index in range(1, count + 1):
         out.write(f'sva-kunit: run {index} of {count}\n')
         out.flush()
-        outcome = run_suite(options, out, env, tree=tree,
-                            boot_only=index > 1)
+        outcome = run_suite(options, out, tree=tree, boot_only=index > 1)
         runs.append(outcome)
+        log_dir = os.path.join(outcome.build_dir, LOG_DIR)
         if index == 1:
-            log_dir = os.path.join(outcome.build_dir, LOG_DIR)
             shutil.rmtree(log_dir, ignore_errors=True)  # an earlier --repeat
             os.makedirs(log_dir)
         for line in outcome.details:
@@ -189,7 +181,6 @@ def run_repeated(options: RunOptions, count: int, out: TextIO,
             # The kernel wrote a test.log this time: keep it.
             dest = os.path.join(log_dir, f'run-{index}.test.log')
             shutil.copyfile(test_log_path(outcome.build_dir), dest)
-            kept = True
             line += f'; raw log: {dest}'
         out.write(line + '\n')
         out.flush()
@@ -199,13 +190,10 @@ def run_repeated(options: RunOptions, count: int, out: TextIO,
             return outcome.exit_code
     tallies = tally_runs(runs)
     if tallies:
-        out.write('\n')
-        for line in format_table(tallies, count):
-            out.write(line + '\n')
-    out.write('sva-kunit: ' + summary_line(runs, count, tallies,
-                                           log_dir if kept else '') + '\n')
-    return EXIT_OK if all(r.exit_code == EXIT_OK for r in runs) \
-        else EXIT_FAILED
+        out.write('\n' + '\n'.join(format_table(tallies, count)) + '\n')
+    line = summary_line(runs, tallies, log_dir if os.listdir(log_dir) else '')
+    out.write(f'sva-kunit: {line}\n')
+    return EXIT_FAILED if line.startswith('FAIL') else EXIT_OK
 
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:

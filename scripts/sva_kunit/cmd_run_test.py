@@ -146,7 +146,7 @@ class TallyTest(unittest.TestCase):
     def test_summary_names_at_most_five_tests(self):
         tallies = {f't{i}': cmd_run.Tally(1) for i in range(7)}
         runs = [outcome(FAILING_LOG, 1)]
-        line = cmd_run.summary_line(runs, 1, tallies, '/logs')
+        line = cmd_run.summary_line(runs, tallies, '/logs')
         self.assertIn('failed: t0 1/1, t1 1/1, t2 1/1, t3 1/1, t4 1/1, and 2 '
                       'more; raw logs of the failed runs in /logs', line)
 

@@ -3,17 +3,15 @@
 import argparse
 import contextlib
 import signal
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator, NoReturn, TextIO
+from typing import Any, Callable, Iterator, NamedTuple, NoReturn, TextIO
 
 from .errors import SetupError
 from .run.suite_run import default_jobs
-from .tree.kernel_sources import DEFAULT_SOURCE, SOURCES, source_version
-from .tree.source_cache import default_cache_dir
+from .tree.kernel_sources import (DEFAULT_SOURCE, SOURCES, default_cache_dir,
+                                  source_version)
 
 
-@dataclass(frozen=True)
-class Subcommand:
+class Subcommand(NamedTuple):
     name: str
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
@@ -52,16 +50,13 @@ def add_source(parser: Any) -> None:
 
 def add_kernel(parser: argparse.ArgumentParser, required: bool) -> None:
     """--kernel, and unless it is required, --source, which excludes it."""
-    what = 'kernel source tree (v6.11 or later)'
-    if required:
-        parser.add_argument('--kernel', metavar='DIR', required=True,
-                            help=what)
-        return
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument('--kernel', metavar='DIR', help=what + '; default: '
-                       'the Debian tree chosen by --source, extracted in '
-                       'the cache')
-    add_source(group)
+    group = parser if required else parser.add_mutually_exclusive_group()
+    group.add_argument('--kernel', metavar='DIR', required=required,
+                       help='kernel source tree (v6.11 or later)' + (
+                           '' if required else '; default: the Debian tree '
+                           'chosen by --source, extracted in the cache'))
+    if not required:
+        add_source(group)
 
 
 def positive_int(text: str) -> int:
@@ -91,9 +86,9 @@ def sigterm_handled(handler: Callable[[int, Any], None]) -> Iterator[None]:
     try:
         old = signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
+        old = None
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)

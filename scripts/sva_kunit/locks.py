@@ -13,7 +13,6 @@ from typing import Dict, Iterator, TextIO
 
 from .errors import SetupError
 
-LOCK_DIR = 'locks'
 BUILD_LOCK_NAME = '.sva-kunit.lock'
 
 _held: Dict[str, int] = {}  # lock file -> its open descriptor
@@ -25,13 +24,8 @@ def tree_lock_path(cache_dir: str, tree: str) -> str:
     real = os.path.realpath(tree)
     digest = hashlib.sha256(real.encode()).hexdigest()[:16]
     label = os.path.basename(real.rstrip(os.sep)) or 'root'
-    return os.path.join(os.path.abspath(cache_dir), LOCK_DIR,
+    return os.path.join(os.path.abspath(cache_dir), 'locks',
                         f'{label}-{digest}.lock')
-
-
-def _holder(fd: int) -> str:
-    text = os.pread(fd, 4096, 0).decode(errors='replace').strip()
-    return text or 'another process'
 
 
 def _lock(path: str, what: str, out: TextIO) -> None:
@@ -58,8 +52,10 @@ def _lock(path: str, what: str, out: TextIO) -> None:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 if not said:
+                    holder = os.pread(fd, 4096, 0).decode(errors='replace')
                     out.write(f'sva-kunit: waiting for {what}, which '
-                              f'{_holder(fd)} is using (lock {path})\n')
+                              f'{holder.strip() or "another process"} is '
+                              f'using (lock {path})\n')
                     out.flush()
                     said = True
                 fcntl.flock(fd, fcntl.LOCK_EX)
@@ -98,14 +94,13 @@ def hold_tree(tree: str, cache_dir: str, out: TextIO) -> None:
 
 
 def make_build_dir(build_dir: str) -> str:
-    """Create the build directory if needed; its absolute path."""
     path = os.path.abspath(build_dir)
-    if os.path.lexists(path) and not os.path.isdir(path):
-        raise SetupError(f'the build directory {path} is not a directory',
-                         'pass --build-dir=DIR naming a directory (or a '
-                         'path to create)')
     try:
         os.makedirs(path, exist_ok=True)
+    except FileExistsError:  # a file, or a link to none
+        raise SetupError(f'the build directory {path} is not a directory',
+                         'pass --build-dir=DIR naming a directory (or a '
+                         'path to create)') from None
     except OSError as e:
         raise SetupError(f'cannot create the build directory {path} '
                          f'({e.strerror})', 'pass --build-dir=DIR somewhere '
@@ -129,5 +124,5 @@ def session() -> Iterator[None]:
     try:
         yield
     finally:
-        for path in [p for p in _held if p not in before]:
+        for path in set(_held) - before:
             _release(path)

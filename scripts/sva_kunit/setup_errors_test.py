@@ -40,7 +40,8 @@ class SetupErrorTest(MutateTestCase):
         path = os.path.join(self.tree, MANIFEST_NAME)
         os.unlink(path)
         os.mkdir(path)
-        self.assert_one_line_exit_2('directory', f'{path} is not a regular file')
+        self.assert_one_line_exit_2('directory',
+                                    f'{path} is not a regular file')
         os.rmdir(path)
         self.manifest(b'\xff\xfe{}')
         self.assert_one_line_exit_2('not UTF-8', 'is unreadable')
@@ -82,7 +83,8 @@ class SetupErrorTest(MutateTestCase):
     def test_mutation_journal_that_is_a_directory_or_not_utf8(self):
         journal = os.path.join(self.tree, '.sva-kunit-mutation')
         os.mkdir(journal)
-        self.assert_one_line_exit_2('directory', f'{journal} is not a regular file')
+        self.assert_one_line_exit_2('directory',
+                                    f'{journal} is not a regular file')
         os.rmdir(journal)
         for data in (b'\xff{}', b'[1]', b'{"version": 1, "original": 1}'):
             write(self.tree, '.sva-kunit-mutation', data)

@@ -14,7 +14,6 @@ def git(cwd: str, args: Sequence[str], check: bool = True,
         env: Optional[Mapping[str, str]] = None,
         input_bytes: Optional[bytes] = None
         ) -> 'subprocess.CompletedProcess[bytes]':
-    """Run git in cwd, capturing stdout and stderr as bytes."""
     proc = subprocess.run(
         ['git', *args], cwd=cwd, input=input_bytes, capture_output=True,
         env={**os.environ, 'GIT_PAGER': 'cat', 'GIT_TERMINAL_PROMPT': '0',
@@ -40,9 +39,7 @@ def toplevel(path: str) -> Optional[str]:
     """The top of the git work tree holding path; None if there is none."""
     if not os.path.isdir(path):
         return None
-    proc = git(path, ('rev-parse', '--is-inside-work-tree',
-                      '--show-toplevel'), check=False)
-    lines = proc.stdout.decode(errors='replace').splitlines()
-    if proc.returncode != 0 or len(lines) != 2 or lines[0] != 'true':
+    try:
+        return git_text(path, ('rev-parse', '--show-toplevel')) or None
+    except GitError:
         return None
-    return lines[1]

@@ -31,18 +31,15 @@ class MutantResult:
     log: str = ''            # kunit.py's output for this mutant
 
     @property
-    def ok(self) -> bool:
-        """As the catalogue expects: killed, or a known survivor."""
+    def ok(self) -> bool:  # killed, or a known survivor
         return self.result == KILLED or (self.result == SURVIVED and
                                          self.mutant.known_survivor)
 
     @property
     def label(self) -> str:
-        text = self.result
-        if self.result == KILLED and self.note == 'timeout':
-            text = 'killed (timeout)'
-        return text + (' (known survivor)' if self.mutant.known_survivor
-                       else '')
+        timeout = self.result == KILLED and self.note == 'timeout'
+        return (self.result + ' (timeout)' * timeout
+                + ' (known survivor)' * self.mutant.known_survivor)
 
 
 def classify(mutant: Mutant, outcome: RunOutcome) -> MutantResult:
@@ -50,24 +47,20 @@ def classify(mutant: Mutant, outcome: RunOutcome) -> MutantResult:
     if not run.kernel_ran:
         # The baseline built, so this is the mutant's doing -- but a
         # mutant that does not compile tells nothing about the suite.
-        note = outcome.summary.replace('; see its output above', '')
-        if note.startswith(('FAIL: ', 'PASS: ')):
-            note = note.split(': ', 1)[1]
+        note = outcome.summary.split(': ', 1)[-1].replace(
+            '; see its output above', '')
         return MutantResult(mutant, TIMEOUT if run.timed_out
                             else BUILD_ERROR, note=note)
-    failed: List[str] = []
-    kinds: List[str] = []
-    if verdict:
-        # The test a report came from when the log ends inside it (a hang,
-        # a crash) has no result line, so it is in no failed list.  After
-        # a crash kunit.py's JSON has nameless placeholders ("" or
-        # "suite.") for the tests it expected; those name nothing.
-        failed = [n for n in dict.fromkeys(
-            [t.name for t in verdict.failed_tests]
-            + [r.owner for r in verdict.reports if r.where == UNFINISHED])
-            if n and not n.endswith('.')]
-        kinds = list(dict.fromkeys(k for r in verdict.reports
-                                   for k in r.kinds))
+    # The test a report came from when the log ends inside it (a hang, a
+    # crash) has no result line, so it is in no failed list.  After a
+    # crash kunit.py's JSON has nameless placeholders ("" or "suite.") for
+    # the tests it expected; those name nothing.
+    failed = [n for n in dict.fromkeys(
+        [t.name for t in verdict.failed_tests]
+        + [r.owner for r in verdict.reports if r.where == UNFINISHED])
+        if n and not n.endswith('.')] if verdict else []
+    kinds = list(dict.fromkeys(k for r in verdict.reports
+                               for k in r.kinds)) if verdict else []
     if run.timed_out:
         # A hang kills the mutant only with evidence that the kernel went
         # wrong: a report (lockdep's splat before a deadlock, a hung task)
@@ -89,13 +82,11 @@ def classify(mutant: Mutant, outcome: RunOutcome) -> MutantResult:
 
 
 def exit_code(results: Sequence[MutantResult]) -> int:
-    """0 when every mutant is killed or is a known survivor; a known
-    survivor that got killed is fine."""
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
 
 
 def _align(rows: Sequence[Sequence[str]], right_last: bool) -> List[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    widths = [max(map(len, column)) for column in zip(*rows)]
     return ['  '.join(cell.rjust(w) if right_last and i == len(row) - 1
                       else cell.ljust(w)
                       for i, (cell, w) in enumerate(zip(row, widths))
@@ -103,44 +94,38 @@ def _align(rows: Sequence[Sequence[str]], right_last: bool) -> List[str]:
 
 
 def list_lines(mutants: Sequence[Mutant]) -> List[str]:
-    rows = [(m.name, ','.join(m.invariants), '  '.join(
-        text for text, wanted in (('trees ' + ' '.join(m.trees), m.trees),
-                                  (f'fix {m.fix}', m.fix),
-                                  ('(known survivor)', m.known_survivor))
-        if wanted)) for m in mutants]
-    return _align(rows, False) if rows else []
+    return _align([(m.name, ','.join(m.invariants), '  '.join(filter(None, (
+        m.trees and 'trees ' + ' '.join(m.trees), m.fix and f'fix {m.fix}',
+        m.known_survivor and '(known survivor)')))) for m in mutants], False)
 
 
 def evidence(result: MutantResult) -> str:
     """The "failed tests / sanitizer" cell."""
-    parts = []
-    if result.failed_tests:
-        more = len(result.failed_tests) - MAX_TESTS
-        parts.append(', '.join(result.failed_tests[:MAX_TESTS])
-                     + (f', +{more} more' if more > 0 else ''))
-    if result.sanitizers:
-        parts.append('+'.join(result.sanitizers))
+    more = len(result.failed_tests) - MAX_TESTS
     note = ' '.join(result.note.split())
-    if note and not (result.result == KILLED and note == 'timeout'):
-        parts.append(note)  # the label already says "killed (timeout)"
-    return ' / '.join(parts)
+    if result.result == KILLED and note == 'timeout':
+        note = ''  # the label already says "killed (timeout)"
+    return ' / '.join(filter(None, (
+        ', '.join(result.failed_tests[:MAX_TESTS])
+        + (f', +{more} more' if more > 0 else ''),
+        '+'.join(result.sanitizers), note)))
 
 
 def rows(results: Sequence[MutantResult]) -> List[Sequence[str]]:
-    return [(r.mutant.name, ','.join(r.mutant.invariants), r.label,
-             evidence(r), f'{r.seconds:.0f}') for r in results]
+    return [HEADINGS] + [(r.mutant.name, ','.join(r.mutant.invariants),
+                          r.label, evidence(r), f'{r.seconds:.0f}')
+                         for r in results]
 
 
 def table(results: Sequence[MutantResult]) -> List[str]:
-    body = [HEADINGS] + rows(results)
-    body.insert(1, ['-' * max(len(row[i]) for row in body)
-                    for i in range(len(HEADINGS))])
+    body = rows(results)
+    body.insert(1, ['-' * max(map(len, column)) for column in zip(*body)])
     return _align(body, True)
 
 
 def markdown(results: Sequence[MutantResult]) -> List[str]:
     lines = ['| ' + ' | '.join(cell.replace('|', '\\|') for cell in row)
-             + ' |' for row in [HEADINGS] + rows(results)]
+             + ' |' for row in rows(results)]
     lines.insert(1, '|' + '---|' * (len(HEADINGS) - 1) + '--:|')
     return lines
 
@@ -186,10 +171,9 @@ def summary_line(results: Sequence[MutantResult], baseline_s: float) -> str:
 def to_json(results: Sequence[MutantResult], baseline_s: float,
             tree: str) -> str:
     s = _summary(results)
-    average = s['average']
     return json.dumps({
         'tree': tree, 'baseline_seconds': round(baseline_s, 1),
-        'average_seconds': None if average is None else round(average, 1),
+        'average_seconds': s['average'] and round(s['average'], 1),
         'counts': s['counts'], 'kill_rate': s['kill_rate'],
         'exit_code': exit_code(results),
         'mutants': [{

@@ -141,10 +141,8 @@ def load_catalogue(repo_root: str, tree: str = '') -> List[Mutant]:
 
 def fitting(catalogue: Sequence[Mutant],
             read: Callable[[str], bytes]) -> List[Mutant]:
-    """For a tree that is none of the catalogue's Debian sources: of each
-    mutant, the variant whose hunks fit the tree's files (read(path) gives
-    a file's bytes); where none fits, the first, which will then be
-    reported as not applying."""
+    """Of each mutant, the variant whose hunks fit the tree that read(path)
+    reads; where none fits, the first (reported as not applying)."""
     def fits(mutant: Mutant) -> bool:
         try:
             mutate(read(mutant.file), mutant)
@@ -170,9 +168,8 @@ def select(catalogue: Sequence[Mutant], only: Sequence[str]) -> List[Mutant]:
 
 
 def mutate(original: bytes, mutant: Mutant) -> bytes:
-    """The file's bytes with every hunk applied, in order; NoApply,
-    having changed nothing, unless each find text occurs exactly once in
-    the text the hunks before it left."""
+    """Every hunk applied in order; NoApply unless each find text occurs
+    exactly once in the text the hunks before it left."""
     data = original
     for number, hunk in enumerate(mutant.hunks, start=1):
         find = hunk.find.encode('utf-8')

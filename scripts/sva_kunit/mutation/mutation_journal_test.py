@@ -1,4 +1,5 @@
 import io
+import json
 import os
 import tempfile
 import unittest
@@ -78,14 +79,13 @@ class JournalTest(unittest.TestCase):
         self.assertIsNone(mutation_journal.repair(self.tree, out))
 
     def test_repair_when_killed_before_or_after_the_source_write(self):
-        record = mutation_journal.apply(self.tree, MUTANT)
+        mutation_journal.apply(self.tree, MUTANT)
         write(self.tree, SVA, ORIGINAL, 0o604)  # restored, journal left
         mutation_journal.repair(self.tree, io.StringIO())
         self.assertEqual(snapshot(self.tree), self.before)
         # Killed while writing the journal: only its temp file is there.
-        write(self.tree, mutation_journal.JOURNAL_NAME + '.q_9z8y7x'
-              + TEMP_SUFFIX,
-              record.to_json().encode()[:10])
+        write(self.tree, mutation_journal.Mutation.NAME + '.q_9z8y7x'
+              + TEMP_SUFFIX, b'{"version"')
         self.assertIsNone(mutation_journal.repair(self.tree, io.StringIO()))
         self.assertEqual(snapshot(self.tree), self.before)
 
@@ -111,7 +111,7 @@ class JournalTest(unittest.TestCase):
         self.assertEqual(snapshot(self.tree), mutated)
 
     def test_unreadable_journal(self):
-        write(self.tree, mutation_journal.JOURNAL_NAME, b'{"version": 1}')
+        write(self.tree, mutation_journal.Mutation.NAME, b'{"version": 2}')
         with self.assertRaisesRegex(SetupError, 'is unreadable'):
             mutation_journal.repair(self.tree, io.StringIO())
 
@@ -121,12 +121,13 @@ class JournalTest(unittest.TestCase):
         outside = os.path.join(other.name, 'outside')
         write(outside, 'victim.c', b'precious\n')
         os.symlink(outside, os.path.join(self.tree, 'drivers/link'))
+        mutation_journal.apply(self.tree, MUTANT)
+        with open(self.journal) as f:
+            text = f.read()
         for rel in ('../outside/victim.c', outside + '/victim.c',
                     'drivers/link/victim.c'):
-            record = mutation_journal.Mutation(rel, b'precious\n', 0o644,
-                                               'x', 'no-mmgrab')
-            write(self.tree, mutation_journal.JOURNAL_NAME,
-                  record.to_json().encode())
+            write(self.tree, mutation_journal.Mutation.NAME, text.replace(
+                json.dumps(SVA), json.dumps(rel)).encode())
             before = snapshot(self.tree), snapshot(other.name)
             with self.assertRaisesRegex(SetupError, 'is unreadable .*'
                                         + rel.replace('.', r'\.')):
@@ -141,8 +142,8 @@ class JournalTest(unittest.TestCase):
         mutation_journal.apply(self.tree, MUTANT)
         self.assertTrue(os.path.exists(self.journal))
         # Neither a foreign file nor a modified one to the installer.
-        self.assertFalse(installer.plan_sync(self.tree, payload).changes())
-        installer.plan_uninstall(self.tree)
+        self.assertFalse(installer.plan_sync(self.tree, payload).actions)
+        installer.plan_sync(self.tree, {}, ())
 
 
 if __name__ == '__main__':

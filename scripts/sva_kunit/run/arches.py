@@ -13,33 +13,25 @@ from ..tree.fs_journal import atomic_write
 
 @dataclass(frozen=True)
 class Arch:
-    name: str                      # kunit.py's --arch
     packages: Tuple[str, ...]      # Debian packages beyond the common ones
     cross_compile: str = ''        # kunit.py's --cross_compile prefix
-    compiler: str = 'gcc'          # what ccache wraps
     qemu: str = ''                 # the QEMU binary kunit.py starts
     # Given to kunit.py's --qemu_args before the user's (a later -cpu
     # wins in QEMU).
     qemu_args: Tuple[str, ...] = ()
 
-    @property
-    def make_cc(self) -> str:
-        return f'ccache {self.compiler}'
-
 
 ARCHES: Dict[str, Arch] = {
-    'um': Arch('um', ()),
-    'arm64': Arch('arm64', ('gcc-aarch64-linux-gnu', 'qemu-system-arm'),
+    'um': Arch(()),
+    'arm64': Arch(('gcc-aarch64-linux-gnu', 'qemu-system-arm'),
                   cross_compile='aarch64-linux-gnu-',
-                  compiler='aarch64-linux-gnu-gcc',
                   qemu='qemu-system-aarch64',
                   # 7.3's kunit.py dropped pauth-impdef=on from its -cpu
                   # max; Debian 12's QEMU 7.2 then emulates the
                   # architected pointer-authentication algorithm, and the
                   # suite ran 225 s instead of about 45 s under TCG.
                   qemu_args=('-cpu max,pauth-impdef=on',)),
-    'x86_64': Arch('x86_64', ('qemu-system-x86',),
-                   qemu='qemu-system-x86_64'),
+    'x86_64': Arch(('qemu-system-x86',), qemu='qemu-system-x86_64'),
 }
 
 
@@ -68,22 +60,23 @@ for arg do
 	if [ -n "$accel" ]; then
 		accel=
 		[ "$arg" = tcg ] && set -- "$@" -accel tcg
-		continue
-	fi
-	if [ "$arg" = -accel ]; then
+	elif [ "$arg" = -accel ]; then
 		accel=1
-		continue
+	else
+		set -- "$@" "$arg"
 	fi
-	set -- "$@" "$arg"
 done
 exec {real} "$@"
 '''
 
 
-def tcg_env(cache_dir: str, qemu: str,
-            env: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
-    """`env` (default: ours) with a directory holding the TCG-only wrapper
-    of `qemu` (written if missing or stale) first in PATH."""
+def tcg_env(cache_dir: str, qemu: str, env: Optional[Mapping[str, str]]
+            ) -> Optional[Mapping[str, str]]:
+    """`env` (None: ours) with a directory holding the TCG-only wrapper
+    of `qemu` (written if missing or stale) first in PATH; unchanged for
+    an arch without QEMU (qemu '')."""
+    if not qemu:
+        return env
     child = dict(os.environ if env is None else env)
     path = child.get('PATH', os.defpath)
     real = shutil.which(qemu, path=path)

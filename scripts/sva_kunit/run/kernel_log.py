@@ -4,7 +4,7 @@ or boot phase it was printed in, following the log's KTAP lines."""
 
 import re
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence
 
 PASS, FAIL, SKIP = 'PASS', 'FAIL', 'SKIP'
 
@@ -18,7 +18,7 @@ UNFINISHED = 'unfinished'  # the kernel died during this test
 # (kind, pattern) checked in order against a log line with its timestamp
 # and leading blanks removed; the first match names the kind.  Specific
 # kinds come before the catch-all "WARNING: "/"BUG: " lines.
-REPORT_PATTERNS: Tuple[Tuple[str, 're.Pattern[str]'], ...] = tuple(
+REPORT_PATTERNS = tuple(
     (kind, re.compile(pattern)) for kind, pattern in (
         ('KASAN', r'^BUG: KASAN: '),
         ('UBSAN', r'^UBSAN: '),
@@ -55,19 +55,16 @@ REPORT_PATTERNS: Tuple[Tuple[str, 're.Pattern[str]'], ...] = tuple(
         ('BUG', r'^BUG: '),
     ))
 
-# How specific each kind is: the place of its first pattern above.  One
-# splat often matches more than one pattern (in 7.3, unlike 6.12, the
-# generic "WARNING: file:line at ..." line comes before "refcount_t:
-# underflow; ..."; on x86 "BUG: kernel NULL pointer dereference" comes
-# before "Oops:"); its kind is the most specific one.
-KIND_RANK: Dict[str, int] = {
-    kind: rank for rank, kind in enumerate(
-        dict.fromkeys(kind for kind, _ in REPORT_PATTERNS))}
+# The kinds, most specific first: the order of their first pattern
+# above.  One splat often matches more than one pattern (in 7.3, unlike
+# 6.12, the generic "WARNING: file:line at ..." line comes before
+# "refcount_t: underflow; ..."; on x86 "BUG: kernel NULL pointer
+# dereference" comes before "Oops:"); its kind is the most specific one.
+KINDS = tuple(dict.fromkeys(kind for kind, _ in REPORT_PATTERNS))
 
 
 def by_rank(kinds: Iterable[str]) -> List[str]:
-    return sorted(dict.fromkeys(kinds),
-                  key=lambda kind: KIND_RANK.get(kind, len(KIND_RANK)))
+    return sorted(set(kinds), key=KINDS.index)
 
 
 # Lines that match a report pattern but are known harmless wherever they
@@ -86,16 +83,9 @@ SPLAT_END = re.compile(r'^(---\[ end trace|={20,}$)')
 SPLAT_MAX_LINES = 200
 
 PREFIX = re.compile(r'^\[\s*\d+\.\d+\](\[\s*[A-Z]?\d+\])? ?')
-KTAP_VERSION = re.compile(r'^(K?TAP) version \d+\s*$')
 SUBTEST = re.compile(r'^# Subtest: (.*?)\s*$')
 PLAN = re.compile(r'^1\.\.(\d+)')
-RESULT = re.compile(r'^(ok|not ok) (\d+)(?: -)?(?: (.*?))?\s*$')
-
-
-@dataclass(frozen=True)
-class TestResult:
-    name: str     # "suite.test" (or just "suite" when it never got to tests)
-    status: str   # PASS, FAIL or SKIP
+RESULT = re.compile(r'^(ok|not ok) \d+(?: -)?(?: (.*?))??(?: # (.*?))?\s*$')
 
 
 @dataclass
@@ -121,8 +111,8 @@ class Report:
 
 @dataclass
 class TestVerdict:
-    name: str
-    kunit_status: str        # PASS/FAIL/SKIP/... as KUnit reported it
+    name: str     # "suite.test" (or just "suite" when it never got to tests)
+    kunit_status: str        # PASS, FAIL or SKIP as KUnit reported it
     reports: List[Report] = field(default_factory=list)
 
     @property
@@ -134,12 +124,62 @@ class TestVerdict:
         return self.kunit_status == SKIP and not self.reports
 
 
+TestResult = TestVerdict  # a result as KUnit gave it, before the log's
+
+
+def strip_prefix(line: str) -> str:  # the printk timestamp and caller id
+    return PREFIX.sub('', line.rstrip('\r\n'), count=1)
+
+
+def classify(text: str) -> Optional[str]:
+    """The report kind a (prefix-stripped) line starts, or None."""
+    body = text.lstrip(' \t')
+    if any(p.search(body) for p in BENIGN_PATTERNS):
+        return None
+    return next((kind for kind, pattern in REPORT_PATTERNS
+                 if pattern.match(body)), None)
+
+
+# Where a report can start inside a console line that something else
+# began: two CPUs (or a test and an interrupt) writing to one console.
+GLUED_REPORT = re.compile('|'.join(f'(?:{pattern.pattern[1:]})'
+                                   for _, pattern in REPORT_PATTERNS))
+
+
+def _unglue(text: str) -> List[str]:
+    """A KTAP line with a report glued to its end ("ok 2 fooBUG: KASAN:
+    ...") is two lines: the KTAP line and the report."""
+    body = text.lstrip(' \t')
+    if RESULT.match(body) or SUBTEST.match(body):
+        for match in GLUED_REPORT.finditer(text):
+            if classify(text[match.start():]) is not None:
+                return [text[:match.start()], text[match.start():]]
+    return [text]
+
+
 @dataclass
+class _Group:
+    name: str
+    indent: int
+    results: int = 0          # result lines seen directly in this group
+    plan: Optional[int] = None
+
+
 class Verdict:
-    tests: List[TestVerdict]
-    reports: List[Report]            # every one fails the run
-    unfinished: str = ''             # the test running when the log ended
-    suites_missing: str = ''         # e.g. '2 of 10': never reported
+    """The tests and reports in a log, from one walk over it that follows
+    the KTAP nesting (see judge())."""
+
+    def __init__(self) -> None:
+        self.tests: List[TestVerdict] = []
+        self.reports: List[Report] = []  # every one fails the run
+        self.unfinished = ''             # the test running when the log ended
+        self.suites_missing = ''         # e.g. '2 of 10': never reported
+        self.stack: List[_Group] = []
+        self.suites_seen: List[str] = []
+        self.suites_planned: Optional[int] = None
+        self.pending: List[Report] = []  # printed in a group still open
+        self.splat: Optional[Report] = None
+        self.splat_lines = 0
 
     @property
     def log_clean(self) -> bool:
@@ -156,201 +196,118 @@ class Verdict:
         return (bool(self.tests) and self.log_clean and not self.failed_tests
                 and not self.unfinished and not self.suites_missing)
 
-
-def strip_prefix(line: str) -> str:
-    """Drop the printk timestamp (and caller id) if there is one."""
-    return PREFIX.sub('', line.rstrip('\r\n'), count=1)
-
-
-@dataclass
-class _Group:
-    name: str
-    indent: int
-    results: int = 0          # result lines seen directly in this group
-    plan: Optional[int] = None
-
-
-class _Follower:
-    """Walks the log once, tracking the KTAP nesting and the reports."""
-
-    def __init__(self) -> None:
-        self.stack: List[_Group] = []
-        self.suites_seen: List[str] = []
-        self.pending: List[Report] = []
-        self.reports: List[Report] = []
-        self.results: List[TestResult] = []
-        self.splat: Optional[Report] = None
-        self.splat_lines = 0
-        self.unfinished = ''
-        self.suites_planned: Optional[int] = None
-        self.suites_missing = ''
-
-    def on_result(self, ok: bool, name: str, directive: str,
-                  indent: int) -> None:
-        self.splat = None
-        if not self.stack:
-            return  # a top-level result with no suite open: nothing to do
-        group = self.stack[-1]
-        status = SKIP if directive.upper().startswith('SKIP') else (
-            PASS if ok else FAIL)
-        closes = indent < group.indent or (group.indent == 0
-                                           and name == group.name)
-        path = [g.name for g in self.stack]
-        if closes:
-            self.stack.pop()
-            if len(path) == 1:
-                self._resolve(SUITE, path[0], 'suite exit')
-                self.suites_seen.append(path[0])
-                if group.results == 0:
-                    self.results.append(TestResult(path[0], status))
-            else:
-                self._resolve(TEST, f'{path[0]}.{path[1]}', '')
-                if len(path) == 2:
-                    self.results.append(TestResult(f'{path[0]}.{path[1]}',
-                                                   status))
-            if self.stack:
-                self.stack[-1].results += 1
-            return
-        group.results += 1
-        if len(path) == 1:
-            detail = 'or the suite init' if group.results == 1 else ''
-            self._resolve(TEST, f'{path[0]}.{name}', detail)
-            self.results.append(TestResult(f'{path[0]}.{name}', status))
-        else:
-            self._resolve(TEST, f'{path[0]}.{path[1]}', f'parameter {name}')
-
-    def on_report(self, kind: str, text: str, line_no: int) -> None:
-        if self.splat is not None:
-            self.splat.kinds.append(kind)
-            return
-        report = Report([kind], text, line_no)
-        self.splat, self.splat_lines = report, 0
-        self.reports.append(report)
-        if self.stack:
-            self.pending.append(report)
-        elif not self.suites_seen:
-            report.where = BOOT
-        else:
-            report.where = OUTSIDE
-            report.owner = f'after suite {self.suites_seen[-1]}'
-
-    def _resolve(self, where: str, owner: str, detail: str) -> None:
-        for report in self.pending:
-            report.where, report.owner, report.detail = where, owner, detail
-        self.pending = []
-
-    def finish(self) -> None:
-        """The log ended: a suite still open was cut off in a test (or in
-        its exit), which gets whatever reports are pending."""
-        if not self.stack:
-            planned = self.suites_planned or 0
-            if len(self.suites_seen) < planned:
-                # Cut off between two suites: the rest never ran.
-                self.suites_missing = (f'{planned - len(self.suites_seen)} '
-                                       f'of {planned}')
-            return
-        path = [g.name for g in self.stack]
-        top = self.stack[0]
-        if len(path) >= 2:
-            owner = f'{path[0]}.{path[1]}'
-        elif top.plan is not None and top.results >= top.plan:
-            self._resolve(SUITE, path[0], 'suite exit; the log ends there')
-            return
-        else:
-            owner = f'{path[0]}.<test #{top.results + 1}>'
-        self.unfinished = owner
-        self._resolve(UNFINISHED, owner, 'the log ends during this test')
-
-
-def classify(text: str) -> Optional[str]:
-    """The report kind a (prefix-stripped) line starts, or None."""
-    body = text.lstrip(' \t')
-    if any(p.search(body) for p in BENIGN_PATTERNS):
-        return None
-    for kind, pattern in REPORT_PATTERNS:
-        if pattern.match(body):
-            return kind
-    return None
-
-
-# Where a report can start inside a console line that something else
-# began: two CPUs (or a test and an interrupt) writing to one console.
-# Each start that a REPORT_PATTERNS line can have.
-GLUED_REPORT = re.compile(r'(BUG: |WARNING: |UBSAN: |refcount_t: |'
-                          r'Kernel panic|INFO: |rcu: INFO: |watchdog: |'
-                          r'unreferenced object 0x|kmemleak: |Oops|'
-                          r'Internal error: |general protection|\[ BUG: )')
-
-
-def _unglue(text: str) -> List[str]:
-    """A KTAP line with a report glued to its end ("ok 2 fooBUG: KASAN:
-    ...") is two lines: the KTAP line and the report."""
-    body = text.lstrip(' \t')
-    if not (RESULT.match(body) or SUBTEST.match(body)):
-        return [text]
-    for match in GLUED_REPORT.finditer(text):
-        if classify(text[match.start():]) is not None:
-            return [text[:match.start()], text[match.start():]]
-    return [text]
-
-
-def _lines(log_text: str) -> Iterable[Tuple[int, str]]:
-    for line_no, raw in enumerate(log_text.splitlines(), start=1):
-        for text in _unglue(strip_prefix(raw)):
-            yield line_no, text
-
-
-def follow_log(log_text: str
-               ) -> Tuple[List[Report], List[TestResult], str, str]:
-    """Reports with their owners, the test results seen in the log, the
-    test running when the log ended and how many of the planned suites
-    never reported ('' if none)."""
-    f = _Follower()
-    for line_no, text in _lines(log_text):
+    def line(self, line_no: int, text: str) -> None:
         body = text.lstrip(' \t')
         indent = len(text.expandtabs(8)) - len(body.expandtabs(8))
         subtest, result = SUBTEST.match(body), RESULT.match(body)
         plan = PLAN.match(body)
         if subtest:
-            f.splat = None
-            f.stack.append(_Group(subtest.group(1), indent))
+            self.splat = None
+            self.stack.append(_Group(subtest.group(1), indent))
         elif result:
-            name, _, directive = (result.group(3) or '').partition(' # ')
-            if name.startswith('# '):  # "ok 1 # SKIP" with no name
-                name, directive = '', name[2:]
-            f.on_result(result.group(1) == 'ok', name.strip(),
-                        directive.strip(), indent)
-        elif plan and f.stack and f.stack[-1].plan is None:
-            f.stack[-1].plan = int(plan.group(1))
-        elif plan and not f.stack and f.suites_planned is None:
-            f.suites_planned = int(plan.group(1))
-        elif plan or KTAP_VERSION.match(body):
-            continue
-        elif (kind := classify(text)) is not None:
-            f.on_report(kind, body.strip(), line_no)
-        elif f.splat is not None:
+            self.splat = None
+            status = PASS if result.group(1) == 'ok' else FAIL
+            if (result.group(3) or '').upper().startswith('SKIP'):
+                status = SKIP
+            if self.stack:  # else a top-level result with no suite open
+                self.result((result.group(2) or '').strip(), status, indent)
+        elif plan:
+            if self.stack and self.stack[-1].plan is None:
+                self.stack[-1].plan = int(plan.group(1))
+            elif not self.stack and self.suites_planned is None:
+                self.suites_planned = int(plan.group(1))
+        elif (kind := classify(body)) is not None:
+            self.report(kind, body.strip(), line_no)
+        elif self.splat is not None:
             # Lines of a splat; one matching a pattern above is merged
             # into the splat's report.
-            f.splat_lines += 1
-            if SPLAT_END.match(body) or f.splat_lines > SPLAT_MAX_LINES:
-                f.splat = None
-    f.finish()
-    return f.reports, f.results, f.unfinished, f.suites_missing
+            self.splat_lines += 1
+            if SPLAT_END.match(body) or self.splat_lines > SPLAT_MAX_LINES:
+                self.splat = None
+
+    def result(self, name: str, status: str, indent: int) -> None:
+        group = self.stack[-1]
+        path = [g.name for g in self.stack]
+        # A result less indented than its group (or, unindented, named
+        # like it) closes the group: a suite, or a parameterised test.
+        if indent < group.indent or (group.indent == 0 and
+                                     name == group.name):
+            self.stack.pop()
+            if self.stack:
+                self.stack[-1].results += 1
+            detail = ''
+        else:
+            group.results += 1
+            path.append(name)
+            detail = (f'parameter {name}' if len(path) > 2 else
+                      'or the suite init' if group.results == 1 else '')
+        if len(path) == 1:
+            self.resolve(SUITE, path[0], 'suite exit')
+            self.suites_seen.append(path[0])
+            if group.results == 0:
+                self.tests.append(TestVerdict(path[0], status))
+            return
+        self.resolve(TEST, f'{path[0]}.{path[1]}', detail)
+        if len(path) == 2:
+            self.tests.append(TestVerdict(f'{path[0]}.{path[1]}', status))
+
+    def report(self, kind: str, text: str, line_no: int) -> None:
+        if self.splat is not None:
+            self.splat.kinds.append(kind)
+            return
+        self.splat, self.splat_lines = Report([kind], text, line_no), 0
+        self.reports.append(self.splat)
+        if self.stack:
+            self.pending.append(self.splat)
+        elif self.suites_seen:
+            self.splat.where = OUTSIDE
+            self.splat.owner = f'after suite {self.suites_seen[-1]}'
+
+    def resolve(self, where: str, owner: str, detail: str) -> None:
+        for report in self.pending:
+            report.where, report.owner, report.detail = where, owner, detail
+        self.pending = []
+
+    def finish(self, results: Optional[Sequence[TestVerdict]]) -> None:
+        """The log ended: a suite still open was cut off in a test (or in
+        its exit), which gets whatever reports are pending.  Then each
+        test gets the reports printed in it."""
+        top = self.stack[0] if self.stack else None
+        if top is None:
+            planned = self.suites_planned or 0
+            if len(self.suites_seen) < planned:
+                # Cut off between two suites: the rest never ran.
+                self.suites_missing = (f'{planned - len(self.suites_seen)} '
+                                       f'of {planned}')
+        elif len(self.stack) == 1 and top.plan is not None and \
+                top.results >= top.plan:
+            self.resolve(SUITE, top.name, 'suite exit; the log ends there')
+        else:
+            self.unfinished = (f'{top.name}.{self.stack[1].name}'
+                               if len(self.stack) > 1 else
+                               f'{top.name}.<test #{top.results + 1}>')
+            self.resolve(UNFINISHED, self.unfinished,
+                         'the log ends during this test')
+        if results is not None:
+            self.tests = [TestVerdict(r.name, r.kunit_status)
+                          for r in results]
+        by_name = {t.name: t for t in self.tests}
+        for report in self.reports:
+            if report.where in (TEST, UNFINISHED) and \
+                    report.owner in by_name:
+                by_name[report.owner].reports.append(report)
 
 
 def judge(log_text: str, results: Optional[Sequence[TestResult]] = None
           ) -> Verdict:
     """KUnit's results (by default those in the log) with the reports in
     the log: a test KUnit called ok fails on a report printed in it."""
-    reports, seen, unfinished, suites_missing = follow_log(log_text)
-    if results is None:
-        results = seen
-    tests = [TestVerdict(r.name, r.status) for r in results]
-    by_name: Dict[str, TestVerdict] = {t.name: t for t in tests}
-    for report in reports:
-        if report.where in (TEST, UNFINISHED) and report.owner in by_name:
-            by_name[report.owner].reports.append(report)
-    return Verdict(tests, reports, unfinished, suites_missing)
+    verdict = Verdict()
+    for line_no, raw in enumerate(log_text.splitlines(), start=1):
+        for text in _unglue(strip_prefix(raw)):
+            verdict.line(line_no, text)
+    verdict.finish(results)
+    return verdict
 
 
 def summarize(verdict: Verdict, limit: int = 3) -> Iterable[str]:

@@ -2,6 +2,7 @@
 so that the stage that failed is the one whose process did; tee their
 output and stop them (process group and all) on a time limit."""
 
+import contextlib
 import os
 import shlex
 import signal
@@ -12,8 +13,6 @@ import time
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence, TextIO, Tuple
 
-TEST_LOG = 'test.log'  # kunit.py writes the raw kernel log here
-
 STOP_GRACE_S = 10.0    # from SIGINT to SIGKILL when stopping kunit.py
 READER_JOIN_S = 5.0    # for the last output once kunit.py has gone
 
@@ -21,7 +20,6 @@ READER_JOIN_S = 5.0    # for the last output once kunit.py has gone
 # one process, what users type; only `bench` runs it).
 CONFIGURING, BUILDING, STARTING, RUN = 'config', 'build', 'exec', 'run'
 STAGES = (CONFIGURING, BUILDING, STARTING)
-EXEC = STARTING
 
 
 @dataclass
@@ -33,6 +31,10 @@ class KunitRun:
     @property
     def kernel_ran(self) -> bool:
         return self.stage == STARTING
+
+
+def test_log_path(build_dir: str) -> str:
+    return os.path.join(build_dir, 'test.log')  # the raw kernel log
 
 
 def _tee(stream: TextIO, out: TextIO) -> None:
@@ -54,26 +56,20 @@ def _exited(pid: int) -> bool:
     return info is not None
 
 
-def _signal_group(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def stop_group(proc: 'subprocess.Popen[str]') -> None:
     """Stop kunit.py and everything it started (make, gcc, UML).
 
     SIGINT first: kunit.py's handler then terminates UML and flushes
     test.log (a lockdep splat before a deadlock is in its last,
     unflushed lines), and make removes half-written objects.  Whatever
-    is left after STOP_GRACE_S gets SIGKILL.
+    is left after STOP_GRACE_S (e.g. UML helpers) gets SIGKILL.
     """
-    _signal_group(proc.pid, signal.SIGINT)
     deadline = time.monotonic() + STOP_GRACE_S
-    while not _exited(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    _signal_group(proc.pid, signal.SIGKILL)  # stragglers, e.g. UML helpers
+    for signum in (signal.SIGINT, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signum)
+        while not _exited(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
     proc.wait()
 
 
@@ -89,52 +85,43 @@ def run_kunit(tree: str, commands: Sequence[Tuple[str, Sequence[str]]],
     for stage, argv in commands:
         out.write('sva-kunit: ' + shlex.join(argv) + '\n')
         out.flush()
-        left = None if deadline is None else deadline - time.monotonic()
-        returncode, timed_out = _run(tree, argv, out, child_env, left)
+        # A session (and so a process group) of its own lets us stop
+        # make's and UML's processes too, not just kunit.py.  It also
+        # keeps the terminal's Ctrl-C from reaching kunit.py directly, so
+        # on an interrupt we stop the group ourselves; stdin is not the
+        # terminal, which kunit.py then leaves alone (no stty).
+        proc = subprocess.Popen(list(argv), cwd=tree, env=child_env,
+                                stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True,
+                                errors='backslashreplace', bufsize=1,
+                                start_new_session=True)
+        assert proc.stdout is not None
+        # The output is read by a thread so that this one can keep the
+        # clock, even while kunit.py (or a deadlocked kernel) prints
+        # nothing.
+        reader = threading.Thread(target=_tee, args=(proc.stdout, out),
+                                  daemon=True)
+        reader.start()
+        timed_out = False
+        try:
+            proc.wait(None if deadline is None
+                      else max(deadline - time.monotonic(), 0))
+        except subprocess.TimeoutExpired:
+            stop_group(proc)
+            timed_out = True
+        except BaseException:  # KeyboardInterrupt, or SIGTERM turned into it
+            stop_group(proc)
+            raise
+        finally:
+            # A process that escaped the group could hold the pipe open
+            # forever; then the (daemon) reader is left behind.
+            reader.join(READER_JOIN_S)
+            if not reader.is_alive():
+                proc.stdout.close()
         if timed_out:
             out.write(f'sva-kunit: stopped kunit.py after {timeout:g} s\n')
             out.flush()
-        if returncode or timed_out:
+        if proc.returncode or timed_out:
             break
-    return KunitRun(returncode, stage, timed_out)
-
-
-def _run(tree: str, argv: Sequence[str], out: TextIO,
-         env: Mapping[str, str], timeout: Optional[float]
-         ) -> Tuple[int, bool]:
-    """One kunit.py process's exit status, and whether it was stopped
-    because it ran out of time."""
-    # A session (and so a process group) of its own lets us stop make's
-    # and UML's processes too, not just kunit.py.  It also keeps the
-    # terminal's Ctrl-C from reaching kunit.py directly, so on an
-    # interrupt we stop the group ourselves; stdin is not the terminal,
-    # which kunit.py then leaves alone (no stty).
-    proc = subprocess.Popen(list(argv), cwd=tree, env=env,
-                            stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, errors='backslashreplace', bufsize=1,
-                            start_new_session=True)
-    assert proc.stdout is not None
-    # The output is read by a thread so that this one can keep the clock,
-    # even while kunit.py (or a deadlocked kernel) prints nothing.
-    reader = threading.Thread(target=_tee, args=(proc.stdout, out),
-                              daemon=True)
-    reader.start()
-    try:
-        return proc.wait(None if timeout is None else max(timeout, 0)), False
-    except subprocess.TimeoutExpired:
-        stop_group(proc)
-        return proc.returncode, True
-    except BaseException:  # KeyboardInterrupt, or SIGTERM turned into it
-        stop_group(proc)
-        raise
-    finally:
-        # A process that escaped the group could hold the pipe open
-        # forever; then the (daemon) reader is left behind.
-        reader.join(READER_JOIN_S)
-        if not reader.is_alive():
-            proc.stdout.close()
-
-
-def test_log_path(build_dir: str) -> str:
-    return os.path.join(build_dir, TEST_LOG)
+    return KunitRun(proc.returncode, stage, timed_out)

@@ -1,6 +1,5 @@
-"""Prepare a tree, run the suite on it (kunit_runner) and judge the run.
-
-The one code path of every command that runs the suite (`run`, `check`,
+"""Prepare a tree, run the suite on it (kunit_runner) and judge the run:
+the one code path of every command that runs the suite (`run`, `check`,
 `bench`, `mutate`, `bisect-step`), so each tests what `run` gives."""
 
 import contextlib
@@ -9,14 +8,14 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import List, Mapping, Optional, Sequence, TextIO
+from typing import List, Mapping, Optional, Sequence, TextIO, Tuple
 
 from .. import locks
 from ..errors import EXIT_FAILED, EXIT_OK, SetupError
 from ..mutation import mutation_journal
-from ..tree import debian_fetch, installer, kernel_sources, source_cache
+from ..tree import installer, kernel_sources
 from ..tree.kernel_tree import KUNIT_PY, require_host_tools, validate_tree
-from ..tree.packages import REQUIRED_PACKAGES, ensure_packages
+from ..tree.kernel_sources import REQUIRED_PACKAGES, ensure_packages
 from ..tree.payload import collect_payload, default_repo_root
 from . import kernel_log
 from .arches import get_arch, tcg_env
@@ -68,16 +67,9 @@ def resolve_tree(options: RunOptions, out: TextIO) -> str:
     interrupted `mutate` left mutated is restored."""
     arch = get_arch(options.arch)
     if options.kernel is None:
-        chosen = kernel_sources.get_source(options.source)
-        packages = REQUIRED_PACKAGES + arch.packages
-        if debian_fetch.needed(chosen, options.cache_dir):
-            ensure_packages(out, packages)
-            tree = debian_fetch.fetched_tree(options.cache_dir, chosen, out)
-        else:
-            versions = ensure_packages(out, packages + (chosen.package,))
-            tree = source_cache.ensure_tree(options.cache_dir, chosen.package,
-                                            versions[chosen.package], out)
-        tree = validate_tree(tree)
+        tree = validate_tree(kernel_sources.source_tree(
+            options.cache_dir, options.source, out,
+            REQUIRED_PACKAGES + arch.packages))
     else:
         tree = validate_tree(options.kernel)
         require_host_tools()
@@ -103,7 +95,7 @@ def sync_payload(tree: str, repo_root: str, out: TextIO) -> None:
 def make_options(use_ccache: bool, arch: str = 'um') -> List[str]:
     if not use_ccache or not shutil.which('ccache'):
         return []
-    return [f'CC={get_arch(arch).make_cc}']
+    return [f'CC=ccache {get_arch(arch).cross_compile}gcc']
 
 
 def ccache_env(env: Optional[Mapping[str, str]], use_ccache: bool
@@ -121,51 +113,47 @@ def ccache_env(env: Optional[Mapping[str, str]], use_ccache: bool
 
 def default_build_dir(options: RunOptions, tree: str) -> str:
     """One build dir per tree and architecture (UML keeps the plain one)."""
-    base = source_cache.build_dir_for(options.cache_dir, tree)
+    base = kernel_sources.build_dir_for(options.cache_dir, tree)
     return base if options.arch == 'um' else f'{base}-{options.arch}'
 
 
-def judge_run(run: KunitRun, build_dir: str) -> RunOutcome:
+def judge_run(run: KunitRun, build_dir: str
+              ) -> Tuple[bool, str, Optional[Verdict]]:
+    """Passed?, the summary (less its PASS/FAIL) and the verdict."""
     log_path = test_log_path(build_dir)
     if not run.kernel_ran or not os.path.exists(log_path):
         what = {CONFIGURING: 'configure the kernel',
                 BUILDING: 'build the kernel'}.get(run.stage,
                                                   'start or run the kernel')
-        return RunOutcome(EXIT_FAILED, f'FAIL: kunit.py failed to {what} '
-                          f'(exit {run.returncode}); see its output above',
-                          [], None, run, build_dir)
+        return False, (f'kunit.py failed to {what} (exit {run.returncode}); '
+                       'see its output above'), None
     with open(log_path, encoding='utf-8', errors='backslashreplace') as f:
-        text = f.read()
-    verdict = kernel_log.judge(text)
-    details = list(kernel_log.summarize(verdict))
+        verdict = kernel_log.judge(f.read())
     total, failed = len(verdict.tests), verdict.failed_tests
     if not total:
-        summary = (f'FAIL: no KUnit test results in {log_path}; the kernel '
-                   'ran no tests (crashed during boot, or the filter '
-                   'matched nothing)')
-    elif verdict.passed and run.returncode == 0:
+        return False, (f'no KUnit test results in {log_path}; the kernel '
+                       'ran no tests (crashed during boot, or the filter '
+                       'matched nothing)'), verdict
+    if verdict.passed and run.returncode == 0:
         skipped = sum(t.skipped for t in verdict.tests)
         counts = (f'{total - skipped} tests passed, {skipped} skipped'
                   if skipped else f'{total} tests passed')
-        return RunOutcome(EXIT_OK, f'PASS: {counts}; kernel log clean',
-                          details, verdict, run, build_dir)
-    elif verdict.passed:
-        summary = (f'FAIL: kunit.py exited with {run.returncode} although '
-                   f'all {total} tests passed; see its output above')
-    else:
-        names = ', '.join(t.name for t in failed[:5]) + (
-            ', ...' if len(failed) > 5 else '')
-        parts = [f'{len(failed)} of {total} tests failed ({names})'
-                 if failed else f'all {total} tests passed']
-        if verdict.unfinished:
-            parts.append(f'the log ends inside {verdict.unfinished}')
-        elif verdict.suites_missing:
-            parts.append(f'{verdict.suites_missing} suites never reported')
-        bad = len(verdict.reports)
-        parts.append(f'kernel log: {bad} report(s) during tests'
-                     if bad else 'kernel log clean')
-        summary = 'FAIL: ' + '; '.join(parts)
-    return RunOutcome(EXIT_FAILED, summary, details, verdict, run, build_dir)
+        return True, f'{counts}; kernel log clean', verdict
+    if verdict.passed:
+        return False, (f'kunit.py exited with {run.returncode} although all '
+                       f'{total} tests passed; see its output above'), verdict
+    names = ', '.join(t.name for t in failed[:5]) + (
+        ', ...' if len(failed) > 5 else '')
+    parts = [f'{len(failed)} of {total} tests failed ({names})'
+             if failed else f'all {total} tests passed']
+    if verdict.unfinished:
+        parts.append(f'the log ends inside {verdict.unfinished}')
+    elif verdict.suites_missing:
+        parts.append(f'{verdict.suites_missing} suites never reported')
+    bad = len(verdict.reports)
+    parts.append(f'kernel log: {bad} report(s) during tests'
+                 if bad else 'kernel log clean')
+    return False, '; '.join(parts), verdict
 
 
 def kunit_argv(options: RunOptions, subcommand: str, build_dir: str,
@@ -176,7 +164,7 @@ def kunit_argv(options: RunOptions, subcommand: str, build_dir: str,
     arch = get_arch(options.arch)
     argv = ['python3', KUNIT_PY, subcommand,
             f'--kunitconfig={KUNITCONFIG_DIR}', f'--build_dir={build_dir}',
-            f'--arch={arch.name}']
+            f'--arch={options.arch}']
     if subcommand in (RUN, BUILDING):
         argv.append(f'--jobs={options.jobs}')
     boots = subcommand in (RUN, STARTING)
@@ -205,13 +193,6 @@ def kunit_argv(options: RunOptions, subcommand: str, build_dir: str,
     return argv
 
 
-def qemu_env(options: RunOptions, env: Optional[Mapping[str, str]]
-             ) -> Optional[Mapping[str, str]]:
-    """`env` with the TCG-only QEMU wrapper first on PATH for QEMU."""
-    qemu = get_arch(options.arch).qemu
-    return tcg_env(options.cache_dir, qemu, env) if qemu else env
-
-
 def run_suite(options: RunOptions, out: TextIO = sys.stdout,
               env: Optional[Mapping[str, str]] = None,
               tree: Optional[str] = None,
@@ -222,9 +203,8 @@ def run_suite(options: RunOptions, out: TextIO = sys.stdout,
     if tree is None:
         tree = resolve_tree(options, out)
         sync_payload(tree, options.repo_root, out)
-    build_dir = os.path.abspath(options.build_dir or
-                                default_build_dir(options, tree))
-    build_dir = locks.hold_build_dir(build_dir, out)
+    build_dir = locks.hold_build_dir(os.path.abspath(
+        options.build_dir or default_build_dir(options, tree)), out)
     # kunit.py writes the user's --json; the verdict's results, like its
     # reports, come from the log.
     json_path = options.json_path and os.path.abspath(options.json_path)
@@ -236,15 +216,17 @@ def run_suite(options: RunOptions, out: TextIO = sys.stdout,
     # judged on the log of an earlier run.
     with contextlib.suppress(FileNotFoundError):
         os.remove(test_log_path(build_dir))
-    child_env = qemu_env(options, ccache_env(env, bool(make_opts)))
+    child_env = tcg_env(options.cache_dir, get_arch(options.arch).qemu,
+                        ccache_env(env, bool(make_opts)))
     run = run_kunit(tree, commands, out, child_env, options.timeout)
-    outcome = judge_run(run, build_dir)
+    passed, summary, verdict = judge_run(run, build_dir)
     if run.timed_out:
         # What the log shows up to the kill is judged as usual, but a run
         # that had to be stopped never passes.
-        outcome.exit_code = EXIT_FAILED
-        outcome.summary = (f'FAIL: stopped after {options.timeout:g} s in '
-                           f'the {run.stage} stage; ' +
-                           outcome.summary.split(': ', 1)[-1])
-    outcome.elapsed = time.monotonic() - start
-    return outcome
+        passed = False
+        summary = (f'stopped after {options.timeout:g} s in the {run.stage} '
+                   f'stage; {summary}')
+    return RunOutcome(EXIT_OK if passed else EXIT_FAILED,
+                      ('PASS: ' if passed else 'FAIL: ') + summary,
+                      list(kernel_log.summarize(verdict)) if verdict else [],
+                      verdict, run, build_dir, time.monotonic() - start)

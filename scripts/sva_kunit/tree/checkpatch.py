@@ -5,9 +5,7 @@ import os
 import subprocess
 from typing import List, NamedTuple, TextIO
 
-from . import debian_fetch, kernel_sources, source_cache
-from .kernel_tree import CHECKPATCH_PL
-from .packages import ensure_packages
+from . import kernel_sources
 from .payload import JUNK_DIRS, is_junk
 
 # What `checkpatch.pl --no-tree` reads of the tree (7.3's and 6.12's):
@@ -15,7 +13,7 @@ from .payload import JUNK_DIRS, is_junk
 # and for --verbose $D/../Documentation/dev-tools/checkpatch.rst.  Its
 # other inputs (.checkpatch.conf, codespell's dictionary) are not the
 # tree's.
-CHECKPATCH_FILES = (CHECKPATCH_PL, 'scripts/spelling.txt',
+CHECKPATCH_FILES = ('scripts/checkpatch.pl', 'scripts/spelling.txt',
                     'scripts/const_structs.checkpatch',
                     'Documentation/dev-tools/checkpatch.rst')
 
@@ -37,18 +35,12 @@ def checkpatch_tree(cache_dir: str, source: str, out: TextIO) -> str:
     """A directory laid out like the --source Debian tree that holds
     CHECKPATCH_FILES: the cached tree when there is one, else only those
     files, extracted into the cache (a few hundred kB, not 1.7 GB)."""
-    chosen = kernel_sources.get_source(source)
-    if debian_fetch.needed(chosen, cache_dir):
-        return debian_fetch.fetched_tree(cache_dir, chosen, out,
-                                         members=CHECKPATCH_FILES)
-    versions = ensure_packages(out, (chosen.package,))
-    return source_cache.ensure_files(cache_dir, chosen.package,
-                                     versions[chosen.package],
-                                     CHECKPATCH_FILES, out)
+    return kernel_sources.source_tree(cache_dir, source, out, (),
+                                      CHECKPATCH_FILES)
 
 
 def checkpatch_command(tree: str, path: str) -> List[str]:
-    return ['perl', os.path.join(tree, CHECKPATCH_PL), '--strict',
+    return ['perl', os.path.join(tree, CHECKPATCH_FILES[0]), '--strict',
             '--no-tree', '-f', path]
 
 

@@ -2,11 +2,12 @@
 change to the tree (and every journal) is made of."""
 
 import contextlib
+import hashlib
 import os
 import re
 import stat
 import tempfile
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from ..errors import SetupError
 
@@ -15,12 +16,26 @@ TEMP_SUFFIX = '.sva-kunit-tmp'
 Owner = Tuple[int, int]  # uid, gid
 
 
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_shape(record: Any, shape: Dict[str, type], where: str) -> None:
+    if not isinstance(record, dict):
+        raise ValueError(f'{where}: not a JSON object')
+    for key, kind in shape.items():
+        value = record.get(key)
+        if not isinstance(value, kind) or (
+                kind is list and not all(isinstance(v, str) for v in value)):
+            raise ValueError(f'{where}: "{key}" missing or not a '
+                             f'{kind.__name__}')
+
+
 def tree_path(tree: str, rel: object) -> str:
     """The path of `rel`, read from a manifest or journal anyone could
     have edited: ValueError unless it stays inside the tree, symlinks
     resolved, or uninstall could change a file elsewhere."""
-    if (not isinstance(rel, str) or not rel or '\0' in rel
-            or rel.startswith('/')
+    if (not isinstance(rel, str) or '\0' in rel
             or any(part in ('', '.', '..') for part in rel.split('/'))):
         raise ValueError(f'{rel!r} is not a plain path inside the tree')
     path = os.path.join(tree, *rel.split('/'))
@@ -31,8 +46,7 @@ def tree_path(tree: str, rel: object) -> str:
 
 
 def read_file(path: str) -> Optional[Tuple[bytes, int]]:
-    """(bytes, permission bits) of a regular file, None if absent;
-    SetupError if something else is there or it cannot be read."""
+    """(bytes, permission bits) of a regular file, None if absent."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             raise SetupError(f'{path} is not a regular file', 'put back '
@@ -53,11 +67,10 @@ def read_bytes(path: str) -> Optional[bytes]:
 
 
 def owner_of(path: str) -> Optional[Owner]:
-    try:
+    with contextlib.suppress(OSError):
         st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_uid, st.st_gid
+        return st.st_uid, st.st_gid
+    return None
 
 
 def give(path: str, owner: Optional[Owner]) -> None:
@@ -68,7 +81,7 @@ def give(path: str, owner: Optional[Owner]) -> None:
 
 
 def fsync_dir(directory: str) -> None:
-    """Make the directory's entries (a rename, unlink, mkdir) durable."""
+    # Makes the directory's entries (a rename, unlink, mkdir) durable.
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -83,12 +96,8 @@ def remove_temp_files(path: str) -> None:
     directory, name = os.path.split(path)
     pattern = re.compile(re.escape(name) + r'(\.[a-z0-9_]{8})?'
                          + re.escape(TEMP_SUFFIX))
-    try:
-        names = os.listdir(directory or '.')
-    except OSError:
-        return
-    for tmp in names:
-        if pattern.fullmatch(tmp):
+    with contextlib.suppress(OSError):
+        for tmp in filter(pattern.fullmatch, os.listdir(directory or '.')):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(directory, tmp))
 
@@ -96,13 +105,9 @@ def remove_temp_files(path: str) -> None:
 def atomic_write(path: str, data: bytes, mode: int,
                  owner: Optional[Owner] = None) -> None:
     """Replace path by a file of data and mode, owned like the file it
-    replaces (or by `owner`): run as root in a user's tree, a new inode
-    would otherwise leave the user's file owned by root.
-
+    replaces (or by `owner`), so that root keeps a user's file theirs.
     After a kill or a power cut path is the old file or the new one,
-    never a mix, and once this returns the new one stays.  Each writer
-    has a temporary file of its own.
-    """
+    never a mix; once this returns, the new one stays."""
     owner = owner or owner_of(path)
     directory, name = os.path.split(path)
     fd, tmp = tempfile.mkstemp(prefix=name + '.', suffix=TEMP_SUFFIX,

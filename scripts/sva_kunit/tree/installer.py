@@ -1,6 +1,6 @@
 """Install, sync and uninstall (a sync to nothing) the payload and hook
-lines: plan_sync() checks everything before any change, apply_plan()
-changes under a Journal that puts the tree back if anything fails."""
+lines: plan_sync() checks everything before any change, sync() changes
+under a Journal that puts the tree back if anything fails."""
 
 import json
 import os
@@ -8,13 +8,11 @@ from dataclasses import dataclass, field
 from typing import Iterable, List, Mapping, Optional, Sequence, TextIO
 
 from ..errors import SetupError
-from .fs_journal import atomic_write, read_bytes, read_file
-from .hooks import (HOOKS, AnchorMissing, Hook, HookMismatch, apply_hook,
-                    present_lines, remove_hook)
-from .install_journal import (ABSENT, DIR, FILE, Journal, journal_path,
-                              repair as repair_journal)
-from .manifest import (MANIFEST_NAME, Manifest, load_manifest,
-                       new_manifest, sha256)
+from .fs_journal import atomic_write, read_bytes, read_file, sha256
+from .install_journal import ABSENT, DIR, Journal
+from .manifest import (HOOKS, MANIFEST_NAME, Hook, Manifest, apply_hook,
+                       load_manifest, new_manifest, present_lines,
+                       remove_hook)
 from .payload import PayloadFile
 
 # An action's kind: what it does, and what it did.
@@ -36,17 +34,10 @@ class Action:
     data: Optional[bytes] = None  # the file afterwards (WRITE, HOOK, UNHOOK)
     mode: int = 0o644
 
-    def describe(self, done: bool) -> str:
-        return f'{self.kind[done]} {self.path}'
-
 
 @dataclass
 class Plan:
-    tree: str
     actions: List[Action] = field(default_factory=list)
-
-    def changes(self) -> bool:
-        return bool(self.actions)
 
     def payload_actions(self) -> List[Action]:
         """Everything but the manifest bookkeeping, for user messages."""
@@ -70,17 +61,16 @@ def _plan_hooks(tree: str, hook_table: Sequence[Hook], old: Manifest,
             raise SetupError(f'{path} does not exist', 'sva-kunit hooks into '
                              'it; use a complete v6.11 or later kernel tree'
                              if rec is None else RESTORE_BY_HAND)
-        content, mode = current
-        original = content
+        original, mode = current
         if rec is not None:
             # Other edits to the file are the user's and stay; only our
             # own lines must be there as we added them.
             old_hook = Hook(rel, tuple(rec['lines']), rec['placement'],
                             rec['anchor'])
             try:
-                original = remove_hook(old_hook, content,
+                original = remove_hook(old_hook, original,
                                        rec['added_newline'])
-            except HookMismatch as e:
+            except ValueError as e:
                 raise SetupError(f'{path} was modified after sva-kunit added '
                                  f'its hook lines ({e})', 'put that line '
                                  'back as it was, or ' + RESTORE_BY_HAND
@@ -98,18 +88,14 @@ def _plan_hooks(tree: str, hook_table: Sequence[Hook], old: Manifest,
                              'remove that line or use a clean tree')
         try:
             installed, added_newline = apply_hook(hook, original)
-        except AnchorMissing:
+        except ValueError:
             raise SetupError(f'{path} has no line {hook.anchor!r} to add '
                              'the sva-kunit hook before',
                              'use an unmodified v6.11 or later kernel tree'
                              ) from None
         new['hooks'][rel] = {
-            'lines': list(hook.lines),
-            'original_sha256': (rec['original_sha256'] if rec
-                                else sha256(original)),
-            'installed_sha256': sha256(installed),
-            'placement': hook.placement, 'anchor': hook.anchor,
-            'added_newline': added_newline}
+            'lines': list(hook.lines), 'placement': hook.placement,
+            'anchor': hook.anchor, 'added_newline': added_newline}
         actions.append(Action(HOOK, rel, installed, mode))
     return actions
 
@@ -127,37 +113,32 @@ def plan_sync(tree: str, payload: Mapping[str, PayloadFile],
             raise SetupError(f'{_abs(tree, rel)} was modified after '
                              'sva-kunit installed it',
                              'undo that change, or ' + RESTORE_BY_HAND)
-    needed = set()
-    for rel in payload:
-        while '/' in rel:
-            rel = rel.rsplit('/', 1)[0]
-            needed.add(rel)
+    needed = {rel.rsplit('/', depth)[0] for rel in payload
+              for depth in range(1, rel.count('/') + 1)}
+    new = new_manifest()
+    plan = Plan()
     for rel in sorted(needed):  # so a directory comes before its contents
         path = _abs(tree, rel)
-        if os.path.lexists(path) and not os.path.isdir(path):
-            raise SetupError(f'{path} is in the way of the directory '
-                             'sva-kunit needs there',
-                             'move it away or use a clean tree')
-    for rel in sorted(set(payload) - set(old['files'])):
-        if os.path.lexists(_abs(tree, rel)):
-            raise SetupError(f'{_abs(tree, rel)} already exists and was not '
-                             'installed by sva-kunit', 'move it away or use '
-                             'a clean tree')
-
-    new = new_manifest()
-    plan = Plan(tree)
-    for rel in sorted(needed):
-        exists = os.path.isdir(_abs(tree, rel))
-        if not exists:
+        if not os.path.isdir(path):
+            if os.path.lexists(path):
+                raise SetupError(f'{path} is in the way of the directory '
+                                 'sva-kunit needs there',
+                                 'move it away or use a clean tree')
             plan.actions.append(Action(MKDIR, rel))
-        if rel in old['dirs'] or not exists:
+            new['dirs'].append(rel)
+        elif rel in old['dirs']:
             new['dirs'].append(rel)
     for rel, item in sorted(payload.items()):
+        path = _abs(tree, rel)
+        if rel not in old['files'] and os.path.lexists(path):
+            raise SetupError(f'{path} already exists and was not installed '
+                             'by sva-kunit', 'move it away or use a clean '
+                             'tree')
         new['files'][rel] = {'sha256': sha256(item.data),
                              'mode': oct(item.mode)}
         # Rewriting an unchanged file would bump its mtime and make the
         # next kernel build recompile it, so only touch real differences.
-        if read_file(_abs(tree, rel)) != (item.data, item.mode):
+        if read_file(path) != (item.data, item.mode):
             plan.actions.append(Action(WRITE, rel, item.data, item.mode))
     plan.actions += _plan_hooks(tree, hook_table, old, new)
     gone = {rel for rel in set(old['files']) - set(payload)
@@ -186,10 +167,6 @@ def plan_sync(tree: str, payload: Mapping[str, PayloadFile],
     return plan
 
 
-def plan_uninstall(tree: str) -> Plan:
-    return plan_sync(tree, {}, ())
-
-
 def _perform(tree: str, action: Action) -> None:
     path = _abs(tree, action.path)
     if action.kind == MKDIR:
@@ -204,8 +181,8 @@ def _perform(tree: str, action: Action) -> None:
 
 def describe(plan: Plan, dry_run: bool) -> Iterable[str]:
     for action in plan.payload_actions():
-        yield ('would ' if dry_run else '') + action.describe(
-            done=not dry_run)
+        yield ('would ' if dry_run else '') + (
+            f'{action.kind[not dry_run]} {action.path}')
 
 
 def sync(tree: str, payload: Mapping[str, PayloadFile],
@@ -213,26 +190,28 @@ def sync(tree: str, payload: Mapping[str, PayloadFile],
          out: Optional[TextIO] = None) -> Plan:
     """Install or update the payload (none: uninstall) after undoing an
     interrupted install or uninstall; with dry_run, only plan it."""
-    if not dry_run:
-        repair_journal(tree, out)
-    elif Journal.load(tree) is not None:
-        raise SetupError(f'{journal_path(tree)} records an interrupted '
+    if dry_run and Journal.load(tree) is not None:
+        raise SetupError(f'{Journal.path(tree)} records an interrupted '
                          'install or uninstall, so a dry run cannot tell '
                          'what would change', 'rerun without --dry-run, '
                          'which first undoes that change')
+    if not dry_run and Journal.repair(tree) and out is not None:
+        out.write('sva-kunit: undid the half-done changes of an '
+                  f'interrupted install or uninstall in {tree}\n')
+        out.flush()
     plan = plan_sync(tree, payload, hook_table)
     if dry_run or not plan.actions:
         return plan
     try:
-        journal = Journal.begin(tree, [
-            (a.path, DIR if a.kind == MKDIR else ABSENT, '')
-            if a.data is None else (a.path, FILE, sha256(a.data))
-            for a in plan.actions])
+        journal = Journal.begin(tree, [(a.path, DIR if a.kind == MKDIR
+                                        else ABSENT if a.data is None
+                                        else sha256(a.data))
+                                       for a in plan.actions])
     except ValueError as e:  # a path of ours leads out through a symlink
         raise SetupError(f'{tree}: {e}; nothing was changed',
                          'use a tree without such symlinks') from None
     except OSError as e:
-        raise SetupError(f'cannot write {journal_path(tree)} '
+        raise SetupError(f'cannot write {Journal.path(tree)} '
                          f'({e.strerror}); nothing was changed',
                          'fix that and rerun') from None
     current = plan.actions[0]
@@ -242,7 +221,7 @@ def sync(tree: str, payload: Mapping[str, PayloadFile],
     except BaseException as e:
         # Roll back, also on Ctrl-C; if even that is cut short, the
         # journal lets the next command finish the job.
-        what = current.describe(done=False)
+        what = f'{current.kind[0]} {current.path}'
         try:
             journal.rollback()
         except OSError as undo_error:

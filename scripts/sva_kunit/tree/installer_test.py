@@ -7,8 +7,8 @@ from unittest import mock
 from ..errors import SetupError
 from ..testing_support import IOMMU_MAKEFILE, FakeTreeTestCase, snapshot, write
 from . import installer
-from .hooks import APPEND, HOOKS, Hook
-from .manifest import MANIFEST_NAME, load_manifest, sha256
+from .fs_journal import sha256
+from .manifest import APPEND, HOOKS, MANIFEST_NAME, Hook, load_manifest
 
 
 class InstallerTest(FakeTreeTestCase):
@@ -61,10 +61,10 @@ class InstallerTest(FakeTreeTestCase):
     def test_install_and_uninstall_are_idempotent(self):
         installer.sync(self.tree, self.payload())
         installed = snapshot(self.tree)
-        self.assertFalse(installer.sync(self.tree, self.payload()).changes())
+        self.assertFalse(installer.sync(self.tree, self.payload()).actions)
         self.assertEqual(snapshot(self.tree), installed)
         installer.uninstall(self.tree)
-        self.assertFalse(installer.uninstall(self.tree).changes())
+        self.assertFalse(installer.uninstall(self.tree).actions)
         self.assertEqual(snapshot(self.tree), self.before)
 
     def test_resync_does_not_touch_unchanged_files(self):
@@ -76,7 +76,7 @@ class InstallerTest(FakeTreeTestCase):
 
     def test_dry_run_changes_nothing(self):
         plan = installer.sync(self.tree, self.payload(), dry_run=True)
-        self.assertTrue(plan.changes())
+        self.assertTrue(plan.actions)
         self.assertEqual(snapshot(self.tree), self.before)
         lines = list(installer.describe(plan, dry_run=True))
         self.assertIn('would write drivers/iommu/fake-iommu/fake-iommu.c',
@@ -161,7 +161,7 @@ class InstallerTest(FakeTreeTestCase):
         kconfig = self.read('drivers/iommu/Kconfig').replace(
             b'config IOMMU_SVA\n', b'config IOMMU_SVA\n\t# mine\n')
         write(self.tree, 'drivers/iommu/Kconfig', kconfig)
-        self.assertFalse(installer.sync(self.tree, self.payload()).changes())
+        self.assertFalse(installer.sync(self.tree, self.payload()).actions)
         installer.uninstall(self.tree)
         self.assertEqual(self.read('drivers/iommu/Makefile'),
                          IOMMU_MAKEFILE + b'obj-y += mine.o\n')

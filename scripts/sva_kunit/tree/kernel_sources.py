@@ -1,8 +1,18 @@
-"""The Debian kernel sources --source can pick, and where each comes from:
-the machine's own apt, or its Debian suite (debian_fetch.py)."""
+"""The tree of --source: a Debian linux-source package from the machine's
+apt, or fetched from its Debian suite with apt's state in the cache (the
+machine's archive and keyring, nothing system-wide), extracted once."""
 
-import argparse
-from typing import NamedTuple
+import glob
+import hashlib
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+import time
+from typing import (Callable, Dict, List, Mapping, NamedTuple, Optional,
+                    Sequence, TextIO, Tuple)
 
 from ..errors import SetupError
 
@@ -21,20 +31,454 @@ SOURCES = {s.version: s for s in (
     KernelSource('7.2', 'linux-source-7.2', 'sid'),
 )}
 DEFAULT_SOURCE = '7.3'
+# What building any kernel source needs.
+REQUIRED_PACKAGES = ('flex', 'bison', 'bc', 'libelf-dev', 'libssl-dev',
+                     'gcc', 'make', 'python3', 'ccache')
+
+CACHE_ENV = 'SVA_KUNIT_CACHE'
+EXTRACT_PREFIX = '.extract-'
+DOWNLOAD_PREFIX = '.download-'
+APT_ETC = '/etc/apt'
+OS_RELEASE = '/etc/os-release'
+DEFAULT_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg'
+UPDATE_EVERY_S = 3600
+STAMP = 'updated'   # what the sources were at the last `apt-get update`
+
+Runner = Callable[..., 'subprocess.CompletedProcess[str]']
+# apt's messages are translated; its output is parsed only in this locale.
+C_LOCALE = {'LC_ALL': 'C', 'LANGUAGE': ''}
+Entry = Dict[str, str]   # deb822 field (lower case) -> value, and 'origin'
+
+
+class Archive(NamedTuple):
+    uri: str
+    signed_by: str     # '' when apt's default keyrings apply
+
+
+class Unavailable(Exception):
+    """The suite cannot provide the package now; the message says why."""
 
 
 def source_version(text: str) -> str:
-    """argparse type of --source: a version of the table."""
+    """argparse type of --source (its SetupError passes argparse by)."""
     if text not in SOURCES:
-        raise argparse.ArgumentTypeError(
-            f'--source={text} is not supported (supported: '
-            f'{", ".join(SOURCES)})')
+        raise SetupError(f'--source={text} is not supported (supported: '
+                         f'{", ".join(SOURCES)})', 'pick one of those')
     return text
 
 
-def get_source(version: str) -> KernelSource:
+def source_tree(cache_dir: str, version: str, out: TextIO,
+                packages: Sequence[str] = REQUIRED_PACKAGES,
+                members: Sequence[str] = (),
+                tarball_into: Optional[str] = None) -> str:
+    """The cached tree of --source=version (with members, only those
+    files), or with tarball_into its pristine tarball (a fetched one under
+    tarball_into); packages (and the source's, from the machine's apt)
+    are installed first."""
+    source = SOURCES[source_version(version)]
+    if needed(source, cache_dir):
+        if packages:
+            ensure_packages(out, packages)
+        return fetched_tree(cache_dir, source, out, members=members,
+                            into=tarball_into)
+    package = source.package
+    versions = ensure_packages(out, (*packages, package))
+    if tarball_into is not None:
+        return find_tarball(package)
+    return ensure_tree(cache_dir, package, versions[package], out,
+                       members=members)
+
+
+# The machine's packages.
+
+def installed_versions(packages: Sequence[str],
+                       run: Runner = subprocess.run) -> Dict[str, str]:
+    """package -> version for those of `packages` that are installed."""
     try:
-        return SOURCES[source_version(version)]
-    except argparse.ArgumentTypeError as e:
-        raise SetupError(str(e), 'pick one of those, or pass --kernel=DIR'
+        proc = run(['dpkg-query', '-W', '-f=${Package}\t${Status}\t'
+                    '${Version}\n', *packages],
+                   capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise SetupError('dpkg-query not found (the default kernel tree '
+                         'comes from a Debian package)',
+                         'run on Debian/Ubuntu or pass --kernel=DIR'
                          ) from None
+    # dpkg-query exits 1 when some package is unknown: only the output
+    # matters.  A name may carry its architecture (":amd64").
+    return {m[1]: m[2] for m in re.finditer(
+        r'^([^\t:]+)[^\t]*\t[^\t]* installed\t(\S+)$', proc.stdout, re.M)}
+
+
+def candidate(package: str, run: Runner = subprocess.run,
+              apt_options: Sequence[str] = ()) -> str:
+    """The version apt would install, '' if none (or no apt)."""
+    try:
+        proc = run(['apt-cache', *apt_options, 'policy', package],
+                   capture_output=True, text=True, check=False,
+                   env=dict(os.environ, **C_LOCALE))
+    except FileNotFoundError:
+        return ''
+    # An unknown package prints nothing; a known one without a version
+    # in any suite says "Candidate: (none)".
+    found = re.search(r'^\s*Candidate:\s*(\S+)', proc.stdout, re.M)
+    return found[1] if found and found[1] != '(none)' else ''
+
+
+def ensure_packages(out: TextIO, packages: Sequence[str] = REQUIRED_PACKAGES,
+                    run: Runner = subprocess.run,
+                    is_root: Callable[[], bool] = lambda: os.geteuid() == 0
+                    ) -> Dict[str, str]:
+    """Install missing packages when root, else explain; return versions."""
+    versions = installed_versions(packages, run)
+    missing = [p for p in packages if p not in versions]
+    if not missing:
+        return versions
+    if not is_root():
+        raise SetupError('missing Debian packages: ' + ' '.join(missing),
+                         'install them with: sudo apt-get install -y '
+                         + ' '.join(missing))
+    env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+    for argv in (['apt-get', 'update'], ['apt-get', 'install', '-y',
+                                         *missing]):
+        print('sva-kunit:', *argv, file=out, flush=True)
+        proc = run(argv, env=env, check=False)
+        if proc.returncode != 0:
+            raise SetupError(f'"{" ".join(argv)}" failed (exit '
+                             f'{proc.returncode})', 'fix apt (see its '
+                             'output above) and rerun')
+    versions = installed_versions(packages, run)
+    still = [p for p in packages if p not in versions]
+    if still:
+        raise SetupError('apt-get did not install: ' + ' '.join(still),
+                         'install them by hand and rerun')
+    return versions
+
+
+# The cache: trees/<package>_<version> (files/...: only a few files of
+# it, for checkpatch.pl), and a build directory per tree.
+
+def default_cache_dir(env: Mapping[str, str] = os.environ) -> str:
+    if env.get(CACHE_ENV):
+        return os.path.abspath(env[CACHE_ENV])
+    return os.path.join(os.path.expanduser('~'), '.cache', 'sva-kunit')
+
+
+def _safe(text: str) -> str:
+    return re.sub(r'[^A-Za-z0-9._+-]', '_', text)
+
+
+def build_dir_for(cache_dir: str, tree: str) -> str:
+    """One build dir per tree, so trees never share (and break) objects."""
+    real = os.path.realpath(tree)
+    digest = hashlib.sha256(real.encode()).hexdigest()[:12]
+    label = _safe(os.path.basename(real.rstrip(os.sep)) or 'root')
+    return os.path.join(cache_dir, 'build', f'{label}-{digest}')
+
+
+def find_tarball(package: str) -> str:
+    path = f'/usr/src/{package}.tar.xz'
+    if not os.path.isfile(path):
+        raise SetupError(f'{package} is installed but {path} is missing',
+                         f'reinstall it: apt-get install --reinstall '
+                         f'{package}')
+    return path
+
+
+def cached_tree(cache_dir: str, package: str, version: Optional[str] = None,
+                members: Sequence[str] = ()) -> Optional[str]:
+    """The cached tree of this package version (None: of the one extracted
+    last), else with members a cached directory of files holding them."""
+    name = f'{package}_{_safe(version) if version else "*"}'
+    for kind in ('trees', 'files') if members else ('trees',):
+        found = glob.glob(os.path.join(cache_dir, kind, name, ''))
+        newest = max(found, key=os.path.getmtime, default=None)
+        if newest and (kind == 'trees' or all(
+                os.path.isfile(os.path.join(newest, m)) for m in members)):
+            return os.path.dirname(newest)   # without glob's trailing /
+    return None
+
+
+def remove_abandoned(parent: str, prefix: str = EXTRACT_PREFIX) -> None:
+    """Delete temp dirs (prefix + pid + '-...') of processes that died."""
+    for name in os.listdir(parent):
+        match = re.match(re.escape(prefix) + r'(\d+)-', name)
+        if match and not os.path.exists(f'/proc/{match.group(1)}'):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
+def ensure_tree(cache_dir: str, package: str, version: str, out: TextIO,
+                tarball: Optional[str] = None, run: Runner = subprocess.run,
+                members: Sequence[str] = ()) -> str:
+    """The cached tree of this package version, extracted once from
+    tarball (default: the installed package's).  With members (tree-
+    relative paths) and no whole tree cached, a directory of just those:
+    tar still reads the whole tarball, but writes only them."""
+    found = cached_tree(cache_dir, package, version, members)
+    if found:
+        return found
+    final = os.path.join(cache_dir, 'files' if members else 'trees',
+                         f'{package}_{_safe(version)}')
+    tarball = tarball or find_tarball(package)
+    what = f'{", ".join(members)} from ' if members else ''
+    print(f'sva-kunit: extracting {what}{tarball} into {final}', file=out,
+          flush=True)
+    # Into a temporary directory, renamed into place only when complete:
+    # an interrupted extraction is never taken for a tree.
+    parent = os.path.dirname(final)
+    os.makedirs(parent, exist_ok=True)
+    remove_abandoned(parent)
+    tmp = tempfile.mkdtemp(prefix=f'{EXTRACT_PREFIX}{os.getpid()}-',
+                           dir=parent)
+    try:
+        # One directory level, then the member: "*" must not match "/".
+        patterns = (['--wildcards', '--no-wildcards-match-slash']
+                    + [f'*/{m}' for m in members] if members else [])
+        proc = run(['tar', '-xf', tarball, '-C', tmp, '--no-same-owner',
+                    *patterns], check=False)
+        if proc.returncode != 0:
+            raise SetupError(f'extracting {tarball} failed (tar exit '
+                             f'{proc.returncode})', 'check free space in '
+                             f'{cache_dir} (or pass --cache-dir) and rerun')
+        entries = [e for e in os.listdir(tmp)
+                   if os.path.isdir(os.path.join(tmp, e))]
+        if len(entries) != 1:
+            raise SetupError(f'{tarball} does not hold exactly one top '
+                             'directory', f'reinstall {package}')
+        if members and os.path.isdir(final):
+            # Fewer files than asked for now: an older harness's set.
+            os.rename(final, os.path.join(tmp, 'old'))
+        try:
+            os.rename(os.path.join(tmp, entries[0]), final)
+        except OSError:
+            # Another sva-kunit finished the same extraction first.
+            if not os.path.isdir(final):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+# Fetching from a Debian suite the machine's apt does not use.
+
+def parse_deb822(text: str, origin: str = '') -> List[Entry]:
+    entries = []
+    for stanza in re.split(r'\n\s*\n', text):
+        fields = {'origin': origin}
+        key = ''
+        for line in stanza.split('\n'):
+            if line.startswith('#') or not line.strip():
+                continue
+            if line[0] not in ' \t':
+                key, _, value = line.partition(':')
+                key = key.strip().lower()
+                fields[key] = value.strip()
+            elif key:   # a continuation line: an embedded key, say
+                fields[key] += '\n' + line.strip()
+        if key and fields.get('enabled', 'yes').lower() != 'no':
+            entries.append(fields)
+    return entries
+
+
+def parse_one_line(text: str, origin: str = '') -> List[Entry]:
+    """`deb [opt=value ...] URI suite [component ...]` lines."""
+    entries = []
+    for line in text.split('\n'):
+        m = re.match(r'\s*(deb|deb-src)\s+(\[[^]]*\]\s*)?(\S+)\s+(\S+)',
+                     line.split('#', 1)[0])
+        if m:
+            options = dict(o.partition('=')[::2]
+                           for o in (m[2] or '').strip('[] \t').split())
+            entries.append({'types': m[1], 'uris': m[3], 'suites': m[4],
+                            'signed-by': options.get('signed-by', ''),
+                            'origin': origin})
+    return entries
+
+
+def release_codename(path: str = OS_RELEASE) -> str:
+    """VERSION_CODENAME of os-release ('bookworm'), or ''."""
+    found = re.search(r'^VERSION_CODENAME=(.*)$', read_text(path), re.M)
+    return found[1].strip().strip('"\'') if found else ''
+
+
+def pick_archive(entries: Sequence[Entry], codename: str) -> Archive:
+    """The Debian archive: the first deb entry for the release itself."""
+    if not codename:
+        raise Unavailable(f'no VERSION_CODENAME in {OS_RELEASE}')
+    for e in entries:
+        uris = e.get('uris', '').split()
+        if ('deb' in e.get('types', '').split() and uris
+                and codename in e.get('suites', '').split()):
+            keyring = e.get('signed-by', '').rstrip() or (
+                DEFAULT_KEYRING if os.path.isfile(DEFAULT_KEYRING) else '')
+            return Archive(uris[0], keyring)
+    files = sorted({e['origin'] for e in entries if e['origin']})
+    raise Unavailable(f'no "deb" entry for suite {codename} in '
+                      f'{", ".join(files) or "the apt sources"}')
+
+
+def machine_archive(etc: str = APT_ETC, os_release: str = OS_RELEASE
+                    ) -> Archive:
+    parts = os.path.join(etc, 'sources.list.d')
+    entries: List[Entry] = []
+    for path in [os.path.join(etc, 'sources.list')] + sorted(
+            glob.glob(f'{parts}/*.list') + glob.glob(f'{parts}/*.sources')):
+        # In apt's order.
+        parse = parse_deb822 if path.endswith('.sources') else parse_one_line
+        entries += parse(read_text(path), path)
+    return pick_archive(entries, release_codename(os_release))
+
+
+def private_sources(archive: Archive, suite: str) -> str:
+    """A deb822 sources file for one suite of the machine's archive."""
+    lines = ['Types: deb', f'URIs: {archive.uri}', f'Suites: {suite}',
+             'Components: main']
+    if archive.signed_by:
+        # An embedded key keeps its continuation lines (" ." for blanks).
+        first, *more = archive.signed_by.split('\n')
+        lines.append(f'Signed-By: {first}'.rstrip())
+        lines += [f' {line}' for line in more]
+    return '\n'.join(lines) + '\n'
+
+
+def read_text(path: str) -> str:
+    try:
+        with open(path, encoding='utf-8', errors='replace') as f:
+            return f.read()
+    except OSError:
+        return ''
+
+
+def _apt_options(root: str) -> List[str]:
+    """Point apt at the private state in root, <cache>/apt/<suite>."""
+    return ['-o', f'Dir::Etc::sourcelist={root}/sources.sources',
+            '-o', 'Dir::Etc::sourceparts=-',
+            '-o', f'Dir::State::Lists={root}/lists',
+            '-o', f'Dir::Cache={root}/cache']
+
+
+def needed(source: KernelSource, cache_dir: str,
+           run: Runner = subprocess.run) -> bool:
+    """Must source's package be fetched into the cache (True), or does it
+    come from the machine's apt (False)?  Installed: from there.  Fetched
+    before: fetched again, without asking the machine's apt (0.6 s).
+    Else fetched only if the machine's apt has no candidate."""
+    if not source.suite or installed_versions([source.package], run):
+        return False
+    if os.path.isfile(os.path.join(cache_dir, 'apt', source.suite,
+                                   'sources.sources')):
+        return True
+    return not candidate(source.package, run)
+
+
+def _run(argv: List[str], run: Runner, out: Optional[TextIO] = None,
+         cwd: Optional[str] = None) -> Tuple[int, str]:
+    """Exit status and why: the first error line (apt's later ones sum
+    up), else the last warning."""
+    if out:
+        print(f'sva-kunit: {shlex.join(argv)}', file=out, flush=True)
+    try:
+        proc = run(argv, capture_output=True, text=True, check=False,
+                   cwd=cwd, env=dict(os.environ, **C_LOCALE))
+    except FileNotFoundError:
+        raise Unavailable(f'{argv[0]} not found') from None
+    lines = [' '.join(line.split()) for line in
+             f'{proc.stderr or ""}\n{proc.stdout or ""}'.splitlines()]
+    errors = [line for line in lines if line.startswith(('E:', 'dpkg-deb:'))]
+    warnings = [line for line in lines if line.startswith('W:')]
+    why = errors[:1] or warnings[-1:] or [f'exit {proc.returncode}']
+    return proc.returncode, why[0]
+
+
+def _locate(cache_dir: str, source: KernelSource, out: TextIO, run: Runner,
+            archive: Callable[[], Archive]) -> Tuple[str, str]:
+    """The private apt dir of source's suite, its lists up to date, and
+    the version of source's package there."""
+    found = archive()
+    root = os.path.join(cache_dir, 'apt', source.suite)
+    for path in ('lists/partial', 'cache/archives/partial'):
+        os.makedirs(os.path.join(root, path), exist_ok=True)
+    text = private_sources(found, source.suite)
+    sources = os.path.join(root, 'sources.sources')
+    stamp = os.path.join(root, STAMP)
+    if read_text(sources) != text:
+        with open(sources, 'w', encoding='utf-8') as f:
+            f.write(text)
+    # Lists of other sources are stale whatever their age.
+    if (read_text(stamp) != text or
+            time.time() - os.path.getmtime(stamp) >= UPDATE_EVERY_S):
+        # --error-on=any: else an unreachable archive is only a warning.
+        rc, why = _run(['apt-get', *_apt_options(root), '--error-on=any',
+                        'update'], run, out)
+        if rc != 0:
+            raise Unavailable(f'apt-get update failed: {why}')
+        with open(stamp, 'w', encoding='utf-8') as f:
+            f.write(text)
+    version = candidate(source.package, run, _apt_options(root))
+    if not version:
+        raise Unavailable(f'no {source.package} in {found.uri} '
+                          f'{source.suite}')
+    return root, version
+
+
+def _download(root: str, source: KernelSource, version: str, into: str,
+              out: TextIO, run: Runner) -> str:
+    """Download the .deb into `into`, unpack it there; the tarball."""
+    started = time.monotonic()
+    os.makedirs(into, exist_ok=True)
+    rc, why = _run(['apt-get', *_apt_options(root), 'download',
+                    f'{source.package}={version}'], run, out, cwd=into)
+    debs = glob.glob(os.path.join(into, '*.deb'))
+    if rc != 0 or len(debs) != 1:
+        raise Unavailable(f'apt-get download failed: {why}')
+    size = os.path.getsize(debs[0])
+    unpacked = os.path.join(into, 'unpacked')
+    rc, why = _run(['dpkg-deb', '-x', debs[0], unpacked], run)
+    tarball = os.path.join(unpacked, 'usr', 'src', f'{source.package}.tar.xz')
+    if rc != 0 or not os.path.isfile(tarball):
+        raise SetupError(f'unpacking {debs[0]} gave no {tarball} ({why})',
+                         'check free space in the cache dir (or pass '
+                         '--cache-dir) and rerun')
+    os.unlink(debs[0])
+    out.write(f'sva-kunit: fetched {source.package} {version} from '
+              f'{source.suite} ({size / 1e6:.0f} MB) in '
+              f'{time.monotonic() - started:.0f} s\n')
+    return tarball
+
+
+def fetched_tree(cache_dir: str, source: KernelSource, out: TextIO,
+                 run: Runner = subprocess.run,
+                 archive: Callable[[], Archive] = machine_archive,
+                 members: Sequence[str] = (),
+                 into: Optional[str] = None) -> str:
+    """The cached tree of source's package as its suite has it now,
+    fetched and extracted if needed (members: see ensure_tree), else an
+    earlier one when the suite cannot be reached.  With into: the
+    package's pristine tarball, unpacked under into."""
+    try:
+        root, version = _locate(cache_dir, source, out, run, archive)
+        if into is not None:
+            return _download(root, source, version, into, out, run)
+        found = cached_tree(cache_dir, source.package, version, members)
+        if found:
+            return found
+        remove_abandoned(root, DOWNLOAD_PREFIX)
+        work = tempfile.mkdtemp(prefix=f'{DOWNLOAD_PREFIX}{os.getpid()}-',
+                                dir=root)
+        try:
+            tarball = _download(root, source, version, work, out, run)
+            return ensure_tree(cache_dir, source.package, version, out,
+                               tarball, run, members)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    except Unavailable as e:
+        cached = (cached_tree(cache_dir, source.package, None, members)
+                  if into is None else None)
+        if cached is None:
+            mine = ', '.join(v for v, s in SOURCES.items() if not s.suite)
+            raise SetupError(f"{source.package} is not available from this "
+                             f"machine's Debian archive ({source.suite}: "
+                             f'{e})', f'use --source={mine} or --kernel=DIR'
+                             ) from None
+        out.write(f'sva-kunit: note: {source.package} from {source.suite}: '
+                  f'{e}; using the tree fetched earlier, {cached}\n')
+        return cached

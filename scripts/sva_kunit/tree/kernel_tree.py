@@ -8,9 +8,9 @@ import shutil
 from typing import Callable, List, NamedTuple, Optional, Tuple
 
 from ..errors import SetupError
+from .kernel_sources import read_text
 
 KUNIT_PY = os.path.join('tools', 'testing', 'kunit', 'kunit.py')
-CHECKPATCH_PL = os.path.join('scripts', 'checkpatch.pl')
 
 # drivers/iommu/iommu.c and iommu.h also prove the IOMMU core (which the
 # hooks edit) is there.
@@ -79,20 +79,11 @@ def validate_tree(tree: str) -> str:
     return path
 
 
-def _read(path: str) -> str:
-    try:
-        with open(path, encoding='utf-8', errors='replace') as f:
-            return f.read()
-    except OSError:
-        return ''
-
-
 def missing_requirements(tree: str) -> List[Requirement]:
-    """The REQUIREMENTS the tree does not meet (an absent file meets
-    none)."""
-    return [r for r in REQUIREMENTS
-            if not any(re.search(r.pattern, _read(os.path.join(tree, f)))
-                       for f in r.files)]
+    """The REQUIREMENTS the tree does not meet (absent files meet none)."""
+    return [r for r in REQUIREMENTS if not any(
+        re.search(r.pattern, read_text(os.path.join(tree, f)))
+        for f in r.files)]
 
 
 def require_host_tools(which: Optional[Callable[[str], Optional[str]]]

@@ -6,7 +6,7 @@ import unittest
 from ..errors import SetupError
 from ..testing_support import make_fake_tree, snapshot, write
 from . import kernel_tree
-from .source_cache import default_cache_dir
+from .kernel_sources import default_cache_dir
 
 # Real trees to check REQUIREMENTS against: $SVA_KUNIT_TEST_TREES (paths
 # separated by ':'), and every linux-source tree in the cache.

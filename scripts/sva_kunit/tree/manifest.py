@@ -1,15 +1,102 @@
-"""The record, kept in the tree, of what sva-kunit put there: without it
+"""The hook lines the suite adds to existing kernel files, and the
+manifest, kept in the tree, of all that sva-kunit put there: without it
 uninstall could not tell our files from the user's, nor a re-install a
 stale suite file from someone's edit."""
 
-import hashlib
 import json
 import os
-from typing import Any, Dict, List, Optional
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import SetupError
-from .fs_journal import read_bytes, tree_path
-from .hooks import APPEND, BEFORE_LAST_ANCHOR
+from .fs_journal import check_shape, read_bytes, tree_path
+
+BEFORE_LAST_ANCHOR = 'before-last-anchor'
+APPEND = 'append'
+
+
+@dataclass(frozen=True)
+class Hook:
+    path: str               # tree-relative, '/'-separated
+    lines: Tuple[str, ...]  # without newlines
+    placement: str          # BEFORE_LAST_ANCHOR or APPEND
+    anchor: str = ''        # the line to insert before (BEFORE_LAST_ANCHOR)
+
+
+# The single table of edits to existing kernel files.  The Kconfig source
+# must sit inside the "if IOMMU_SUPPORT" block, hence before its endif.
+HOOKS: Tuple[Hook, ...] = (
+    Hook(path='drivers/iommu/Kconfig',
+         lines=('source "drivers/iommu/fake-iommu/Kconfig"',),
+         placement=BEFORE_LAST_ANCHOR,
+         anchor='endif # IOMMU_SUPPORT'),
+    Hook(path='drivers/iommu/Makefile',
+         # Link order is suite order: iommu_sva_leak (in iommu-sva-test.o)
+         # must run last, after the model suite too. The tests get the
+         # same FAKE_IOMMU_* API flags as the fake driver, from compat.mk.
+         lines=('obj-$(CONFIG_FAKE_IOMMU) += fake-iommu/',
+                'include $(srctree)/drivers/iommu/fake-iommu/compat.mk',
+                'CFLAGS_iommu-sva-model-test.o += $(fake_iommu_compat_flags)',
+                'CFLAGS_iommu-sva-test.o += $(fake_iommu_compat_flags)',
+                'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-model-test.o',
+                'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-test.o'),
+         placement=APPEND),
+)
+
+
+def present_lines(hook: Hook, content: bytes) -> List[str]:
+    existing = {line.rstrip() for line in content.splitlines()}
+    return [h for h in hook.lines if h.encode() in existing]
+
+
+def apply_hook(hook: Hook, content: bytes) -> Tuple[bytes, bool]:
+    """Return (new content, whether a missing final newline was added)."""
+    added_newline = (hook.placement == APPEND and bool(content)
+                     and not content.endswith(b'\n'))
+    lines = (content + b'\n' * added_newline).splitlines(keepends=True)
+    at = len(lines)
+    if hook.placement == BEFORE_LAST_ANCHOR:
+        anchors = [i for i, line in enumerate(lines)
+                   if line.rstrip() == hook.anchor.encode()]
+        if not anchors:
+            raise ValueError(f'no line {hook.anchor!r}')
+        at = anchors[-1]
+    block = [(line + '\n').encode() for line in hook.lines]
+    return b''.join(lines[:at] + block + lines[at:]), added_newline
+
+
+def _find(lines: List[bytes], wanted: List[bytes]) -> List[int]:
+    """Where the consecutive lines `wanted` start (line ends ignored)."""
+    text = [line.rstrip(b'\n') for line in lines]
+    return [i for i in range(len(text)) if text[i:i + len(wanted)] == wanted]
+
+
+def remove_hook(hook: Hook, content: bytes, added_newline: bool) -> bytes:
+    """The inverse of apply_hook, byte for byte, that keeps lines someone
+    added or changed since; ValueError if a hook line is gone, or
+    appears twice and the block cannot say which copy is ours."""
+    lines = content.splitlines(keepends=True)
+    wanted = [line.encode() for line in hook.lines]
+    block = _find(lines, wanted)
+    if len(block) == 1:
+        ours = set(range(block[0], block[0] + len(wanted)))
+    else:
+        ours = set()
+        for line in wanted:
+            found = _find(lines, [line])
+            if len(found) != 1:
+                how = 'is gone or was changed' if not found else (
+                    f'appears {len(found)} times')
+                raise ValueError(f'its line {line.decode()!r} {how}')
+            ours.add(found[0])
+    kept = b''.join(line for i, line in enumerate(lines) if i not in ours)
+    # The newline added to a last line that had none belongs to us, unless
+    # lines now follow it.
+    at_end = bool(ours) and set(range(min(ours), len(lines))) <= ours
+    if added_newline and at_end and kept.endswith(b'\n'):
+        kept = kept[:-1]
+    return kept
+
 
 MANIFEST_NAME = '.sva-kunit-manifest'
 FORMAT_VERSION = 1
@@ -20,12 +107,8 @@ FORMAT_VERSION = 1
 Manifest = Dict[str, Any]
 _TOP = {'format': int, 'files': dict, 'dirs': list, 'hooks': dict}
 _FILE = {'sha256': str, 'mode': str}
-_HOOK = {'lines': list, 'original_sha256': str, 'installed_sha256': str,
-         'placement': str, 'anchor': str, 'added_newline': bool}
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+_HOOK = {'lines': list, 'placement': str, 'anchor': str,
+         'added_newline': bool}
 
 
 def manifest_path(tree: str) -> str:
@@ -37,55 +120,34 @@ def new_manifest() -> Manifest:
             'dirs': [], 'hooks': {}}
 
 
-def check_shape(record: Any, shape: Dict[str, type], where: str) -> None:
-    if not isinstance(record, dict):
-        raise ValueError(f'{where}: not a JSON object')
-    for key, kind in shape.items():
-        if not isinstance(record.get(key), kind):
-            raise ValueError(f'{where}: "{key}" missing or not a '
-                             f'{kind.__name__}')
-
-
-def _strings(values: List[Any], where: str) -> None:
-    if not all(isinstance(v, str) for v in values):
-        raise ValueError(f'{where}: not a list of strings')
-
-
-def _parse(tree: str, text: str) -> Manifest:
-    """The manifest, every field's type checked: a user or a crash could
-    have mangled it (ValueError if so)."""
-    doc = json.loads(text)
-    check_shape(doc, _TOP, 'the manifest')
-    if doc['format'] != FORMAT_VERSION:
-        raise ValueError(f'unknown manifest format {doc["format"]}')
-    _strings(doc['dirs'], 'dirs')
-    for rel, rec in doc['files'].items():
-        check_shape(rec, _FILE, rel)
-        if not 0 <= int(rec['mode'], 8) <= 0o7777:
-            raise ValueError(f'{rel}: mode {rec["mode"]} out of range')
-    for rel, rec in doc['hooks'].items():
-        if isinstance(rec, dict):  # older manifests lack these two
-            rec.setdefault('anchor', '')
-            rec.setdefault('added_newline', False)
-        check_shape(rec, _HOOK, rel)
-        _strings(rec['lines'], rel)
-        if rec['placement'] not in (APPEND, BEFORE_LAST_ANCHOR):
-            raise ValueError(f'{rel}: unknown placement '
-                             f'{rec["placement"]!r}')
-    for rel in [*doc['files'], *doc['dirs'], *doc['hooks']]:
-        tree_path(tree, rel)
-    return doc
-
-
 def load_manifest(tree: str) -> Optional[Manifest]:
-    """The tree's manifest, None when sva-kunit never installed there."""
+    """The tree's manifest, every field's type checked (a user or a crash
+    could have mangled it); None when sva-kunit never installed there."""
     path = manifest_path(tree)
     data = read_bytes(path)
     if data is None:
         return None
     try:
-        return _parse(tree, data.decode('utf-8'))
+        doc = json.loads(data.decode('utf-8'))
+        check_shape(doc, _TOP, 'the manifest')
+        if doc['format'] != FORMAT_VERSION:
+            raise ValueError(f'unknown manifest format {doc["format"]}')
+        for rel, rec in doc['files'].items():
+            check_shape(rec, _FILE, rel)
+            if not 0 <= int(rec['mode'], 8) <= 0o7777:
+                raise ValueError(f'{rel}: mode {rec["mode"]} out of range')
+        for rel, rec in doc['hooks'].items():
+            if isinstance(rec, dict):  # older manifests lack these two
+                rec.setdefault('anchor', '')
+                rec.setdefault('added_newline', False)
+            check_shape(rec, _HOOK, rel)
+            if rec['placement'] not in (APPEND, BEFORE_LAST_ANCHOR):
+                raise ValueError(f'{rel}: unknown placement '
+                                 f'{rec["placement"]!r}')
+        for rel in [*doc['files'], *doc['dirs'], *doc['hooks']]:
+            tree_path(tree, rel)
     except ValueError as e:
         raise SetupError(f'{path} is unreadable ({e})',
                          'restore the tree by hand (e.g. git checkout) and '
                          'delete that file') from None
+    return doc

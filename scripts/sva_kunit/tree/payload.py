@@ -8,6 +8,8 @@ import stat
 from dataclasses import dataclass
 from typing import Dict
 
+from ..errors import SetupError
+
 PAYLOAD_DIRS = ('drivers', 'tools')
 
 # Editor droppings, patch leftovers and build output must never reach a
@@ -25,7 +27,6 @@ class PayloadFile:
 
 
 def default_repo_root() -> str:
-    """The repository this package was loaded from."""
     # __file__ is <root>/scripts/sva_kunit/tree/payload.py
     return os.path.abspath(os.path.join(__file__, '../../../..'))
 
@@ -35,7 +36,8 @@ def is_junk(name: str) -> bool:
 
 
 def collect_payload(repo_root: str) -> Dict[str, PayloadFile]:
-    """Map tree-relative path (always '/'-separated) -> file contents."""
+    """Map tree-relative path (always '/'-separated) -> file contents;
+    SetupError if there are none."""
     payload: Dict[str, PayloadFile] = {}
     for top in PAYLOAD_DIRS:
         top_path = os.path.join(repo_root, top)
@@ -52,4 +54,8 @@ def collect_payload(repo_root: str) -> Dict[str, PayloadFile]:
                 with open(full, 'rb') as f:
                     payload[rel] = PayloadFile(f.read(),
                                                stat.S_IMODE(st.st_mode))
+    if not payload:
+        raise SetupError(f'no suite files under {repo_root}/drivers or '
+                         f'{repo_root}/tools', 'run sva-kunit from its '
+                         'repository checkout')
     return payload

@@ -1,12 +1,9 @@
-import json
 import os
 import tempfile
 import unittest
 
-from ..testing_support import (FakeTreeTestCase, make_fake_repo, snapshot,
-                               write)
-from . import installer, payload
-from .manifest import MANIFEST_NAME, load_manifest
+from ..testing_support import make_fake_repo, write
+from . import payload
 
 
 class PayloadTest(unittest.TestCase):
@@ -41,26 +38,6 @@ class PayloadTest(unittest.TestCase):
         root = payload.default_repo_root()
         self.assertTrue(os.path.isfile(os.path.join(root, 'scripts',
                                                     'sva-kunit')))
-
-
-class ManifestTest(FakeTreeTestCase):
-
-    def test_older_manifest_without_anchor_and_newline_flag(self):
-        installer.sync(self.tree, self.payload())
-        path = os.path.join(self.tree, MANIFEST_NAME)
-        with open(path, 'rb') as f:
-            written = f.read()
-        doc = json.loads(written)
-        self.assertEqual(load_manifest(self.tree), doc)
-        for rec in doc['hooks'].values():
-            del rec['anchor'], rec['added_newline']
-        write(self.tree, MANIFEST_NAME, json.dumps(doc, indent=2).encode())
-        self.assertEqual(load_manifest(self.tree)['hooks']
-                         ['drivers/iommu/Makefile']['anchor'], '')
-        installer.sync(self.tree, self.payload())
-        self.assertEqual(snapshot(self.tree)[MANIFEST_NAME][2], written)
-        installer.uninstall(self.tree)
-        self.assertEqual(snapshot(self.tree), self.before)
 
 
 if __name__ == '__main__':

@@ -1,9 +1,12 @@
+import json
+import os
 import re
 import unittest
 
-from . import hooks
-from .hooks import (APPEND, BEFORE_LAST_ANCHOR, AnchorMissing, Hook,
-                    HookMismatch)
+from ..testing_support import FakeTreeTestCase, snapshot, write
+from . import installer, manifest as hooks
+from .manifest import (APPEND, BEFORE_LAST_ANCHOR, MANIFEST_NAME, Hook,
+                       load_manifest)
 
 KCONFIG = (b'if IOMMU_SUPPORT\nconfig A\n\tbool\nendif # IOMMU_SUPPORT\n'
            b'if X\nendif # IOMMU_SUPPORT\n')
@@ -46,7 +49,7 @@ class HooksTest(unittest.TestCase):
                          b'endif # IOMMU_SUPPORT  \n')
 
     def test_missing_anchor(self):
-        with self.assertRaises(AnchorMissing):
+        with self.assertRaises(ValueError):
             hooks.apply_hook(SOURCE, b'config A\n')
 
     def test_append_handles_missing_final_newline(self):
@@ -82,15 +85,36 @@ class HooksTest(unittest.TestCase):
                 (installed.replace(b'obj-y += a/\n', b''), 'is gone'),
                 (installed.replace(b'obj-y += b.o\n', b'q\nobj-y += b.o\n'
                                    b'obj-y += b.o\n'), 'appears 2 times')):
-            with self.assertRaisesRegex(HookMismatch, why):
+            with self.assertRaisesRegex(ValueError, why):
                 hooks.remove_hook(OBJ, edited, added)
-        with self.assertRaises(HookMismatch):
+        with self.assertRaises(ValueError):
             hooks.remove_hook(SOURCE, KCONFIG, False)
 
     def test_present_lines(self):
         self.assertEqual(hooks.present_lines(OBJ, b'obj-y += b.o\n'),
                          ['obj-y += b.o'])
         self.assertEqual(hooks.present_lines(OBJ, b'obj-y += b.o.x\n'), [])
+
+
+
+class ManifestTest(FakeTreeTestCase):
+
+    def test_older_manifest_without_anchor_and_newline_flag(self):
+        installer.sync(self.tree, self.payload())
+        path = os.path.join(self.tree, MANIFEST_NAME)
+        with open(path, 'rb') as f:
+            written = f.read()
+        doc = json.loads(written)
+        self.assertEqual(load_manifest(self.tree), doc)
+        for rec in doc['hooks'].values():
+            del rec['anchor'], rec['added_newline']
+        write(self.tree, MANIFEST_NAME, json.dumps(doc, indent=2).encode())
+        self.assertEqual(load_manifest(self.tree)['hooks']
+                         ['drivers/iommu/Makefile']['anchor'], '')
+        installer.sync(self.tree, self.payload())
+        self.assertEqual(snapshot(self.tree)[MANIFEST_NAME][2], written)
+        installer.uninstall(self.tree)
+        self.assertEqual(snapshot(self.tree), self.before)
 
 
 if __name__ == '__main__':

@@ -1,1 +1,0 @@
-"""Generate the upstream patch series (format-patch) and check it."""

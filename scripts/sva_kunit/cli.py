@@ -33,8 +33,6 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout,
         if args.subcommand is None:
             parser.print_help(out)
             return EXIT_USAGE
-        # The payload comes from this checkout unless a test points
-        # elsewhere.
         args.repo_root = repo_root or default_repo_root()
         with locks.session():
             return args.handler(args, out)

@@ -5,7 +5,7 @@ from unittest import mock
 
 from . import cmd_bench
 from .cli_test import CliTestCase
-from .cmd_bench import COLD, FRESH, RERUN, TOUCHED, Step
+from .cmd_bench import COLD, FRESH, RERUN, TOUCHED, step
 from .run import suite_run
 
 
@@ -13,9 +13,9 @@ class FormatTableTest(unittest.TestCase):
 
     def test_table_has_ratio_target_and_verdict(self):
         lines = cmd_bench.format_table([
-            Step(COLD, 110.0, True, 100.0, True),
-            Step(RERUN, 10.6, True, 10.0, True),
-            Step(TOUCHED, 20.0, False, 20.0, True)])
+            step(COLD, 110.0, True, 100.0, True),
+            step(RERUN, 10.6, True, 10.0, True),
+            step(TOUCHED, 20.0, False, 20.0, True)])
         self.assertEqual(lines[0].split(), ['step', 'sva-kunit', 'plain',
                                             'ratio', 'target', 'met'])
         self.assertTrue(lines[1].startswith(COLD))

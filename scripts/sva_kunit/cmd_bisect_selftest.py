@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import List, Mapping, Optional, Sequence, TextIO, Tuple
 
-from .bisect.git_tree import GitError, git_text
+from .cmd_bisect_step import GitError, git_text
 from .command import Subcommand, add_cache_dir, add_source
 from .errors import EXIT_FAILED, EXIT_OK, SetupError
 from .mutation import mutants
@@ -50,54 +50,28 @@ class SelftestOptions:
     cache_dir: str
     repo_root: str
     keep: bool = False
-    tarball: Optional[str] = None    # None: the --source package's
     source: str = kernel_sources.DEFAULT_SOURCE
-    # None: this checkout's scripts/sva-kunit bisect-step
-    step_command: Optional[Sequence[str]] = None
 
 
 def run_git(tree: str, *args: str) -> str:
     return git_text(tree, (*GIT_CONFIG, *args))
 
 
-def upstream_gitignore(text: str) -> str:
-    """Drop Debian's "ignore everything at the top level" stanza, which
-    would hide from git status every file the installer leaves behind."""
-    lines = text.split('\n')
-    if '/*' not in lines:
-        return text
-    start = end = lines.index('/*')
-    while start > 0 and lines[start - 1].startswith('#'):
-        start -= 1
-    end += 2 if lines[end + 1:end + 2] == ['!/debian/'] else 1
-    return '\n'.join(lines[:start] + lines[end:])
-
-
 def init_repo(tree: str) -> str:
     """Make the tree one commit of a fresh git repository; its sha."""
-    gitignore = os.path.join(tree, '.gitignore')
-    if os.path.isfile(gitignore):
-        with open(gitignore, encoding='utf-8', newline='') as f:
-            text = upstream_gitignore(f.read())
-        with open(gitignore, 'w', encoding='utf-8', newline='') as f:
-            f.write(text)
     run_git(tree, 'init', '-q', '-b', BRANCH)
     # -f: like upstream git, track every file the tarball ships, even
-    # those .gitignore matches (.gitignore itself, .clang-format, ...).
+    # those .gitignore matches (.gitignore itself, .clang-format, and
+    # with Debian's "/*" stanza, everything at the top level).
     run_git(tree, 'add', '-A', '-f')
     run_git(tree, 'commit', '-q', '-m', 'base: linux-source as shipped')
     return run_git(tree, 'rev-parse', 'HEAD')
 
 
-def load_bug(repo_root: str) -> mutants.Mutant:
-    return mutants.select(mutants.load_catalogue(repo_root),
-                          [BUG_MUTANT])[0]
-
-
 def build_history(tree: str, bug: mutants.Mutant) -> List[str]:
     """Commit each change of HISTORY on top of HEAD; the shas."""
     commits = []
-    for number, (kind, path) in enumerate(HISTORY, start=1):
+    for kind, path in HISTORY:
         full = os.path.join(tree, *path.split('/'))
         with open(full, 'rb') as f:
             data = f.read()
@@ -112,10 +86,8 @@ def build_history(tree: str, bug: mutants.Mutant) -> List[str]:
             subject += f' (mutant {bug.name})'
         elif kind == FIX:
             data = data.removesuffix(BREAK_TEXT)
-        else:
-            comment = '/* {} */' if path.endswith('.c') else '.. {}'
-            data += BREAK_TEXT if kind == BREAK else ('\n' + comment.format(
-                f'bisect-selftest: harmless change {number}') + '\n').encode()
+        else:  # a harmless change is one more blank line at the end
+            data += BREAK_TEXT if kind == BREAK else b'\n'
         with open(full, 'wb') as f:
             f.write(data)
         run_git(tree, 'commit', '-q', '-a', '-m', subject)
@@ -186,10 +158,11 @@ def run_selftest(options: SelftestOptions, out: TextIO) -> int:
 def _selftest_in(work: str, options: SelftestOptions, out: TextIO
                  ) -> Tuple[bool, str]:
     started = time.monotonic()
-    bug = load_bug(options.repo_root)
+    bug = mutants.select(mutants.load_catalogue(options.repo_root),
+                         [BUG_MUTANT])[0]
     fetched = os.path.join(work, 'deb')
-    tarball = options.tarball or kernel_sources.source_tree(
-        options.cache_dir, options.source, out, tarball_into=fetched)
+    tarball = kernel_sources.source_tree(options.cache_dir, options.source,
+                                         out, tarball_into=fetched)
     t = time.monotonic()
     tree = extract(tarball, os.path.join(work, 'src'))
     extract_s, t = time.monotonic() - t, time.monotonic()
@@ -201,10 +174,9 @@ def _selftest_in(work: str, options: SelftestOptions, out: TextIO
               f'git repository with {len(commits)} commits on the base in '
               f'{time.monotonic() - t:.0f} s; bug commit {bug_sha[:12]} '
               f'({BUG_INDEX + 1} of {len(commits)})\n')
-    step = [*(options.step_command or [os.path.join(
-        options.repo_root, 'scripts', 'sva-kunit'), 'bisect-step']),
-        f'--build-dir={os.path.join(work, "build")}',
-        f'--cache-dir={options.cache_dir}']
+    step = [os.path.join(options.repo_root, 'scripts', 'sva-kunit'),
+            'bisect-step', f'--build-dir={os.path.join(work, "build")}',
+            f'--cache-dir={options.cache_dir}']
 
     # Warm the build dir on the base, so the steps below measure what a
     # user's incremental bisection costs.
@@ -213,8 +185,6 @@ def _selftest_in(work: str, options: SelftestOptions, out: TextIO
     code, _ = tee(step, tree, out)
     cold_s = time.monotonic() - t
     run_git(tree, 'checkout', '-q', BRANCH)
-    out.write(f'{PREFIX}cold build+run on the base: exit {code} in '
-              f'{cold_s:.0f} s\n')
     if code != 0:
         return False, (f'the base did not pass (bisect-step exit {code}) '
                        f'in {cold_s:.0f} s')

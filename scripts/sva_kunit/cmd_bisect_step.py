@@ -3,21 +3,20 @@
 verdict exits 0 good, 1 bad or 125 skip; anything else exits 128."""
 
 import argparse
-import contextlib
 import os
 import signal
+import subprocess
 import sys
 import time
-from typing import Iterator, List, Mapping, NoReturn, Optional, TextIO, Tuple
+from typing import List, Mapping, NoReturn, Optional, Sequence, TextIO, Tuple
 
 from . import locks
-from .bisect.git_tree import GitError, git, git_text, toplevel
 from .cmd_mutate import BASELINE_TIMEOUT_S, sigterm_as_interrupt
 from .command import Parser, Subcommand, add_build_options, add_cache_dir
 from .errors import ERROR_PREFIX, EXIT_OK, SetupError
 from .run.suite_run import RunOptions, default_build_dir, run_suite
 from .tree import installer
-from .tree.install_journal import journal_path
+from .tree.fs_journal import journal_path
 from .tree.kernel_tree import require_host_tools, validate_tree
 from .tree.manifest import manifest_path
 from .tree.payload import collect_payload
@@ -28,16 +27,44 @@ PREFIX = 'sva-kunit bisect-step: '
 BY_HAND = 'fix it by hand'
 
 
-@contextlib.contextmanager
-def deferred_signals() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM back while the suite is taken out: the
-    installer would roll an interrupted uninstall back, leaving it in."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK,
-                                 {signal.SIGINT, signal.SIGTERM})
+class GitError(Exception):
+    """A git command failed; str() is git's one-line complaint."""
+
+
+def git(cwd: str, args: Sequence[str], check: bool = True,
+        env: Optional[Mapping[str, str]] = None,
+        input_bytes: Optional[bytes] = None
+        ) -> 'subprocess.CompletedProcess[bytes]':
+    """git with no pager and no prompts (also for format-patch and check)."""
+    proc = subprocess.run(
+        ['git', *args], cwd=cwd, input=input_bytes, capture_output=True,
+        env={**os.environ, 'GIT_PAGER': 'cat', 'GIT_TERMINAL_PROMPT': '0',
+             'LC_ALL': 'C', **(env or {})},
+        stdin=None if input_bytes is not None else subprocess.DEVNULL)
+    if check and proc.returncode != 0:
+        first = (proc.stderr.decode(errors='replace').strip().splitlines()
+                 or [''])[0]
+        # Without the "-c key=value" pairs, for shorter messages.
+        shown = [a for i, a in enumerate(args)
+                 if a != '-c' and (i == 0 or args[i - 1] != '-c')]
+        raise GitError(f'git {" ".join(shown)} failed (exit '
+                       f'{proc.returncode}){": " + first if first else ""}')
+    return proc
+
+
+def git_text(cwd: str, args: Sequence[str],
+             env: Optional[Mapping[str, str]] = None) -> str:
+    return git(cwd, args, env=env).stdout.decode(errors='replace').strip()
+
+
+def toplevel(path: str) -> Optional[str]:
+    """The top of the git work tree holding path; None if there is none."""
+    if not os.path.isdir(path):
+        return None
     try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        return git_text(path, ('rev-parse', '--show-toplevel')) or None
+    except GitError:
+        return None
 
 
 def _state(tree: str) -> Tuple[List[str], bytes]:
@@ -50,8 +77,15 @@ def _state(tree: str) -> Tuple[List[str], bytes]:
 
 
 def restore(tree: str, before: Tuple[List[str], bytes]) -> None:
-    """Uninstall; SetupError unless the tree is as it was before."""
-    installer.uninstall(tree)
+    """Uninstall; SetupError unless the tree is as it was before.
+    SIGINT/SIGTERM wait meanwhile: the installer would roll an
+    interrupted uninstall back, leaving the suite in."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK,
+                                  {signal.SIGINT, signal.SIGTERM})
+    try:
+        installer.uninstall(tree)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
     old, (new, diff) = before[0], _state(tree)
     if new != old:
         change = ([f'now "{line}"' for line in new if line not in old]
@@ -67,8 +101,7 @@ def restore(tree: str, before: Tuple[List[str], bytes]) -> None:
 
 def step(tree: str, options: RunOptions, out: TextIO,
          env: Mapping[str, str]) -> Tuple[int, str]:
-    """Install, run, uninstall: (exit code, reason); SetupError if the
-    tree is left changed."""
+    """Install, run, uninstall: (exit code, reason)."""
     for path in (manifest_path(tree), journal_path(tree)):
         if os.path.lexists(path):
             raise SetupError(f'{tree} still holds the suite from an earlier '
@@ -82,10 +115,6 @@ def step(tree: str, options: RunOptions, out: TextIO,
         return EXIT_SKIP, e.problem
     require_host_tools()
     payload = collect_payload(options.repo_root)
-    if not payload:
-        raise SetupError(f'no suite files under {options.repo_root}/drivers '
-                         f'or {options.repo_root}/tools', 'run sva-kunit '
-                         'from its repository checkout')
     try:
         try:  # rolled back, also on an interrupt
             plan = installer.sync(tree, payload)
@@ -108,48 +137,7 @@ def step(tree: str, options: RunOptions, out: TextIO,
         out.flush()
         # A SetupError here replaces an interrupt on its way out: 128
         # stops git bisect just the same, and the user must hear of it.
-        with deferred_signals():
-            restore(tree, before)
-
-
-def bisect_step(options: RunOptions, kernel: Optional[str], out: TextIO,
-                err: TextIO) -> int:
-    started = time.monotonic()
-    # kunit.py must not leave __pycache__ behind in the user's tree.
-    env = {**os.environ, 'PYTHONDONTWRITEBYTECODE': '1'}
-    # A limit only so that kunit.py runs in a process group of its own,
-    # which an interrupt or SIGTERM then stops as a whole.
-    options.timeout = BASELINE_TIMEOUT_S
-    try:
-        path = os.path.abspath(kernel or os.getcwd())
-        top = toplevel(path)
-        if top is None:
-            raise SetupError(f'{path} is not inside a git work tree', 'run '
-                             'bisect-step through git bisect run in a '
-                             'kernel git tree (or pass --kernel=DIR)')
-        tree = options.kernel = path if kernel else top
-        sha = git_text(tree, ('rev-parse', '--short', 'HEAD'))
-        locks.hold_tree(tree, options.cache_dir, out)
-        options.build_dir = locks.hold_build_dir(
-            options.build_dir or default_build_dir(options, tree), out)
-        with sigterm_as_interrupt():
-            code, reason = step(tree, options, out, env)
-    except Exception as e:  # noqa: BLE001 -- exit 1 would blame the revision
-        if not isinstance(e, (GitError, SetupError)):
-            e = SetupError(f'bisect-step failed ({type(e).__name__}: {e})',
-                           'stopping the bisection, since this says '
-                           'nothing about the revision')
-        out.flush()
-        err.write(ERROR_PREFIX + ' '.join(str(e).split()) + '\n')
-        return EXIT_ABORT
-    reason = ' '.join(reason.split())
-    if code == EXIT_SKIP:
-        err.write(f'{PREFIX}skipping {sha}: {reason}\n')
-        err.flush()
-    out.write(f'{PREFIX}{sha} {VERDICTS[code]} ({reason}) in '
-              f'{time.monotonic() - started:.0f} s\n')
-    out.flush()
-    return code
+        restore(tree, before)
 
 
 class StopBisectParser(Parser):
@@ -186,11 +174,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:
+    started = time.monotonic()
+    # The time limit is only there so that kunit.py runs in a process
+    # group of its own, which an interrupt or SIGTERM stops as a whole.
     options = RunOptions(cache_dir=args.cache_dir, build_dir=args.build_dir,
                          filter_glob=args.filter, jobs=args.jobs,
-                         use_ccache=args.use_ccache,
-                         repo_root=args.repo_root)
-    return bisect_step(options, args.kernel, out, sys.stderr)
+                         use_ccache=args.use_ccache, repo_root=args.repo_root,
+                         timeout=BASELINE_TIMEOUT_S)
+    # kunit.py must not leave __pycache__ behind in the user's tree.
+    env = {**os.environ, 'PYTHONDONTWRITEBYTECODE': '1'}
+    try:
+        path = os.path.abspath(args.kernel or os.getcwd())
+        top = toplevel(path)
+        if top is None:
+            raise SetupError(f'{path} is not inside a git work tree', 'run '
+                             'bisect-step through git bisect run in a '
+                             'kernel git tree (or pass --kernel=DIR)')
+        tree = options.kernel = path if args.kernel else top
+        sha = git_text(tree, ('rev-parse', '--short', 'HEAD'))
+        locks.hold_tree(tree, options.cache_dir, out)
+        options.build_dir = locks.hold_build_dir(
+            options.build_dir or default_build_dir(options, tree), out)
+        with sigterm_as_interrupt():
+            code, reason = step(tree, options, out, env)
+    except Exception as e:  # noqa: BLE001 -- exit 1 would blame the revision
+        if not isinstance(e, (GitError, SetupError)):
+            e = SetupError(f'bisect-step failed ({type(e).__name__}: {e})',
+                           'stopping the bisection, since this says '
+                           'nothing about the revision')
+        out.flush()
+        sys.stderr.write(ERROR_PREFIX + ' '.join(str(e).split()) + '\n')
+        return EXIT_ABORT
+    reason = ' '.join(reason.split())
+    if code == EXIT_SKIP:
+        sys.stderr.write(f'{PREFIX}skipping {sha}: {reason}\n')
+        sys.stderr.flush()
+    out.write(f'{PREFIX}{sha} {VERDICTS[code]} ({reason}) in '
+              f'{time.monotonic() - started:.0f} s\n')
+    out.flush()
+    return code
 
 
 BISECT_STEP = Subcommand(

@@ -9,15 +9,15 @@ import shutil
 import time
 import unittest
 from dataclasses import dataclass, replace
-from typing import Optional, TextIO, Tuple
+from typing import Optional, Sequence, TextIO
 
 from . import cmd_bisect_selftest, cmd_format_patch, cmd_mutate
-from .bisect.git_tree import GitError, git, git_text
+from .cmd_bisect_step import GitError, git_text
 from .command import Subcommand, add_cache_dir
-from .errors import EXIT_FAILED, EXIT_OK, SetupError
+from .errors import ERROR_PREFIX, EXIT_FAILED, EXIT_OK, SetupError
 from .mutation import mutant_report
 from .run.suite_run import (RunOptions, ccache_env, make_options,
-                            resolve_tree, run_suite, sync_payload)
+                            resolve_tree, run_suite)
 from .tree import checkpatch, kernel_sources
 
 # Every Debian tree the suite supports runs on UML and through the
@@ -30,8 +30,6 @@ BISECT_SOURCE = '6.12'
 # Two CPUs, so that the race case's threads run in parallel under QEMU
 # (on UML they only interleave).
 QEMU_SMP = '-smp 2'
-PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-SERIES_BRANCH = 'series-check'
 CHECKPATCH_CLEAN = re.compile(r'^total: 0 errors, 0 warnings, 0 checks, ',
                               re.M)
 # What get_maintainer.pl must name for the series to reach the right
@@ -47,24 +45,21 @@ class Tally:
     passed: int = 0
     failed: int = 0
     skipped: int = 0
+    out: Optional[TextIO] = None  # where record() writes
 
     def add(self, ok: bool, skipped: bool = False) -> None:
         kind = 'skipped' if skipped else 'passed' if ok else 'failed'
         setattr(self, kind, getattr(self, kind) + 1)
 
-    def record(self, out: TextIO, name: str, ok: bool) -> None:
+    def record(self, name: str, ok: bool) -> None:
         self.add(ok)
-        out.write(f'{"PASS" if ok else "FAIL"} {name}\n')
-
-    def closing_line(self) -> str:
-        line = f'{self.passed} passed, {self.failed} failed'
-        return line + (f', {self.skipped} skipped' if self.skipped else '')
+        self.out.write(f'{"PASS" if ok else "FAIL"} {name}\n')
 
 
-def run_unit_tests(out: TextIO, tally: Tally) -> None:
-    suite = unittest.TestLoader().discover(
-        start_dir=PACKAGE_DIR, pattern='*_test.py',
-        top_level_dir=os.path.dirname(PACKAGE_DIR))
+def run_unit_tests(options: RunOptions, out: TextIO, tally: Tally) -> None:
+    package = os.path.dirname(os.path.abspath(__file__))
+    suite = unittest.TestLoader().discover(package, '*_test.py',
+                                           os.path.dirname(package))
     result = unittest.TextTestRunner(stream=out, verbosity=1).run(suite)
     failed = (len(result.failures) + len(result.errors)
               + len(result.unexpectedSuccesses))
@@ -73,10 +68,7 @@ def run_unit_tests(out: TextIO, tally: Tally) -> None:
 
 
 def run_kunit_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
-    # Also installs the cross compiler and QEMU when they are missing.
-    tree = resolve_tree(options, out)
-    sync_payload(tree, options.repo_root, out)
-    outcome = run_suite(options, out, tree=tree)
+    outcome = run_suite(options, out)
     if outcome.verdict is None or not outcome.verdict.tests:
         tally.add(False)  # the suite never produced results
     else:
@@ -105,9 +97,8 @@ def run_mutation_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
 
 def run_bisect_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
     code = cmd_bisect_selftest.run_selftest(
-        cmd_bisect_selftest.SelftestOptions(cache_dir=options.cache_dir,
-                                            repo_root=options.repo_root,
-                                            source=options.source), out)
+        cmd_bisect_selftest.SelftestOptions(
+            options.cache_dir, options.repo_root, source=options.source), out)
     tally.add(code == EXIT_OK)
 
 
@@ -120,83 +111,23 @@ def kunitconfig_at(tree: str, rev: str, final: str) -> str:
     """The final .kunitconfig (plus the fake driver), cut to the options
     that some Kconfig file of rev defines, so that every patch builds
     what it adds."""
-    kept = ''
-    for line in [line for line in final.splitlines()
-                 if line.startswith('CONFIG_')] + ['CONFIG_FAKE_IOMMU=y']:
-        symbol = line.split('=')[0][len('CONFIG_'):]
-        if git(tree, ('grep', '-q', '-E', f'^\\s*(menu)?config {symbol}$',
-                      rev, '--', '*Kconfig*'), check=False).returncode == 0:
-            kept += line + '\n'
-    return kept
+    defined = set(re.findall(r'config (\w+)$', git_text(tree, (
+        'grep', '-h', '-E', r'^\s*(menu)?config \w+$', rev, '--',
+        '*Kconfig*')), re.M))
+    lines = [*final.splitlines(), 'CONFIG_FAKE_IOMMU=y']
+    return ''.join(f'{line}\n' for line in lines if line.startswith('CONFIG_')
+                   and line.split('=')[0][len('CONFIG_'):] in defined)
 
 
 def run_series_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
     """The upstream series as a maintainer would receive it, checked end
     to end on a git repository of Debian's pristine 7.3 tarball, with
     nothing of this project between plain kunit.py and the kernel."""
-    # A fixed place rather than a fresh temporary name, so that the
-    # compiler sees the same paths on every run and ccache can hit.
-    work = os.path.join(options.cache_dir, 'series-check')
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
-    try:
-        _check_series_in(work, options, out, tally)
-    except GitError as e:
-        _say(out, f'FAIL: {e}')
-        tally.record(out, 'series check (git)', False)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def _check_series_in(work: str, options: RunOptions, out: TextIO,
-                     tally: Tally) -> None:
-    def record(name: str, ok: bool) -> None:
-        tally.record(out, name, ok)
-
-    started = time.monotonic()
-    tarball = kernel_sources.source_tree(
-        options.cache_dir, NEWEST_SOURCE, out,
-        tarball_into=os.path.join(work, 'deb'))
-    tree = cmd_bisect_selftest.extract(tarball, os.path.join(work, 'src'))
-    shutil.rmtree(os.path.join(work, 'deb'), ignore_errors=True)
-    base = cmd_bisect_selftest.init_repo(tree)
-    git_text(tree, ('config', 'user.name', 'sva-kunit check'))
-    git_text(tree, ('config', 'user.email', 'check@sva-kunit.invalid'))
-    _say(out, f'{tree}: pristine Linux {NEWEST_SOURCE} as one commit in '
-         f'{time.monotonic() - started:.0f} s')
-
-    try:
-        patches = cmd_format_patch.write_series(
-            tree, options.repo_root, os.path.join(work, 'series'))[1:]
-    except SetupError as e:
-        _say(out, e.one_line())
-        record('format-patch writes the series', False)
-        return
-    record('format-patch writes the series', True)
-    _say(out, f'format-patch: a cover letter and {len(patches)} patches')
-
-    git_text(tree, ('checkout', '-q', '-b', SERIES_BRANCH))
-    code, _ = cmd_bisect_selftest.tee(
-        ['git', 'am', '-q', '--whitespace=error', *patches], tree, out)
-    record('git am applies the series to a clean branch', code == 0)
-    if code != 0:
-        return
-    for patch in patches:
-        code, text = cmd_bisect_selftest.tee(
-            ['perl', 'scripts/checkpatch.pl', '--strict', patch], tree, out)
-        record(f'checkpatch.pl --strict {os.path.basename(patch)}',
-               code == 0 and bool(CHECKPATCH_CLEAN.search(text)))
-
-    code, text = cmd_bisect_selftest.tee(
-        ['perl', 'scripts/get_maintainer.pl', '--no-git',
-         '--no-git-fallback', *patches], tree, out)
-    record('get_maintainer.pl names the iommu list and maintainers',
-           code == 0 and all(name in text for name in MAINTAINERS_NAMED))
-
-    def kunit_py(subcommand: str, build_dir: str,
-                 kunitconfig: Optional[str] = None) -> Tuple[int, str]:
-        """kunit.py's exit code, and how long it ran, as text; without
-        kunitconfig (the file's text), the tree's drivers/iommu."""
+    def kunit_py(name: str, subcommand: str, build_dir: str,
+                 kunitconfig: Optional[str] = None,
+                 products: Sequence[str] = ()) -> None:
+        """Record name: plain kunit.py passes and leaves the products (in
+        build_dir); without kunitconfig (a text), drivers/iommu's."""
         path = 'drivers/iommu'
         if kunitconfig is not None:
             path = f'{build_dir}.kunitconfig'
@@ -211,53 +142,86 @@ def _check_series_in(work: str, options: RunOptions, out: TextIO,
         started = time.monotonic()
         code, _ = cmd_bisect_selftest.tee(argv, tree, out,
                                           env=ccache_env(None, bool(make)))
-        return code, f'in {time.monotonic() - started:.0f} s'
+        missing = [rel for rel in products
+                   if not os.path.exists(os.path.join(build_dir, rel))]
+        _say(out, f'{name}: kunit.py {subcommand} exit {code} in '
+             f'{time.monotonic() - started:.0f} s; of {len(products)} '
+             f'expected files missing: {missing}')
+        tally.record(name, code == 0 and not missing)
 
-    # Every patch must build, each C file it adds compiled.
-    build_dir = os.path.join(work, 'build')
-    final = cmd_format_patch.read_repo_file(options.repo_root,
+    # A fixed place rather than a fresh temporary name, so that the
+    # compiler sees the same paths on every run and ccache can hit.
+    work = os.path.join(options.cache_dir, 'series-check')
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    try:
+        started = time.monotonic()
+        tarball = kernel_sources.source_tree(
+            options.cache_dir, options.source, out,
+            tarball_into=os.path.join(work, 'deb'))
+        tree = cmd_bisect_selftest.extract(tarball,
+                                           os.path.join(work, 'src'))
+        shutil.rmtree(os.path.join(work, 'deb'), ignore_errors=True)
+        base = cmd_bisect_selftest.init_repo(tree)
+        git_text(tree, ('config', 'user.name', 'sva-kunit check'))
+        git_text(tree, ('config', 'user.email', 'check@sva-kunit.invalid'))
+        _say(out, f'{tree}: pristine Linux {options.source} as one commit '
+             f'in {time.monotonic() - started:.0f} s')
+
+        # A SetupError here is the part's one failure.
+        patches = cmd_format_patch.write_series(
+            tree, options.repo_root, os.path.join(work, 'series'))[1:]
+        tally.record(f'format-patch writes the series ({len(patches)} '
+                     'patches and a cover letter)', True)
+
+        git_text(tree, ('checkout', '-q', '-b', 'series-check'))
+        code, _ = cmd_bisect_selftest.tee(
+            ['git', 'am', '-q', '--whitespace=error', *patches], tree, out)
+        tally.record('git am applies the series to a clean branch',
+                     code == 0)
+        if code != 0:
+            return
+        for patch in patches:
+            code, text = cmd_bisect_selftest.tee(
+                ['perl', 'scripts/checkpatch.pl', '--strict', patch], tree,
+                out)
+            tally.record(f'checkpatch.pl --strict {os.path.basename(patch)}',
+                         code == 0 and bool(CHECKPATCH_CLEAN.search(text)))
+
+        code, text = cmd_bisect_selftest.tee(
+            ['perl', 'scripts/get_maintainer.pl', '--no-git',
+             '--no-git-fallback', *patches], tree, out)
+        tally.record('get_maintainer.pl names the iommu list and '
+                     'maintainers', code == 0 and all(
+                         name in text for name in MAINTAINERS_NAMED))
+
+        # Every patch must build, each C file it adds compiled.
+        build_dir = os.path.join(work, 'build')
+        final = cmd_format_patch.read_file(options.repo_root,
                                            cmd_format_patch.KUNITCONFIG)
-    started = time.monotonic()
-    commits = git_text(tree, ('log', '--reverse', '--format=%H %s',
-                              f'{base}..{SERIES_BRANCH}'))
-    for number, commit in enumerate(commits.splitlines(), 1):
-        sha, subject = commit.split(' ', 1)
-        git_text(tree, ('checkout', '-q', sha))
-        code, took = kunit_py('build', build_dir,
-                              kunitconfig_at(tree, sha, final))
-        added = [rel for rel in git_text(tree, (
-            'diff-tree', '--no-commit-id', '--name-only', '-r',
-            '--diff-filter=A', sha)).split() if rel.endswith('.c')]
-        missing = [rel for rel in added if not
-                   os.path.exists(os.path.join(build_dir, rel[:-2] + '.o'))]
-        why = (f'kunit.py build exit {code}' if code else
-               f'not compiled: {", ".join(missing)}' if missing else
-               f'built, {len(added)} new C files compiled')
-        _say(out, f'patch {number} ({subject}): {why} {took}')
-        record(f'builds after patch {number}', code == 0 and not missing)
-    git_text(tree, ('checkout', '-q', SERIES_BRANCH))
-    _say(out, f'every patch built in {time.monotonic() - started:.0f} s')
+        started = time.monotonic()
+        for number, sha in enumerate(git_text(tree, (
+                'rev-list', '--reverse', f'{base}..HEAD')).split(), 1):
+            git_text(tree, ('checkout', '-q', sha))
+            subject, *changed = git_text(tree, (
+                'show', '--format=%s', '--name-status', sha)).splitlines()
+            kunit_py(f'builds after patch {number} ({subject})', 'build',
+                     build_dir, kunitconfig_at(tree, sha, final),
+                     [line[2:-2] + '.o' for line in changed
+                      if line.startswith('A\t') and line.endswith('.c')])
+        _say(out, f'every patch built in {time.monotonic() - started:.0f} s')
 
-    # modpost refuses any symbol the module uses that is not exported.
-    module_dir = os.path.join(work, 'build-module')
-    code, took = kunit_py('build', module_dir, MODULE_KUNITCONFIG)
-    built = os.path.exists(os.path.join(module_dir, FAKE_IOMMU_KO))
-    _say(out, f'fake driver as a module: kunit.py build exit {code}, '
-         f'{FAKE_IOMMU_KO} {"built" if built else "missing"} {took}')
-    record('the fake driver builds as a module (modpost)',
-           code == 0 and built)
-
-    code, took = kunit_py('run', build_dir)
-    _say(out, f'plain kunit.py run --kunitconfig=drivers/iommu: exit {code} '
-         f'{took}')
-    record('plain kunit.py run on the series passes', code == 0)
-
+        # modpost refuses any symbol the module uses that is not exported.
+        kunit_py('the fake driver builds as a module (modpost)', 'build',
+                 os.path.join(work, 'build-module'), MODULE_KUNITCONFIG,
+                 [FAKE_IOMMU_KO])
+        # The last patch is checked out: the whole series.
+        kunit_py('plain kunit.py run on the series passes', 'run', build_dir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:
-    tally = Tally()
-    out.write('\n=== unit tests (scripts/sva_kunit) ===\n')
-    run_unit_tests(out, tally)
-
+    tally = Tally(out=out)
     sources = args.source or list(CHECKED_SOURCES)
     on = {source: RunOptions(cache_dir=args.cache_dir,
                              repo_root=args.repo_root, source=source)
@@ -276,57 +240,52 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
             out.write('no .c/.h files found\n')
         for path in files:
             result = checkpatch.run_checkpatch(tree, args.repo_root, path)
-            tally.record(out, path, result.passed)
+            tally.record(path, result.passed)
             if not result.passed:
                 out.write(''.join(f'    {line}\n'
                                   for line in result.output.splitlines()))
-    parts = [(f'checkpatch.pl --strict (Linux {first.source})',
+    parts = [('unit tests (scripts/sva_kunit)', run_unit_tests, first),
+             (f'checkpatch.pl --strict, Linux {first.source}',
               checkpatch_part, first)]
-    if not args.skip_kunit:
-        parts += [(f'KUnit suite on UML, Linux {source}', run_kunit_part,
-                   on[source]) for source in sources]
-        parts += [(f'KUnit suite on {arch} under QEMU ({QEMU_SMP}), Linux '
-                   f'{NEWEST_SOURCE}', run_kunit_part, replace(
-                       on[NEWEST_SOURCE], arch=arch, qemu_args=[QEMU_SMP]))
-                  for arch in ('arm64', 'x86_64')
-                  if not getattr(args, f'skip_{arch}') and NEWEST_SOURCE in on]
-        if not args.skip_series and NEWEST_SOURCE in on:
-            parts.append((
-                'upstream series: format-patch, git am, checkpatch, '
-                'get_maintainer, a build per patch, a module build, plain '
-                f'kunit.py (Linux {NEWEST_SOURCE})', run_series_part,
-                on[NEWEST_SOURCE]))
-        if not args.skip_mutants:
-            parts += [(f'mutation testing (mutants/), Linux {source}',
-                       run_mutation_part, on[source]) for source in sources]
-        if not args.skip_bisect:
-            bisect_on = on.get(BISECT_SOURCE, first)
-            parts.append((f'git bisect run self-test, Linux '
-                          f'{bisect_on.source}', run_bisect_part, bisect_on))
+    newest = [on[NEWEST_SOURCE]] if NEWEST_SOURCE in on else []
+    qemu = [(f'KUnit suite on {arch} under QEMU ({QEMU_SMP})', run_kunit_part,
+             [replace(o, arch=arch, qemu_args=[QEMU_SMP]) for o in newest],
+             getattr(args, f'skip_{arch}')) for arch in ('arm64', 'x86_64')]
+    for name, run, runs_on, skip in (
+            ('KUnit suite on UML', run_kunit_part, on.values(), False), *qemu,
+            ('upstream series (format-patch, git am, checkpatch, '
+             'get_maintainer, a build per patch, a module build, plain '
+             'kunit.py)', run_series_part, newest, args.skip_series),
+            ('mutation testing (mutants/)', run_mutation_part, on.values(),
+             args.skip_mutants),
+            ('git bisect run self-test', run_bisect_part,
+             [on.get(BISECT_SOURCE, first)], args.skip_bisect)):
+        parts += [(f'{name}, Linux {options.source}', run, options)
+                  for options in runs_on if not (args.skip_kunit or skip)]
     for title, run, options in parts:
         out.write(f'\n=== {title} ===\n')
         out.flush()
         started = time.monotonic()
         try:
             run(options, out, tally)
-        except SetupError as e:
+        except (SetupError, GitError) as e:
             # A setup problem counts as one failed test in its part.
-            out.write(e.one_line() + '\n')
+            out.write(ERROR_PREFIX + ' '.join(str(e).split('\n')) + '\n')
             tally.add(False)
         out.write(f'({title}: {time.monotonic() - started:.0f} s)\n')
-    out.write(f'\n{tally.closing_line()}\n')
+    skipped = f', {tally.skipped} skipped' if tally.skipped else ''
+    out.write(f'\n{tally.passed} passed, {tally.failed} failed{skipped}\n')
     return EXIT_OK if tally.failed == 0 else EXIT_FAILED
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_cache_dir(parser)
-    parser.add_argument('--skip-kunit', action='store_true',
-                        help='only the unit tests and checkpatch')
     parser.add_argument('--source', type=kernel_sources.source_version,
                         action='append', default=[], metavar='VERSION',
                         help='check only this Debian kernel tree (repeatable;'
                         ' default: ' + ' and '.join(CHECKED_SOURCES) + ')')
-    for part, what in (('arm64', 'the suite on arm64 under QEMU'),
+    for part, what in (('kunit', 'all but the unit tests and checkpatch'),
+                       ('arm64', 'the suite on arm64 under QEMU'),
                        ('x86_64', 'the suite on x86_64 under QEMU'),
                        ('series', 'the upstream series check'),
                        ('mutants', 'the mutation catalogue'),

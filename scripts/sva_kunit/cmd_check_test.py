@@ -1,15 +1,24 @@
 import io
 import os
+import tarfile
 import tempfile
 import unittest
 from unittest import mock
 
-from . import cmd_check
+from . import cmd_check, cmd_format_patch_test
 from .cli_test import CliTestCase
 from .errors import SetupError
+from .run import suite_run
+from .run.suite_run import RunOptions
 from .testing_support import KASAN_IN_TEST_LOG, git, write
-from .tree import checkpatch
+from .tree import checkpatch, kernel_sources
 from .tree.checkpatch import CheckpatchResult
+
+
+def patch_resolve_tree(**how):
+    # The checkpatch part finds the tree, and run_suite for the KUnit parts.
+    return (mock.patch.object(cmd_check, 'resolve_tree', **how),
+            mock.patch.object(suite_run, 'resolve_tree', **how))
 
 
 class CheckTest(CliTestCase):
@@ -18,7 +27,7 @@ class CheckTest(CliTestCase):
         super().setUp()
         write(self.repo, 'drivers/iommu/fake-iommu/bad.h', b'/* bad */\n')
 
-        def fake_unit_tests(out, tally):
+        def fake_unit_tests(options, out, tally):
             # The real ones are what is running this test; don't recurse.
             tally.passed += 10
         self.checked = []
@@ -38,8 +47,7 @@ class CheckTest(CliTestCase):
                                         fake_unit_tests),
                       mock.patch.object(checkpatch, 'run_checkpatch',
                                         fake_checkpatch),
-                      mock.patch.object(cmd_check, 'resolve_tree',
-                                        return_value=self.tree),
+                      *patch_resolve_tree(return_value=self.tree),
                       mock.patch.object(checkpatch, 'checkpatch_tree',
                                         return_value=self.tree),
                       mock.patch.object(cmd_check, 'run_series_part',
@@ -51,8 +59,12 @@ class CheckTest(CliTestCase):
             patch.start()
             self.addCleanup(patch.stop)
 
+    def check(self, *extra):
+        return self.main('check', f'--cache-dir={self.cache}', '--source=7.3',
+                         '--skip-arm64', '--skip-x86_64', *extra)
+
     def test_counts_all_three_parts(self):
-        rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64')
+        rc, out, _ = self.check()
         # 10 unit tests; 4 C files, one failing; 2 KUnit cases + verdict;
         # the three faked parts.
         self.assertEqual(out.splitlines()[-1], '19 passed, 1 failed')
@@ -73,14 +85,17 @@ class CheckTest(CliTestCase):
     def test_qemu_parts_run_the_suite_again_on_the_newest_tree(self):
         rc, out, _ = self.main('check', f'--cache-dir={self.cache}',
                                '--source=7.3')
-        self.assertIn('KUnit suite on arm64 under QEMU (-smp 2), Linux 7.3', out)
-        self.assertIn('KUnit suite on x86_64 under QEMU (-smp 2), Linux 7.3', out)
+        for arch in ('arm64', 'x86_64'):
+            self.assertIn(f'KUnit suite on {arch} under QEMU (-smp 2), '
+                          'Linux 7.3', out)
         # The KUnit part's 2 cases + verdict, twice more.
-        self.assertEqual((rc, out.splitlines()[-1]), (1, '25 passed, 1 failed'))
+        self.assertEqual((rc, out.splitlines()[-1]),
+                         (1, '25 passed, 1 failed'))
         boots = [call['argv'] for call in self.calls()
                  if call['argv'][0] == 'exec']
         arches = [a for argv in boots for a in argv if a.startswith('--arch=')]
-        self.assertEqual(arches, ['--arch=um', '--arch=arm64', '--arch=x86_64'])
+        self.assertEqual(arches,
+                         ['--arch=um', '--arch=arm64', '--arch=x86_64'])
         # Two CPUs under QEMU, so that the race case runs in parallel.
         smp = [argv.count('--qemu_args=-smp 2') for argv in boots]
         self.assertEqual(smp, [0, 1, 1])
@@ -91,12 +106,14 @@ class CheckTest(CliTestCase):
         def resolve(options, out):
             sources.append((options.source, options.arch))
             return self.tree
-        with mock.patch.object(cmd_check, 'resolve_tree', resolve):
+        ours, run_suites = patch_resolve_tree(new=resolve)
+        with ours, run_suites:
             rc, out, _ = self.main('check', f'--cache-dir={self.cache}')
         self.assertEqual(sources, [('7.3', 'um'), ('7.3', 'um'),
                                    ('6.12', 'um'), ('7.3', 'arm64'),
                                    ('7.3', 'x86_64')])
-        self.assertEqual(self.parts, ['series', 'mutants', 'mutants', 'bisect'])
+        self.assertEqual(self.parts,
+                         ['series', 'mutants', 'mutants', 'bisect'])
         for title in ('KUnit suite on UML, Linux 7.3',
                       'KUnit suite on UML, Linux 6.12',
                       'mutation testing (mutants/), Linux 6.12',
@@ -105,31 +122,30 @@ class CheckTest(CliTestCase):
         self.assertRegex(out, r'\(KUnit suite on UML, Linux 6.12: \d+ s\)')
 
     def test_skipped_kunit_cases_are_counted_as_skipped(self):
-        tally = cmd_check.Tally()
-        tally.add(True)
-        tally.add(True, skipped=True)
-        tally.add(False)
-        self.assertEqual(tally.closing_line(), '1 passed, 1 failed, 1 skipped')
-        self.assertEqual(cmd_check.Tally(2, 0).closing_line(),
-                         '2 passed, 0 failed')
+        def bisect(options, out, tally):
+            tally.add(True, skipped=True)
+            tally.add(False, skipped=True)
+        with mock.patch.object(cmd_check, 'run_bisect_part', bisect):
+            _, out, _ = self.check()
+        self.assertEqual(out.splitlines()[-1],
+                         '18 passed, 1 failed, 2 skipped')
 
     def test_skip_options_leave_parts_out(self):
-        self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64', '--skip-mutants',
-                  '--skip-bisect', '--skip-series')
+        self.check('--skip-mutants', '--skip-bisect', '--skip-series')
         self.assertEqual(self.parts, [])
-        self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64', '--skip-kunit')
+        self.check('--skip-kunit')
         self.assertEqual(self.parts, [])
 
     def test_passes_when_everything_passes(self):
         os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/bad.h'))
-        rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64')
+        rc, out, _ = self.check()
         self.assertEqual((rc, out.splitlines()[-1]),
                          (0, '19 passed, 0 failed'))
 
     def test_kernel_log_reports_fail_test_and_verdict(self):
         os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/bad.h'))
         self.set_control(log=KASAN_IN_TEST_LOG)
-        rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64')
+        rc, out, _ = self.check()
         self.assertEqual((rc, out.splitlines()[-1]),
                          (1, '17 passed, 2 failed'))
         self.assertIn('FAIL iommu_sva.iommu_sva_unbind', out)
@@ -158,15 +174,15 @@ class CheckTest(CliTestCase):
     def test_build_failure_counts_as_one_failure(self):
         os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/bad.h'))
         self.set_control(fail='build', log='')
-        rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64')
+        rc, out, _ = self.check()
         self.assertEqual((rc, out.splitlines()[-1]),
                          (1, '16 passed, 1 failed'))
 
     def test_setup_error_still_ends_with_tally(self):
-        with mock.patch.object(cmd_check, 'resolve_tree',
-                               side_effect=SetupError('missing Debian '
-                                                      'packages: bc', 'x')):
-            rc, out, _ = self.main('check', f'--cache-dir={self.cache}', '--source=7.3', '--skip-arm64', '--skip-x86_64')
+        ours, run_suites = patch_resolve_tree(side_effect=SetupError(
+            'missing Debian packages: bc', 'x'))
+        with ours, run_suites:
+            rc, out, _ = self.check()
         self.assertEqual((rc, out.splitlines()[-1]),
                          (1, '13 passed, 2 failed'))
         self.assertIn('sva-kunit: error: missing Debian packages: bc; x', out)
@@ -239,7 +255,7 @@ class UnitTestPartTest(unittest.TestCase):
         suite = unittest.defaultTestLoader.loadTestsFromTestCase(Two)
         with mock.patch.object(unittest.TestLoader, 'discover',
                                return_value=suite):
-            cmd_check.run_unit_tests(io.StringIO(), tally)
+            cmd_check.run_unit_tests(None, io.StringIO(), tally)
         self.assertEqual((tally.passed, tally.failed), (1, 1))
 
 
@@ -267,6 +283,60 @@ class KunitconfigAtTest(unittest.TestCase):
             self.assertEqual(cmd_check.kunitconfig_at(tree, 'HEAD', final),
                              'CONFIG_KUNIT=y\nCONFIG_KASAN=y\n'
                              'CONFIG_FAKE_IOMMU=y\n')
+
+
+FAKE_KUNIT_PY = r'''import glob, os, sys
+args = dict(a[2:].split('=', 1) for a in sys.argv[2:] if '=' in a)
+path = args['kunitconfig']
+module = os.path.isfile(path) and 'FAKE_IOMMU=m' in open(path).read()
+for c in (['drivers/iommu/fake-iommu/fake-iommu.c'] if module else
+          glob.glob('drivers/**/*.c', recursive=True)):
+    built = os.path.join(args['build_dir'], c[:-2] + ('.ko' if module
+                                                      else '.o'))
+    os.makedirs(os.path.dirname(built), exist_ok=True)
+    open(built, 'w').close()
+'''
+
+
+class SeriesPartTest(unittest.TestCase):
+
+    def test_every_step_on_a_fake_tree(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        src = os.path.join(tmp.name, 'linux-source-7.3')
+        files = dict(cmd_format_patch_test.KERNEL)
+        files.update({
+            'lib/Kconfig.debug': 'config KUNIT\n\tbool\n',
+            'scripts/checkpatch.pl':
+                'print "total: 0 errors, 0 warnings, 0 checks, 9 lines";',
+            'scripts/get_maintainer.pl':
+                'print "iommu\\@lists.linux.dev (maintainer:IOMMU '
+                'SUBSYSTEM)";',
+            'tools/testing/kunit/kunit.py': FAKE_KUNIT_PY})
+        cmd_format_patch_test.write_files(src, files)
+        tarball = os.path.join(tmp.name, 'linux.tar')
+        with tarfile.open(tarball, 'w') as tar:
+            tar.add(src, 'linux-source-7.3')
+        project = os.path.join(tmp.name, 'project')
+        cmd_format_patch_test.write_files(project,
+                                          cmd_format_patch_test.PROJECT)
+        options = RunOptions(cache_dir=tmp.name, repo_root=project,
+                             source='7.3')
+        out = io.StringIO()
+        tally = cmd_check.Tally(out=out)
+        with mock.patch.object(kernel_sources, 'source_tree',
+                               return_value=tarball):
+            cmd_check.run_series_part(options, out, tally)
+        # format-patch, git am, 5 checkpatch, get_maintainer, 5 builds,
+        # the module, kunit.py run.
+        self.assertEqual((tally.passed, tally.failed), (15, 0),
+                         out.getvalue())
+        self.assertIn('PASS builds after patch 3 (iommu: Add KUnit tests '
+                      'for the SVA lifecycle)', out.getvalue())
+        self.assertRegex(out.getvalue(), r'patch 2 .*: kunit.py build exit 0'
+                         r' in \d+ s; of 1 expected files missing: \[\]')
+        self.assertFalse(os.path.exists(os.path.join(tmp.name,
+                                                     'series-check')))
 
 
 class CheckpatchVerdictTest(unittest.TestCase):

@@ -1,7 +1,6 @@
 """`sva-kunit format-patch`: the suite as a git format-patch series against
-the HEAD of a kernel repository, which is only read.  The C is resolved
-for that tree: no compat conditionals, no invariant numbers (ValueError
-where it cannot be, or where the checkout or the tree does not fit)."""
+the HEAD of a kernel repository, which is only read, its C resolved for
+that tree (ValueError where it cannot be, or where the tree does not fit)."""
 
 import argparse
 import glob
@@ -9,17 +8,14 @@ import os
 import re
 import subprocess
 import tempfile
-from typing import Callable, Dict, List, Mapping, Optional, TextIO, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, TextIO
 
-from .bisect.git_tree import GitError, git, git_text, toplevel
+from .cmd_bisect_step import GitError, git, git_text, toplevel
 from .command import Subcommand
 from .errors import EXIT_OK, SetupError
 
-NO_CONFIG = ('-c', 'core.fsmonitor=false', '-c', 'gc.auto=0',
-             '-c', 'commit.gpgsign=false')
 UPSTREAM = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                         'upstream')
-PLACEHOLDERS = ('*** SUBJECT HERE ***', '*** BLURB HERE ***')
 FAKE_DIR = 'drivers/iommu/fake-iommu'
 SUITE_C = 'drivers/iommu/iommu-sva-test.c'
 MODEL_C = 'drivers/iommu/iommu-sva-model-test.c'
@@ -28,12 +24,12 @@ CONFIG_FRAGMENT = 'tools/testing/kunit/configs/iommu_sva.config'
 IOMMU_KCONFIG = 'drivers/iommu/Kconfig'
 IOMMU_MAKEFILE = 'drivers/iommu/Makefile'
 IOMMU_C = 'drivers/iommu/iommu.c'
+FAKE_KCONFIG = f'{FAKE_DIR}/Kconfig'
 KCONFIG_END = 'endif # IOMMU_SUPPORT\n'
 SUITE_OBJ = 'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-test.o\n'
 
-# The macros the project's C may test, and how to tell their value for a
-# tree: the FAKE_IOMMU_* ones by compat.mk, the rest by a kernel header.
-KERNEL_MACROS = {'kzalloc_obj': 'include/linux/slab.h'}
+# The macros the project's C may test: the FAKE_IOMMU_* ones, which
+# compat.mk sets for a tree, and kzalloc_obj, which slab.h may define.
 RESOLVABLE = re.compile(r'(FAKE_IOMMU_[A-Z0-9_]+|kzalloc_obj)$')
 
 _IFDEF = re.compile(r'^\s*#\s*(ifdef|ifndef)\s+(\w+)\s*(?:/\*.*\*/\s*)?$')
@@ -46,11 +42,10 @@ INVARIANT_REF = re.compile(
 _LEFTOVER_REF = re.compile(r'\bI\d+\b')
 
 
-def resolve_conditionals(text: str, defined: Mapping[str, bool],
-                         where: str) -> str:
+def resolve_c(text: str, defined: Mapping[str, bool], where: str) -> str:
     """Keep the branch of every #ifdef/#ifndef on a resolvable macro that
-    the tree takes, drop the other and the directives; other conditionals
-    pass through.  The caller must know every compat macro."""
+    the tree takes, drop the other and the directives (other conditionals
+    pass through), and the invariant references."""
     out: List[str] = []
     # One entry per open conditional: None for one that passes through,
     # else whether the current branch is taken.
@@ -58,7 +53,7 @@ def resolve_conditionals(text: str, defined: Mapping[str, bool],
     for number, line in enumerate(text.split('\n'), 1):
         ifdef = _IFDEF.match(line)
         found = _DIRECTIVE.match(line)
-        directive = found.group(1) if found else None
+        directive = found and found.group(1)
         if ifdef and RESOLVABLE.match(ifdef.group(2)):
             macro = ifdef.group(2)
             if macro not in defined:
@@ -82,7 +77,12 @@ def resolve_conditionals(text: str, defined: Mapping[str, bool],
         elif directive == 'endif' and stack.pop() is not None:
             continue
         if False not in stack:
-            out.append(line)
+            out.append(INVARIANT_REF.sub('', line))
+            found = _LEFTOVER_REF.search(out[-1])
+            if found:
+                raise ValueError(f'{where}:{number}: invariant reference '
+                                 f'{found.group(0)} not in the "(I4)" form: '
+                                 f'{line.strip()!r}')
     if stack:
         raise ValueError(f'{where}: unterminated conditional')
     # No two blank lines in a row, none before a closing brace: what a
@@ -91,30 +91,17 @@ def resolve_conditionals(text: str, defined: Mapping[str, bool],
     return re.sub(r'\n\n(\t*\}[;,]?\n)', r'\n\1', text)
 
 
-def strip_invariant_refs(text: str, where: str) -> str:
-    stripped = INVARIANT_REF.sub('', text)
-    for number, line in enumerate(stripped.split('\n'), 1):
-        found = _LEFTOVER_REF.search(line)
-        if found:
-            raise ValueError(f'{where}:{number}: invariant reference '
-                             f'{found.group(0)} not in the "(I4)" form: '
-                             f'{line.strip()!r}')
-    return stripped
-
-
-def kconfig_entries(text: str) -> Tuple[str, Dict[str, str]]:
-    """(the lines before the first entry, {symbol: its entry's text})."""
-    head, *parts = re.split(r'^(?=config \w+$)', text, flags=re.M)
-    return head, {part.split('\n', 1)[0].split()[1]: part.rstrip('\n') + '\n'
-                  for part in parts}
-
-
 def replace_once(text: str, old: str, new: str, where: str) -> str:
     count = text.count(old)
     if count != 1:
         raise ValueError(f'{where}: expected {old.strip()!r} once, found it '
                          f'{count} times')
     return text.replace(old, new)
+
+
+def read_file(*path: str) -> str:
+    with open(os.path.join(*path), encoding='utf-8', newline='') as f:
+        return f.read()
 
 
 def maintainers_add_section(text: str, section: str) -> str:
@@ -137,17 +124,10 @@ def maintainers_add_section(text: str, section: str) -> str:
     return '\n\n'.join(blocks)
 
 
-def read_repo_file(repo_root: str, rel: str) -> str:
-    with open(os.path.join(repo_root, *rel.split('/')), encoding='utf-8',
-              newline='') as f:
-        return f.read()
-
-
 def compat_macros(compat_mk: str, read: Callable[[str], str]
                   ) -> Dict[str, bool]:
     """Which FAKE_IOMMU_* macros compat.mk sets for the tree whose files
-    read() returns: make evaluates compat.mk itself, on those of the
-    tree's files it names, so its rules and these never drift apart."""
+    read() returns: make evaluates compat.mk itself, on copies of them."""
     with tempfile.TemporaryDirectory(prefix='sva-kunit-compat-') as srctree:
         for rel in re.findall(r'\$\(srctree\)/([\w./-]+)', compat_mk):
             path = os.path.join(srctree, *rel.split('/'))
@@ -167,12 +147,14 @@ def compat_macros(compat_mk: str, read: Callable[[str], str]
 
 
 def build_series(repo_root: str, kernel: str, base: str, author: str
-                 ) -> List[Tuple[str, Dict[str, str]]]:
-    """The patches on commit base of kernel, oldest first: (message,
-    {path: whole new content}).  author: "Name <email>", the maintainer
-    the MAINTAINERS entry names."""
+                 ) -> bytes:
+    """The series as a git fast-import stream of commits on base, branch
+    series.  author: "Name <email>", who signs the patches and is the
+    maintainer the MAINTAINERS entry names."""
     state: Dict[str, str] = {}
-    changes: List[Dict[str, str]] = []
+    stream = [f'reset refs/heads/series\nfrom {base}\n\n'.encode()]
+    messages = read_file(UPSTREAM, 'commit-messages.txt').split('\n---\n')
+    listed: List[str] = []
 
     def current(rel: str) -> str:
         if rel not in state:
@@ -186,13 +168,29 @@ def build_series(repo_root: str, kernel: str, base: str, author: str
     def edit(rel: str, old: str, new: str) -> str:
         return replace_once(current(rel), old, new, rel)
 
-    def commit(files: Dict[str, str]) -> None:
+    def commit(files: Dict[str, str], *added: str) -> None:
+        """A patch; added: what it adds to the series' MAINTAINERS entry,
+        which lists every file added so far."""
+        if added:
+            listed.extend(added)
+            files['MAINTAINERS'] = maintainers_add_section(
+                maintainers, f'IOMMU SVA KUNIT TESTS\nM:\t{author}\n'
+                'L:\tiommu@lists.linux.dev\nS:\tMaintained\n'
+                + ''.join(f'F:\t{rel}\n' for rel in sorted(listed)))
         state.update(files)
-        changes.append(files)
+        texts = [(f'commit refs/heads/series\ncommitter {author} now\n',
+                  f'{messages.pop(0).strip()}\n\nSigned-off-by: {author}\n')]
+        texts += [(f'M 100644 inline {rel}\n', text)
+                  for rel, text in sorted(files.items())]
+        for command, text in texts:
+            data = text.encode('utf-8')
+            stream.append(b'%sdata %d\n%s\n' % (command.encode('utf-8'),
+                                                 len(data), data))
 
     def ours(rel: str) -> str:
-        return read_repo_file(repo_root, rel)
+        return read_file(repo_root, rel)
 
+    maintainers = current('MAINTAINERS')
     # Patch 1: the mock bus helpers, for the fake driver too.
     state[IOMMU_C] = edit(
         IOMMU_C, '#if IS_ENABLED(CONFIG_IOMMUFD_TEST)\n',
@@ -212,81 +210,58 @@ def build_series(repo_root: str, kernel: str, base: str, author: str
     macros = compat_macros(ours(f'{FAKE_DIR}/compat.mk'), current)
     if not macros.get('FAKE_IOMMU_HAS_MOCK_BUS'):
         raise ValueError('compat.mk does not see the mock bus of patch 1')
-    for macro, header in KERNEL_MACROS.items():
-        macros[macro] = bool(re.search(rf'#\s*define\s+{macro}\b',
-                                       current(header)))
+    macros['kzalloc_obj'] = bool(re.search(
+        r'#\s*define\s+kzalloc_obj\b', current('include/linux/slab.h')))
 
-    def c_file(rel: str) -> str:
-        text = resolve_conditionals(ours(rel), macros, rel)
-        return strip_invariant_refs(text, rel)
-
-    head, entries = kconfig_entries(ours(f'{FAKE_DIR}/Kconfig'))
-    for symbol in ('FAKE_IOMMU', 'IOMMU_SVA_KUNIT_TEST'):
-        if symbol not in entries:
-            raise ValueError(f'{FAKE_DIR}/Kconfig has no {symbol}')
+    # The driver's entry, then the tests'.
+    kconfig, found, test_entry = ours(FAKE_KCONFIG).partition(
+        '\nconfig IOMMU_SVA_KUNIT_TEST\n')
+    if not found:
+        raise ValueError(f'{FAKE_KCONFIG} has no IOMMU_SVA_KUNIT_TEST')
+    test_entry = found[1:] + test_entry.rstrip('\n') + '\n'
     # Upstream the driver can be a module (it uses only exported
     # symbols), and has a prompt so that other tests can enable it.
-    fake_entry = replace_once(
-        entries['FAKE_IOMMU'], '\tbool\n\tdepends on KUNIT=y\n',
+    kconfig = replace_once(
+        kconfig.rstrip('\n') + '\n', '\tbool\n\tdepends on KUNIT=y\n',
         '\ttristate "Fake IOMMU driver for KUnit tests" if '
-        '!KUNIT_ALL_TESTS\n\tdepends on KUNIT\n', 'FAKE_IOMMU')
-    listed: List[str] = []
-    maintainers_file = current('MAINTAINERS')
-
-    def maintainers(*added: str) -> str:
-        """The tree's MAINTAINERS with the series' section, which lists
-        every file added so far."""
-        listed.extend(added)
-        return maintainers_add_section(
-            maintainers_file, 'IOMMU SVA KUNIT TESTS\n'
-            f'M:\t{author}\nL:\tiommu@lists.linux.dev\nS:\tMaintained\n'
-            + ''.join(f'F:\t{rel}\n' for rel in sorted(listed)))
+        '!KUNIT_ALL_TESTS\n\tdepends on KUNIT\n', FAKE_KCONFIG)
     commit({
-        f'{FAKE_DIR}/Kconfig': head + fake_entry,
+        FAKE_KCONFIG: kconfig,
         f'{FAKE_DIR}/Makefile': ''.join(
             line for line in ours(f'{FAKE_DIR}/Makefile').splitlines(True)
             if line.startswith(('# SPDX-License-Identifier', 'obj-'))),
-        f'{FAKE_DIR}/fake-iommu.c': c_file(f'{FAKE_DIR}/fake-iommu.c'),
-        f'{FAKE_DIR}/fake-iommu.h': c_file(f'{FAKE_DIR}/fake-iommu.h'),
+        **{rel: resolve_c(ours(rel), macros, rel) for rel in (
+            f'{FAKE_DIR}/fake-iommu.c', f'{FAKE_DIR}/fake-iommu.h')},
         IOMMU_KCONFIG: edit(IOMMU_KCONFIG, KCONFIG_END,
                             f'\nsource "{FAKE_DIR}/Kconfig"\n{KCONFIG_END}'),
         IOMMU_MAKEFILE: current(IOMMU_MAKEFILE)
         + 'obj-$(CONFIG_FAKE_IOMMU) += fake-iommu/\n',
-        'MAINTAINERS': maintainers(f'{FAKE_DIR}/'),
-    })
+    }, f'{FAKE_DIR}/')
 
     commit({
-        SUITE_C: c_file(SUITE_C),
+        SUITE_C: resolve_c(ours(SUITE_C), macros, SUITE_C),
         KUNITCONFIG: ours(KUNITCONFIG),
-        IOMMU_KCONFIG: edit(IOMMU_KCONFIG, KCONFIG_END, '\n' + entries[
-            'IOMMU_SVA_KUNIT_TEST'] + KCONFIG_END),
+        IOMMU_KCONFIG: edit(IOMMU_KCONFIG, KCONFIG_END,
+                            f'\n{test_entry}{KCONFIG_END}'),
         IOMMU_MAKEFILE: current(IOMMU_MAKEFILE) + SUITE_OBJ,
-        'MAINTAINERS': maintainers(SUITE_C, KUNITCONFIG),
-    })
+    }, SUITE_C, KUNITCONFIG)
 
     commit({
-        MODEL_C: c_file(MODEL_C),
+        MODEL_C: resolve_c(ours(MODEL_C), macros, MODEL_C),
         IOMMU_MAKEFILE: edit(
             IOMMU_MAKEFILE, SUITE_OBJ,
             '# Before iommu-sva-test.o: its leak suite must run last.\n'
             'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-model-test.o\n'
             + SUITE_OBJ),
-        'MAINTAINERS': maintainers(MODEL_C),
-    })
+    }, MODEL_C)
 
-    commit({
-        CONFIG_FRAGMENT: ours(CONFIG_FRAGMENT),
-        'MAINTAINERS': maintainers(CONFIG_FRAGMENT),
-    })
-    with open(os.path.join(UPSTREAM, 'commit-messages.txt'),
-              encoding='utf-8') as f:
-        messages = f.read().split('\n---\n')
-    return list(zip(messages, changes))
+    commit({CONFIG_FRAGMENT: ours(CONFIG_FRAGMENT)}, CONFIG_FRAGMENT)
+    return b''.join(stream)
 
 
 def write_series(kernel: str, repo_root: str, outdir: str) -> List[str]:
     """The files written, cover letter first; SetupError for what the
-    user has to fix.  The commits are made with git's plumbing in a
+    user has to fix.  The commits are made by git fast-import in a
     scratch clone of kernel that borrows its objects."""
     top = toplevel(kernel)
     if top is None or os.path.realpath(top) != os.path.realpath(kernel):
@@ -310,49 +285,29 @@ def write_series(kernel: str, repo_root: str, outdir: str) -> List[str]:
         raise SetupError(f'{outdir} already holds {os.path.basename(old[0])}'
                          f' and {len(old) - 1} more patches',
                          'pass an empty or new directory as -o')
-    env = {'GIT_AUTHOR_NAME': name, 'GIT_AUTHOR_EMAIL': email,
-           'GIT_COMMITTER_NAME': name, 'GIT_COMMITTER_EMAIL': email}
     try:
         base = git_text(kernel, ('rev-parse', '--verify', 'HEAD'))
-        patches = build_series(repo_root, kernel, base, f'{name} <{email}>')
+        stream = build_series(repo_root, kernel, base, f'{name} <{email}>')
         os.makedirs(outdir, exist_ok=True)
         with tempfile.TemporaryDirectory(
                 prefix='sva-kunit-format-patch-') as scratch:
-            clone = os.path.join(scratch, 'repo')
             git(scratch, ('clone', '-q', '--shared', '--no-checkout',
-                          kernel, clone))
-            git(clone, (*NO_CONFIG, 'read-tree', base))
-            parent = base
-            for message, files in patches:
-                for rel, text in sorted(files.items()):
-                    blob = git(clone, ('hash-object', '-w', '--stdin'),
-                               input_bytes=text.encode('utf-8')).stdout
-                    listed = git_text(clone, ('ls-files', '-s', '--', rel))
-                    mode = listed.split()[0] if listed else '100644'
-                    git(clone, ('update-index', '--add', '--cacheinfo',
-                                f'{mode},{blob.decode().strip()},{rel}'))
-                tree = git_text(clone, ('write-tree',))
-                message = (f'{message.strip()}\n\nSigned-off-by: {name} '
-                           f'<{email}>\n')
-                parent = git(clone, (*NO_CONFIG, 'commit-tree', tree, '-p',
-                                     parent, '-F', '-'), env=env,
-                             input_bytes=message.encode('utf-8')
-                             ).stdout.decode().strip()
+                          kernel, 'repo'))
+            clone = os.path.join(scratch, 'repo')
+            git(clone, ('fast-import', '--quiet', '--date-format=now'),
+                input_bytes=stream)
+            # Message-Ids too come from the signer.
             files = git_text(clone, (
-                *NO_CONFIG, 'format-patch', '--cover-letter',
-                '--thread=shallow', f'--base={base}',
-                f'--output-directory={os.path.abspath(outdir)}',
-                f'{base}..{parent}'), env=env).splitlines()
-        with open(os.path.join(UPSTREAM, 'cover-letter.txt'),
-                  encoding='utf-8') as f:
-            texts = f.read().partition('\n---\n')[::2]
-        with open(files[0], encoding='utf-8') as f:
-            cover = f.read()
-        for placeholder, text in zip(PLACEHOLDERS, texts):
-            if placeholder not in cover:
-                raise GitError(f'{files[0]}: git format-patch wrote no '
-                               f'{placeholder}')
-            cover = cover.replace(placeholder, text.strip(), 1)
+                'format-patch', '--cover-letter', '--thread=shallow',
+                f'--base={base}', f'{base}..series',
+                f'--output-directory={os.path.abspath(outdir)}'),
+                env={'GIT_COMMITTER_NAME': name,
+                     'GIT_COMMITTER_EMAIL': email}).splitlines()
+        cover = read_file(files[0])
+        texts = read_file(UPSTREAM, 'cover-letter.txt').partition('\n---\n')
+        for placeholder, text in (('*** SUBJECT HERE ***', texts[0]),
+                                  ('*** BLURB HERE ***', texts[2])):
+            cover = replace_once(cover, placeholder, text.strip(), files[0])
         with open(files[0], 'w', encoding='utf-8') as f:
             f.write(cover)
         return files
@@ -363,8 +318,7 @@ def write_series(kernel: str, repo_root: str, outdir: str) -> List[str]:
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:
     files = write_series(args.kernel, args.repo_root, args.output_directory)
-    for path in files:
-        out.write(path + '\n')
+    out.write(''.join(f'{path}\n' for path in files))
     out.write(f'sva-kunit format-patch: {len(files) - 1} patches and a '
               f'cover letter in {args.output_directory}\n')
     return EXIT_OK

@@ -6,8 +6,7 @@ import unittest
 
 from . import cmd_format_patch
 from .cli import main
-from .cmd_format_patch import (kconfig_entries, maintainers_add_section,
-                               resolve_conditionals, strip_invariant_refs)
+from .cmd_format_patch import maintainers_add_section, resolve_c
 from .errors import SetupError
 from .testing_support import git
 
@@ -140,8 +139,9 @@ class FormatPatchTest(unittest.TestCase):
         mock_bus = self.read(files[1])
         self.assertIn('+#if IS_ENABLED(CONFIG_IOMMUFD_TEST) || '
                       'IS_ENABLED(CONFIG_FAKE_IOMMU)\n', mock_bus)
-        self.assertIn('+ * create a mock iommu driver. The caller must provide '
-                      'some memory to hold a\n+ * notifier_block.\n', mock_bus)
+        self.assertIn('+ * create a mock iommu driver. The caller must '
+                      'provide some memory to hold a\n+ * notifier_block.\n',
+                      mock_bus)
         driver = self.read(files[2])
         # Resolved for this tree: the mock bus comes from patch 1.
         self.assertIn('+int mm_list;\n+int blocked;\n+int bus;\n', driver)
@@ -169,6 +169,13 @@ class FormatPatchTest(unittest.TestCase):
             self.assertNotIn('FAKE_IOMMU_HAS', text, path)
             self.assertNotRegex(text, r'\(I\d', path)
 
+        # The driver's Kconfig entry in patch 2, the tests' in patch 3.
+        self.assertIn('+# SPDX-License-Identifier: GPL-2.0-only\n'
+                      '+config FAKE_IOMMU\n+\ttristate', driver)
+        self.assertNotIn('IOMMU_SVA_KUNIT_TEST', driver)
+        self.assertIn('+config IOMMU_SVA_KUNIT_TEST\n+\tbool "t"\n'
+                      '+\tdepends on KUNIT=y\n endif # IOMMU_SUPPORT',
+                      self.read(files[3]))
         self.assertIn('+obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += '
                       'iommu-sva-model-test.o\n obj-$(CONFIG_IOMMU_SVA_KUNIT'
                       '_TEST) += iommu-sva-test.o', self.read(files[4]))
@@ -249,15 +256,15 @@ int y;
 class ResolveConditionalsTest(unittest.TestCase):
 
     def test_keeps_the_taken_branch_and_other_conditionals(self):
-        got = resolve_conditionals(C, {'FAKE_IOMMU_HAS_OLD': False,
-                                       'kzalloc_obj': True}, 'f.c')
+        got = resolve_c(C, {'FAKE_IOMMU_HAS_OLD': False,
+                            'kzalloc_obj': True}, 'f.c')
         self.assertEqual(got, '#ifndef __X_H\n#define __X_H\nint a;\n'
                          'int new;\n\n#ifdef CONFIG_Y\nint y;\n#endif\n'
                          '#endif /* __X_H */')
 
     def test_other_value(self):
-        got = resolve_conditionals(C, {'FAKE_IOMMU_HAS_OLD': True,
-                                       'kzalloc_obj': False}, 'f.c')
+        got = resolve_c(C, {'FAKE_IOMMU_HAS_OLD': True,
+                            'kzalloc_obj': False}, 'f.c')
         self.assertIn('/* Before v6.19 */\nint old;\n', got)
         self.assertNotIn('CONFIG_Y', got)
         self.assertIn('#define kzalloc_obj', got)
@@ -265,25 +272,30 @@ class ResolveConditionalsTest(unittest.TestCase):
     def test_unknown_compat_macro_is_an_error(self):
         with self.assertRaisesRegex(ValueError, 'f.c:1: no value for '
                                     'FAKE_IOMMU_NEW'):
-            resolve_conditionals('#ifdef FAKE_IOMMU_NEW\n#endif\n', {}, 'f.c')
+            resolve_c('#ifdef FAKE_IOMMU_NEW\n#endif\n', {}, 'f.c')
 
     def test_if_on_a_compat_macro_is_an_error(self):
         with self.assertRaisesRegex(ValueError, 'cannot resolve'):
-            resolve_conditionals('#if defined(FAKE_IOMMU_A)\n#endif\n',
-                                 {'FAKE_IOMMU_A': True}, 'f.c')
+            resolve_c('#if defined(FAKE_IOMMU_A)\n#endif\n',
+                      {'FAKE_IOMMU_A': True}, 'f.c')
 
     def test_unbalanced(self):
         with self.assertRaisesRegex(ValueError, 'unterminated'):
-            resolve_conditionals('#ifdef FAKE_IOMMU_A\n',
-                                 {'FAKE_IOMMU_A': True}, 'f.c')
-        with self.assertRaisesRegex(ValueError, 'without #if'):
-            resolve_conditionals('#endif\n', {}, 'f.c')
+            resolve_c('#ifdef FAKE_IOMMU_A\n', {'FAKE_IOMMU_A': True}, 'f.c')
+        for text in ('#endif\n', 'x\n#else\n'):
+            with self.assertRaisesRegex(ValueError, 'without #if'):
+                resolve_c(text, {}, 'f.c')
+        with self.assertRaisesRegex(ValueError, 'f.c:2: #elif in a compat'):
+            resolve_c('#ifdef FAKE_IOMMU_A\n#elif X\n#endif\n',
+                      {'FAKE_IOMMU_A': True}, 'f.c')
+        # An #elif of another conditional passes through.
+        self.assertEqual(resolve_c('#if X\n#elif Y\n#endif', {}, 'f.c'),
+                         '#if X\n#elif Y\n#endif')
 
     def test_no_blank_line_left_before_a_closing_brace(self):
         text = ('{\n\tint a;\n\n#ifdef FAKE_IOMMU_A\n\tint b;\n#endif\n'
                 '}\n')
-        self.assertEqual(resolve_conditionals(text, {'FAKE_IOMMU_A': False},
-                                              'f.c'),
+        self.assertEqual(resolve_c(text, {'FAKE_IOMMU_A': False}, 'f.c'),
                          '{\n\tint a;\n}\n')
 
 
@@ -292,7 +304,7 @@ class InvariantRefsTest(unittest.TestCase):
     def test_strips_the_parenthesised_forms(self):
         text = ('/* A new mm gets the lowest free PASID (I1). */\n'
                 ' * before free (I2, I9), and the rest (I1-I13).\n')
-        self.assertEqual(strip_invariant_refs(text, 'f.c'),
+        self.assertEqual(resolve_c(text, {}, 'f.c'),
                          '/* A new mm gets the lowest free PASID. */\n'
                          ' * before free, and the rest.\n')
 
@@ -301,17 +313,7 @@ class InvariantRefsTest(unittest.TestCase):
                      '/* see I12 */'):
             with self.subTest(text=text), \
                     self.assertRaisesRegex(ValueError, 'f.c:1: invariant'):
-                strip_invariant_refs(text, 'f.c')
-
-
-class KconfigTest(unittest.TestCase):
-
-    def test_kconfig_entries(self):
-        head, entries = kconfig_entries(
-            '# SPDX\nconfig A\n\tbool\n\nconfig B\n\tbool "b"\n\t  help\n')
-        self.assertEqual(head, '# SPDX\n')
-        self.assertEqual(entries, {'A': 'config A\n\tbool\n',
-                                   'B': 'config B\n\tbool "b"\n\t  help\n'})
+                resolve_c(text, {}, 'f.c')
 
 
 MAINTAINERS = '''Descriptions of section entries:

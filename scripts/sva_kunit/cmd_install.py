@@ -1,5 +1,4 @@
-"""`sva-kunit install` / `uninstall`: put the suite into a tree, or take
-it out leaving the tree byte-for-byte as it was."""
+"""`sva-kunit install` / `uninstall`: put the suite into a tree, or out."""
 
 import argparse
 from typing import TextIO
@@ -26,8 +25,7 @@ def _handle(args: argparse.Namespace, out: TextIO, install: bool) -> int:
     # Before uninstalling, so the tree ends up exactly as it was.
     mutation_journal.repair(tree, out, dry_run=args.dry_run)
     payload = collect_payload(args.repo_root) if install else {}
-    plan = installer.sync(tree, payload, args.dry_run,
-                          installer.HOOKS if install else (), out)
+    plan = installer.sync(tree, payload, args.dry_run, out)
     for line in installer.describe(plan, args.dry_run):
         out.write(f'sva-kunit: {line}\n')
     verb = 'installed' if install else 'uninstalled'

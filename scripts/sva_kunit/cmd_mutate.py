@@ -17,9 +17,8 @@ from .command import (Subcommand, add_build_options, add_cache_dir, add_kernel,
 from .errors import EXIT_OK, SetupError
 from .mutation import mutation_journal
 from .mutation.mutant_report import (NO_APPLY, MutantResult, classify,
-                                     exit_code, list_lines, markdown,
-                                     progress_line, summary_line, table,
-                                     to_json)
+                                     exit_code, list_lines, progress_line,
+                                     summary_line, table, to_json)
 from .mutation.mutants import Mutant, NoApply, fitting, load_catalogue, select
 from .run.kunit_runner import test_log_path
 from .run.suite_run import RunOptions, resolve_tree, run_suite, sync_payload
@@ -29,14 +28,6 @@ DEFAULT_TIMEOUT_S = 120
 # mutant's incremental one; its limit is only there so that kunit.py runs
 # in its own process group, which Ctrl-C and SIGTERM then stop as a whole.
 BASELINE_TIMEOUT_S = 3 * 3600
-
-
-def positive_seconds(text: str) -> float:
-    with contextlib.suppress(ValueError):
-        if float(text) > 0:
-            return float(text)
-    raise argparse.ArgumentTypeError(f'{text!r} is not a number of seconds '
-                                     'above 0')
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--list', action='store_true',
                         help='list the mutants written for --source (every '
                         'variant, with --kernel) and exit; needs no tree')
-    parser.add_argument('--timeout', type=positive_seconds,
+    parser.add_argument('--timeout', type=float,
                         default=DEFAULT_TIMEOUT_S, metavar='SECONDS',
                         help='wall-clock limit per mutant, build included; '
                         'a kernel still running then is killed, and the '
@@ -63,8 +54,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='run only the matching tests against each '
                         "mutant, e.g. 'iommu_sva_model*' (kunit.py's "
                         'filter_glob)')
-    parser.add_argument('--markdown', action='store_true',
-                        help='also print the table as GitHub markdown')
     add_build_options(parser)
 
 
@@ -75,8 +64,7 @@ def sigterm_as_interrupt() -> ContextManager[None]:
 
 def run_mutant(tree: str, mutant: Mutant, options: RunOptions,
                log_dir: str) -> MutantResult:
-    """Apply, run, judge, restore; the tree is restored however this ends
-    (an exception included), or the journal says how to."""
+    """Apply, run, judge; restored however this ends, or by the journal."""
     start = time.monotonic()
     try:
         record = mutation_journal.apply(tree, mutant)
@@ -98,18 +86,6 @@ def run_mutant(tree: str, mutant: Mutant, options: RunOptions,
                    seconds=time.monotonic() - start)
 
 
-def catalogue_for(options: RunOptions, tree: str) -> List[Mutant]:
-    """The mutants written for the --source tree, or, for a tree of the
-    user's, the variant of each that fits it."""
-    written = [] if options.kernel else load_catalogue(options.repo_root,
-                                                       options.source)
-
-    def read(path: str) -> bytes:
-        with open(os.path.join(tree, path), 'rb') as f:
-            return f.read()
-    return written or fitting(load_catalogue(options.repo_root), read)
-
-
 def mutate_all(only: Sequence[str], options: RunOptions, out: TextIO
                ) -> Tuple[str, float, List[MutantResult]]:
     """Prepare the tree, run the baseline and every mutant for it (or
@@ -117,7 +93,12 @@ def mutate_all(only: Sequence[str], options: RunOptions, out: TextIO
     # resolve_tree locks the tree and repairs an earlier crash; run_suite
     # locks the build dir.
     tree = resolve_tree(options, out)
-    selected = select(catalogue_for(options, tree), only)
+    # The mutants written for the --source tree; for a tree of the user's
+    # (or one that none is written for), the variant of each that fits.
+    written = [] if options.kernel else load_catalogue(options.repo_root,
+                                                       options.source)
+    selected = select(written or fitting(load_catalogue(options.repo_root),
+                                         tree), only)
     sync_payload(tree, options.repo_root, out)
     out.write('sva-kunit: baseline: the unmutated suite\n')
     out.flush()
@@ -152,6 +133,9 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     if args.list:
         out.write(''.join(line + '\n' for line in list_lines(selected)))
         return EXIT_OK
+    if not args.timeout > 0:
+        raise SetupError(f'--timeout={args.timeout:g}: not above 0',
+                         'give the limit per mutant in seconds')
     if args.json and not os.path.isdir(os.path.dirname(
             os.path.abspath(args.json))):
         raise SetupError(f'--json={args.json}: its directory does not '
@@ -165,8 +149,6 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     with sigterm_as_interrupt():
         tree, baseline_s, results = mutate_all(args.only, options, out)
     out.write('\n' + '\n'.join(table(results)) + '\n')
-    if args.markdown:
-        out.write('\n' + '\n'.join(markdown(results)) + '\n')
     out.write('\n' + summary_line(results, baseline_s) + '\n')
     if args.json:
         with open(args.json, 'w', encoding='utf-8') as f:

@@ -74,13 +74,13 @@ class MutateTest(MutateTestCase):
 
     def test_every_kind_of_result(self):
         json_path = os.path.join(self._tmp.name, 'results.json')
-        rc, out, err = self.mutate(f'--json={json_path}', '--markdown')
+        rc, out, err = self.mutate(f'--json={json_path}')
         self.assertEqual((rc, err), (1, ''), out)  # misfit did not apply
         # baseline + 2 mutants, each config, build and exec
         self.assertEqual(len(self.calls()), 9)
         self.assert_restored()
         # Seconds are rounded: a loaded machine may take one.
-        lines = [re.sub(r'in \d s', 'in 0 s', line).replace(' | 1 |', ' | 0 |')
+        lines = [re.sub(r'in \d s', 'in 0 s', line)
                  for line in out.splitlines()]
         self.assertIn('sva-kunit: [1/3] kill-me: killed in 0 s: '
                       'iommu_sva.iommu_sva_unbind', lines)
@@ -88,8 +88,9 @@ class MutateTest(MutateTestCase):
                       '0 s', lines)
         self.assertIn("sva-kunit: [3/3] misfit: no-apply in 0 s: hunk 1 of 1 "
                       "('not in the file') not found in " + SVA, lines)
-        self.assertIn('| kill-me | I2,I9 | killed | '
-                      'iommu_sva.iommu_sva_unbind | 0 |', lines)
+        self.assertTrue(any(re.match(r'kill-me +I2,I9 +killed +iommu_sva'
+                                     r'\.iommu_sva_unbind +\d+$', line)
+                            for line in lines), out)
         self.assertTrue(lines[-1].startswith(
             'sva-kunit: 3 mutants: 1 killed, 1 survived, 1 no-apply; kill '
             'rate 1/2 = 50% (killed / (total - 1 known survivors)); '), out)

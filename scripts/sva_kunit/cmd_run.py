@@ -2,11 +2,11 @@
 with --repeat=N, build once, boot N times and count failures per test."""
 
 import argparse
+import dataclasses
 import os
 import re
 import shutil
-from dataclasses import dataclass
-from typing import Dict, List, Sequence, TextIO
+from typing import Dict, List, NamedTuple, Sequence, TextIO
 
 from . import locks
 from .command import (Subcommand, add_build_options, add_cache_dir, add_kernel,
@@ -17,8 +17,6 @@ from .run.suite_run import (RunOptions, RunOutcome, default_build_dir,
                             resolve_tree, run_suite, sync_payload)
 from .tree.kernel_tree import validate_tree
 
-KCONFIG_OPTION = re.compile(r'^CONFIG_[A-Za-z0-9_]+=.+$')
-LOG_DIR = 'repeat-logs'
 IN_NO_TEST = '(kernel log: a report in no test)'
 NO_RESULTS = '(no test results: build, boot or crash)'
 ROW_WORDS = {IN_NO_TEST: 'a kernel-log report in no test',
@@ -26,7 +24,7 @@ ROW_WORDS = {IN_NO_TEST: 'a kernel-log report in no test',
 
 
 def kconfig_option(text: str) -> str:
-    if not KCONFIG_OPTION.match(text):
+    if not re.match(r'CONFIG_[A-Za-z0-9_]+=.+$', text):
         raise argparse.ArgumentTypeError(f'{text!r} is not of the form '
                                          'CONFIG_X=y')
     return text
@@ -55,9 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='kunit.py build directory (default: one per '
                         'tree under the cache dir)')
     parser.add_argument('--filter', default='', metavar='GLOB',
-                        help='run only matching tests, e.g. '
-                        "'iommu_sva*.bind*' (kunit.py's filter_glob)")
-    parser.add_argument('--json', metavar='FILE',
+                        dest='filter_glob', help='run only matching tests, '
+                        "e.g. 'iommu_sva*.bind*' (kunit.py's filter_glob)")
+    parser.add_argument('--json', metavar='FILE', dest='json_path',
                         help="also keep kunit.py's JSON results in FILE")
     parser.add_argument('--kernel-arg', metavar='ARG', action='append',
                         default=[], dest='kernel_args',
@@ -74,22 +72,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from(args: argparse.Namespace) -> RunOptions:
-    return RunOptions(cache_dir=args.cache_dir, kernel=args.kernel,
-                      source=args.source,
-                      build_dir=getattr(args, 'build_dir', None),
-                      filter_glob=getattr(args, 'filter', ''),
-                      kernel_args=getattr(args, 'kernel_args', []),
-                      run_timeout=getattr(args, 'run_timeout', None),
-                      json_path=getattr(args, 'json', None),
-                      kconfig_add=args.kconfig_add, arch=args.arch,
-                      qemu_args=args.qemu_args,
-                      jobs=args.jobs, use_ccache=args.use_ccache,
-                      repo_root=args.repo_root)
+    """The RunOptions fields the parser has (its dests are their names)."""
+    return RunOptions(**{f.name: getattr(args, f.name)
+                         for f in dataclasses.fields(RunOptions)
+                         if hasattr(args, f.name)})
 
 
 def hold_locks(options: RunOptions, out: TextIO) -> None:
     """Lock --kernel's tree, then its build dir, before anything uses
-    them (a cached tree is locked once resolve_tree has found it)."""
+    them (resolve_tree locks a cached tree once it has found it)."""
     if options.kernel is None:
         if options.build_dir:
             options.build_dir = locks.make_build_dir(options.build_dir)
@@ -100,15 +91,14 @@ def hold_locks(options: RunOptions, out: TextIO) -> None:
         options.build_dir or default_build_dir(options, tree), out)
 
 
-@dataclass
-class Tally:
-    failed: int = 0
+class Tally(NamedTuple):
+    failed: int
     not_run: int = 0   # runs with results, but none for this test
 
 
 def tally_runs(runs: Sequence[RunOutcome]) -> Dict[str, Tally]:
-    """Per test, in how many runs it failed (or had no result); then the
-    two rows for failures no test owns, when there were any."""
+    """Per test, in how many runs it failed (or had no result); then rows
+    for failures no test owns."""
     judged = [r.verdict for r in runs if r.verdict and r.verdict.tests]
     passed = [{t.name: t.passed for t in v.tests} for v in judged]
     tallies = {name: Tally(sum(not p.get(name, True) for p in passed),
@@ -122,11 +112,13 @@ def tally_runs(runs: Sequence[RunOutcome]) -> Dict[str, Tally]:
     return tallies
 
 
-def align(rows: Sequence[Sequence[str]]) -> List[str]:
-    """Left-aligned columns, two blanks apart."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ['  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
-            for row in rows]
+def align(rows: Sequence[Sequence[str]], right_last: bool = False
+          ) -> List[str]:
+    """Columns two blanks apart, the last right-aligned if right_last."""
+    widths = [max(map(len, column)) for column in zip(*rows)]
+    return ['  '.join(cell.rjust(w) if right_last and i == len(widths) - 1
+                      else cell.ljust(w) for i, (cell, w)
+                      in enumerate(zip(row, widths))).rstrip() for row in rows]
 
 
 def format_table(tallies: Dict[str, Tally], count: int) -> List[str]:
@@ -138,12 +130,11 @@ def format_table(tallies: Dict[str, Tally], count: int) -> List[str]:
 
 def summary_line(runs: Sequence[RunOutcome], tallies: Dict[str, Tally],
                  log_dir: str) -> str:
-    """The closing line; log_dir is where failed runs' logs are ('' when
-    none was kept)."""
+    """The closing line; log_dir holds the failed runs' logs ('': none)."""
     count = len(runs)
     failed_runs = [r for r in runs if r.exit_code != EXIT_OK]
-    if not failed_runs:
-        tests = len(runs[-1].verdict.tests) if runs[-1].verdict else 0
+    if not failed_runs:  # then each has a verdict
+        tests = len(runs[-1].verdict.tests)
         return (f'PASS: all {count} runs passed ({tests} tests each); '
                 'kernel log clean every time')
     parts = [f'{len(failed_runs)} of {count} runs failed']
@@ -160,37 +151,32 @@ def summary_line(runs: Sequence[RunOutcome], tallies: Dict[str, Tally],
 
 
 def run_repeated(options: RunOptions, count: int, out: TextIO) -> int:
-    """Build and run once, boot count-1 more times (`kunit.py exec`), each
-    judged like `run`; keep failed runs' logs."""
+    """Build and run once, then only boot (`kunit.py exec`) count-1 times."""
     tree = resolve_tree(options, out)
     sync_payload(tree, options.repo_root, out)
     runs: List[RunOutcome] = []
     for index in range(1, count + 1):
-        out.write(f'sva-kunit: run {index} of {count}\n')
-        out.flush()
+        print(f'sva-kunit: run {index} of {count}', file=out, flush=True)
         outcome = run_suite(options, out, tree=tree, boot_only=index > 1)
         runs.append(outcome)
-        log_dir = os.path.join(outcome.build_dir, LOG_DIR)
+        log_dir = os.path.join(outcome.build_dir, 'repeat-logs')
         if index == 1:
             shutil.rmtree(log_dir, ignore_errors=True)  # an earlier --repeat
             os.makedirs(log_dir)
-        for line in outcome.details:
-            out.write(f'sva-kunit:   {line}\n')
+        out.writelines(f'sva-kunit:   {line}\n' for line in outcome.details)
         line = f'sva-kunit: run {index} of {count}: {outcome.summary}'
         if outcome.exit_code != EXIT_OK and outcome.verdict is not None:
             # The kernel wrote a test.log this time: keep it.
             dest = os.path.join(log_dir, f'run-{index}.test.log')
             shutil.copyfile(test_log_path(outcome.build_dir), dest)
             line += f'; raw log: {dest}'
-        out.write(line + '\n')
-        out.flush()
+        print(line, file=out, flush=True)
         if index == 1 and not outcome.kunit.kernel_ran:
             # Nothing was built to boot again: that is the answer.
             out.write(f'sva-kunit: {outcome.summary}; nothing repeated\n')
             return outcome.exit_code
-    tallies = tally_runs(runs)
-    if tallies:
-        out.write('\n' + '\n'.join(format_table(tallies, count)) + '\n')
+    tallies = tally_runs(runs)  # never empty
+    print('', *format_table(tallies, count), sep='\n', file=out)
     line = summary_line(runs, tallies, log_dir if os.listdir(log_dir) else '')
     out.write(f'sva-kunit: {line}\n')
     return EXIT_FAILED if line.startswith('FAIL') else EXIT_OK
@@ -202,8 +188,7 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     if args.repeat is not None:
         return run_repeated(options, args.repeat, out)
     outcome = run_suite(options, out)
-    for line in outcome.details:
-        out.write(f'sva-kunit:   {line}\n')
+    out.writelines(f'sva-kunit:   {line}\n' for line in outcome.details)
     out.write(f'sva-kunit: {outcome.summary}\n')
     return outcome.exit_code
 

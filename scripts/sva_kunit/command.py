@@ -2,6 +2,7 @@
 
 import argparse
 import contextlib
+import re
 import signal
 from typing import Any, Callable, Iterator, NamedTuple, NoReturn, TextIO
 
@@ -35,8 +36,7 @@ def add_cache_dir(parser: argparse.ArgumentParser) -> None:
                         '~/.cache/sva-kunit; now %(default)s)')
 
 
-def add_source(parser: Any) -> None:
-    """--source, in a parser or a mutually exclusive group."""
+def add_source(parser: Any) -> None:   # a parser or an exclusive group
     where = [f'{v} ({s.package}, ' + (
         f"fetched from {s.suite} into the cache unless this machine's apt "
         'has it' if s.suite else 'installed with apt-get') +
@@ -60,18 +60,14 @@ def add_kernel(parser: argparse.ArgumentParser, required: bool) -> None:
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a number'
-                                         ) from None
-    if value < 1:
+    if not re.fullmatch(r'[-+]?[0-9]+', text.strip()):
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number')
+    if int(text) < 1:
         raise argparse.ArgumentTypeError(f'{text!r} must be at least 1')
-    return value
+    return int(text)
 
 
 def add_build_options(parser: argparse.ArgumentParser) -> None:
-    """--jobs and --no-ccache, for every subcommand that builds a kernel."""
     parser.add_argument('--jobs', type=positive_int, default=default_jobs(),
                         metavar='N', help='parallel make jobs (default: '
                         '%(default)s)')

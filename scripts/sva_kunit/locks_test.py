@@ -1,6 +1,7 @@
 """One command at a time per tree and build dir, against a real second
 process holding the lock."""
 
+import fcntl
 import io
 import os
 import subprocess
@@ -101,23 +102,35 @@ class LockTest(LockTestCase):
         [line] = out.getvalue().splitlines()  # said once
         self.assertIn(f'sva-kunit: waiting for the kernel tree {self.tree}, '
                       f'which pid {proc.pid} (-c {self.tree} ', line)
-        self.assertIn(f'(lock {locks.tree_lock_path(self.cache, self.tree)})',
-                      line)
-        locks._release(locks.tree_lock_path(self.cache, self.tree))
+        [path] = locks._held
+        self.assertEqual(os.path.dirname(path), f'{self.cache}/locks')
+        self.assertIn(f'(lock {path})', line)
+        os.close(locks._held.pop(path))
+
+    def assert_free(self, path: str, free: bool) -> None:
+        with open(path) as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.assertFalse(free, path)
+            else:
+                self.assertTrue(free, path)
 
     def test_a_process_takes_a_lock_once_and_a_session_drops_it(self):
-        path = locks.tree_lock_path(self.cache, self.tree)
         with locks.session():
             locks.hold_tree(self.tree, self.cache, io.StringIO())
             locks.hold_tree(self.tree + '/.', self.cache, io.StringIO())
-            self.assertTrue(os.path.exists(path))
-        self.assertFalse(os.path.exists(path))
-        self.assertEqual(os.listdir(self.cache), [])
+            [path] = locks._held
+            self.assert_free(path, False)
+        self.assertEqual(locks._held, {})
+        self.assert_free(path, True)
         with locks.session():
             built = locks.hold_build_dir(os.path.join(self.cache, 'b'),
                                          io.StringIO())
             self.assertEqual(os.listdir(built), [locks.BUILD_LOCK_NAME])
-        self.assertEqual(os.listdir(built), [])
+            self.assert_free(os.path.join(built, locks.BUILD_LOCK_NAME),
+                             False)
+        self.assert_free(os.path.join(built, locks.BUILD_LOCK_NAME), True)
 
     def test_run_waits_for_mutate_instead_of_repairing_its_mutant(self):
         original = self.read_sva()

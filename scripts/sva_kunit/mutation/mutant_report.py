@@ -5,6 +5,7 @@ import json
 from dataclasses import dataclass, field
 from typing import List, Sequence
 
+from ..cmd_run import align as _align
 from ..errors import EXIT_FAILED, EXIT_OK
 from ..run.kernel_log import UNFINISHED
 from ..run.suite_run import RunOutcome
@@ -33,13 +34,13 @@ class MutantResult:
     @property
     def ok(self) -> bool:  # killed, or a known survivor
         return self.result == KILLED or (self.result == SURVIVED and
-                                         self.mutant.known_survivor)
+                                         bool(self.mutant.survivor))
 
     @property
     def label(self) -> str:
         timeout = self.result == KILLED and self.note == 'timeout'
         return (self.result + ' (timeout)' * timeout
-                + ' (known survivor)' * self.mutant.known_survivor)
+                + ' (known survivor)' * bool(self.mutant.survivor))
 
 
 def classify(mutant: Mutant, outcome: RunOutcome) -> MutantResult:
@@ -52,13 +53,11 @@ def classify(mutant: Mutant, outcome: RunOutcome) -> MutantResult:
         return MutantResult(mutant, TIMEOUT if run.timed_out
                             else BUILD_ERROR, note=note)
     # The test a report came from when the log ends inside it (a hang, a
-    # crash) has no result line, so it is in no failed list.  After a
-    # crash kunit.py's JSON has nameless placeholders ("" or "suite.") for
-    # the tests it expected; those name nothing.
-    failed = [n for n in dict.fromkeys(
+    # crash) has no result line, so it is in no failed list.
+    failed = list(dict.fromkeys(
         [t.name for t in verdict.failed_tests]
-        + [r.owner for r in verdict.reports if r.where == UNFINISHED])
-        if n and not n.endswith('.')] if verdict else []
+        + [r.owner for r in verdict.reports if r.where == UNFINISHED]
+    )) if verdict else []
     kinds = list(dict.fromkeys(k for r in verdict.reports
                                for k in r.kinds)) if verdict else []
     if run.timed_out:
@@ -85,18 +84,10 @@ def exit_code(results: Sequence[MutantResult]) -> int:
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
 
 
-def _align(rows: Sequence[Sequence[str]], right_last: bool) -> List[str]:
-    widths = [max(map(len, column)) for column in zip(*rows)]
-    return ['  '.join(cell.rjust(w) if right_last and i == len(row) - 1
-                      else cell.ljust(w)
-                      for i, (cell, w) in enumerate(zip(row, widths))
-                      ).rstrip() for row in rows]
-
-
 def list_lines(mutants: Sequence[Mutant]) -> List[str]:
     return _align([(m.name, ','.join(m.invariants), '  '.join(filter(None, (
         m.trees and 'trees ' + ' '.join(m.trees), m.fix and f'fix {m.fix}',
-        m.known_survivor and '(known survivor)')))) for m in mutants], False)
+        m.survivor and '(known survivor)')))) for m in mutants], False)
 
 
 def evidence(result: MutantResult) -> str:
@@ -111,23 +102,12 @@ def evidence(result: MutantResult) -> str:
         '+'.join(result.sanitizers), note)))
 
 
-def rows(results: Sequence[MutantResult]) -> List[Sequence[str]]:
-    return [HEADINGS] + [(r.mutant.name, ','.join(r.mutant.invariants),
+def table(results: Sequence[MutantResult]) -> List[str]:
+    body = [HEADINGS] + [(r.mutant.name, ','.join(r.mutant.invariants),
                           r.label, evidence(r), f'{r.seconds:.0f}')
                          for r in results]
-
-
-def table(results: Sequence[MutantResult]) -> List[str]:
-    body = rows(results)
     body.insert(1, ['-' * max(map(len, column)) for column in zip(*body)])
     return _align(body, True)
-
-
-def markdown(results: Sequence[MutantResult]) -> List[str]:
-    lines = ['| ' + ' | '.join(cell.replace('|', '\\|') for cell in row)
-             + ' |' for row in rows(results)]
-    lines.insert(1, '|' + '---|' * (len(HEADINGS) - 1) + '--:|')
-    return lines
 
 
 def progress_line(index: int, total: int, result: MutantResult) -> str:
@@ -138,7 +118,7 @@ def progress_line(index: int, total: int, result: MutantResult) -> str:
 
 
 def _summary(results: Sequence[MutantResult]) -> dict:
-    ordinary = [r for r in results if not r.mutant.known_survivor]
+    ordinary = [r for r in results if not r.mutant.survivor]
     killed = sum(r.result == KILLED for r in ordinary)
     ran = [r.seconds for r in results if r.result != NO_APPLY]
     return {
@@ -159,7 +139,7 @@ def summary_line(results: Sequence[MutantResult], baseline_s: float) -> str:
             f'(killed / (total - {len(results) - s["judged"]} known '
             'survivors))')
     known_killed = [r.mutant.name for r in results
-                    if r.mutant.known_survivor and r.result == KILLED]
+                    if r.mutant.survivor and r.result == KILLED]
     if known_killed:
         text += f'; known survivor(s) killed: {", ".join(known_killed)}'
     if s['average'] is not None:
@@ -179,7 +159,7 @@ def to_json(results: Sequence[MutantResult], baseline_s: float,
         'mutants': [{
             'name': r.mutant.name, 'file': r.mutant.file,
             'invariants': list(r.mutant.invariants), 'fix': r.mutant.fix,
-            'known_survivor': r.mutant.known_survivor, 'result': r.result,
+            'known_survivor': bool(r.mutant.survivor), 'result': r.result,
             'ok': r.ok, 'failed_tests': r.failed_tests,
             'sanitizers': r.sanitizers, 'note': r.note,
             'seconds': round(r.seconds, 1), 'log': r.log,

@@ -1,10 +1,11 @@
 """The mutant catalogue, mutants/*.mutant (format: mutants/README), and
 applying a mutant to a file's bytes."""
 
+import glob
 import os
 import re
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from ..errors import SetupError
 
@@ -32,12 +33,7 @@ class Mutant:
     hunks: Tuple[Hunk, ...]
     fix: str = ''            # the upstream commit it re-creates, if any
     survivor: str = ''       # why it is a known survivor; '' if it is not
-    source: str = ''         # the .mutant file it was read from
     trees: Tuple[str, ...] = ()  # the Debian sources it is written for
-
-    @property
-    def known_survivor(self) -> bool:
-        return bool(self.survivor)
 
 
 class NoApply(Exception):
@@ -66,23 +62,19 @@ def parse_mutant(text: str, source: str) -> Mutant:
     missing = [f'{k}:' for k in KEYS[:5] if not header.get(k)]
     if missing:
         raise _error(source, 1, 'missing header ' + ', '.join(missing))
-    line = header_text.count('\n') + 1  # of the next marker
-    if not parts:
-        raise _error(source, line, 'no hunk (a "@@ find" line)')
-    hunks: List[Hunk] = []
-    for i in range(0, len(parts), 4):
-        number = len(hunks) + 1
-        if parts[i] != 'find':
-            raise _error(source, line, f'second "@@ replace" in hunk '
-                         f'{number - 1}' if hunks else 'expected "@@ find"')
-        find = parts[i + 1]
-        line += 1 + find.count('\n')
-        if parts[i + 2:i + 3] != ['replace']:
-            raise _error(source, line, f'hunk {number} has no "@@ replace"')
-        if not find:
-            raise _error(source, line, f'hunk {number} finds nothing')
-        hunks.append(Hunk(find, parts[i + 3]))
-        line += 1 + parts[i + 3].count('\n')
+    kinds, texts = parts[0::2], parts[1::2]
+    line = header_text.count('\n') + 1  # of each marker in turn
+    for i, (kind, body) in enumerate(zip(kinds, texts)):
+        want = ('find', 'replace')[i % 2]
+        if kind != want:
+            raise _error(source, line, f'"@@ {kind}" where hunk '
+                         f'{i // 2 + 1} needs "@@ {want}"')
+        if kind == 'find' and not body:
+            raise _error(source, line, f'hunk {i // 2 + 1} finds nothing')
+        line += 1 + body.count('\n')
+    if not kinds or len(kinds) % 2:
+        raise _error(source, line, f'hunk {len(kinds) // 2 + 1} has no '
+                     '"@@ replace"' if kinds else 'no hunk (a "@@ find" line)')
     invariants = tuple(i.strip() for i in header['Invariant'].split(','))
     trees = tuple(header['Trees'].split())
     for key, values, pattern, what in (
@@ -97,23 +89,19 @@ def parse_mutant(text: str, source: str) -> Mutant:
         raise _error(source, 1, f'File: {rel!r} is not a plain path '
                      'relative to the kernel tree')
     return Mutant(header['Name'], invariants, rel, header['Description'],
-                  tuple(hunks), header.get('Fix', ''),
-                  header.get('Survivor', ''), source, trees)
+                  tuple(map(Hunk, texts[0::2], texts[1::2])),
+                  header.get('Fix', ''),
+                  header.get('Survivor', ''), trees)
 
 
 def load_catalogue(repo_root: str, tree: str = '') -> List[Mutant]:
-    """Every mutant written for `tree` (every file, if ''), in file name
-    order; SetupError if any file is malformed."""
+    """The mutants written for tree (all, if ''), in file name order."""
     directory = os.path.join(repo_root, CATALOGUE_DIR)
-    hint = 'run sva-kunit from its repository checkout'
-    try:
-        names = sorted(n for n in os.listdir(directory)
-                       if n.endswith('.mutant'))
-    except OSError as e:
-        raise SetupError(f'cannot read the mutant catalogue {directory} '
-                         f'({e.strerror})', hint) from None
+    names = sorted(map(os.path.basename,
+                       glob.glob(os.path.join(directory, '*.mutant'))))
     if not names:
-        raise SetupError(f'no *.mutant files in {directory}', hint)
+        raise SetupError(f'no *.mutant files in {directory}',
+                         'run sva-kunit from its repository checkout')
     mutants: List[Mutant] = []
     seen: Dict[str, str] = {}
     for file_name in names:
@@ -139,13 +127,13 @@ def load_catalogue(repo_root: str, tree: str = '') -> List[Mutant]:
     return mutants
 
 
-def fitting(catalogue: Sequence[Mutant],
-            read: Callable[[str], bytes]) -> List[Mutant]:
-    """Of each mutant, the variant whose hunks fit the tree that read(path)
-    reads; where none fits, the first (reported as not applying)."""
+def fitting(catalogue: Sequence[Mutant], tree: str) -> List[Mutant]:
+    """Of each mutant, the variant whose hunks fit the tree; where none
+    fits, the first (reported as not applying)."""
     def fits(mutant: Mutant) -> bool:
         try:
-            mutate(read(mutant.file), mutant)
+            with open(os.path.join(tree, mutant.file), 'rb') as f:
+                mutate(f.read(), mutant)
         except (NoApply, OSError):
             return False
         return True

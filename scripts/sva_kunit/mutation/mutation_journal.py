@@ -1,28 +1,25 @@
-"""Put a mutant into a kernel tree and take it out again, surviving a kill:
-the install journal's mechanism, kept in <tree>/.sva-kunit-mutation (at
-the tree's top, outside every directory the installer manages)."""
+"""Put a mutant into a kernel tree and take it out again, surviving a kill,
+with a journal at the tree's top, outside what the installer manages."""
 
 import os
 from typing import Optional, TextIO
 
-from ..tree.fs_journal import atomic_write, read_file, sha256
-from ..tree.install_journal import Journal
+from ..tree.fs_journal import Journal, atomic_write, read_file, sha256
 from .mutants import Mutant, NoApply, mutate
 
 
 class Mutation(Journal):
     NAME = '.sva-kunit-mutation'
     LABEL = 'mutate'
-    ALSO_DELETE = ''
+    BY_HAND = ('restore the file by hand (e.g. git checkout; the journal '
+               'holds the original), then delete .sva-kunit-mutation')
 
 
-def journal_path(tree: str) -> str:
-    return Mutation.path(tree)
+journal_path = Mutation.path
 
 
 def apply(tree: str, mutant: Mutant) -> Mutation:
-    """Mutate the tree, the journal written first; NoApply (tree
-    unchanged) if the mutant does not fit."""
+    """Mutate the tree, journal first; NoApply, tree unchanged, on a misfit."""
     path = os.path.join(tree, *mutant.file.split('/'))
     current = read_file(path)
     if current is None:
@@ -35,9 +32,7 @@ def apply(tree: str, mutant: Mutant) -> Mutation:
 
 
 def restore(tree: str, record: Mutation) -> None:
-    """Put back the original bytes, mode and owner, then drop the
-    journal; refused if someone else changed the file meanwhile."""
-    record.check()
+    """Put the file back; refused if someone else changed it meanwhile."""
     record.rollback()
 
 

@@ -85,7 +85,7 @@ class JournalTest(unittest.TestCase):
         self.assertEqual(snapshot(self.tree), self.before)
         # Killed while writing the journal: only its temp file is there.
         write(self.tree, mutation_journal.Mutation.NAME + '.q_9z8y7x'
-              + TEMP_SUFFIX, b'{"version"')
+              + TEMP_SUFFIX, b'[{"path"')
         self.assertIsNone(mutation_journal.repair(self.tree, io.StringIO()))
         self.assertEqual(snapshot(self.tree), self.before)
 
@@ -111,7 +111,7 @@ class JournalTest(unittest.TestCase):
         self.assertEqual(snapshot(self.tree), mutated)
 
     def test_unreadable_journal(self):
-        write(self.tree, mutation_journal.Mutation.NAME, b'{"version": 2}')
+        write(self.tree, mutation_journal.Mutation.NAME, b'{"entries": []}')
         with self.assertRaisesRegex(SetupError, 'is unreadable'):
             mutation_journal.repair(self.tree, io.StringIO())
 
@@ -143,7 +143,7 @@ class JournalTest(unittest.TestCase):
         self.assertTrue(os.path.exists(self.journal))
         # Neither a foreign file nor a modified one to the installer.
         self.assertFalse(installer.plan_sync(self.tree, payload).actions)
-        installer.plan_sync(self.tree, {}, ())
+        installer.plan_sync(self.tree, {})
 
 
 if __name__ == '__main__':

@@ -1,10 +1,11 @@
-"""Judge the raw kernel log (BUILD_DIR/test.log) beyond KUnit's own verdict:
-find every report (KASAN, lockdep, WARNING, ...) and name the test, suite
-or boot phase it was printed in, following the log's KTAP lines."""
+"""Judge the raw kernel log (BUILD_DIR/test.log): KUnit's results, and
+every report (KASAN, lockdep, WARNING, ...) with the test, suite or boot
+phase it was printed in, following the log's KTAP lines."""
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, List, Optional, Sequence
+from types import SimpleNamespace
+from typing import Iterable, List, Optional
 
 PASS, FAIL, SKIP = 'PASS', 'FAIL', 'SKIP'
 
@@ -15,9 +16,8 @@ SUITE = 'suite'          # in a suite's exit (or with no test to blame)
 OUTSIDE = 'outside'      # between suites or after the last one
 UNFINISHED = 'unfinished'  # the kernel died during this test
 
-# (kind, pattern) checked in order against a log line with its timestamp
-# and leading blanks removed; the first match names the kind.  Specific
-# kinds come before the catch-all "WARNING: "/"BUG: " lines.
+# (kind, pattern) in order, the first match naming the kind: specific
+# kinds before the catch-all "WARNING: "/"BUG: " lines.
 REPORT_PATTERNS = tuple(
     (kind, re.compile(pattern)) for kind, pattern in (
         ('KASAN', r'^BUG: KASAN: '),
@@ -35,18 +35,15 @@ REPORT_PATTERNS = tuple(
         ('sleep-in-atomic', r'^BUG: (sleeping function called|scheduling '
                             r'while atomic)'),
         ('refcount', r'^refcount_t: '),
-        # Only the leaks the suite's kmemleak case prints: those allocated
-        # by the IOMMU code (kmemleak itself prints objects only with
-        # kmemleak.verbose=1, which nothing here sets).  Its own "N new
-        # suspected memory leaks" line counts every leak in the kernel, in
-        # scope or not, so it is not a report: the case decides.
+        # Only the leaks the suite's kmemleak case prints (those the IOMMU
+        # code allocated): kmemleak's own "N new suspected memory leaks"
+        # counts every leak in the kernel, in scope or not.
         ('kmemleak', r'^(# \S+: )?(kmemleak: )?unreferenced object 0x'),
         ('GPF', r'^(Oops: )?general protection fault'),
         ('panic', r'^Kernel panic'),
         ('Oops', r'^(Internal error: )?Oops\b'),
         # UML prints its kernel-mode faults only as panics ("Kernel panic -
-        # not syncing: Segfault with no mm", "...: Kernel mode fault at
-        # addr 0x0, ip 0x..."), which the panic line above catches.
+        # not syncing: Segfault with no mm"), caught above.
         ('hung task', r'^INFO: task .* blocked for more than'),
         ('RCU stall', r'^(rcu: )?INFO: rcu\S* (self-)?detected stalls?'),
         ('soft lockup', r'^watchdog: BUG: soft lockup'),
@@ -55,11 +52,9 @@ REPORT_PATTERNS = tuple(
         ('BUG', r'^BUG: '),
     ))
 
-# The kinds, most specific first: the order of their first pattern
-# above.  One splat often matches more than one pattern (in 7.3, unlike
-# 6.12, the generic "WARNING: file:line at ..." line comes before
-# "refcount_t: underflow; ..."; on x86 "BUG: kernel NULL pointer
-# dereference" comes before "Oops:"); its kind is the most specific one.
+# The kinds, most specific first.  One splat often matches several
+# patterns (in 7.3 "WARNING: file:line at ..." comes before "refcount_t:
+# underflow"); its kind is the most specific one.
 KINDS = tuple(dict.fromkeys(kind for kind, _ in REPORT_PATTERNS))
 
 
@@ -77,8 +72,7 @@ BENIGN_PATTERNS = tuple(re.compile(p) for p in (
     r'^Using a channel type which is configured out of UML',
 ))
 
-# A splat spans many lines; lines matching a pattern within one splat are
-# merged into one report.  These end a splat.
+# A splat spans many lines, all one report.  These end a splat.
 SPLAT_END = re.compile(r'^(---\[ end trace|={20,}$)')
 SPLAT_MAX_LINES = 200
 
@@ -96,10 +90,6 @@ class Report:
     where: str = BOOT         # BOOT/TEST/SUITE/OUTSIDE/UNFINISHED
     owner: str = ''           # 'suite.test', 'suite' or a description
     detail: str = ''          # e.g. the parameter, or "suite_init too"
-
-    @property
-    def kind(self) -> str:
-        return by_rank(self.kinds)[0]
 
     def describe(self) -> str:
         where = {BOOT: 'during boot', OUTSIDE: self.owner}.get(
@@ -124,13 +114,6 @@ class TestVerdict:
         return self.kunit_status == SKIP and not self.reports
 
 
-TestResult = TestVerdict  # a result as KUnit gave it, before the log's
-
-
-def strip_prefix(line: str) -> str:  # the printk timestamp and caller id
-    return PREFIX.sub('', line.rstrip('\r\n'), count=1)
-
-
 def classify(text: str) -> Optional[str]:
     """The report kind a (prefix-stripped) line starts, or None."""
     body = text.lstrip(' \t')
@@ -146,40 +129,49 @@ GLUED_REPORT = re.compile('|'.join(f'(?:{pattern.pattern[1:]})'
                                    for _, pattern in REPORT_PATTERNS))
 
 
-def _unglue(text: str) -> List[str]:
-    """A KTAP line with a report glued to its end ("ok 2 fooBUG: KASAN:
-    ...") is two lines: the KTAP line and the report."""
-    body = text.lstrip(' \t')
-    if RESULT.match(body) or SUBTEST.match(body):
-        for match in GLUED_REPORT.finditer(text):
-            if classify(text[match.start():]) is not None:
-                return [text[:match.start()], text[match.start():]]
-    return [text]
-
-
-@dataclass
-class _Group:
-    name: str
-    indent: int
-    results: int = 0          # result lines seen directly in this group
-    plan: Optional[int] = None
-
-
 class Verdict:
-    """The tests and reports in a log, from one walk over it that follows
-    the KTAP nesting (see judge())."""
+    """The tests and reports in a log, from one walk along its KTAP
+    nesting: a test KUnit called ok fails on a report printed in it."""
 
-    def __init__(self) -> None:
+    def __init__(self, log_text: str) -> None:
         self.tests: List[TestVerdict] = []
         self.reports: List[Report] = []  # every one fails the run
         self.unfinished = ''             # the test running when the log ended
         self.suites_missing = ''         # e.g. '2 of 10': never reported
-        self.stack: List[_Group] = []
+        # The open KTAP groups (suite, parameterised test): each with the
+        # result lines seen directly in it and its plan.
+        self.stack: List[SimpleNamespace] = []
         self.suites_seen: List[str] = []
         self.suites_planned: Optional[int] = None
         self.pending: List[Report] = []  # printed in a group still open
-        self.splat: Optional[Report] = None
-        self.splat_lines = 0
+        self.splat: Optional[Report] = None  # lines may merge into it
+        for line_no, raw in enumerate(log_text.splitlines(), start=1):
+            # Less the printk timestamp and caller id.
+            self.line(line_no, PREFIX.sub('', raw, count=1))
+        # The log ended: a suite still open was cut off in a test (or in
+        # its exit), which gets whatever reports are pending.
+        top = self.stack[0] if self.stack else None
+        if top is None:
+            planned = self.suites_planned or 0
+            if len(self.suites_seen) < planned:
+                # Cut off between two suites: the rest never ran.
+                self.suites_missing = (f'{planned - len(self.suites_seen)} '
+                                       f'of {planned}')
+        elif len(self.stack) == 1 and top.plan is not None and \
+                top.results >= top.plan:
+            self.resolve(SUITE, top.name, 'suite exit; the log ends there')
+        else:
+            self.unfinished = (f'{top.name}.{self.stack[1].name}'
+                               if len(self.stack) > 1 else
+                               f'{top.name}.<test #{top.results + 1}>')
+            self.resolve(UNFINISHED, self.unfinished,
+                         'the log ends during this test')
+        # Then each test gets the reports printed in it.
+        by_name = {t.name: t for t in self.tests}
+        for report in self.reports:
+            if report.where in (TEST, UNFINISHED) and \
+                    report.owner in by_name:
+                by_name[report.owner].reports.append(report)
 
     @property
     def log_clean(self) -> bool:
@@ -201,9 +193,18 @@ class Verdict:
         indent = len(text.expandtabs(8)) - len(body.expandtabs(8))
         subtest, result = SUBTEST.match(body), RESULT.match(body)
         plan = PLAN.match(body)
-        if subtest:
+        # A KTAP line with a report glued to its end ("ok 2 fooBUG: KASAN:
+        # ...") is two lines: the KTAP line and the report.
+        glued = (subtest or result) and next(
+            (m.start() for m in GLUED_REPORT.finditer(text)
+             if classify(text[m.start():])), None)
+        if glued:
+            self.line(line_no, text[:glued])
+            self.line(line_no, text[glued:])
+        elif subtest:
             self.splat = None
-            self.stack.append(_Group(subtest.group(1), indent))
+            self.stack.append(SimpleNamespace(
+                name=subtest.group(1), indent=indent, results=0, plan=None))
         elif result:
             self.splat = None
             status = PASS if result.group(1) == 'ok' else FAIL
@@ -216,14 +217,20 @@ class Verdict:
                 self.stack[-1].plan = int(plan.group(1))
             elif not self.stack and self.suites_planned is None:
                 self.suites_planned = int(plan.group(1))
-        elif (kind := classify(body)) is not None:
-            self.report(kind, body.strip(), line_no)
-        elif self.splat is not None:
-            # Lines of a splat; one matching a pattern above is merged
-            # into the splat's report.
-            self.splat_lines += 1
-            if SPLAT_END.match(body) or self.splat_lines > SPLAT_MAX_LINES:
-                self.splat = None
+        elif (kind := classify(body)) and self.splat:
+            self.splat.kinds.append(kind)  # one splat, one report
+        elif kind:
+            self.splat = Report([kind], body.strip(), line_no)
+            self.reports.append(self.splat)
+            if self.stack:
+                self.pending.append(self.splat)
+            elif self.suites_seen:
+                self.splat.where = OUTSIDE
+                self.splat.owner = f'after suite {self.suites_seen[-1]}'
+        elif self.splat is not None and (
+                SPLAT_END.match(body)
+                or line_no > self.splat.line_no + SPLAT_MAX_LINES):
+            self.splat = None
 
     def result(self, name: str, status: str, indent: int) -> None:
         group = self.stack[-1]
@@ -251,71 +258,22 @@ class Verdict:
         if len(path) == 2:
             self.tests.append(TestVerdict(f'{path[0]}.{path[1]}', status))
 
-    def report(self, kind: str, text: str, line_no: int) -> None:
-        if self.splat is not None:
-            self.splat.kinds.append(kind)
-            return
-        self.splat, self.splat_lines = Report([kind], text, line_no), 0
-        self.reports.append(self.splat)
-        if self.stack:
-            self.pending.append(self.splat)
-        elif self.suites_seen:
-            self.splat.where = OUTSIDE
-            self.splat.owner = f'after suite {self.suites_seen[-1]}'
-
     def resolve(self, where: str, owner: str, detail: str) -> None:
         for report in self.pending:
             report.where, report.owner, report.detail = where, owner, detail
         self.pending = []
 
-    def finish(self, results: Optional[Sequence[TestVerdict]]) -> None:
-        """The log ended: a suite still open was cut off in a test (or in
-        its exit), which gets whatever reports are pending.  Then each
-        test gets the reports printed in it."""
-        top = self.stack[0] if self.stack else None
-        if top is None:
-            planned = self.suites_planned or 0
-            if len(self.suites_seen) < planned:
-                # Cut off between two suites: the rest never ran.
-                self.suites_missing = (f'{planned - len(self.suites_seen)} '
-                                       f'of {planned}')
-        elif len(self.stack) == 1 and top.plan is not None and \
-                top.results >= top.plan:
-            self.resolve(SUITE, top.name, 'suite exit; the log ends there')
-        else:
-            self.unfinished = (f'{top.name}.{self.stack[1].name}'
-                               if len(self.stack) > 1 else
-                               f'{top.name}.<test #{top.results + 1}>')
-            self.resolve(UNFINISHED, self.unfinished,
-                         'the log ends during this test')
-        if results is not None:
-            self.tests = [TestVerdict(r.name, r.kunit_status)
-                          for r in results]
-        by_name = {t.name: t for t in self.tests}
-        for report in self.reports:
-            if report.where in (TEST, UNFINISHED) and \
-                    report.owner in by_name:
-                by_name[report.owner].reports.append(report)
 
 
-def judge(log_text: str, results: Optional[Sequence[TestResult]] = None
-          ) -> Verdict:
-    """KUnit's results (by default those in the log) with the reports in
-    the log: a test KUnit called ok fails on a report printed in it."""
-    verdict = Verdict()
-    for line_no, raw in enumerate(log_text.splitlines(), start=1):
-        for text in _unglue(strip_prefix(raw)):
-            verdict.line(line_no, text)
-    verdict.finish(results)
-    return verdict
+judge = Verdict  # judge(log_text) -> Verdict
 
 
 def summarize(verdict: Verdict, limit: int = 3) -> Iterable[str]:
     """Human lines explaining every failure, most useful first."""
     for test in verdict.failed_tests:
-        if test.reports and test.kunit_status in (PASS, SKIP):
-            kinds = '+'.join(by_rank(
-                k for r in test.reports for k in r.kinds))
+        if test.kunit_status != FAIL:  # failed on a report
+            kinds = '+'.join(by_rank(k for r in test.reports
+                                     for k in r.kinds))
             yield (f'{test.name}: KUnit said ok but the kernel log has '
                    f'{kinds}')
         else:

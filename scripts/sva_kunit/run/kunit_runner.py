@@ -1,6 +1,5 @@
-"""Run the tree's kunit.py: `config`, `build` and `exec`, one process each,
-so that the stage that failed is the one whose process did; tee their
-output and stop them (process group and all) on a time limit."""
+"""Run kunit.py's `config`, `build` and `exec`, one process each (so that
+a failure names its stage); tee their output, stop them on a time limit."""
 
 import contextlib
 import os
@@ -38,38 +37,29 @@ def test_log_path(build_dir: str) -> str:
 
 
 def _tee(stream: TextIO, out: TextIO) -> None:
-    try:
+    # The pipe or `out` may go away while we are stopping.
+    with contextlib.suppress(OSError, ValueError):
         for line in stream:
             out.write(line)
             out.flush()
-    except (OSError, ValueError):
-        pass  # the pipe or `out` went away while we were stopping
-
-
-def _exited(pid: int) -> bool:
-    """Has the child exited?  Leaves it a zombie (WNOWAIT), so its pid --
-    the process group id -- cannot be reused before we signal the group."""
-    try:
-        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return True
-    return info is not None
 
 
 def stop_group(proc: 'subprocess.Popen[str]') -> None:
-    """Stop kunit.py and everything it started (make, gcc, UML).
-
-    SIGINT first: kunit.py's handler then terminates UML and flushes
-    test.log (a lockdep splat before a deadlock is in its last,
-    unflushed lines), and make removes half-written objects.  Whatever
-    is left after STOP_GRACE_S (e.g. UML helpers) gets SIGKILL.
-    """
+    """Stop kunit.py and everything it started (make, gcc, UML): SIGINT
+    first, so that kunit.py flushes test.log (a lockdep splat before a
+    deadlock is in its last lines) and make removes half-written objects;
+    SIGKILL for whatever is left after STOP_GRACE_S."""
     deadline = time.monotonic() + STOP_GRACE_S
     for signum in (signal.SIGINT, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signum)
-        while not _exited(proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # Until kunit.py exits; WNOWAIT leaves it a zombie, so that its
+        # pid, the group's id, is not reused before we signal the group.
+        with contextlib.suppress(ChildProcessError):  # reaped already
+            while time.monotonic() < deadline and not os.waitid(
+                    os.P_PID, proc.pid,
+                    os.WEXITED | os.WNOHANG | os.WNOWAIT):
+                time.sleep(0.05)
     proc.wait()
 
 
@@ -83,23 +73,18 @@ def run_kunit(tree: str, commands: Sequence[Tuple[str, Sequence[str]]],
     # Without PYTHONUNBUFFERED the child's prints reach us in 4 KiB lumps.
     child_env = dict(os.environ if env is None else env, PYTHONUNBUFFERED='1')
     for stage, argv in commands:
-        out.write('sva-kunit: ' + shlex.join(argv) + '\n')
-        out.flush()
-        # A session (and so a process group) of its own lets us stop
-        # make's and UML's processes too, not just kunit.py.  It also
-        # keeps the terminal's Ctrl-C from reaching kunit.py directly, so
-        # on an interrupt we stop the group ourselves; stdin is not the
-        # terminal, which kunit.py then leaves alone (no stty).
+        print('sva-kunit:', shlex.join(argv), file=out, flush=True)
+        # A session of its own lets us stop make and UML too, and keeps
+        # the terminal's Ctrl-C from kunit.py (we stop the group); stdin
+        # is not the terminal, which kunit.py then leaves alone (no stty).
         proc = subprocess.Popen(list(argv), cwd=tree, env=child_env,
                                 stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True,
                                 errors='backslashreplace', bufsize=1,
                                 start_new_session=True)
-        assert proc.stdout is not None
-        # The output is read by a thread so that this one can keep the
-        # clock, even while kunit.py (or a deadlocked kernel) prints
-        # nothing.
+        # A thread reads the output, so that this one keeps the clock
+        # even while kunit.py (or a deadlocked kernel) prints nothing.
         reader = threading.Thread(target=_tee, args=(proc.stdout, out),
                                   daemon=True)
         reader.start()
@@ -120,8 +105,8 @@ def run_kunit(tree: str, commands: Sequence[Tuple[str, Sequence[str]]],
             if not reader.is_alive():
                 proc.stdout.close()
         if timed_out:
-            out.write(f'sva-kunit: stopped kunit.py after {timeout:g} s\n')
-            out.flush()
+            print(f'sva-kunit: stopped kunit.py after {timeout:g} s',
+                  file=out, flush=True)
         if proc.returncode or timed_out:
             break
     return KunitRun(proc.returncode, stage, timed_out)

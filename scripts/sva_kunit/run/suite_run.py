@@ -1,29 +1,56 @@
-"""Prepare a tree, run the suite on it (kunit_runner) and judge the run:
-the one code path of every command that runs the suite (`run`, `check`,
-`bench`, `mutate`, `bisect-step`), so each tests what `run` gives."""
+"""Prepare a tree, run the suite on it (kunit_runner) for an architecture
+and judge the run: the one code path of every command that runs the suite
+(`run`, `check`, `bench`, `mutate`, `bisect-step`)."""
 
 import contextlib
 import os
+import shlex
 import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import List, Mapping, Optional, Sequence, TextIO, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
 
 from .. import locks
 from ..errors import EXIT_FAILED, EXIT_OK, SetupError
 from ..mutation import mutation_journal
 from ..tree import installer, kernel_sources
+from ..tree.fs_journal import atomic_write
 from ..tree.kernel_tree import KUNIT_PY, require_host_tools, validate_tree
 from ..tree.kernel_sources import REQUIRED_PACKAGES, ensure_packages
 from ..tree.payload import collect_payload, default_repo_root
 from . import kernel_log
-from .arches import get_arch, tcg_env
 from .kernel_log import Verdict
 from .kunit_runner import (BUILDING, CONFIGURING, RUN, STAGES, STARTING,
                            KunitRun, run_kunit, test_log_path)
 
-KUNITCONFIG_DIR = 'drivers/iommu'
+@dataclass(frozen=True)
+class Arch:
+    packages: Tuple[str, ...]      # Debian packages beyond the common ones
+    cross_compile: str = ''        # kunit.py's --cross_compile prefix
+    qemu: str = ''                 # the QEMU binary kunit.py starts
+    qemu_args: Tuple[str, ...] = ()  # kunit.py's, before the user's
+
+
+ARCHES: Dict[str, Arch] = {
+    'um': Arch(()),
+    'arm64': Arch(('gcc-aarch64-linux-gnu', 'qemu-system-arm'),
+                  cross_compile='aarch64-linux-gnu-',
+                  qemu='qemu-system-aarch64',
+                  # 7.3's kunit.py dropped it; then Debian 12's QEMU
+                  # emulates architected pointer auth: 225 s, not 45 s.
+                  qemu_args=('-cpu max,pauth-impdef=on',)),
+    'x86_64': Arch(('qemu-system-x86',), qemu='qemu-system-x86_64'),
+}
+
+
+def get_arch(name: str) -> Arch:
+    try:
+        return ARCHES[name]
+    except KeyError:
+        raise SetupError(f'--arch={name} is not supported (supported: '
+                         f'{", ".join(ARCHES)})', 'use --arch=um, arm64 or '
+                         'x86_64') from None
 
 
 def default_jobs() -> int:
@@ -61,10 +88,8 @@ class RunOutcome:
 
 
 def resolve_tree(options: RunOptions, out: TextIO) -> str:
-    """Validated tree path, after installing what it needs (a cached
-    tree's package from the machine's apt, else fetched from its Debian
-    suite); nothing in it is changed yet, except that a file an
-    interrupted `mutate` left mutated is restored."""
+    """Validated tree path, after installing what it needs; nothing in
+    it is changed yet, but for a file an interrupted `mutate` left."""
     arch = get_arch(options.arch)
     if options.kernel is None:
         tree = validate_tree(kernel_sources.source_tree(
@@ -92,6 +117,12 @@ def sync_payload(tree: str, repo_root: str, out: TextIO) -> None:
         out.write(f'sva-kunit: {line}\n')
 
 
+def default_build_dir(options: RunOptions, tree: str) -> str:
+    """One build dir per tree and architecture (UML keeps the plain one)."""
+    base = kernel_sources.build_dir_for(options.cache_dir, tree)
+    return base if options.arch == 'um' else f'{base}-{options.arch}'
+
+
 def make_options(use_ccache: bool, arch: str = 'um') -> List[str]:
     if not use_ccache or not shutil.which('ccache'):
         return []
@@ -100,10 +131,9 @@ def make_options(use_ccache: bool, arch: str = 'um') -> List[str]:
 
 def ccache_env(env: Optional[Mapping[str, str]], use_ccache: bool
                ) -> Optional[Mapping[str, str]]:
-    """ccache's depend mode, unless the user chose a mode: a miss in the
-    default mode runs the preprocessor too (a cold build 40% slower than
-    plain kunit.py); depend mode hashes the headers the compiler's -MMD
-    output lists, which the kernel always asks for."""
+    """ccache's depend mode unless the user chose one: it hashes the
+    headers -MMD lists; the default mode's misses run the preprocessor
+    too (a cold build 40% slower than plain kunit.py)."""
     if not use_ccache:
         return env
     child = dict(os.environ if env is None else env)
@@ -111,10 +141,92 @@ def ccache_env(env: Optional[Mapping[str, str]], use_ccache: bool
     return child
 
 
-def default_build_dir(options: RunOptions, tree: str) -> str:
-    """One build dir per tree and architecture (UML keeps the plain one)."""
-    base = kernel_sources.build_dir_for(options.cache_dir, tree)
-    return base if options.arch == 'um' else f'{base}-{options.arch}'
+# kunit.py from v6.13 on asks QEMU for `-accel kvm -accel hvf -accel
+# tcg`.  On the virtual machines this project runs on, nested KVM opens
+# but does not work (a guest hangs until the time limit).  kunit.py has
+# no option for the accelerator, so it finds this wrapper first on PATH.
+WRAPPER = '''#!/bin/sh
+# Written by sva-kunit (scripts/sva_kunit/run/suite_run.py): run QEMU with
+# TCG only, whatever -accel options kunit.py gives.
+accel=
+for arg do
+	shift
+	if [ -n "$accel" ]; then
+		accel=
+		[ "$arg" = tcg ] && set -- "$@" -accel tcg
+	elif [ "$arg" = -accel ]; then
+		accel=1
+	else
+		set -- "$@" "$arg"
+	fi
+done
+exec {real} "$@"
+'''
+
+
+def tcg_env(options: RunOptions, env: Optional[Mapping[str, str]]
+            ) -> Optional[Mapping[str, str]]:
+    """`env` (None: ours) with the TCG-only wrapper of the arch's QEMU
+    (written if missing or stale) first in PATH, if the arch has one."""
+    qemu = get_arch(options.arch).qemu
+    if not qemu:
+        return env
+    child = dict(os.environ if env is None else env)
+    path = child.get('PATH', os.defpath)
+    real = shutil.which(qemu, path=path)
+    if real is None:
+        raise SetupError(f'{qemu} not found on PATH',
+                         'install QEMU (the harness does, as root)')
+    directory = os.path.join(options.cache_dir, 'qemu-tcg')
+    target = os.path.join(directory, qemu)
+    text = WRAPPER.format(real=shlex.quote(real))
+    try:
+        with open(target, encoding='utf-8') as f:
+            stale = f.read() != text
+    except OSError:
+        stale = True
+    if stale:
+        os.makedirs(directory, exist_ok=True)
+        # Two runs may write it at once; each gets a temporary file.
+        atomic_write(target, text.encode(), 0o755)
+    child['PATH'] = directory + os.pathsep + path
+    return child
+
+
+def kunit_argv(options: RunOptions, subcommand: str, build_dir: str
+               ) -> List[str]:
+    """argv for `kunit.py SUBCOMMAND` on the suite, from the tree's top,
+    with the options that subcommand takes (the same in 6.12 and 7.3)."""
+    arch = get_arch(options.arch)
+    argv = ['python3', KUNIT_PY, subcommand, '--kunitconfig=drivers/iommu',
+            f'--build_dir={build_dir}', f'--arch={options.arch}']
+    if subcommand in (RUN, BUILDING):
+        argv.append(f'--jobs={options.jobs}')
+    boots = subcommand in (RUN, STARTING)
+    if boots:
+        # KASAN reports only the first bad access of a boot unless told
+        # otherwise; then one report would hide every later one.
+        argv.extend(f'--kernel_args={arg}'
+                    for arg in ('kasan_multi_shot', *options.kernel_args))
+        if options.run_timeout:
+            argv.append(f'--timeout={options.run_timeout}')
+        if options.json_path:
+            # "=" form: --json takes an optional value and must not
+            # swallow the filter glob.
+            argv.append(f'--json={os.path.abspath(options.json_path)}')
+    argv.extend(f'--kconfig_add={option}' for option in options.kconfig_add)
+    # kunit.py passes each to make as one argument, and splits each
+    # --qemu_args value like a shell would; the user's come last, so
+    # that a later -cpu wins.
+    argv.extend(f'--make_options={option}' for option in
+                make_options(options.use_ccache, options.arch))
+    if arch.cross_compile:
+        argv.append(f'--cross_compile={arch.cross_compile}')
+    argv.extend(f'--qemu_args={args}'
+                for args in arch.qemu_args + tuple(options.qemu_args))
+    if boots and options.filter_glob:
+        argv.append(options.filter_glob)
+    return argv
 
 
 def judge_run(run: KunitRun, build_dir: str
@@ -122,11 +234,10 @@ def judge_run(run: KunitRun, build_dir: str
     """Passed?, the summary (less its PASS/FAIL) and the verdict."""
     log_path = test_log_path(build_dir)
     if not run.kernel_ran or not os.path.exists(log_path):
-        what = {CONFIGURING: 'configure the kernel',
-                BUILDING: 'build the kernel'}.get(run.stage,
-                                                  'start or run the kernel')
-        return False, (f'kunit.py failed to {what} (exit {run.returncode}); '
-                       'see its output above'), None
+        what = {CONFIGURING: 'configure', BUILDING: 'build'}.get(
+            run.stage, 'start or run')
+        return False, (f'kunit.py failed to {what} the kernel (exit '
+                       f'{run.returncode}); see its output above'), None
     with open(log_path, encoding='utf-8', errors='backslashreplace') as f:
         verdict = kernel_log.judge(f.read())
     total, failed = len(verdict.tests), verdict.failed_tests
@@ -156,43 +267,6 @@ def judge_run(run: KunitRun, build_dir: str
     return False, '; '.join(parts), verdict
 
 
-def kunit_argv(options: RunOptions, subcommand: str, build_dir: str,
-               json_path: Optional[str] = None,
-               make_opts: Sequence[str] = ()) -> List[str]:
-    """argv for `kunit.py SUBCOMMAND` on the suite, from the tree's top,
-    with the options that subcommand takes (the same in 6.12 and 7.3)."""
-    arch = get_arch(options.arch)
-    argv = ['python3', KUNIT_PY, subcommand,
-            f'--kunitconfig={KUNITCONFIG_DIR}', f'--build_dir={build_dir}',
-            f'--arch={options.arch}']
-    if subcommand in (RUN, BUILDING):
-        argv.append(f'--jobs={options.jobs}')
-    boots = subcommand in (RUN, STARTING)
-    if boots:
-        # KASAN reports only the first bad access of a boot unless told
-        # otherwise; then one report would hide every later one.
-        argv.append('--kernel_args=kasan_multi_shot')
-        argv.extend(f'--kernel_args={arg}' for arg in options.kernel_args)
-        if options.run_timeout:
-            argv.append(f'--timeout={options.run_timeout}')
-        if json_path:
-            # "=" form: --json takes an optional value and must not
-            # swallow the filter glob.
-            argv.append(f'--json={json_path}')
-    argv.extend(f'--kconfig_add={option}' for option in options.kconfig_add)
-    # kunit.py passes each to make as one argument, and splits each
-    # --qemu_args value like a shell would; the user's come last, so
-    # that a later -cpu wins.
-    argv.extend(f'--make_options={option}' for option in make_opts)
-    if arch.cross_compile:
-        argv.append(f'--cross_compile={arch.cross_compile}')
-    argv.extend(f'--qemu_args={args}'
-                for args in arch.qemu_args + tuple(options.qemu_args))
-    if boots and options.filter_glob:
-        argv.append(options.filter_glob)
-    return argv
-
-
 def run_suite(options: RunOptions, out: TextIO = sys.stdout,
               env: Optional[Mapping[str, str]] = None,
               tree: Optional[str] = None,
@@ -203,22 +277,16 @@ def run_suite(options: RunOptions, out: TextIO = sys.stdout,
     if tree is None:
         tree = resolve_tree(options, out)
         sync_payload(tree, options.repo_root, out)
-    build_dir = locks.hold_build_dir(os.path.abspath(
-        options.build_dir or default_build_dir(options, tree)), out)
-    # kunit.py writes the user's --json; the verdict's results, like its
-    # reports, come from the log.
-    json_path = options.json_path and os.path.abspath(options.json_path)
-    make_opts = make_options(options.use_ccache, options.arch)
-    commands = [(stage, kunit_argv(options, stage, build_dir, json_path,
-                                   make_opts))
+    build_dir = locks.hold_build_dir(
+        options.build_dir or default_build_dir(options, tree), out)
+    commands = [(stage, kunit_argv(options, stage, build_dir))
                 for stage in ((STARTING,) if boot_only else STAGES)]
     # A boot that fails before the kernel writes its log must not be
     # judged on the log of an earlier run.
     with contextlib.suppress(FileNotFoundError):
         os.remove(test_log_path(build_dir))
-    child_env = tcg_env(options.cache_dir, get_arch(options.arch).qemu,
-                        ccache_env(env, bool(make_opts)))
-    run = run_kunit(tree, commands, out, child_env, options.timeout)
+    run = run_kunit(tree, commands, out, tcg_env(options, ccache_env(
+        env, options.use_ccache)), options.timeout)
     passed, summary, verdict = judge_run(run, build_dir)
     if run.timed_out:
         # What the log shows up to the kill is judged as usual, but a run

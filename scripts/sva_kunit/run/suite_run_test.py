@@ -1,24 +1,30 @@
+import os
+import subprocess
+import tempfile
 import unittest
+from unittest import mock
 
+from ..errors import SetupError
 from .kunit_runner import BUILDING, CONFIGURING, RUN, STARTING
-from .suite_run import RunOptions, kunit_argv
+from .suite_run import RunOptions, kunit_argv, tcg_env
 
 
 class KunitArgvTest(unittest.TestCase):
 
+    @mock.patch('shutil.which', lambda tool: '/usr/bin/' + tool)
     def test_each_stage_gets_the_options_it_takes(self):
         options = RunOptions('/c', filter_glob='iommu_sva.*',
                              kconfig_add=['CONFIG_KASAN=y'],
                              qemu_args=['-smp 2'], kernel_args=['k=1'],
                              run_timeout=60, arch='arm64', jobs=4,
-                             repo_root='/r')
+                             repo_root='/r', json_path='/r.json')
 
         def command(stage):
-            return kunit_argv(options, stage, '/b', '/r.json',
-                              ['CC=ccache gcc'])
+            return kunit_argv(options, stage, '/b')
         common = ['--kunitconfig=drivers/iommu', '--build_dir=/b',
                   '--arch=arm64']
-        tail = ['--kconfig_add=CONFIG_KASAN=y', '--make_options=CC=ccache gcc',
+        tail = ['--kconfig_add=CONFIG_KASAN=y',
+                '--make_options=CC=ccache aarch64-linux-gnu-gcc',
                 '--cross_compile=aarch64-linux-gnu-',
                 '--qemu_args=-cpu max,pauth-impdef=on', '--qemu_args=-smp 2']
         boot = ['--kernel_args=kasan_multi_shot', '--kernel_args=k=1',
@@ -32,6 +38,61 @@ class KunitArgvTest(unittest.TestCase):
                                                  *tail, 'iommu_sva.*'])
         self.assertEqual(command(RUN)[2:], ['run', *common, '--jobs=4',
                                             *boot, *tail, 'iommu_sva.*'])
+
+
+
+class WrapperTest(unittest.TestCase):
+
+    def setUp(self) -> None:
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.tmp = tmp.name
+        self.bin = os.path.join(self.tmp, 'bin')
+        os.makedirs(self.bin)
+        # A "QEMU" that prints the arguments it got, one per line.
+        fake = os.path.join(self.bin, 'qemu-system-x86_64')
+        with open(fake, 'w') as f:
+            f.write('#!/bin/sh\nfor a do echo "$a"; done\n')
+        os.chmod(fake, 0o755)
+        self.env = {'PATH': self.bin + os.pathsep + '/usr/bin:/bin'}
+
+    def run_qemu(self, *args: str) -> list:
+        env = tcg_env(RunOptions(os.path.join(self.tmp, 'cache'),
+                                 arch='x86_64'), self.env)
+        proc = subprocess.run(['qemu-system-x86_64', *args], env=env,
+                              capture_output=True, text=True, check=True)
+        return proc.stdout.splitlines()
+
+    def test_keeps_only_tcg_as_kunit_py_passes_it(self):
+        # The order kunit.py (v6.13 and later) uses.
+        self.assertEqual(self.run_qemu(
+            '-nodefaults', '-accel', 'kvm', '-accel', 'hvf', '-accel',
+            'tcg', '-serial', 'stdio', '-append', 'a b'),
+            ['-nodefaults', '-accel', 'tcg', '-serial', 'stdio',
+             '-append', 'a b'])
+
+    def test_arguments_without_accel_pass_unchanged(self):
+        args = ['-m', '1024', '-append', "kunit.filter_glob='x*' y", '']
+        self.assertEqual(self.run_qemu(*args), args)
+
+    def test_rewritten_only_when_the_real_qemu_moved(self):
+        cache = os.path.join(self.tmp, 'cache')
+        target = os.path.join(cache, 'qemu-tcg', 'qemu-system-x86_64')
+        options = RunOptions(cache, arch='x86_64')
+        tcg_env(options, self.env)
+        before = os.stat(target).st_ino
+        tcg_env(options, self.env)
+        self.assertEqual(os.stat(target).st_ino, before)
+        with open(target, 'a') as f:
+            f.write('# edited\n')
+        tcg_env(options, self.env)
+        with open(target) as f:
+            self.assertNotIn('# edited', f.read())
+
+    def test_missing_qemu_is_a_setup_error(self):
+        with self.assertRaisesRegex(SetupError, 'qemu-system-aarch64 not '
+                                    'found'):
+            tcg_env(RunOptions(self.tmp, arch='arm64'), {'PATH': self.bin})
 
 
 if __name__ == '__main__':

@@ -9,10 +9,8 @@ from . import kernel_sources
 from .payload import JUNK_DIRS, is_junk
 
 # What `checkpatch.pl --no-tree` reads of the tree (7.3's and 6.12's):
-# itself, then beside it ($D) spelling.txt and const_structs.checkpatch,
-# and for --verbose $D/../Documentation/dev-tools/checkpatch.rst.  Its
-# other inputs (.checkpatch.conf, codespell's dictionary) are not the
-# tree's.
+# itself, $D/spelling.txt, $D/const_structs.checkpatch and, for --verbose,
+# $D/../Documentation/dev-tools/checkpatch.rst; nothing else of the tree.
 CHECKPATCH_FILES = ('scripts/checkpatch.pl', 'scripts/spelling.txt',
                     'scripts/const_structs.checkpatch',
                     'Documentation/dev-tools/checkpatch.rst')
@@ -32,9 +30,8 @@ def c_sources(repo_root: str) -> List[str]:
 
 
 def checkpatch_tree(cache_dir: str, source: str, out: TextIO) -> str:
-    """A directory laid out like the --source Debian tree that holds
-    CHECKPATCH_FILES: the cached tree when there is one, else only those
-    files, extracted into the cache (a few hundred kB, not 1.7 GB)."""
+    """The cached --source tree, else only its CHECKPATCH_FILES (a few
+    hundred kB, not 1.7 GB)."""
     return kernel_sources.source_tree(cache_dir, source, out, (),
                                       CHECKPATCH_FILES)
 

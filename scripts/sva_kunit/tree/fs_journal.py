@@ -1,19 +1,22 @@
-"""Reading the tree's files, and the atomic, durable write that every
-change to the tree (and every journal) is made of."""
+"""The atomic, durable write that every change to the tree is made of,
+and the journal that puts each path back after a failure or a kill."""
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import stat
 import tempfile
-from typing import Any, Dict, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import SetupError
 
 TEMP_SUFFIX = '.sva-kunit-tmp'
-
-Owner = Tuple[int, int]  # uid, gid
+# A path's state: ABSENT, DIR, or the sha256 of the file there.
+ABSENT, DIR = 'absent', 'dir'
+_ENTRY = {'path': str, 'before': str, 'after': str, 'data': str, 'mode': int}
 
 
 def sha256(data: bytes) -> str:
@@ -32,15 +35,13 @@ def check_shape(record: Any, shape: Dict[str, type], where: str) -> None:
 
 
 def tree_path(tree: str, rel: object) -> str:
-    """The path of `rel`, read from a manifest or journal anyone could
-    have edited: ValueError unless it stays inside the tree, symlinks
-    resolved, or uninstall could change a file elsewhere."""
+    """The path of `rel`, from a manifest or journal anyone could edit:
+    ValueError unless it stays inside the tree, symlinks resolved."""
     if (not isinstance(rel, str) or '\0' in rel
             or any(part in ('', '.', '..') for part in rel.split('/'))):
         raise ValueError(f'{rel!r} is not a plain path inside the tree')
     path = os.path.join(tree, *rel.split('/'))
-    root = os.path.realpath(tree)
-    if not os.path.realpath(path).startswith(root + os.sep):
+    if not os.path.realpath(path).startswith(os.path.realpath(tree) + '/'):
         raise ValueError(f'{rel!r} leads out of the tree through a symlink')
     return path
 
@@ -66,16 +67,16 @@ def read_bytes(path: str) -> Optional[bytes]:
     return found and found[0]
 
 
-def owner_of(path: str) -> Optional[Owner]:
+def owner_of(path: str) -> Optional[Tuple[int, int]]:  # uid, gid
     with contextlib.suppress(OSError):
         st = os.stat(path)
         return st.st_uid, st.st_gid
     return None
 
 
-def give(path: str, owner: Optional[Owner]) -> None:
+def give(path: str, owner: Optional[Tuple[int, int]]) -> None:
     """chown, as far as we may: only root can give a file away."""
-    if owner is not None and owner_of(path) != owner:
+    if owner is not None:
         with contextlib.suppress(PermissionError):
             os.chown(path, *owner)
 
@@ -90,25 +91,20 @@ def fsync_dir(directory: str) -> None:
 
 
 def remove_temp_files(path: str) -> None:
-    """Remove what atomic_write(path, ...) left when it was killed: a
-    name with mkstemp()'s 8 random characters, or none (an older
-    sva-kunit's)."""
+    """Remove what atomic_write(path, ...) left when it was killed."""
     directory, name = os.path.split(path)
-    pattern = re.compile(re.escape(name) + r'(\.[a-z0-9_]{8})?'
+    pattern = re.compile(re.escape(name) + r'\.[a-z0-9_]{8}'
                          + re.escape(TEMP_SUFFIX))
     with contextlib.suppress(OSError):
-        for tmp in filter(pattern.fullmatch, os.listdir(directory or '.')):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(directory, tmp))
+        for tmp in filter(pattern.fullmatch, os.listdir(directory)):
+            os.unlink(os.path.join(directory, tmp))
 
 
 def atomic_write(path: str, data: bytes, mode: int,
-                 owner: Optional[Owner] = None) -> None:
-    """Replace path by a file of data and mode, owned like the file it
-    replaces (or by `owner`), so that root keeps a user's file theirs.
-    After a kill or a power cut path is the old file or the new one,
-    never a mix; once this returns, the new one stays."""
-    owner = owner or owner_of(path)
+                 owner: Optional[Tuple[int, int]] = None) -> None:
+    """Replace path by data and mode, owned like the file it replaces (or
+    by `owner`): after a kill or a power cut path is the old file or the
+    new one, never a mix; once this returns, the new one stays."""
     directory, name = os.path.split(path)
     fd, tmp = tempfile.mkstemp(prefix=name + '.', suffix=TEMP_SUFFIX,
                                dir=directory or '.')
@@ -116,7 +112,7 @@ def atomic_write(path: str, data: bytes, mode: int,
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
             f.flush()
-            give(tmp, owner)
+            give(tmp, owner or owner_of(path))
             os.chmod(tmp, mode)  # explicit, so the umask cannot change it,
             # and after chown, which drops set-id bits; then the data and
             # the inode reach the disk before the name points at them.
@@ -127,3 +123,135 @@ def atomic_write(path: str, data: bytes, mode: int,
             os.unlink(tmp)
         raise
     fsync_dir(directory or '.')
+
+
+def _state(path: str) -> str:
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return ABSENT
+    return DIR if stat.S_ISDIR(mode) else sha256(read_bytes(path) or b'')
+
+
+@dataclass
+class Journal:
+    """For each path, its state 'before' and 'after' a change, and a
+    file's 'data', 'mode' and 'owner'; on disk until finish()."""
+    NAME = '.sva-kunit-install'
+    LABEL = 'install or uninstall'
+    BY_HAND = ('restore the tree by hand (e.g. git checkout; the journal '
+               'holds the originals), then delete .sva-kunit-install and '
+               '.sva-kunit-manifest')
+    tree: str
+    entries: List[Dict[str, Any]]
+
+    @classmethod
+    def path(cls, tree: str) -> str:
+        return os.path.join(tree, cls.NAME)
+
+    @classmethod
+    def begin(cls, tree: str,
+              changes: Sequence[Tuple[str, str]]) -> 'Journal':
+        """Record how each (path, state afterwards) is now; call before
+        changing.  ValueError if a path leads out of the tree."""
+        entries = []
+        for rel, after in changes:
+            path = tree_path(tree, rel)
+            before = _state(path)
+            mode = os.stat(path).st_mode if before != ABSENT else 0
+            entries.append({
+                'path': rel, 'before': before, 'after': after,
+                'data': b'' if before in (ABSENT, DIR) else read_bytes(path),
+                'mode': stat.S_IMODE(mode), 'owner': owner_of(path)})
+        # surrogateescape round-trips any bytes through JSON text.
+        text = json.dumps(entries, default=lambda data: data.decode(
+            'utf-8', 'surrogateescape'))
+        atomic_write(cls.path(tree), text.encode(), 0o644)
+        return cls(tree, entries)
+
+    @classmethod
+    def repair(cls, tree: str, dry_run: bool = False) -> Optional['Journal']:
+        """Undo what an interrupted command left half-done (with dry_run,
+        only check that it can be); the journal, None if there was none."""
+        path = cls.path(tree)
+        if not dry_run:
+            remove_temp_files(path)  # killed writing it
+        data = read_bytes(path)
+        if data is None:
+            return None
+        try:
+            entries = json.loads(data.decode('utf-8'))
+            if not isinstance(entries, list) or not entries:
+                raise ValueError('not a list of entries')
+            for e in entries:
+                check_shape(e, _ENTRY, 'an entry')
+                tree_path(tree, e['path'])
+                e['data'] = e['data'].encode('utf-8', 'surrogateescape')
+                if e['before'] not in (ABSENT, DIR, sha256(e['data'])):
+                    raise ValueError(f'{e["path"]}: bad state before')
+                owner = e['owner']
+                e['owner'] = (int(owner[0]), int(owner[1])) if owner else None
+        except (ValueError, KeyError, TypeError, IndexError) as e:
+            raise SetupError(f'{path}, left by an interrupted sva-kunit '
+                             f'{cls.LABEL}, is unreadable ({e})',
+                             cls.BY_HAND) from None
+        journal = cls(tree, entries)
+        journal.rollback(dry_run)
+        return journal
+
+    def rollback(self, dry_run: bool = False) -> None:
+        """Put every path back as it was, newest change first, once sure
+        that it can (with dry_run, only make sure)."""
+        created = {e['path'] for e in self.entries if e['before'] == ABSENT}
+        for e in self.entries:
+            path = tree_path(self.tree, e['path'])
+            now = _state(path)
+            if now not in (e['before'], e['after']):
+                raise SetupError(
+                    f'{path} was changed by someone else during sva-kunit '
+                    f'{self.LABEL}; it was left as it is and nothing was '
+                    'repaired', self.BY_HAND)
+            if e['before'] != ABSENT or now != DIR:
+                continue
+            foreign = sorted(name for name in os.listdir(path)
+                             if f'{e["path"]}/{name}' not in created
+                             and not name.endswith(TEMP_SUFFIX))
+            if foreign:
+                raise SetupError(
+                    f'{path}, created by an interrupted sva-kunit '
+                    f'{self.LABEL}, holds files it did not put there '
+                    f'({", ".join(foreign)}); nothing was repaired',
+                    'move them away and rerun')
+        if dry_run:
+            return
+        for e in reversed(self.entries):
+            path = tree_path(self.tree, e['path'])
+            remove_temp_files(path)  # killed in the middle of a write
+            now = _state(path)
+            if e['before'] not in (ABSENT, DIR):
+                # Deliberately a new mtime: the restored file must be
+                # newer than what make built from the changed one.
+                if (read_file(path) != (e['data'], e['mode'])
+                        or owner_of(path) != e['owner']):
+                    atomic_write(path, e['data'], e['mode'], e['owner'])
+            elif e['before'] == DIR and now == ABSENT:
+                os.mkdir(path)
+                give(path, e['owner'])
+                os.chmod(path, e['mode'])
+            elif e['before'] == ABSENT and now == DIR:
+                os.rmdir(path)
+            elif e['before'] == ABSENT and now != ABSENT:
+                os.unlink(path)
+        self.finish()
+
+    def finish(self) -> None:
+        """The change is done (or undone), durably: forget it."""
+        paths = [tree_path(self.tree, e['path']) for e in self.entries]
+        for directory in sorted({os.path.dirname(p) for p in paths}):
+            if os.path.isdir(directory):
+                fsync_dir(directory)
+        os.unlink(self.path(self.tree))
+        fsync_dir(self.tree)
+
+
+journal_path = Journal.path

@@ -12,9 +12,9 @@ from unittest import mock
 
 from ..errors import SetupError
 from ..testing_support import FakeTreeTestCase, snapshot, write
-from . import fs_journal, install_journal, installer
-from .fs_journal import TEMP_SUFFIX, atomic_write, owner_of
-from .install_journal import Journal, journal_path
+from . import fs_journal, installer
+from .fs_journal import (TEMP_SUFFIX, Journal, atomic_write, journal_path,
+                         owner_of)
 
 
 class AtomicWriteTest(unittest.TestCase):
@@ -81,9 +81,10 @@ class AtomicWriteTest(unittest.TestCase):
         self.assertEqual(os.listdir(self.dir), ['Kconfig'])
 
     def test_leftovers_are_found_by_name(self):
-        # mkstemp's name, and the one an older sva-kunit used.
-        ours = ['Kconfig.a1b2c3d_' + TEMP_SUFFIX, 'Kconfig' + TEMP_SUFFIX]
+        ours = ['Kconfig.a1b2c3d_' + TEMP_SUFFIX,
+                'Kconfig.zz99yy88' + TEMP_SUFFIX]
         others = ['Kconfig.orig', 'Kconfig.x.a1b2c3d_' + TEMP_SUFFIX,
+                  'Kconfig' + TEMP_SUFFIX,
                   'Kconfig.a1b2c3' + TEMP_SUFFIX, 'Makefile' + TEMP_SUFFIX]
         for name in ours + others:
             write(self.dir, name, b'half')
@@ -134,7 +135,7 @@ class InterruptTest(FakeTreeTestCase):
         """How many actions the command's plan has from the current tree."""
         plan = (installer.plan_sync(self.tree, self.payload())
                 if command == self.install
-                else installer.plan_sync(self.tree, {}, ()))
+                else installer.plan_sync(self.tree, {}))
         return len(plan.actions)
 
     def test_ctrl_c_between_two_writes_rolls_back_at_once(self):
@@ -175,8 +176,7 @@ class InterruptTest(FakeTreeTestCase):
               b'half')
         self.uninstall()
         self.assertEqual(snapshot(self.tree), self.before)
-        # The name an older sva-kunit gave its temporary file.
-        write(self.tree, Journal.NAME + TEMP_SUFFIX, b'{"ver')
+        write(self.tree, Journal.NAME + '.ab12cd34' + TEMP_SUFFIX, b'[{')
         self.install()
         self.assertEqual(snapshot(self.tree), self.installed)
 
@@ -216,14 +216,10 @@ class InterruptTest(FakeTreeTestCase):
         self.interrupted(self.install, 4, killed=True)
         with open(journal_path(self.tree)) as f:
             good = json.load(f)
-        entry = good['entries'][0]
-        version = good['version']
-        for doc in ([1], {'version': 0}, {'version': version, 'entries': [1]},
-                    {'version': version, 'entries': []},
-                    dict(good, entries=[dict(entry, data=None)]),
-                    dict(good, entries=[dict(entry, mode='0o644')]),
-                    dict(good, entries=[dict(entry, before='link')]),
-                    dict(good, entries=[dict(entry, owner=['a', 0])])):
+        entry = good[0]
+        for doc in ([1], {'entries': good}, [], [dict(entry, data=None)],
+                    [dict(entry, mode='0o644')], [dict(entry, before='link')],
+                    [dict(entry, owner=['a', 0])]):
             write(self.tree, Journal.NAME, json.dumps(doc).encode())
             before = snapshot(self.tree)
             for command in (self.install, self.uninstall):
@@ -245,10 +241,10 @@ class InterruptTest(FakeTreeTestCase):
 
     def test_finish_makes_every_touched_directory_durable(self):
         journal = Journal.begin(self.tree, [
-            ('drivers/iommu/fake-iommu', install_journal.DIR),
-            ('drivers/iommu/Kconfig', install_journal.ABSENT)])
+            ('drivers/iommu/fake-iommu', fs_journal.DIR),
+            ('drivers/iommu/Kconfig', fs_journal.ABSENT)])
         synced = []
-        with mock.patch.object(install_journal, 'fsync_dir', synced.append):
+        with mock.patch.object(fs_journal, 'fsync_dir', synced.append):
             journal.finish()
         self.assertEqual(synced, [os.path.join(self.tree, 'drivers', 'iommu'),
                                   self.tree])

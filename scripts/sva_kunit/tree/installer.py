@@ -1,6 +1,5 @@
-"""Install, sync and uninstall (a sync to nothing) the payload and hook
-lines: plan_sync() checks everything before any change, sync() changes
-under a Journal that puts the tree back if anything fails."""
+"""Install, sync and uninstall (a sync to nothing): plan_sync() checks
+everything before any change, sync() changes under a Journal."""
 
 import json
 import os
@@ -8,11 +7,10 @@ from dataclasses import dataclass, field
 from typing import Iterable, List, Mapping, Optional, Sequence, TextIO
 
 from ..errors import SetupError
-from .fs_journal import atomic_write, read_bytes, read_file, sha256
-from .install_journal import ABSENT, DIR, Journal
+from .fs_journal import (ABSENT, DIR, Journal, atomic_write, read_bytes,
+                         read_file, sha256)
 from .manifest import (HOOKS, MANIFEST_NAME, Hook, Manifest, apply_hook,
-                       load_manifest, new_manifest, present_lines,
-                       remove_hook)
+                       load_manifest, new_manifest, remove_hook)
 from .payload import PayloadFile
 
 # An action's kind: what it does, and what it did.
@@ -44,16 +42,12 @@ class Plan:
         return [a for a in self.actions if a.path != MANIFEST_NAME]
 
 
-def _abs(tree: str, rel: str) -> str:
-    return os.path.join(tree, *rel.split('/'))
-
-
 def _plan_hooks(tree: str, hook_table: Sequence[Hook], old: Manifest,
                 new: Manifest) -> List[Action]:
     wanted = {h.path: h for h in hook_table}
     actions = []
     for rel in sorted(set(wanted) | set(old['hooks'])):
-        path = _abs(tree, rel)
+        path = os.path.join(tree, rel)
         current = read_file(path)
         rec = old['hooks'].get(rel)
         hook = wanted.get(rel)
@@ -65,23 +59,22 @@ def _plan_hooks(tree: str, hook_table: Sequence[Hook], old: Manifest,
         if rec is not None:
             # Other edits to the file are the user's and stay; only our
             # own lines must be there as we added them.
-            old_hook = Hook(rel, tuple(rec['lines']), rec['placement'],
-                            rec['anchor'])
             try:
-                original = remove_hook(old_hook, original,
+                original = remove_hook(rec['lines'], original,
                                        rec['added_newline'])
             except ValueError as e:
                 raise SetupError(f'{path} was modified after sva-kunit added '
                                  f'its hook lines ({e})', 'put that line '
                                  'back as it was, or ' + RESTORE_BY_HAND
                                  ) from None
-            if hook == old_hook:
+            if hook and list(hook.lines) == rec['lines']:
                 new['hooks'][rel] = rec
                 continue
         if hook is None:
             actions.append(Action(UNHOOK, rel, original, mode))
             continue
-        foreign = present_lines(hook, original)
+        existing = {line.rstrip() for line in original.splitlines()}
+        foreign = [line for line in hook.lines if line.encode() in existing]
         if foreign:
             raise SetupError(f'{path} already has the line {foreign[0]!r} '
                              'but sva-kunit did not add it',
@@ -93,24 +86,21 @@ def _plan_hooks(tree: str, hook_table: Sequence[Hook], old: Manifest,
                              'the sva-kunit hook before',
                              'use an unmodified v6.11 or later kernel tree'
                              ) from None
-        new['hooks'][rel] = {
-            'lines': list(hook.lines), 'placement': hook.placement,
-            'anchor': hook.anchor, 'added_newline': added_newline}
+        new['hooks'][rel] = {'lines': list(hook.lines),
+                             'added_newline': added_newline}
         actions.append(Action(HOOK, rel, installed, mode))
     return actions
 
 
-def plan_sync(tree: str, payload: Mapping[str, PayloadFile],
-              hook_table: Sequence[Hook] = HOOKS) -> Plan:
-    """Every action needed to make the tree hold exactly this payload;
-    SetupError, before anything changes, when the tree is not ours to
-    change."""
+def plan_sync(tree: str, payload: Mapping[str, PayloadFile]) -> Plan:
+    """Every action that makes the tree hold exactly this payload;
+    SetupError, before any change, when the tree is not ours to change."""
     old = load_manifest(tree) or new_manifest()
     for rel, rec in sorted(old['files'].items()):
-        current = read_bytes(_abs(tree, rel))
+        current = read_bytes(os.path.join(tree, rel))
         # A deleted file loses nothing; only silent edits would be lost.
         if current is not None and sha256(current) != rec['sha256']:
-            raise SetupError(f'{_abs(tree, rel)} was modified after '
+            raise SetupError(f'{os.path.join(tree, rel)} was modified after '
                              'sva-kunit installed it',
                              'undo that change, or ' + RESTORE_BY_HAND)
     needed = {rel.rsplit('/', depth)[0] for rel in payload
@@ -118,7 +108,7 @@ def plan_sync(tree: str, payload: Mapping[str, PayloadFile],
     new = new_manifest()
     plan = Plan()
     for rel in sorted(needed):  # so a directory comes before its contents
-        path = _abs(tree, rel)
+        path = os.path.join(tree, rel)
         if not os.path.isdir(path):
             if os.path.lexists(path):
                 raise SetupError(f'{path} is in the way of the directory '
@@ -129,23 +119,22 @@ def plan_sync(tree: str, payload: Mapping[str, PayloadFile],
         elif rel in old['dirs']:
             new['dirs'].append(rel)
     for rel, item in sorted(payload.items()):
-        path = _abs(tree, rel)
+        path = os.path.join(tree, rel)
         if rel not in old['files'] and os.path.lexists(path):
             raise SetupError(f'{path} already exists and was not installed '
                              'by sva-kunit', 'move it away or use a clean '
                              'tree')
-        new['files'][rel] = {'sha256': sha256(item.data),
-                             'mode': oct(item.mode)}
+        new['files'][rel] = {'sha256': sha256(item.data)}
         # Rewriting an unchanged file would bump its mtime and make the
         # next kernel build recompile it, so only touch real differences.
         if read_file(path) != (item.data, item.mode):
             plan.actions.append(Action(WRITE, rel, item.data, item.mode))
-    plan.actions += _plan_hooks(tree, hook_table, old, new)
+    plan.actions += _plan_hooks(tree, HOOKS if payload else (), old, new)
     gone = {rel for rel in set(old['files']) - set(payload)
-            if os.path.lexists(_abs(tree, rel))}
+            if os.path.lexists(os.path.join(tree, rel))}
     plan.actions += [Action(REMOVE, rel) for rel in sorted(gone)]
     for rel in sorted(set(old['dirs']) - needed, reverse=True):
-        path = _abs(tree, rel)
+        path = os.path.join(tree, rel)
         if not os.path.isdir(path):
             continue
         leftovers = sorted(name for name in os.listdir(path)
@@ -161,14 +150,14 @@ def plan_sync(tree: str, payload: Mapping[str, PayloadFile],
     # still accurate after rollback.
     empty = not (new['files'] or new['dirs'] or new['hooks'])
     data = None if empty else (json.dumps(new, indent=2) + '\n').encode()
-    if read_bytes(_abs(tree, MANIFEST_NAME)) != data:
+    if read_bytes(os.path.join(tree, MANIFEST_NAME)) != data:
         plan.actions.append(Action(REMOVE if empty else WRITE, MANIFEST_NAME,
                                    data))
     return plan
 
 
 def _perform(tree: str, action: Action) -> None:
-    path = _abs(tree, action.path)
+    path = os.path.join(tree, action.path)
     if action.kind == MKDIR:
         os.mkdir(path)
     elif action.kind == RMDIR:
@@ -186,11 +175,10 @@ def describe(plan: Plan, dry_run: bool) -> Iterable[str]:
 
 
 def sync(tree: str, payload: Mapping[str, PayloadFile],
-         dry_run: bool = False, hook_table: Sequence[Hook] = HOOKS,
-         out: Optional[TextIO] = None) -> Plan:
+         dry_run: bool = False, out: Optional[TextIO] = None) -> Plan:
     """Install or update the payload (none: uninstall) after undoing an
     interrupted install or uninstall; with dry_run, only plan it."""
-    if dry_run and Journal.load(tree) is not None:
+    if dry_run and os.path.lexists(Journal.path(tree)):
         raise SetupError(f'{Journal.path(tree)} records an interrupted '
                          'install or uninstall, so a dry run cannot tell '
                          'what would change', 'rerun without --dry-run, '
@@ -199,7 +187,7 @@ def sync(tree: str, payload: Mapping[str, PayloadFile],
         out.write('sva-kunit: undid the half-done changes of an '
                   f'interrupted install or uninstall in {tree}\n')
         out.flush()
-    plan = plan_sync(tree, payload, hook_table)
+    plan = plan_sync(tree, payload)
     if dry_run or not plan.actions:
         return plan
     try:
@@ -207,38 +195,32 @@ def sync(tree: str, payload: Mapping[str, PayloadFile],
                                         else ABSENT if a.data is None
                                         else sha256(a.data))
                                        for a in plan.actions])
-    except ValueError as e:  # a path of ours leads out through a symlink
-        raise SetupError(f'{tree}: {e}; nothing was changed',
-                         'use a tree without such symlinks') from None
-    except OSError as e:
-        raise SetupError(f'cannot write {Journal.path(tree)} '
-                         f'({e.strerror}); nothing was changed',
-                         'fix that and rerun') from None
-    current = plan.actions[0]
-    try:
-        for current in plan.actions:
-            _perform(tree, current)
-    except BaseException as e:
-        # Roll back, also on Ctrl-C; if even that is cut short, the
-        # journal lets the next command finish the job.
-        what = f'{current.kind[0]} {current.path}'
+    except (ValueError, OSError) as e:  # e.g. a symlink out of the tree
+        raise SetupError(f'cannot start changing {tree} ({e}); nothing was '
+                         'changed', 'fix that and rerun') from None
+    for action in plan.actions:
         try:
-            journal.rollback()
-        except OSError as undo_error:
-            raise SetupError(f'changing {tree} failed at "{what}" ({e}) '
-                             f'and rolling back failed too ({undo_error})',
-                             'fix that and rerun install or uninstall, '
-                             'which undo the rest, or ' + RESTORE_BY_HAND
-                             ) from e
-        if not isinstance(e, Exception):
-            raise
-        raise SetupError(f'changing {tree} failed at "{what}" ({e}); the '
-                         'tree was restored to how it was',
-                         'fix the cause and rerun') from e
+            _perform(tree, action)
+        except BaseException as e:
+            # Roll back, also on Ctrl-C; if even that is cut short, the
+            # journal lets the next command finish the job.
+            what = (f'changing {tree} failed at "{action.kind[0]} '
+                    f'{action.path}" ({e})')
+            try:
+                journal.rollback()
+            except OSError as undo:
+                raise SetupError(f'{what} and rolling back failed too '
+                                 f'({undo})', 'fix that and rerun install '
+                                 'or uninstall, which undo the rest, or '
+                                 + RESTORE_BY_HAND) from e
+            if not isinstance(e, Exception):
+                raise
+            raise SetupError(f'{what}; the tree was restored to how it '
+                             'was', 'fix the cause and rerun') from e
     journal.finish()
     return plan
 
 
 def uninstall(tree: str, dry_run: bool = False,
               out: Optional[TextIO] = None) -> Plan:
-    return sync(tree, {}, dry_run, (), out)
+    return sync(tree, {}, dry_run, out)

@@ -8,7 +8,7 @@ from ..errors import SetupError
 from ..testing_support import IOMMU_MAKEFILE, FakeTreeTestCase, snapshot, write
 from . import installer
 from .fs_journal import sha256
-from .manifest import APPEND, HOOKS, MANIFEST_NAME, Hook, load_manifest
+from .manifest import HOOKS, MANIFEST_NAME, Hook, load_manifest
 
 
 class InstallerTest(FakeTreeTestCase):
@@ -48,7 +48,8 @@ class InstallerTest(FakeTreeTestCase):
         older = tuple(replace(h, lines=h.lines[:1] + h.lines[-1:])
                       if h.path == 'drivers/iommu/Makefile' else h
                       for h in HOOKS)
-        installer.sync(self.tree, self.payload(), hook_table=older)
+        with mock.patch.object(installer, 'HOOKS', older):
+            installer.sync(self.tree, self.payload())
         self.assertNotIn(b'iommu-sva-model-test.o',
                          self.read('drivers/iommu/Makefile'))
         installer.sync(self.tree, self.payload())
@@ -131,8 +132,12 @@ class InstallerTest(FakeTreeTestCase):
         self.assertEqual(snapshot(self.tree), before)
 
     def test_foreign_hook_line_stops_before_any_change(self):
+        # A longer line that only starts like one of ours is no hook line.
         write(self.tree, 'drivers/iommu/Makefile', IOMMU_MAKEFILE +
-              b'obj-$(CONFIG_FAKE_IOMMU) += fake-iommu/\n')
+              b'obj-$(CONFIG_FAKE_IOMMU) += fake-iommu/x.o\n')
+        self.assertTrue(installer.plan_sync(self.tree, self.payload()).actions)
+        write(self.tree, 'drivers/iommu/Makefile', IOMMU_MAKEFILE +
+              b'obj-$(CONFIG_FAKE_IOMMU) += fake-iommu/  \n')
         before = snapshot(self.tree)
         with self.assertRaises(SetupError) as cm:
             installer.sync(self.tree, self.payload())
@@ -246,8 +251,9 @@ class InstallerTest(FakeTreeTestCase):
     def test_changed_hook_table_is_resynced_and_uninstallable(self):
         installer.sync(self.tree, self.payload())
         changed = (Hook(path='drivers/iommu/Makefile',
-                        lines=('obj-y += other/',), placement=APPEND),)
-        installer.sync(self.tree, self.payload(), hook_table=changed)
+                        lines=('obj-y += other/',)),)
+        with mock.patch.object(installer, 'HOOKS', changed):
+            installer.sync(self.tree, self.payload())
         self.assertTrue(self.read('drivers/iommu/Makefile').endswith(
             IOMMU_MAKEFILE + b'obj-y += other/\n'))
         self.assertNotIn(b'fake-iommu', self.read('drivers/iommu/Kconfig'))
@@ -308,7 +314,7 @@ class InstallerTest(FakeTreeTestCase):
         path = os.path.join(self.tree, MANIFEST_NAME)
         with open(path) as f:
             good = json.load(f)
-        record = {'sha256': sha256(b'precious\n'), 'mode': '0o644'}
+        record = {'sha256': sha256(b'precious\n')}
         hook = dict(good['hooks']['drivers/iommu/Makefile'])
         for rel in ('../outside/victim.txt', outside + '/victim.txt',
                     'drivers/link/victim.txt', 'drivers/./iommu/x.c', ''):

@@ -11,43 +11,31 @@ import shutil
 import subprocess
 import tempfile
 import time
-from typing import (Callable, Dict, List, Mapping, NamedTuple, Optional,
-                    Sequence, TextIO, Tuple)
+from typing import Dict, List, NamedTuple, Optional, Sequence, TextIO, Tuple
 
 from ..errors import SetupError
 
 
 class KernelSource(NamedTuple):
-    version: str     # what --source takes
     package: str     # the Debian package holding /usr/src/<package>.tar.xz
-    # The Debian suite to fetch it from when the machine's apt has no
-    # candidate for it; '' when only the machine's own apt may provide it.
-    suite: str
+    suite: str       # fetched from it if apt lacks the package ('': never)
 
 
-SOURCES = {s.version: s for s in (
-    KernelSource('7.3', 'linux-source-7.3', 'trixie-backports'),
-    KernelSource('6.12', 'linux-source-6.12', ''),
-    KernelSource('7.2', 'linux-source-7.2', 'sid'),
-)}
+SOURCES = {'7.3': KernelSource('linux-source-7.3', 'trixie-backports'),
+           '6.12': KernelSource('linux-source-6.12', ''),
+           '7.2': KernelSource('linux-source-7.2', 'sid')}
 DEFAULT_SOURCE = '7.3'
 # What building any kernel source needs.
 REQUIRED_PACKAGES = ('flex', 'bison', 'bc', 'libelf-dev', 'libssl-dev',
                      'gcc', 'make', 'python3', 'ccache')
 
 CACHE_ENV = 'SVA_KUNIT_CACHE'
-EXTRACT_PREFIX = '.extract-'
-DOWNLOAD_PREFIX = '.download-'
-APT_ETC = '/etc/apt'
-OS_RELEASE = '/etc/os-release'
+WORK_PREFIX = '.extract-'
 DEFAULT_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg'
 UPDATE_EVERY_S = 3600
-STAMP = 'updated'   # what the sources were at the last `apt-get update`
 
-Runner = Callable[..., 'subprocess.CompletedProcess[str]']
 # apt's messages are translated; its output is parsed only in this locale.
 C_LOCALE = {'LC_ALL': 'C', 'LANGUAGE': ''}
-Entry = Dict[str, str]   # deb822 field (lower case) -> value, and 'origin'
 
 
 class Archive(NamedTuple):
@@ -71,33 +59,26 @@ def source_tree(cache_dir: str, version: str, out: TextIO,
                 packages: Sequence[str] = REQUIRED_PACKAGES,
                 members: Sequence[str] = (),
                 tarball_into: Optional[str] = None) -> str:
-    """The cached tree of --source=version (with members, only those
-    files), or with tarball_into its pristine tarball (a fetched one under
-    tarball_into); packages (and the source's, from the machine's apt)
-    are installed first."""
+    """The cached tree of --source=version (members: see ensure_tree), or
+    with tarball_into its pristine tarball; packages installed first."""
     source = SOURCES[source_version(version)]
     if needed(source, cache_dir):
         if packages:
             ensure_packages(out, packages)
         return fetched_tree(cache_dir, source, out, members=members,
                             into=tarball_into)
-    package = source.package
-    versions = ensure_packages(out, (*packages, package))
+    versions = ensure_packages(out, (*packages, source.package))
     if tarball_into is not None:
-        return find_tarball(package)
-    return ensure_tree(cache_dir, package, versions[package], out,
-                       members=members)
+        return find_tarball(source.package)
+    return ensure_tree(cache_dir, source.package, versions[source.package],
+                       out, members=members)
 
 
-# The machine's packages.
-
-def installed_versions(packages: Sequence[str],
-                       run: Runner = subprocess.run) -> Dict[str, str]:
-    """package -> version for those of `packages` that are installed."""
+def installed_versions(packages: Sequence[str]) -> Dict[str, str]:
     try:
-        proc = run(['dpkg-query', '-W', '-f=${Package}\t${Status}\t'
-                    '${Version}\n', *packages],
-                   capture_output=True, text=True, check=False)
+        proc = subprocess.run(['dpkg-query', '-W', '-f=${Package}\t'
+                               '${Status}\t${Version}\n', *packages],
+                              capture_output=True, text=True, check=False)
     except FileNotFoundError:
         raise SetupError('dpkg-query not found (the default kernel tree '
                          'comes from a Debian package)',
@@ -109,13 +90,12 @@ def installed_versions(packages: Sequence[str],
         r'^([^\t:]+)[^\t]*\t[^\t]* installed\t(\S+)$', proc.stdout, re.M)}
 
 
-def candidate(package: str, run: Runner = subprocess.run,
-              apt_options: Sequence[str] = ()) -> str:
+def candidate(package: str, apt_options: Sequence[str] = ()) -> str:
     """The version apt would install, '' if none (or no apt)."""
     try:
-        proc = run(['apt-cache', *apt_options, 'policy', package],
-                   capture_output=True, text=True, check=False,
-                   env=dict(os.environ, **C_LOCALE))
+        proc = subprocess.run(['apt-cache', *apt_options, 'policy', package],
+                              capture_output=True, text=True, check=False,
+                              env=dict(os.environ, **C_LOCALE))
     except FileNotFoundError:
         return ''
     # An unknown package prints nothing; a known one without a version
@@ -124,16 +104,14 @@ def candidate(package: str, run: Runner = subprocess.run,
     return found[1] if found and found[1] != '(none)' else ''
 
 
-def ensure_packages(out: TextIO, packages: Sequence[str] = REQUIRED_PACKAGES,
-                    run: Runner = subprocess.run,
-                    is_root: Callable[[], bool] = lambda: os.geteuid() == 0
+def ensure_packages(out: TextIO, packages: Sequence[str] = REQUIRED_PACKAGES
                     ) -> Dict[str, str]:
     """Install missing packages when root, else explain; return versions."""
-    versions = installed_versions(packages, run)
+    versions = installed_versions(packages)
     missing = [p for p in packages if p not in versions]
     if not missing:
         return versions
-    if not is_root():
+    if os.geteuid() != 0:
         raise SetupError('missing Debian packages: ' + ' '.join(missing),
                          'install them with: sudo apt-get install -y '
                          + ' '.join(missing))
@@ -141,26 +119,20 @@ def ensure_packages(out: TextIO, packages: Sequence[str] = REQUIRED_PACKAGES,
     for argv in (['apt-get', 'update'], ['apt-get', 'install', '-y',
                                          *missing]):
         print('sva-kunit:', *argv, file=out, flush=True)
-        proc = run(argv, env=env, check=False)
+        proc = subprocess.run(argv, env=env, check=False)
         if proc.returncode != 0:
             raise SetupError(f'"{" ".join(argv)}" failed (exit '
                              f'{proc.returncode})', 'fix apt (see its '
                              'output above) and rerun')
-    versions = installed_versions(packages, run)
-    still = [p for p in packages if p not in versions]
-    if still:
-        raise SetupError('apt-get did not install: ' + ' '.join(still),
-                         'install them by hand and rerun')
-    return versions
+    return installed_versions(packages)
 
 
 # The cache: trees/<package>_<version> (files/...: only a few files of
 # it, for checkpatch.pl), and a build directory per tree.
 
-def default_cache_dir(env: Mapping[str, str] = os.environ) -> str:
-    if env.get(CACHE_ENV):
-        return os.path.abspath(env[CACHE_ENV])
-    return os.path.join(os.path.expanduser('~'), '.cache', 'sva-kunit')
+def default_cache_dir() -> str:
+    return os.path.abspath(os.environ.get(CACHE_ENV) or
+                           os.path.expanduser('~/.cache/sva-kunit'))
 
 
 def _safe(text: str) -> str:
@@ -186,8 +158,8 @@ def find_tarball(package: str) -> str:
 
 def cached_tree(cache_dir: str, package: str, version: Optional[str] = None,
                 members: Sequence[str] = ()) -> Optional[str]:
-    """The cached tree of this package version (None: of the one extracted
-    last), else with members a cached directory of files holding them."""
+    """The tree of this version (None: the newest), else with members a
+    directory of files holding them."""
     name = f'{package}_{_safe(version) if version else "*"}'
     for kind in ('trees', 'files') if members else ('trees',):
         found = glob.glob(os.path.join(cache_dir, kind, name, ''))
@@ -198,21 +170,23 @@ def cached_tree(cache_dir: str, package: str, version: Optional[str] = None,
     return None
 
 
-def remove_abandoned(parent: str, prefix: str = EXTRACT_PREFIX) -> None:
-    """Delete temp dirs (prefix + pid + '-...') of processes that died."""
+def work_dir(parent: str) -> 'tempfile.TemporaryDirectory[str]':
+    """A temp dir in parent; those of processes that died are deleted."""
+    os.makedirs(parent, exist_ok=True)
     for name in os.listdir(parent):
-        match = re.match(re.escape(prefix) + r'(\d+)-', name)
-        if match and not os.path.exists(f'/proc/{match.group(1)}'):
+        match = re.match(re.escape(WORK_PREFIX) + r'(\d+)-', name)
+        if match and not os.path.exists(f'/proc/{match[1]}'):
             shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+    return tempfile.TemporaryDirectory(prefix=f'{WORK_PREFIX}{os.getpid()}-',
+                                       dir=parent, ignore_cleanup_errors=True)
 
 
 def ensure_tree(cache_dir: str, package: str, version: str, out: TextIO,
-                tarball: Optional[str] = None, run: Runner = subprocess.run,
+                tarball: Optional[str] = None,
                 members: Sequence[str] = ()) -> str:
-    """The cached tree of this package version, extracted once from
-    tarball (default: the installed package's).  With members (tree-
-    relative paths) and no whole tree cached, a directory of just those:
-    tar still reads the whole tarball, but writes only them."""
+    """The tree of this package version, extracted once from tarball
+    (default: the installed package's); with members, only those files
+    unless the whole tree is cached."""
     found = cached_tree(cache_dir, package, version, members)
     if found:
         return found
@@ -224,17 +198,12 @@ def ensure_tree(cache_dir: str, package: str, version: str, out: TextIO,
           flush=True)
     # Into a temporary directory, renamed into place only when complete:
     # an interrupted extraction is never taken for a tree.
-    parent = os.path.dirname(final)
-    os.makedirs(parent, exist_ok=True)
-    remove_abandoned(parent)
-    tmp = tempfile.mkdtemp(prefix=f'{EXTRACT_PREFIX}{os.getpid()}-',
-                           dir=parent)
-    try:
+    with work_dir(os.path.dirname(final)) as tmp:
         # One directory level, then the member: "*" must not match "/".
         patterns = (['--wildcards', '--no-wildcards-match-slash']
                     + [f'*/{m}' for m in members] if members else [])
-        proc = run(['tar', '-xf', tarball, '-C', tmp, '--no-same-owner',
-                    *patterns], check=False)
+        proc = subprocess.run(['tar', '-xf', tarball, '-C', tmp,
+                               '--no-same-owner', *patterns], check=False)
         if proc.returncode != 0:
             raise SetupError(f'extracting {tarball} failed (tar exit '
                              f'{proc.returncode})', 'check free space in '
@@ -245,7 +214,7 @@ def ensure_tree(cache_dir: str, package: str, version: str, out: TextIO,
             raise SetupError(f'{tarball} does not hold exactly one top '
                              'directory', f'reinstall {package}')
         if members and os.path.isdir(final):
-            # Fewer files than asked for now: an older harness's set.
+            # Fewer files than asked for now (cached_tree said so).
             os.rename(final, os.path.join(tmp, 'old'))
         try:
             os.rename(os.path.join(tmp, entries[0]), final)
@@ -253,79 +222,55 @@ def ensure_tree(cache_dir: str, package: str, version: str, out: TextIO,
             # Another sva-kunit finished the same extraction first.
             if not os.path.isdir(final):
                 raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 
 # Fetching from a Debian suite the machine's apt does not use.
 
-def parse_deb822(text: str, origin: str = '') -> List[Entry]:
+def parse_deb822(text: str) -> List[Dict[str, str]]:
     entries = []
-    for stanza in re.split(r'\n\s*\n', text):
-        fields = {'origin': origin}
-        key = ''
-        for line in stanza.split('\n'):
-            if line.startswith('#') or not line.strip():
-                continue
-            if line[0] not in ' \t':
-                key, _, value = line.partition(':')
-                key = key.strip().lower()
-                fields[key] = value.strip()
-            elif key:   # a continuation line: an embedded key, say
-                fields[key] += '\n' + line.strip()
-        if key and fields.get('enabled', 'yes').lower() != 'no':
+    for stanza in re.split(r'\n\s*\n', re.sub(r'(?m)^#.*\n?', '', text)):
+        # A value goes on over indented lines (an embedded key, say).
+        fields = {key.strip().lower(): '\n'.join(
+            line.strip() for line in value.split('\n'))
+            for key, value in re.findall(r'^(\S[^:\n]*):(.*(?:\n[ \t].*)*)',
+                                         stanza, re.M)}
+        if fields and fields.get('enabled', 'yes').lower() != 'no':
             entries.append(fields)
     return entries
 
 
-def parse_one_line(text: str, origin: str = '') -> List[Entry]:
+def parse_one_line(text: str) -> List[Dict[str, str]]:
     """`deb [opt=value ...] URI suite [component ...]` lines."""
-    entries = []
-    for line in text.split('\n'):
-        m = re.match(r'\s*(deb|deb-src)\s+(\[[^]]*\]\s*)?(\S+)\s+(\S+)',
-                     line.split('#', 1)[0])
-        if m:
-            options = dict(o.partition('=')[::2]
-                           for o in (m[2] or '').strip('[] \t').split())
-            entries.append({'types': m[1], 'uris': m[3], 'suites': m[4],
-                            'signed-by': options.get('signed-by', ''),
-                            'origin': origin})
-    return entries
+    return [{'types': m[1], 'uris': m[3], 'suites': m[4],
+             'signed-by': ''.join(re.findall(r'\bsigned-by=([^]\s]+)',
+                                             m[2] or ''))}
+            for m in re.finditer(r'(?m)^[ \t]*(deb|deb-src)[ \t]+(\[[^]\n]*'
+                                 r'\][ \t]*)?([^\s#]+)[ \t]+([^\s#]+)', text)]
 
 
-def release_codename(path: str = OS_RELEASE) -> str:
-    """VERSION_CODENAME of os-release ('bookworm'), or ''."""
-    found = re.search(r'^VERSION_CODENAME=(.*)$', read_text(path), re.M)
-    return found[1].strip().strip('"\'') if found else ''
-
-
-def pick_archive(entries: Sequence[Entry], codename: str) -> Archive:
-    """The Debian archive: the first deb entry for the release itself."""
+def machine_archive(etc: str = '/etc/apt',
+                    os_release: str = '/etc/os-release') -> Archive:
+    """The Debian archive: apt's first deb entry for the release itself."""
+    found = re.search(r'^VERSION_CODENAME=(.*)$', read_text(os_release),
+                      re.M)
+    codename = found[1].strip().strip('"\'') if found else ''
     if not codename:
-        raise Unavailable(f'no VERSION_CODENAME in {OS_RELEASE}')
-    for e in entries:
-        uris = e.get('uris', '').split()
-        if ('deb' in e.get('types', '').split() and uris
-                and codename in e.get('suites', '').split()):
-            keyring = e.get('signed-by', '').rstrip() or (
-                DEFAULT_KEYRING if os.path.isfile(DEFAULT_KEYRING) else '')
-            return Archive(uris[0], keyring)
-    files = sorted({e['origin'] for e in entries if e['origin']})
-    raise Unavailable(f'no "deb" entry for suite {codename} in '
-                      f'{", ".join(files) or "the apt sources"}')
-
-
-def machine_archive(etc: str = APT_ETC, os_release: str = OS_RELEASE
-                    ) -> Archive:
+        raise Unavailable(f'no VERSION_CODENAME in {os_release}')
     parts = os.path.join(etc, 'sources.list.d')
-    entries: List[Entry] = []
     for path in [os.path.join(etc, 'sources.list')] + sorted(
             glob.glob(f'{parts}/*.list') + glob.glob(f'{parts}/*.sources')):
         # In apt's order.
         parse = parse_deb822 if path.endswith('.sources') else parse_one_line
-        entries += parse(read_text(path), path)
-    return pick_archive(entries, release_codename(os_release))
+        for e in parse(read_text(path)):
+            uris = e.get('uris', '').split()
+            if ('deb' in e.get('types', '').split() and uris
+                    and codename in e.get('suites', '').split()):
+                keyring = e.get('signed-by', '').rstrip() or (
+                    DEFAULT_KEYRING if os.path.isfile(DEFAULT_KEYRING)
+                    else '')
+                return Archive(uris[0], keyring)
+    raise Unavailable(f'no "deb" entry for suite {codename} in {etc}')
 
 
 def private_sources(archive: Archive, suite: str) -> str:
@@ -349,36 +294,33 @@ def read_text(path: str) -> str:
 
 
 def _apt_options(root: str) -> List[str]:
-    """Point apt at the private state in root, <cache>/apt/<suite>."""
     return ['-o', f'Dir::Etc::sourcelist={root}/sources.sources',
             '-o', 'Dir::Etc::sourceparts=-',
             '-o', f'Dir::State::Lists={root}/lists',
             '-o', f'Dir::Cache={root}/cache']
 
 
-def needed(source: KernelSource, cache_dir: str,
-           run: Runner = subprocess.run) -> bool:
-    """Must source's package be fetched into the cache (True), or does it
-    come from the machine's apt (False)?  Installed: from there.  Fetched
-    before: fetched again, without asking the machine's apt (0.6 s).
-    Else fetched only if the machine's apt has no candidate."""
-    if not source.suite or installed_versions([source.package], run):
+def needed(source: KernelSource, cache_dir: str) -> bool:
+    """Must source's package be fetched (or come from the machine's apt)?
+    Once fetched, the machine's apt is not asked again (0.6 s)."""
+    if not source.suite or installed_versions([source.package]):
         return False
     if os.path.isfile(os.path.join(cache_dir, 'apt', source.suite,
                                    'sources.sources')):
         return True
-    return not candidate(source.package, run)
+    return not candidate(source.package)
 
 
-def _run(argv: List[str], run: Runner, out: Optional[TextIO] = None,
+def _run(argv: List[str], out: Optional[TextIO] = None,
          cwd: Optional[str] = None) -> Tuple[int, str]:
-    """Exit status and why: the first error line (apt's later ones sum
-    up), else the last warning."""
+    """Exit status and why: the first error (apt's later ones sum up),
+    else the last warning."""
     if out:
         print(f'sva-kunit: {shlex.join(argv)}', file=out, flush=True)
     try:
-        proc = run(argv, capture_output=True, text=True, check=False,
-                   cwd=cwd, env=dict(os.environ, **C_LOCALE))
+        proc = subprocess.run(argv, capture_output=True, text=True,
+                              check=False, cwd=cwd,
+                              env=dict(os.environ, **C_LOCALE))
     except FileNotFoundError:
         raise Unavailable(f'{argv[0]} not found') from None
     lines = [' '.join(line.split()) for line in
@@ -389,50 +331,19 @@ def _run(argv: List[str], run: Runner, out: Optional[TextIO] = None,
     return proc.returncode, why[0]
 
 
-def _locate(cache_dir: str, source: KernelSource, out: TextIO, run: Runner,
-            archive: Callable[[], Archive]) -> Tuple[str, str]:
-    """The private apt dir of source's suite, its lists up to date, and
-    the version of source's package there."""
-    found = archive()
-    root = os.path.join(cache_dir, 'apt', source.suite)
-    for path in ('lists/partial', 'cache/archives/partial'):
-        os.makedirs(os.path.join(root, path), exist_ok=True)
-    text = private_sources(found, source.suite)
-    sources = os.path.join(root, 'sources.sources')
-    stamp = os.path.join(root, STAMP)
-    if read_text(sources) != text:
-        with open(sources, 'w', encoding='utf-8') as f:
-            f.write(text)
-    # Lists of other sources are stale whatever their age.
-    if (read_text(stamp) != text or
-            time.time() - os.path.getmtime(stamp) >= UPDATE_EVERY_S):
-        # --error-on=any: else an unreachable archive is only a warning.
-        rc, why = _run(['apt-get', *_apt_options(root), '--error-on=any',
-                        'update'], run, out)
-        if rc != 0:
-            raise Unavailable(f'apt-get update failed: {why}')
-        with open(stamp, 'w', encoding='utf-8') as f:
-            f.write(text)
-    version = candidate(source.package, run, _apt_options(root))
-    if not version:
-        raise Unavailable(f'no {source.package} in {found.uri} '
-                          f'{source.suite}')
-    return root, version
-
-
 def _download(root: str, source: KernelSource, version: str, into: str,
-              out: TextIO, run: Runner) -> str:
+              out: TextIO) -> str:
     """Download the .deb into `into`, unpack it there; the tarball."""
     started = time.monotonic()
     os.makedirs(into, exist_ok=True)
     rc, why = _run(['apt-get', *_apt_options(root), 'download',
-                    f'{source.package}={version}'], run, out, cwd=into)
+                    f'{source.package}={version}'], out, cwd=into)
     debs = glob.glob(os.path.join(into, '*.deb'))
     if rc != 0 or len(debs) != 1:
         raise Unavailable(f'apt-get download failed: {why}')
     size = os.path.getsize(debs[0])
     unpacked = os.path.join(into, 'unpacked')
-    rc, why = _run(['dpkg-deb', '-x', debs[0], unpacked], run)
+    rc, why = _run(['dpkg-deb', '-x', debs[0], unpacked])
     tarball = os.path.join(unpacked, 'usr', 'src', f'{source.package}.tar.xz')
     if rc != 0 or not os.path.isfile(tarball):
         raise SetupError(f'unpacking {debs[0]} gave no {tarball} ({why})',
@@ -446,30 +357,44 @@ def _download(root: str, source: KernelSource, version: str, into: str,
 
 
 def fetched_tree(cache_dir: str, source: KernelSource, out: TextIO,
-                 run: Runner = subprocess.run,
-                 archive: Callable[[], Archive] = machine_archive,
                  members: Sequence[str] = (),
                  into: Optional[str] = None) -> str:
-    """The cached tree of source's package as its suite has it now,
-    fetched and extracted if needed (members: see ensure_tree), else an
-    earlier one when the suite cannot be reached.  With into: the
-    package's pristine tarball, unpacked under into."""
+    """The tree of source's package as its suite has it now (members: see
+    ensure_tree), else one fetched earlier if the suite is unreachable;
+    with into, the package's pristine tarball, unpacked under into."""
     try:
-        root, version = _locate(cache_dir, source, out, run, archive)
+        archive = machine_archive()
+        root = os.path.join(cache_dir, 'apt', source.suite)
+        for path in ('lists/partial', 'cache/archives/partial'):
+            os.makedirs(os.path.join(root, path), exist_ok=True)
+        text = private_sources(archive, source.suite)
+        sources = os.path.join(root, 'sources.sources')
+        # Its mtime is when `apt-get update` last succeeded: the lists are
+        # refreshed hourly, and at once when the sources change.
+        if read_text(sources) != text or (
+                time.time() - os.path.getmtime(sources) >= UPDATE_EVERY_S):
+            with open(sources, 'w', encoding='utf-8') as f:
+                f.write(text)
+            os.utime(sources, (0, 0))
+            # --error-on=any: else an unreachable archive is a warning.
+            rc, why = _run(['apt-get', *_apt_options(root),
+                            '--error-on=any', 'update'], out)
+            if rc != 0:
+                raise Unavailable(f'apt-get update failed: {why}')
+            os.utime(sources)
+        version = candidate(source.package, _apt_options(root))
+        if not version:
+            raise Unavailable(f'no {source.package} in {archive.uri} '
+                              f'{source.suite}')
         if into is not None:
-            return _download(root, source, version, into, out, run)
+            return _download(root, source, version, into, out)
         found = cached_tree(cache_dir, source.package, version, members)
         if found:
             return found
-        remove_abandoned(root, DOWNLOAD_PREFIX)
-        work = tempfile.mkdtemp(prefix=f'{DOWNLOAD_PREFIX}{os.getpid()}-',
-                                dir=root)
-        try:
-            tarball = _download(root, source, version, work, out, run)
+        with work_dir(root) as work:
+            tarball = _download(root, source, version, work, out)
             return ensure_tree(cache_dir, source.package, version, out,
-                               tarball, run, members)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+                               tarball, members)
     except Unavailable as e:
         cached = (cached_tree(cache_dir, source.package, None, members)
                   if into is None else None)

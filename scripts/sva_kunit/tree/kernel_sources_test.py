@@ -1,11 +1,13 @@
+import contextlib
 import io
 import os
 import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 import unittest
-from typing import List, Optional
+from typing import Iterator, List, Optional
 from unittest import mock
 
 from ..errors import SetupError
@@ -103,6 +105,12 @@ class FakeDpkg:
                 self.installed[p] = '1.0'
         return subprocess.CompletedProcess(argv, self.apt_rc, '', '')
 
+    @contextlib.contextmanager
+    def patched(self, root: bool) -> Iterator[None]:
+        with mock.patch('subprocess.run', self), \
+                mock.patch('os.geteuid', return_value=0 if root else 1000):
+            yield
+
 
 ALL = {p: '1' for p in kernel_sources.REQUIRED_PACKAGES}
 
@@ -111,10 +119,10 @@ class PackagesTest(unittest.TestCase):
 
     def test_all_installed_returns_versions(self):
         fake = FakeDpkg(dict(ALL, **{'linux-source-6.12': '6.12.117-1'}))
-        versions = kernel_sources.ensure_packages(
-            io.StringIO(),
-            kernel_sources.REQUIRED_PACKAGES + ('linux-source-6.12',),
-            run=fake, is_root=lambda: False)
+        with fake.patched(root=False):
+            versions = kernel_sources.ensure_packages(
+                io.StringIO(),
+                kernel_sources.REQUIRED_PACKAGES + ('linux-source-6.12',))
         self.assertEqual(versions['linux-source-6.12'], '6.12.117-1')
         self.assertEqual([c[0] for c in fake.calls], ['dpkg-query'])
 
@@ -123,37 +131,35 @@ class PackagesTest(unittest.TestCase):
                              for p in kernel_sources.REQUIRED_PACKAGES))
 
     def test_candidate(self):
-        def policy(stdout):
+        def candidate(stdout):
             def run(argv, **kwargs):
                 self.assertEqual(argv, ['apt-cache', 'policy', 'pkg'])
                 self.assertEqual(kwargs['env']['LC_ALL'], 'C')
                 return subprocess.CompletedProcess(argv, 0, stdout, '')
-            return run
-        self.assertEqual(kernel_sources.candidate('pkg', policy(
-            'pkg:\n  Installed: (none)\n  Candidate: 6.12.117-1~deb12u1\n')),
-            '6.12.117-1~deb12u1')
-        self.assertEqual(kernel_sources.candidate('pkg', policy(
-            'pkg:\n  Installed: (none)\n  Candidate: (none)\n')), '')
-        self.assertEqual(kernel_sources.candidate('pkg', policy('')), '')
-
-        def no_apt(argv, **kwargs):
-            raise FileNotFoundError(argv[0])
-        self.assertEqual(kernel_sources.candidate('pkg', no_apt), '')
+            with mock.patch('subprocess.run', run):
+                return kernel_sources.candidate('pkg')
+        self.assertEqual(candidate('pkg:\n  Installed: (none)\n  Candidate: '
+                                   '6.12.117-1~deb12u1\n'),
+                         '6.12.117-1~deb12u1')
+        self.assertEqual(candidate('pkg:\n  Installed: (none)\n  Candidate: '
+                                   '(none)\n'), '')
+        self.assertEqual(candidate(''), '')
+        with mock.patch('subprocess.run', side_effect=FileNotFoundError):
+            self.assertEqual(kernel_sources.candidate('pkg'), '')
 
     def test_not_installed_states_count_as_missing(self):
-        def run(argv, **kwargs):
-            return subprocess.CompletedProcess(
-                argv, 0, 'bc\tdeinstall ok config-files\t1.07\n'
-                'flex\tinstall ok installed\t2.6\n', '')
-        self.assertEqual(
-            kernel_sources.installed_versions(['bc', 'flex'], run),
-            {'flex': '2.6'})
+        with mock.patch('subprocess.run', return_value=subprocess.
+                        CompletedProcess([], 0, 'bc\tdeinstall ok config-'
+                                         'files\t1.07\nflex\tinstall ok '
+                                         'installed\t2.6\n', '')):
+            self.assertEqual(
+                kernel_sources.installed_versions(['bc', 'flex']),
+                {'flex': '2.6'})
 
     def test_missing_as_user_is_one_line_error(self):
         fake = FakeDpkg({p: '1' for p in ALL if p not in ('flex', 'bc')})
-        with self.assertRaises(SetupError) as cm:
-            kernel_sources.ensure_packages(io.StringIO(), run=fake,
-                                           is_root=lambda: False)
+        with self.assertRaises(SetupError) as cm, fake.patched(root=False):
+            kernel_sources.ensure_packages(io.StringIO())
         self.assertEqual(cm.exception.one_line(), 'sva-kunit: error: missing '
                          'Debian packages: flex bc; install them with: sudo '
                          'apt-get install -y flex bc')
@@ -161,24 +167,22 @@ class PackagesTest(unittest.TestCase):
 
     def test_missing_as_root_installs_with_apt(self):
         fake = FakeDpkg({p: '1' for p in ALL if p != 'ccache'})
-        kernel_sources.ensure_packages(io.StringIO(), run=fake,
-                                       is_root=lambda: True)
+        with fake.patched(root=True):
+            kernel_sources.ensure_packages(io.StringIO())
         self.assertIn(['apt-get', 'update'], fake.calls)
         self.assertIn(['apt-get', 'install', '-y', 'ccache'], fake.calls)
 
     def test_apt_failure_is_setup_error(self):
         fake = FakeDpkg({})
         fake.apt_rc = 100
-        with self.assertRaises(SetupError) as cm:
-            kernel_sources.ensure_packages(io.StringIO(), run=fake,
-                                           is_root=lambda: True)
+        with self.assertRaises(SetupError) as cm, fake.patched(root=True):
+            kernel_sources.ensure_packages(io.StringIO())
         self.assertIn('"apt-get update" failed (exit 100)', str(cm.exception))
 
     def test_no_dpkg(self):
-        def run(argv, **kwargs):
-            raise FileNotFoundError(argv[0])
-        with self.assertRaises(SetupError):
-            kernel_sources.installed_versions(['bc'], run)
+        with self.assertRaises(SetupError), \
+                mock.patch('subprocess.run', side_effect=FileNotFoundError):
+            kernel_sources.installed_versions(['bc'])
 
 
 PKG = 'linux-source-6.12'
@@ -198,10 +202,11 @@ class SourceCacheTest(unittest.TestCase):
             tar.addfile(info, io.BytesIO(data))
 
     def test_default_cache_dir(self):
-        self.assertEqual(kernel_sources.default_cache_dir(
-            {'SVA_KUNIT_CACHE': '/x/y'}), '/x/y')
-        self.assertTrue(kernel_sources.default_cache_dir({}).endswith(
-            os.path.join('.cache', 'sva-kunit')))
+        with mock.patch.dict(os.environ, {'SVA_KUNIT_CACHE': '/x/y'}):
+            self.assertEqual(kernel_sources.default_cache_dir(), '/x/y')
+        with mock.patch.dict(os.environ, {'SVA_KUNIT_CACHE': ''}):
+            self.assertTrue(kernel_sources.default_cache_dir().endswith(
+                os.path.join('.cache', 'sva-kunit')))
 
     def test_extracts_once_per_version(self):
         out = io.StringIO()
@@ -230,10 +235,10 @@ class SourceCacheTest(unittest.TestCase):
             target = argv[argv.index('-C') + 1]
             os.makedirs(os.path.join(target, 'linux-source-6.12'))
             raise KeyboardInterrupt
-        with mock.patch('subprocess.run', interrupted_tar):
-            with self.assertRaises(KeyboardInterrupt):
-                kernel_sources.ensure_tree(self.cache, PKG, '1', io.StringIO(),
-                                           self.tarball, run=interrupted_tar)
+        with mock.patch('subprocess.run', interrupted_tar), \
+                self.assertRaises(KeyboardInterrupt):
+            kernel_sources.ensure_tree(self.cache, PKG, '1', io.StringIO(),
+                                       self.tarball)
         self.assertFalse(os.path.exists(os.path.join(self.cache, 'trees',
                                                      f'{PKG}_1')))
         tree = kernel_sources.ensure_tree(self.cache, PKG, '1', io.StringIO(),
@@ -249,11 +254,11 @@ class SourceCacheTest(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.dirname(dead)))
 
     def test_tar_failure_is_setup_error(self):
-        def failing(argv, **kwargs):
-            return subprocess.CompletedProcess(argv, 2)
-        with self.assertRaises(SetupError) as cm:
+        with self.assertRaises(SetupError) as cm, mock.patch(
+                'subprocess.run', return_value=subprocess.CompletedProcess(
+                    [], 2)):
             kernel_sources.ensure_tree(self.cache, PKG, '1', io.StringIO(),
-                                       self.tarball, run=failing)
+                                       self.tarball)
         self.assertIn('tar exit 2', str(cm.exception))
         self.assertEqual(os.listdir(os.path.join(self.cache, 'trees')), [])
 
@@ -321,10 +326,10 @@ class EnsureFilesTest(unittest.TestCase):
         self.tarball = make_tarball(os.path.join(self._tmp.name, 't.tar.xz'),
                                     CHECKPATCH_TREE)
 
-    def ensure(self, members=MEMBERS, version='1', **kwargs) -> str:
+    def ensure(self, members=MEMBERS, version='1') -> str:
         return kernel_sources.ensure_tree(self.cache, PKG, version,
                                           io.StringIO(), self.tarball,
-                                          members=members, **kwargs)
+                                          members=members)
 
     def test_extracts_only_the_members_once(self):
         files = self.ensure()
@@ -336,14 +341,14 @@ class EnsureFilesTest(unittest.TestCase):
         self.assertEqual(os.listdir(os.path.dirname(files)),
                          [os.path.basename(files)])
         with mock.patch('subprocess.run') as run:
-            self.assertEqual(self.ensure(run=run), files)
+            self.assertEqual(self.ensure(), files)
         run.assert_not_called()
 
     def test_a_cached_whole_tree_is_used(self):
         tree = kernel_sources.ensure_tree(self.cache, PKG, '1', io.StringIO(),
                                           self.tarball)
         with mock.patch('subprocess.run') as run:
-            self.assertEqual(self.ensure(run=run), tree)
+            self.assertEqual(self.ensure(), tree)
         run.assert_not_called()
         self.assertFalse(os.path.exists(os.path.join(self.cache, 'files')))
 
@@ -354,10 +359,10 @@ class EnsureFilesTest(unittest.TestCase):
 
     def test_a_member_missing_from_the_tarball_is_a_setup_error(self):
         def quiet(argv, **kwargs):
-            return subprocess.run(argv, stderr=subprocess.DEVNULL, **kwargs)
-        with self.assertRaises(SetupError) as cm:
-            self.ensure(members=MEMBERS + ('scripts/nonexistent',),
-                        run=quiet)
+            return REAL_RUN(argv, stderr=subprocess.DEVNULL, **kwargs)
+        with self.assertRaises(SetupError) as cm, \
+                mock.patch('subprocess.run', quiet):
+            self.ensure(members=MEMBERS + ('scripts/nonexistent',))
         self.assertIn('tar exit 2', str(cm.exception))
         self.assertEqual(os.listdir(os.path.join(self.cache, 'files')), [])
 
@@ -373,6 +378,7 @@ class EnsureFilesTest(unittest.TestCase):
         self.assertEqual(newest(), tree)
 
 
+REAL_RUN = subprocess.run
 KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg'
 ARCHIVE = Archive('http://mirror.invalid/debian', KEYRING)
 SOURCE = SOURCES['7.3']
@@ -411,12 +417,11 @@ ONE_LINE = ('# deb http://old.invalid/debian bookworm main\n'
 class ParseTest(unittest.TestCase):
 
     def test_deb822_stanzas_and_comments(self):
-        first, second = kernel_sources.parse_deb822(DEB822, 'x.sources')
+        first, second = kernel_sources.parse_deb822(DEB822)
         self.assertEqual(first, {
             'types': 'deb', 'uris': 'http://mirror.invalid/debian',
             'suites': 'bookworm bookworm-updates',
-            'components': 'main contrib', 'signed-by': KEYRING,
-            'origin': 'x.sources'})
+            'components': 'main contrib', 'signed-by': KEYRING})
         self.assertEqual(second['types'], 'deb deb-src')
         self.assertEqual(second['suites'], 'bookworm-security')
 
@@ -441,67 +446,63 @@ class ParseTest(unittest.TestCase):
             '\n -----END PGP PUBLIC KEY BLOCK-----\n'), sources)
 
     def test_one_line_format(self):
-        entries = kernel_sources.parse_one_line(ONE_LINE, 'sources.list')
+        entries = kernel_sources.parse_one_line(ONE_LINE)
         self.assertEqual([e['types'] for e in entries],
                          ['deb-src', 'deb', 'deb', 'deb'])
         self.assertEqual(entries[1], {
             'types': 'deb', 'uris': 'http://mirror.invalid/debian',
-            'suites': 'bookworm', 'signed-by': '/etc/apt/keyrings/mirror.gpg',
-            'origin': 'sources.list'})
+            'suites': 'bookworm', 'signed-by': '/etc/apt/keyrings/mirror.gpg'})
         self.assertEqual(entries[2]['signed-by'], '/k.gpg')
         self.assertEqual(entries[3]['signed-by'], '')
 
-    def test_release_codename(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, 'os-release')
-            with open(path, 'w') as f:
-                f.write('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n'
-                        'VERSION_ID="12"\nVERSION_CODENAME=bookworm\n')
-            self.assertEqual(kernel_sources.release_codename(path), 'bookworm')
-            self.assertEqual(kernel_sources.release_codename(path + '.no'), '')
 
+class MachineArchiveTest(unittest.TestCase):
 
-class PickTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self._tmp.cleanup)
+        self.etc = os.path.join(self._tmp.name, 'apt')
+        self.os_release = os.path.join(self._tmp.name, 'os-release')
+        write(self.etc, 'sources.list', b'# nothing here\n')
+
+    def archive(self, codename: str = 'bookworm') -> Archive:
+        with open(self.os_release, 'w') as f:
+            f.write('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n'
+                    f'VERSION_ID="12"\nVERSION_CODENAME={codename}\n')
+        return kernel_sources.machine_archive(self.etc, self.os_release)
 
     def test_the_entry_of_the_release_itself(self):
-        entries = (kernel_sources.parse_deb822(SECURITY_ONLY) +
-                   kernel_sources.parse_one_line(ONE_LINE))
-        self.assertEqual(kernel_sources.pick_archive(entries, 'bookworm'),
+        write(self.etc, 'sources.list.d/a.sources', SECURITY_ONLY.encode())
+        write(self.etc, 'sources.list', ONE_LINE.encode())
+        self.assertEqual(self.archive(),
                          Archive('http://mirror.invalid/debian',
                                  '/etc/apt/keyrings/mirror.gpg'))
         with mock.patch('os.path.isfile', lambda p: p == KEYRING):
-            self.assertEqual(kernel_sources.pick_archive(entries, 'trixie'),
+            self.assertEqual(self.archive('"trixie"'),
                              Archive('http://plain.invalid/debian', KEYRING))
         with mock.patch('os.path.isfile', lambda p: False):
-            self.assertEqual(kernel_sources.pick_archive(entries, 'trixie'),
+            self.assertEqual(self.archive('trixie'),
                              Archive('http://plain.invalid/debian', ''))
 
     def test_security_only_is_no_archive(self):
-        entries = kernel_sources.parse_deb822(SECURITY_ONLY,
-                                              '/e/debian.sources')
+        write(self.etc, 'sources.list.d/security.sources',
+              SECURITY_ONLY.encode())
+        write(self.etc, 'sources.list.d/other.list.disabled',
+              b'deb http://no.invalid/debian bookworm main\n')
         with self.assertRaises(Unavailable) as cm:
-            kernel_sources.pick_archive(entries, 'bookworm')
+            self.archive()
         self.assertEqual(str(cm.exception), 'no "deb" entry for suite '
-                         'bookworm in /e/debian.sources')
+                         f'bookworm in {self.etc}')
         with self.assertRaisesRegex(Unavailable, 'VERSION_CODENAME'):
-            kernel_sources.pick_archive(entries, '')
+            self.archive('')
+        os.unlink(self.os_release)
+        with self.assertRaisesRegex(Unavailable, 'VERSION_CODENAME'):
+            kernel_sources.machine_archive(self.etc, self.os_release)
 
-    def test_machine_archive_reads_both_formats(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            etc = os.path.join(tmp, 'apt')
-            write(etc, 'sources.list', b'# nothing here\n')
-            write(etc, 'sources.list.d/security.sources',
-                  SECURITY_ONLY.encode())
-            write(etc, 'sources.list.d/other.list.disabled',
-                  b'deb http://no.invalid/debian bookworm main\n')
-            os_release = os.path.join(tmp, 'os-release')
-            with open(os_release, 'w') as f:
-                f.write('VERSION_CODENAME=bookworm\n')
-            with self.assertRaisesRegex(Unavailable, 'security.sources$'):
-                kernel_sources.machine_archive(etc, os_release)
-            write(etc, 'sources.list.d/debian.sources', DEB822.encode())
-            self.assertEqual(kernel_sources.machine_archive(etc, os_release),
-                             Archive('http://mirror.invalid/debian', KEYRING))
+    def test_deb822_wins_when_it_has_the_entry(self):
+        write(self.etc, 'sources.list.d/debian.sources', DEB822.encode())
+        self.assertEqual(self.archive(),
+                         Archive('http://mirror.invalid/debian', KEYRING))
 
 
 class PrivateSourcesTest(unittest.TestCase):
@@ -542,7 +543,7 @@ class FakeApt:
         self.calls.append(argv)
         self.cwds.append(kwargs.get('cwd'))
         if argv[0] == 'tar':
-            return subprocess.run(argv, check=False)
+            return REAL_RUN(argv, check=False)
         assert kwargs['env']['LC_ALL'] == 'C'
         if argv[0] == 'apt-get' and argv[-1] == 'update':
             if self.update_rc:
@@ -596,10 +597,13 @@ class FetchTest(unittest.TestCase):
         self.apt = FakeApt(tarball)
         self.root = os.path.join(self.cache, 'apt', 'trixie-backports')
 
-    def fetch(self, archive=lambda: ARCHIVE) -> tuple:
+    def fetch(self, archive=ARCHIVE, **kwargs) -> tuple:
         out = io.StringIO()
-        tree = kernel_sources.fetched_tree(self.cache, SOURCE, out, self.apt,
-                                           archive)
+        with mock.patch('subprocess.run', self.apt), \
+                mock.patch.object(kernel_sources, 'machine_archive',
+                                  side_effect=[archive]):
+            tree = kernel_sources.fetched_tree(self.cache, SOURCE, out,
+                                               **kwargs)
         return tree, out.getvalue()
 
     def test_fetch_extract_and_clean_up(self):
@@ -639,14 +643,14 @@ class FetchTest(unittest.TestCase):
                              'keyrings/debian-archive-keyring.gpg\n')
         # The .deb and its unpacked files are gone; the lists stay.
         self.assertEqual(sorted(os.listdir(self.root)),
-                         ['cache', 'lists', 'sources.sources', 'updated'])
+                         ['cache', 'lists', 'sources.sources'])
         self.assertTrue(os.path.isdir(os.path.join(self.root, 'lists',
                                                    'partial')))
         self.assertTrue(os.path.isdir(os.path.join(
             self.root, 'cache', 'archives', 'partial')))
 
     def test_a_download_left_by_a_dead_process_is_removed(self):
-        dead = os.path.join(self.root, '.download-999999999-x')
+        dead = os.path.join(self.root, '.extract-999999999-x')
         os.makedirs(dead)
         self.fetch()
         self.assertFalse(os.path.exists(dead))
@@ -662,7 +666,8 @@ class FetchTest(unittest.TestCase):
 
     def test_stale_lists_are_updated_and_a_new_version_fetched(self):
         first, _ = self.fetch()
-        os.utime(os.path.join(self.root, 'updated'), (1, 1))
+        os.utime(os.path.join(self.root, 'sources.sources'),
+                 (time.time() - 3600,) * 2)
         self.apt.version = '7.3.5-1~bpo13+1'
         self.apt.calls.clear()
         second, _ = self.fetch()
@@ -673,7 +678,7 @@ class FetchTest(unittest.TestCase):
     def test_changed_mirror_rewrites_sources_and_updates(self):
         self.fetch()
         self.apt.calls.clear()
-        self.fetch(lambda: Archive('http://other.invalid/debian', ''))
+        self.fetch(Archive('http://other.invalid/debian', ''))
         self.assertEqual(self.apt.commands()[0], 'apt-get --error-on=any '
                          'update')
         with open(os.path.join(self.root, 'sources.sources')) as f:
@@ -681,7 +686,7 @@ class FetchTest(unittest.TestCase):
 
     def test_offline_uses_the_cached_tree_with_a_note(self):
         first, _ = self.fetch()
-        os.unlink(os.path.join(self.root, 'updated'))
+        os.utime(os.path.join(self.root, 'sources.sources'), (1, 1))
         self.apt.update_rc = 100
         again, out = self.fetch()
         self.assertEqual(again, first)
@@ -691,8 +696,14 @@ class FetchTest(unittest.TestCase):
                          'invalid/debian/dists/trixie-backports/InRelease '
                          "Could not resolve 'mirror.invalid'; using the tree "
                          f'fetched earlier, {first}')
+        # The lists stay stale until an update succeeds.
+        self.apt.update_rc = 0
+        self.apt.calls.clear()
+        self.fetch()
+        self.assertEqual(self.apt.commands()[0], 'apt-get --error-on=any '
+                         'update')
 
-    def error(self, archive=lambda: ARCHIVE) -> str:
+    def error(self, archive=ARCHIVE) -> str:
         with self.assertRaises(SetupError) as cm:
             self.fetch(archive)
         self.assertFalse(os.path.exists(os.path.join(self.cache, 'trees')))
@@ -715,7 +726,7 @@ class FetchTest(unittest.TestCase):
                       'linux/x.deb 404 Not Found); use --source=6.12',
                       self.error())
         self.assertEqual(sorted(os.listdir(self.root)),
-                         ['cache', 'lists', 'sources.sources', 'updated'])
+                         ['cache', 'lists', 'sources.sources'])
 
     def test_package_unknown_in_the_suite(self):
         self.apt.version = None
@@ -724,23 +735,16 @@ class FetchTest(unittest.TestCase):
                       '--source=6.12 or --kernel=DIR', self.error())
 
     def test_no_debian_entry_in_the_apt_config(self):
-        def none() -> Archive:
-            raise Unavailable('no "deb" entry for suite bookworm in '
-                              '/etc/apt/sources.list.d/debian.sources')
+        none = Unavailable('no "deb" entry for suite bookworm in /etc/apt')
         self.assertEqual(self.error(none), "sva-kunit: error: "
                          "linux-source-7.3 is not available from this "
                          "machine's Debian archive (trixie-backports: no "
-                         '"deb" entry for suite bookworm in /etc/apt/'
-                         'sources.list.d/debian.sources); use --source=6.12 '
-                         'or --kernel=DIR')
+                         '"deb" entry for suite bookworm in /etc/apt); use '
+                         '--source=6.12 or --kernel=DIR')
         self.assertEqual(self.apt.calls, [])
 
     def fetch_files(self) -> tuple:
-        out = io.StringIO()
-        found = kernel_sources.fetched_tree(self.cache, SOURCE, out, self.apt,
-                                            lambda: ARCHIVE,
-                                            members=('Makefile',))
-        return found, out.getvalue()
+        return self.fetch(members=('Makefile',))
 
     def test_only_the_members_are_extracted_and_kept(self):
         files, out = self.fetch_files()
@@ -750,13 +754,13 @@ class FetchTest(unittest.TestCase):
         self.assertIn('extracting Makefile from', out)
         self.assertFalse(os.path.exists(os.path.join(self.cache, 'trees')))
         self.assertEqual(sorted(os.listdir(self.root)),
-                         ['cache', 'lists', 'sources.sources', 'updated'])
+                         ['cache', 'lists', 'sources.sources'])
         self.apt.calls.clear()
         self.assertEqual(self.fetch_files(), (files, ''))
         self.assertEqual(self.apt.commands(),
                          ['apt-cache policy linux-source-7.3'])
         # Offline, the files fetched earlier serve, with a note.
-        os.unlink(os.path.join(self.root, 'updated'))
+        os.utime(os.path.join(self.root, 'sources.sources'), (1, 1))
         self.apt.update_rc = 100
         again, out = self.fetch_files()
         self.assertEqual(again, files)
@@ -771,9 +775,7 @@ class FetchTest(unittest.TestCase):
 
     def test_fetched_tarball_for_the_bisect_selftest(self):
         into = os.path.join(self._tmp.name, 'work', 'deb')
-        tarball = kernel_sources.fetched_tree(self.cache, SOURCE,
-                                              io.StringIO(), self.apt,
-                                              lambda: ARCHIVE, into=into)
+        tarball, _ = self.fetch(into=into)
         self.assertEqual(tarball, os.path.join(
             into, 'unpacked', 'usr', 'src', 'linux-source-7.3.tar.xz'))
         self.assertTrue(os.path.isfile(tarball))
@@ -802,22 +804,21 @@ class NeededTest(unittest.TestCase):
 
     def test_cases(self):
         with tempfile.TemporaryDirectory() as cache:
-            run = self.runner(False, False)[0]
-            self.assertFalse(kernel_sources.needed(SOURCES['6.12'], cache,
-                                                   run))
-            run, calls = self.runner(True, False)
-            self.assertFalse(kernel_sources.needed(SOURCE, cache, run))
-            self.assertEqual(calls, ['dpkg-query'])
-            run, calls = self.runner(False, True)
-            self.assertFalse(kernel_sources.needed(SOURCE, cache, run))
-            run, calls = self.runner(False, False)
-            self.assertTrue(kernel_sources.needed(SOURCE, cache, run))
-            self.assertEqual(calls, ['dpkg-query', 'apt-cache'])
+            def needed(source, installed: bool, candidate: bool) -> tuple:
+                run, calls = self.runner(installed, candidate)
+                with mock.patch('subprocess.run', run):
+                    return kernel_sources.needed(source, cache), calls
+            self.assertEqual(needed(SOURCES['6.12'], False, False),
+                             (False, []))
+            self.assertEqual(needed(SOURCE, True, False),
+                             (False, ['dpkg-query']))
+            self.assertFalse(needed(SOURCE, False, True)[0])
+            self.assertEqual(needed(SOURCE, False, False),
+                             (True, ['dpkg-query', 'apt-cache']))
             # Fetched before: the machine's apt is not asked again.
             write(cache, 'apt/trixie-backports/sources.sources', b'')
-            run, calls = self.runner(False, True)
-            self.assertTrue(kernel_sources.needed(SOURCE, cache, run))
-            self.assertEqual(calls, ['dpkg-query'])
+            self.assertEqual(needed(SOURCE, False, True),
+                             (True, ['dpkg-query']))
 
 
 if __name__ == '__main__':

@@ -2,6 +2,7 @@ import glob
 import os
 import tempfile
 import unittest
+from unittest import mock
 
 from ..errors import SetupError
 from ..testing_support import make_fake_tree, snapshot, write
@@ -78,10 +79,11 @@ class ValidateTreeTest(unittest.TestCase):
             b'struct fwnode_handle *iommu_fwnode);',
             b'struct fwnode_handle *iommu_fwnode,\n\t\t      const struct '
             b'iommu_ops *ops);'))
-        self.assertEqual([r.what for r in
-                          kernel_tree.missing_requirements(tree)],
-                         ['two-argument iommu_fwspec_init() (v6.11, "iommu: '
-                          'Resolve fwspec ops automatically")'])
+        self.assertEqual(self.error(tree), f'sva-kunit: error: {tree}: the '
+                         'tree lacks what the suite needs: two-argument '
+                         'iommu_fwspec_init() (v6.11, "iommu: Resolve fwspec '
+                         'ops automatically") in include/linux/iommu.h; use '
+                         'a v6.11 or later kernel tree')
 
     def test_either_file_may_hold_an_item(self):
         tree = make_fake_tree(os.path.join(self.root, 'linux'))
@@ -106,7 +108,8 @@ class ValidateTreeTest(unittest.TestCase):
             self.skipTest(f'no real tree (set {REAL_TREES_ENV})')
         for tree in trees:
             with self.subTest(tree=tree):
-                self.assertEqual(kernel_tree.missing_requirements(tree), [])
+                self.assertEqual(kernel_tree.validate_tree(tree),
+                                 os.path.abspath(tree))
 
     def test_missing_iommu_header(self):
         tree = make_fake_tree(os.path.join(self.root, 'linux'))
@@ -123,13 +126,15 @@ def kernel_tree_text(tree: str) -> bytes:
 class HostToolsTest(unittest.TestCase):
 
     def test_all_present(self):
-        kernel_tree.require_host_tools(lambda tool: '/usr/bin/' + tool)
+        with mock.patch('shutil.which', lambda tool: '/usr/bin/' + tool):
+            kernel_tree.require_host_tools()
 
     def test_missing_tools_named_with_apt_command(self):
         def which(tool):
             return None if tool in ('flex', 'bc') else '/usr/bin/' + tool
-        with self.assertRaises(SetupError) as cm:
-            kernel_tree.require_host_tools(which)
+        with self.assertRaises(SetupError) as cm, \
+                mock.patch('shutil.which', which):
+            kernel_tree.require_host_tools()
         self.assertEqual(cm.exception.one_line(), 'sva-kunit: error: missing '
                          'host tools: flex, bc; install them with: sudo '
                          'apt-get install -y flex bc')

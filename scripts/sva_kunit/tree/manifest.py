@@ -1,26 +1,20 @@
-"""The hook lines the suite adds to existing kernel files, and the
-manifest, kept in the tree, of all that sva-kunit put there: without it
-uninstall could not tell our files from the user's, nor a re-install a
-stale suite file from someone's edit."""
+"""The hook lines the suite adds to kernel files, and the manifest of all
+that sva-kunit put in a tree: how uninstall tells our files from yours."""
 
 import json
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import SetupError
 from .fs_journal import check_shape, read_bytes, tree_path
-
-BEFORE_LAST_ANCHOR = 'before-last-anchor'
-APPEND = 'append'
 
 
 @dataclass(frozen=True)
 class Hook:
     path: str               # tree-relative, '/'-separated
     lines: Tuple[str, ...]  # without newlines
-    placement: str          # BEFORE_LAST_ANCHOR or APPEND
-    anchor: str = ''        # the line to insert before (BEFORE_LAST_ANCHOR)
+    anchor: str = ''        # inserted before its last copy; '' appends
 
 
 # The single table of edits to existing kernel files.  The Kconfig source
@@ -28,7 +22,6 @@ class Hook:
 HOOKS: Tuple[Hook, ...] = (
     Hook(path='drivers/iommu/Kconfig',
          lines=('source "drivers/iommu/fake-iommu/Kconfig"',),
-         placement=BEFORE_LAST_ANCHOR,
          anchor='endif # IOMMU_SUPPORT'),
     Hook(path='drivers/iommu/Makefile',
          # Link order is suite order: iommu_sva_leak (in iommu-sva-test.o)
@@ -39,23 +32,17 @@ HOOKS: Tuple[Hook, ...] = (
                 'CFLAGS_iommu-sva-model-test.o += $(fake_iommu_compat_flags)',
                 'CFLAGS_iommu-sva-test.o += $(fake_iommu_compat_flags)',
                 'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-model-test.o',
-                'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-test.o'),
-         placement=APPEND),
+                'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-test.o')),
 )
-
-
-def present_lines(hook: Hook, content: bytes) -> List[str]:
-    existing = {line.rstrip() for line in content.splitlines()}
-    return [h for h in hook.lines if h.encode() in existing]
 
 
 def apply_hook(hook: Hook, content: bytes) -> Tuple[bytes, bool]:
     """Return (new content, whether a missing final newline was added)."""
-    added_newline = (hook.placement == APPEND and bool(content)
+    added_newline = (not hook.anchor and bool(content)
                      and not content.endswith(b'\n'))
     lines = (content + b'\n' * added_newline).splitlines(keepends=True)
     at = len(lines)
-    if hook.placement == BEFORE_LAST_ANCHOR:
+    if hook.anchor:
         anchors = [i for i, line in enumerate(lines)
                    if line.rstrip() == hook.anchor.encode()]
         if not anchors:
@@ -71,12 +58,13 @@ def _find(lines: List[bytes], wanted: List[bytes]) -> List[int]:
     return [i for i in range(len(text)) if text[i:i + len(wanted)] == wanted]
 
 
-def remove_hook(hook: Hook, content: bytes, added_newline: bool) -> bytes:
+def remove_hook(hook_lines: Sequence[str], content: bytes,
+                added_newline: bool) -> bytes:
     """The inverse of apply_hook, byte for byte, that keeps lines someone
     added or changed since; ValueError if a hook line is gone, or
     appears twice and the block cannot say which copy is ours."""
     lines = content.splitlines(keepends=True)
-    wanted = [line.encode() for line in hook.lines]
+    wanted = [line.encode() for line in hook_lines]
     block = _find(lines, wanted)
     if len(block) == 1:
         ours = set(range(block[0], block[0] + len(wanted)))
@@ -102,13 +90,11 @@ MANIFEST_NAME = '.sva-kunit-manifest'
 FORMAT_VERSION = 1
 
 # The JSON document: {'format', 'tool', 'files': {path: _FILE}, 'dirs'
-# (created by us), 'hooks': {path: _HOOK}}.  Placement and anchor are kept
-# so that uninstall works after the table in hooks.py has changed.
+# (created by us), 'hooks': {path: _HOOK}}.
 Manifest = Dict[str, Any]
 _TOP = {'format': int, 'files': dict, 'dirs': list, 'hooks': dict}
-_FILE = {'sha256': str, 'mode': str}
-_HOOK = {'lines': list, 'placement': str, 'anchor': str,
-         'added_newline': bool}
+_FILE = {'sha256': str}
+_HOOK = {'lines': list, 'added_newline': bool}
 
 
 def manifest_path(tree: str) -> str:
@@ -132,18 +118,9 @@ def load_manifest(tree: str) -> Optional[Manifest]:
         check_shape(doc, _TOP, 'the manifest')
         if doc['format'] != FORMAT_VERSION:
             raise ValueError(f'unknown manifest format {doc["format"]}')
-        for rel, rec in doc['files'].items():
-            check_shape(rec, _FILE, rel)
-            if not 0 <= int(rec['mode'], 8) <= 0o7777:
-                raise ValueError(f'{rel}: mode {rec["mode"]} out of range')
-        for rel, rec in doc['hooks'].items():
-            if isinstance(rec, dict):  # older manifests lack these two
-                rec.setdefault('anchor', '')
-                rec.setdefault('added_newline', False)
-            check_shape(rec, _HOOK, rel)
-            if rec['placement'] not in (APPEND, BEFORE_LAST_ANCHOR):
-                raise ValueError(f'{rel}: unknown placement '
-                                 f'{rec["placement"]!r}')
+        for key, shape in (('files', _FILE), ('hooks', _HOOK)):
+            for rel, rec in doc[key].items():
+                check_shape(rec, shape, rel)
         for rel in [*doc['files'], *doc['dirs'], *doc['hooks']]:
             tree_path(tree, rel)
     except ValueError as e:

@@ -1,6 +1,4 @@
-"""The files the project copies into a kernel tree: whatever lives under
-the repository's drivers/ and tools/, so a new suite file needs no change
-here."""
+"""The files copied into a kernel tree: all under drivers/ and tools/."""
 
 import fnmatch
 import os
@@ -40,16 +38,14 @@ def collect_payload(repo_root: str) -> Dict[str, PayloadFile]:
     SetupError if there are none."""
     payload: Dict[str, PayloadFile] = {}
     for top in PAYLOAD_DIRS:
-        top_path = os.path.join(repo_root, top)
-        for dirpath, dirnames, filenames in os.walk(top_path):
-            dirnames[:] = sorted(d for d in dirnames if d not in JUNK_DIRS)
-            for name in sorted(filenames):
-                if is_junk(name):
-                    continue
+        for dirpath, dirnames, names in os.walk(os.path.join(repo_root, top)):
+            dirnames[:] = [d for d in dirnames if d not in JUNK_DIRS]
+            for name in names:
                 full = os.path.join(dirpath, name)
                 st = os.lstat(full)
-                if not stat.S_ISREG(st.st_mode):
-                    continue  # symlinks/devices have no place in a tree
+                # Symlinks and devices have no place in a tree either.
+                if is_junk(name) or not stat.S_ISREG(st.st_mode):
+                    continue
                 rel = os.path.relpath(full, repo_root).replace(os.sep, '/')
                 with open(full, 'rb') as f:
                     payload[rel] = PayloadFile(f.read(),

@@ -1,1 +1,0 @@
-"""The git calls that bisect-step, its self-test and the series share."""

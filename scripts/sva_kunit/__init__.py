@@ -1,15 +1,12 @@
 """sva-kunit: build, run and judge the IOMMU SVA KUnit suite.
 
-The package is laid out like tools/testing/kunit/: one small module per
-job, with the unit tests (``*_test.py``) beside the modules, in one
-sub-package per concern: ``tree/`` (the kernel tree: cache, packages,
-installer, manifest, hooks, journal), ``run/`` (the run and its verdict),
-``mutation/`` and ``bisect/``.  On top of them sit the command line
-(``cli.py``, ``command.py``), one ``cmd_*.py`` module per subcommand
-(``bisect-selftest`` is ``cmd_bisect_selftest.py``), and what several
-share: ``errors.py``, ``locks.py``, ``testing_support.py`` and the kept
-kernel logs in ``test_data/``.  A test file is named after the module it
-tests; ``setup_errors_test.py`` (broken trees, across commands) and
-``mutation/mutant_outcome_test.py`` (which also covers ``mutant_report.py``
-on the same fake outcomes) span several on purpose.
+Laid out like tools/testing/kunit/, with the unit tests (``*_test.py``)
+beside the modules, one sub-package per concern: ``tree/`` (getting a
+kernel tree, putting the suite into it and taking it out again, with a
+journal that survives a kill), ``run/`` (running kunit.py and judging
+its kernel log) and ``mutation/`` (the mutant catalogue and its report).
+On top of them sit the command line (``cli.py``, ``command.py``) and one
+``cmd_*.py`` module per subcommand.  ``testing_support.py`` holds the
+fakes the tests share; ``test_data/`` the kernel logs they judge, and
+``upstream/`` the texts of the patch series.
 """

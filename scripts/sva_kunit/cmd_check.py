@@ -76,7 +76,9 @@ def run_kunit_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
             tally.add(test.passed, test.skipped)
             if not test.passed:
                 out.write(f'FAIL {test.name}\n')
-        tally.add(outcome.verdict.log_clean)
+        # The run's own verdict: the log clean, no test left unfinished,
+        # every suite reported, kunit.py content and not stopped.
+        tally.add(outcome.exit_code == EXIT_OK)
     for line in outcome.details:
         out.write(f'  {line}\n')
     out.write(f'{outcome.summary}\n')
@@ -219,6 +221,7 @@ def run_series_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
         kunit_py('plain kunit.py run on the series passes', 'run', build_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:
     tally = Tally(out=out)

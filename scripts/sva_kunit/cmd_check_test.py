@@ -10,7 +10,7 @@ from .cli_test import CliTestCase
 from .errors import SetupError
 from .run import suite_run
 from .run.suite_run import RunOptions
-from .testing_support import KASAN_IN_TEST_LOG, git, write
+from .testing_support import KASAN_IN_TEST_LOG, PASSING_LOG, git, write
 from .tree import checkpatch, kernel_sources
 from .tree.checkpatch import CheckpatchResult
 
@@ -150,6 +150,16 @@ class CheckTest(CliTestCase):
                          (1, '17 passed, 2 failed'))
         self.assertIn('FAIL iommu_sva.iommu_sva_unbind', out)
 
+    def test_a_log_that_ends_inside_a_test_fails(self):
+        os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/bad.h'))
+        # Every finished test passed and no report was printed, but the
+        # kernel died in the middle of the second test.
+        self.set_control(log=PASSING_LOG.split('    ok 2 ')[0])
+        rc, out, _ = self.check()
+        self.assertEqual((rc, out.splitlines()[-1]),
+                         (1, '17 passed, 1 failed'))
+        self.assertIn('the log ends inside', out)
+
     def test_skip_kunit(self):
         with mock.patch.object(checkpatch, 'checkpatch_tree',
                                return_value=self.tree) as small, \
@@ -257,7 +267,6 @@ class UnitTestPartTest(unittest.TestCase):
                                return_value=suite):
             cmd_check.run_unit_tests(None, io.StringIO(), tally)
         self.assertEqual((tally.passed, tally.failed), (1, 1))
-
 
 
 class KunitconfigAtTest(unittest.TestCase):

@@ -89,7 +89,6 @@ def write_files(root, files):
             f.write(text)
 
 
-
 class FormatPatchTest(unittest.TestCase):
 
     def setUp(self):
@@ -356,7 +355,6 @@ class MaintainersTest(unittest.TestCase):
                       text)
         with self.assertRaisesRegex(ValueError, 'already has'):
             maintainers_add_section(text, 'IOMMU SVA KUNIT TESTS\nM:\tD\n')
-
 
 
 if __name__ == '__main__':

@@ -17,15 +17,18 @@ from .testing_support import FAILING_LOG, PASSING_LOG, snapshot, write
 SVA = 'drivers/iommu/iommu-sva.c'
 CATALOGUE = {
     'mutants/01-kill-me.mutant':
-        'Name: kill-me\nTrees: 6.12 7.3\nInvariant: I2,I9\nFix: 0123456789ab\nFile: ' + SVA +
+        'Name: kill-me\nTrees: 6.12 7.3\nInvariant: I2,I9\n'
+        'Fix: 0123456789ab\nFile: ' + SVA +
         '\nDescription: the suite fails on it\n'
         '@@ find\n// sva\n@@ replace\n// KILLED\n',
     'mutants/02-known.mutant':
-        'Name: known\nTrees: 6.12 7.3\nInvariant: I8\nFile: drivers/iommu/iommu.c\n'
+        'Name: known\nTrees: 6.12 7.3\nInvariant: I8\n'
+        'File: drivers/iommu/iommu.c\n'
         'Description: unreachable\nSurvivor: cannot be reached\n'
         '@@ find\n// core\n@@ replace\n// core, mutated\n',
     'mutants/03-misfit.mutant':
-        'Name: misfit\nTrees: 6.12 7.3\nInvariant: I1\nFile: ' + SVA + '\nDescription: x\n'
+        'Name: misfit\nTrees: 6.12 7.3\nInvariant: I1\nFile: ' + SVA +
+        '\nDescription: x\n'
         '@@ find\nnot in the file\n@@ replace\n',
 }
 LOCKDEP_THEN_HANG = PASSING_LOG.split('    ok 2')[0] + (

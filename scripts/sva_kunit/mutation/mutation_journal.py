@@ -1,10 +1,11 @@
 """Put a mutant into a kernel tree and take it out again, surviving a kill,
 with a journal at the tree's top, outside what the installer manages."""
 
-import os
 from typing import Optional, TextIO
 
-from ..tree.fs_journal import Journal, atomic_write, read_file, sha256
+from ..errors import SetupError
+from ..tree.fs_journal import (Journal, atomic_write, read_file, sha256,
+                               tree_path)
 from .mutants import Mutant, NoApply, mutate
 
 
@@ -20,7 +21,11 @@ journal_path = Mutation.path
 
 def apply(tree: str, mutant: Mutant) -> Mutation:
     """Mutate the tree, journal first; NoApply, tree unchanged, on a misfit."""
-    path = os.path.join(tree, *mutant.file.split('/'))
+    try:
+        path = tree_path(tree, mutant.file)
+    except ValueError as e:
+        raise SetupError(f'cannot mutate {mutant.file}: {e}', 'mutate a '
+                         'tree whose source files are its own') from None
     current = read_file(path)
     if current is None:
         raise NoApply(f'{mutant.file} does not exist in the tree')

@@ -58,6 +58,21 @@ class JournalTest(unittest.TestCase):
         self.assertEqual(fs_journal.owner_of(self.path), owner)
         self.assertEqual(snapshot(self.tree), self.before)
 
+    def test_a_source_file_outside_the_tree_is_refused(self):
+        outside = tempfile.TemporaryDirectory()
+        self.addCleanup(outside.cleanup)
+        elsewhere = os.path.join(outside.name, 'elsewhere.c')
+        with open(elsewhere, 'wb') as f:
+            f.write(ORIGINAL)
+        os.unlink(self.path)
+        os.symlink(elsewhere, self.path)
+        before = snapshot(self.tree)
+        with self.assertRaisesRegex(SetupError, 'leads out of the tree'):
+            mutation_journal.apply(self.tree, MUTANT)
+        self.assertEqual(snapshot(self.tree), before)
+        with open(elsewhere, 'rb') as f:
+            self.assertEqual(f.read(), ORIGINAL)
+
     def test_no_apply_changes_nothing(self):
         bad = Mutant('m', ('I1',), SVA, 'd', (Hunk('\tmmgrab(mm);\n', ''),
                                              Hunk('absent', 'x')))

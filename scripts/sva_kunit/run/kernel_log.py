@@ -264,7 +264,6 @@ class Verdict:
         self.pending = []
 
 
-
 judge = Verdict  # judge(log_text) -> Verdict
 
 

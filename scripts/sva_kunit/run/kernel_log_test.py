@@ -323,8 +323,9 @@ class RealKernelOutputTest(unittest.TestCase):
 
     def test_kasan_use_after_free_in_a_test_kunit_called_ok(self):
         verdict = self.judge('uml-7.3-kasan-uaf.log')
-        self.assertEqual([t.name for t in verdict.failed_tests],
-                         ['iommu_sva_bind.sva_test_unbind_after_exit_frees_mm'])
+        self.assertEqual(
+            [t.name for t in verdict.failed_tests],
+            ['iommu_sva_bind.sva_test_unbind_after_exit_frees_mm'])
         [report] = verdict.reports
         self.assertEqual((report.kinds[0], report.where), ('KASAN', TEST))
         self.assertIn('in iommu_sva_unbind_device', report.first_line)

@@ -24,6 +24,7 @@ from .kernel_log import Verdict
 from .kunit_runner import (BUILDING, CONFIGURING, RUN, STAGES, STARTING,
                            KunitRun, run_kunit, test_log_path)
 
+
 @dataclass(frozen=True)
 class Arch:
     packages: Tuple[str, ...]      # Debian packages beyond the common ones
@@ -107,12 +108,7 @@ def resolve_tree(options: RunOptions, out: TextIO) -> str:
 
 def sync_payload(tree: str, repo_root: str, out: TextIO) -> None:
     """Make the tree hold exactly the current suite code."""
-    payload = collect_payload(repo_root)
-    if not payload:
-        raise SetupError(f'no suite files under {repo_root}/drivers or '
-                         f'{repo_root}/tools', 'run sva-kunit from its '
-                         'repository checkout')
-    plan = installer.sync(tree, payload)
+    plan = installer.sync(tree, collect_payload(repo_root))
     for line in installer.describe(plan, dry_run=False):
         out.write(f'sva-kunit: {line}\n')
 

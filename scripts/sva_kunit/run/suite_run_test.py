@@ -40,7 +40,6 @@ class KunitArgvTest(unittest.TestCase):
                                             *boot, *tail, 'iommu_sva.*'])
 
 
-
 class WrapperTest(unittest.TestCase):
 
     def setUp(self) -> None:

@@ -92,7 +92,6 @@ class AtomicWriteTest(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(self.dir)), sorted(others))
 
 
-
 class InterruptTest(FakeTreeTestCase):
 
     def setUp(self) -> None:

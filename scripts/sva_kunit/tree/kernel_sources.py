@@ -129,7 +129,6 @@ def ensure_packages(out: TextIO, packages: Sequence[str] = REQUIRED_PACKAGES
 
 # The cache: trees/<package>_<version> (files/...: only a few files of
 # it, for checkpatch.pl), and a build directory per tree.
-
 def default_cache_dir() -> str:
     return os.path.abspath(os.environ.get(CACHE_ENV) or
                            os.path.expanduser('~/.cache/sva-kunit'))
@@ -226,7 +225,6 @@ def ensure_tree(cache_dir: str, package: str, version: str, out: TextIO,
 
 
 # Fetching from a Debian suite the machine's apt does not use.
-
 def parse_deb822(text: str) -> List[Dict[str, str]]:
     entries = []
     for stanza in re.split(r'\n\s*\n', re.sub(r'(?m)^#.*\n?', '', text)):

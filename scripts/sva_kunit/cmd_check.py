@@ -158,8 +158,12 @@ def run_series_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
     os.makedirs(work)
     try:
         started = time.monotonic()
+        # git for the series; python3-ply, or checkpatch.pl skips its
+        # SPDX check (spdxcheck.py fails to import ply, and says so only
+        # in a traceback).
         tarball = kernel_sources.source_tree(
             options.cache_dir, options.source, out,
+            (*kernel_sources.REQUIRED_PACKAGES, 'git', 'python3-ply'),
             tarball_into=os.path.join(work, 'deb'))
         tree = cmd_bisect_selftest.extract(tarball,
                                            os.path.join(work, 'src'))

@@ -334,8 +334,10 @@ class SeriesPartTest(unittest.TestCase):
         out = io.StringIO()
         tally = cmd_check.Tally(out=out)
         with mock.patch.object(kernel_sources, 'source_tree',
-                               return_value=tarball):
+                               return_value=tarball) as source_tree:
             cmd_check.run_series_part(options, out, tally)
+        # checkpatch.pl's SPDX check needs ply; without it, it is skipped.
+        self.assertIn('python3-ply', source_tree.call_args.args[3])
         # format-patch, git am, 5 checkpatch, get_maintainer, 5 builds,
         # the module, kunit.py run.
         self.assertEqual((tally.passed, tally.failed), (15, 0),

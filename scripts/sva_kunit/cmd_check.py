@@ -32,6 +32,9 @@ BISECT_SOURCE = '6.12'
 QEMU_SMP = '-smp 2'
 CHECKPATCH_CLEAN = re.compile(r'^total: 0 errors, 0 warnings, 0 checks, ',
                               re.M)
+# checkpatch.pl runs scripts/spdxcheck.py as `python3`, and takes its
+# dying (no ply module, say) for a pass: that is no clean result.
+CHECKPATCH_BROKE = re.compile(r'^Traceback \(most recent call last\):', re.M)
 # What get_maintainer.pl must name for the series to reach the right
 # people: the subsystem's list and its maintainers.
 MAINTAINERS_NAMED = ('iommu@lists.linux.dev', '(maintainer:IOMMU SUBSYSTEM)')
@@ -54,6 +57,11 @@ class Tally:
     def record(self, name: str, ok: bool) -> None:
         self.add(ok)
         self.out.write(f'{"PASS" if ok else "FAIL"} {name}\n')
+
+
+def checkpatch_clean(code: int, text: str) -> bool:
+    return (code == 0 and bool(CHECKPATCH_CLEAN.search(text))
+            and not CHECKPATCH_BROKE.search(text))
 
 
 def run_unit_tests(options: RunOptions, out: TextIO, tally: Tally) -> None:
@@ -158,12 +166,12 @@ def run_series_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
     os.makedirs(work)
     try:
         started = time.monotonic()
-        # git for the series; python3-ply, or checkpatch.pl skips its
-        # SPDX check (spdxcheck.py fails to import ply, and says so only
-        # in a traceback).
+        # git for the series; python3-ply and python3-git for
+        # checkpatch.pl's SPDX check (scripts/spdxcheck.py imports both).
         tarball = kernel_sources.source_tree(
             options.cache_dir, options.source, out,
-            (*kernel_sources.REQUIRED_PACKAGES, 'git', 'python3-ply'),
+            (*kernel_sources.REQUIRED_PACKAGES, 'git', 'python3-ply',
+             'python3-git'),
             tarball_into=os.path.join(work, 'deb'))
         tree = cmd_bisect_selftest.extract(tarball,
                                            os.path.join(work, 'src'))
@@ -187,12 +195,16 @@ def run_series_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
                      code == 0)
         if code != 0:
             return
+        # Debian's python3, which python3-ply is for, not one a user put
+        # first in PATH (pyenv, say).
+        system_python = dict(os.environ, PATH=f'/usr/bin:{os.defpath}:'
+                             + os.environ.get('PATH', ''))
         for patch in patches:
             code, text = cmd_bisect_selftest.tee(
                 ['perl', 'scripts/checkpatch.pl', '--strict', patch], tree,
-                out)
+                out, system_python)
             tally.record(f'checkpatch.pl --strict {os.path.basename(patch)}',
-                         code == 0 and bool(CHECKPATCH_CLEAN.search(text)))
+                         checkpatch_clean(code, text))
 
         code, text = cmd_bisect_selftest.tee(
             ['perl', 'scripts/get_maintainer.pl', '--no-git',

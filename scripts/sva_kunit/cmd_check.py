@@ -197,8 +197,8 @@ def run_series_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
             return
         # Debian's python3, which python3-ply is for, not one a user put
         # first in PATH (pyenv, say).
-        system_python = dict(os.environ, PATH=f'/usr/bin:{os.defpath}:'
-                             + os.environ.get('PATH', ''))
+        system_python = dict(os.environ, PATH='/usr/bin:'
+                             + os.environ.get('PATH', os.defpath))
         for patch in patches:
             code, text = cmd_bisect_selftest.tee(
                 ['perl', 'scripts/checkpatch.pl', '--strict', patch], tree,

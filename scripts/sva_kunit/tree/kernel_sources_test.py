@@ -380,38 +380,38 @@ class EnsureFilesTest(unittest.TestCase):
 
 REAL_RUN = subprocess.run
 KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg'
-ARCHIVE = Archive('http://mirror.invalid/debian', KEYRING)
+ARCHIVE = Archive('file:/srv/mirror/debian', KEYRING)
 SOURCE = SOURCES['7.3']
 VERSION = '7.3.4-1~bpo13+1'
 DEB822 = '''Types: deb
-# http://snapshot.invalid/archive/debian/20250520T000000Z
-URIs: http://mirror.invalid/debian
+# file:/srv/snapshot/archive/debian/20250520T000000Z
+URIs: file:/srv/mirror/debian
 Suites: bookworm bookworm-updates
 Components: main contrib
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 # the security archive
 Types: deb deb-src
-URIs: http://security.invalid/debian-security
+URIs: file:/srv/security/debian-security
 Suites: bookworm-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 '''
 
 SECURITY_ONLY = '''Types: deb
-URIs: http://security.invalid/debian-security
+URIs: file:/srv/security/debian-security
 Suites: bookworm-security
 Components: main
 '''
 
-ONE_LINE = ('# deb http://old.invalid/debian bookworm main\n'
-            'deb-src http://src.invalid/debian bookworm main\n'
+ONE_LINE = ('# deb file:/srv/old/debian bookworm main\n'
+            'deb-src file:/srv/src/debian bookworm main\n'
             'deb [arch=amd64 signed-by=/etc/apt/keyrings/mirror.gpg] '
-            'http://mirror.invalid/debian bookworm main non-free-firmware  '
+            'file:/srv/mirror/debian bookworm main non-free-firmware  '
             '# comment\n'
-            'deb [ signed-by=/k.gpg ] http://other.invalid/debian '
+            'deb [ signed-by=/k.gpg ] file:/srv/other/debian '
             'bookworm-updates main\n'
-            'deb http://plain.invalid/debian trixie main\n')
+            'deb file:/srv/plain/debian trixie main\n')
 
 
 class ParseTest(unittest.TestCase):
@@ -419,22 +419,22 @@ class ParseTest(unittest.TestCase):
     def test_deb822_stanzas_and_comments(self):
         first, second = kernel_sources.parse_deb822(DEB822)
         self.assertEqual(first, {
-            'types': 'deb', 'uris': 'http://mirror.invalid/debian',
+            'types': 'deb', 'uris': 'file:/srv/mirror/debian',
             'suites': 'bookworm bookworm-updates',
             'components': 'main contrib', 'signed-by': KEYRING})
         self.assertEqual(second['types'], 'deb deb-src')
         self.assertEqual(second['suites'], 'bookworm-security')
 
     def test_deb822_names_are_case_insensitive_and_disabled_skipped(self):
-        text = ('types: deb\nuris: http://a.invalid/debian\nsuites: bookworm\n'
+        text = ('types: deb\nuris: file:/srv/a/debian\nsuites: bookworm\n'
                 'components: main\n\nTypes: deb\nEnabled: no\n'
-                'URIs: http://b.invalid/debian\nSuites: bookworm\n')
+                'URIs: file:/srv/b/debian\nSuites: bookworm\n')
         [entry] = kernel_sources.parse_deb822(text)
-        self.assertEqual(entry['uris'], 'http://a.invalid/debian')
+        self.assertEqual(entry['uris'], 'file:/srv/a/debian')
         self.assertNotIn('signed-by', entry)
 
     def test_deb822_embedded_key_survives_a_round_trip(self):
-        text = ('Types: deb\nURIs: http://a.invalid/debian\nSuites: bookworm\n'
+        text = ('Types: deb\nURIs: file:/srv/a/debian\nSuites: bookworm\n'
                 'Components: main\nSigned-By:\n -----BEGIN PGP PUBLIC KEY '
                 'BLOCK-----\n .\n mQINBGPL\n -----END PGP PUBLIC KEY '
                 'BLOCK-----\n')
@@ -450,7 +450,7 @@ class ParseTest(unittest.TestCase):
         self.assertEqual([e['types'] for e in entries],
                          ['deb-src', 'deb', 'deb', 'deb'])
         self.assertEqual(entries[1], {
-            'types': 'deb', 'uris': 'http://mirror.invalid/debian',
+            'types': 'deb', 'uris': 'file:/srv/mirror/debian',
             'suites': 'bookworm', 'signed-by': '/etc/apt/keyrings/mirror.gpg'})
         self.assertEqual(entries[2]['signed-by'], '/k.gpg')
         self.assertEqual(entries[3]['signed-by'], '')
@@ -475,20 +475,20 @@ class MachineArchiveTest(unittest.TestCase):
         write(self.etc, 'sources.list.d/a.sources', SECURITY_ONLY.encode())
         write(self.etc, 'sources.list', ONE_LINE.encode())
         self.assertEqual(self.archive(),
-                         Archive('http://mirror.invalid/debian',
+                         Archive('file:/srv/mirror/debian',
                                  '/etc/apt/keyrings/mirror.gpg'))
         with mock.patch('os.path.isfile', lambda p: p == KEYRING):
             self.assertEqual(self.archive('"trixie"'),
-                             Archive('http://plain.invalid/debian', KEYRING))
+                             Archive('file:/srv/plain/debian', KEYRING))
         with mock.patch('os.path.isfile', lambda p: False):
             self.assertEqual(self.archive('trixie'),
-                             Archive('http://plain.invalid/debian', ''))
+                             Archive('file:/srv/plain/debian', ''))
 
     def test_security_only_is_no_archive(self):
         write(self.etc, 'sources.list.d/security.sources',
               SECURITY_ONLY.encode())
         write(self.etc, 'sources.list.d/other.list.disabled',
-              b'deb http://no.invalid/debian bookworm main\n')
+              b'deb file:/srv/no/debian bookworm main\n')
         with self.assertRaises(Unavailable) as cm:
             self.archive()
         self.assertEqual(str(cm.exception), 'no "deb" entry for suite '
@@ -502,21 +502,21 @@ class MachineArchiveTest(unittest.TestCase):
     def test_deb822_wins_when_it_has_the_entry(self):
         write(self.etc, 'sources.list.d/debian.sources', DEB822.encode())
         self.assertEqual(self.archive(),
-                         Archive('http://mirror.invalid/debian', KEYRING))
+                         Archive('file:/srv/mirror/debian', KEYRING))
 
 
 class PrivateSourcesTest(unittest.TestCase):
 
     def test_content(self):
         self.assertEqual(kernel_sources.private_sources(
-            Archive('http://mirror.invalid/debian', KEYRING),
+            Archive('file:/srv/mirror/debian', KEYRING),
             'trixie-backports'),
-            'Types: deb\nURIs: http://mirror.invalid/debian\n'
+            'Types: deb\nURIs: file:/srv/mirror/debian\n'
             'Suites: trixie-backports\nComponents: main\n'
             f'Signed-By: {KEYRING}\n')
         self.assertEqual(kernel_sources.private_sources(
-            Archive('http://mirror.invalid/debian', ''), 'sid'),
-            'Types: deb\nURIs: http://mirror.invalid/debian\nSuites: sid\n'
+            Archive('file:/srv/mirror/debian', ''), 'sid'),
+            'Types: deb\nURIs: file:/srv/mirror/debian\nSuites: sid\n'
             'Components: main\n')
 
 
@@ -548,9 +548,9 @@ class FakeApt:
         if argv[0] == 'apt-get' and argv[-1] == 'update':
             if self.update_rc:
                 return subprocess.CompletedProcess(
-                    argv, self.update_rc, '', 'E: Failed to fetch http://'
-                    'mirror.invalid/debian/dists/trixie-backports/InRelease  '
-                    "Could not resolve 'mirror.invalid'\nE: Some index files "
+                    argv, self.update_rc, '', 'E: Failed to fetch file:/srv/'
+                    'mirror/debian/dists/trixie-backports/InRelease  '
+                    "File not found\nE: Some index files "
                     'failed to download.\n')
             return subprocess.CompletedProcess(argv, 0, 'Get:1 ...\n', '')
         if argv[0] == 'apt-cache':
@@ -559,9 +559,9 @@ class FakeApt:
         if argv[0] == 'apt-get' and argv[-2] == 'download':
             if self.download_rc:
                 return subprocess.CompletedProcess(
-                    argv, self.download_rc, '', 'E: Failed to fetch http://'
-                    'mirror.invalid/debian/pool/main/l/linux/x.deb  404  Not '
-                    'Found\n')
+                    argv, self.download_rc, '', 'E: Failed to fetch file:/srv/'
+                    'mirror/debian/pool/main/l/linux/x.deb  File not '
+                    'found\n')
             name = argv[-1].replace('=', '_') + '_all.deb'
             with open(os.path.join(kwargs['cwd'], name), 'wb') as f:
                 f.write(b'!<arch>\n')
@@ -637,8 +637,8 @@ class FetchTest(unittest.TestCase):
         self.assertIn(f'fetched linux-source-7.3 {VERSION} from '
                       'trixie-backports', out)
         with open(os.path.join(self.root, 'sources.sources')) as f:
-            self.assertEqual(f.read(), 'Types: deb\nURIs: http://mirror.'
-                             'invalid/debian\nSuites: trixie-backports\n'
+            self.assertEqual(f.read(), 'Types: deb\nURIs: file:/srv/'
+                             'mirror/debian\nSuites: trixie-backports\n'
                              'Components: main\nSigned-By: /usr/share/'
                              'keyrings/debian-archive-keyring.gpg\n')
         # The .deb and its unpacked files are gone; the lists stay.
@@ -678,11 +678,11 @@ class FetchTest(unittest.TestCase):
     def test_changed_mirror_rewrites_sources_and_updates(self):
         self.fetch()
         self.apt.calls.clear()
-        self.fetch(Archive('http://other.invalid/debian', ''))
+        self.fetch(Archive('file:/srv/other/debian', ''))
         self.assertEqual(self.apt.commands()[0], 'apt-get --error-on=any '
                          'update')
         with open(os.path.join(self.root, 'sources.sources')) as f:
-            self.assertIn('URIs: http://other.invalid/debian\n', f.read())
+            self.assertIn('URIs: file:/srv/other/debian\n', f.read())
 
     def test_offline_uses_the_cached_tree_with_a_note(self):
         first, _ = self.fetch()
@@ -692,9 +692,9 @@ class FetchTest(unittest.TestCase):
         self.assertEqual(again, first)
         self.assertEqual(out.splitlines()[-1], 'sva-kunit: note: '
                          'linux-source-7.3 from trixie-backports: apt-get '
-                         'update failed: E: Failed to fetch http://mirror.'
-                         'invalid/debian/dists/trixie-backports/InRelease '
-                         "Could not resolve 'mirror.invalid'; using the tree "
+                         'update failed: E: Failed to fetch file:/srv/'
+                         'mirror/debian/dists/trixie-backports/InRelease '
+                         "File not found; using the tree "
                          f'fetched earlier, {first}')
         # The lists stay stale until an update succeeds.
         self.apt.update_rc = 0
@@ -714,16 +714,16 @@ class FetchTest(unittest.TestCase):
         self.assertEqual(self.error(), "sva-kunit: error: linux-source-7.3 "
                          "is not available from this machine's Debian "
                          'archive (trixie-backports: apt-get update failed: '
-                         'E: Failed to fetch http://mirror.invalid/debian/'
-                         'dists/trixie-backports/InRelease Could not resolve '
-                         "'mirror.invalid'); use --source=6.12 or "
+                         'E: Failed to fetch file:/srv/mirror/debian/'
+                         'dists/trixie-backports/InRelease File not found); '
+                         'use --source=6.12 or '
                          '--kernel=DIR')
 
     def test_failed_download_leaves_nothing_behind(self):
         self.apt.download_rc = 100
         self.assertIn('(trixie-backports: apt-get download failed: E: Failed '
-                      'to fetch http://mirror.invalid/debian/pool/main/l/'
-                      'linux/x.deb 404 Not Found); use --source=6.12',
+                      'to fetch file:/srv/mirror/debian/pool/main/l/'
+                      'linux/x.deb File not found); use --source=6.12',
                       self.error())
         self.assertEqual(sorted(os.listdir(self.root)),
                          ['cache', 'lists', 'sources.sources'])
@@ -731,7 +731,7 @@ class FetchTest(unittest.TestCase):
     def test_package_unknown_in_the_suite(self):
         self.apt.version = None
         self.assertIn('(trixie-backports: no linux-source-7.3 in '
-                      'http://mirror.invalid/debian trixie-backports); use '
+                      'file:/srv/mirror/debian trixie-backports); use '
                       '--source=6.12 or --kernel=DIR', self.error())
 
     def test_no_debian_entry_in_the_apt_config(self):

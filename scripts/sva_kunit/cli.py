@@ -1,12 +1,16 @@
 """Command line entry point: the subcommands and the exit codes."""
 
+import os
 import sys
+import traceback
 from typing import Optional, Sequence, TextIO
 
 from . import (cmd_bench, cmd_bisect_selftest, cmd_bisect_step, cmd_check,
                cmd_format_patch, cmd_install, cmd_mutate, cmd_run, locks)
 from .command import Parser
-from .errors import EXIT_USAGE, SetupError
+from .errors import (DEBUG_ENV, ERROR_PREFIX, EXIT_USAGE, OutputError,
+                     SetupError)
+from .git_tools import GitError
 from .tree.payload import default_repo_root
 
 SUBCOMMANDS = (cmd_run.RUN, cmd_install.INSTALL, cmd_install.UNINSTALL,
@@ -16,9 +20,63 @@ SUBCOMMANDS = (cmd_run.RUN, cmd_install.INSTALL, cmd_install.UNINSTALL,
                cmd_format_patch.FORMAT_PATCH)
 
 
-def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout,
-         err: TextIO = sys.stderr, repo_root: Optional[str] = None) -> int:
-    """Run one subcommand; return its exit code (0 ok, 1 failed, 2 setup)."""
+class Output:
+    """A command's standard output; a write it cannot take (closed, disk
+    full, reader gone) raises OutputError instead of OSError."""
+
+    def __init__(self, stream: Optional[TextIO]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            if self._stream is None:
+                raise ValueError('it is closed')
+            return self._stream.write(text)
+        except (OSError, ValueError) as e:
+            raise OutputError(f'cannot write to standard output ({e})'
+                              ) from None
+
+    def writelines(self, lines: Sequence[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            if self._stream is not None:
+                self._stream.flush()
+        except (OSError, ValueError) as e:
+            raise OutputError(f'cannot write to standard output ({e})'
+                              ) from None
+
+
+def internal_error(e: BaseException) -> str:
+    """One line for a bug of the harness: the exception and where it was
+    raised; the traceback itself only with $SVA_KUNIT_DEBUG."""
+    frames = traceback.extract_tb(e.__traceback__)
+    where = ''
+    if frames:
+        frame = frames[-1]
+        where = f' at {os.path.basename(frame.filename)}:{frame.lineno}'
+    return (f'{ERROR_PREFIX}internal error ({type(e).__name__}: {e}{where});'
+            f' this is a bug of sva-kunit, not a verdict; rerun with '
+            f'{DEBUG_ENV}=1 for the traceback')
+
+
+def _say(err: Optional[TextIO], line: str) -> None:
+    try:
+        err.write(' '.join(line.split('\n')) + '\n')
+        err.flush()
+    except (AttributeError, OSError, ValueError):
+        pass  # no stderr either: the exit code is all that is left
+
+
+def main(argv: Optional[Sequence[str]] = None,
+         out: Optional[TextIO] = None, err: Optional[TextIO] = None,
+         repo_root: Optional[str] = None) -> int:
+    """Run one subcommand; return its exit code (0 ok, 1 failed, 2 setup;
+    bisect-step's errors 128)."""
+    out = Output(sys.stdout if out is None else out)
+    err = sys.stderr if err is None else err
     parser = Parser(prog='sva-kunit', description='Build, run and judge the '
                     'IOMMU SVA KUnit suite on a kernel tree.')
     sub = parser.add_subparsers(dest='subcommand', metavar='SUBCOMMAND',
@@ -26,20 +84,53 @@ def main(argv: Optional[Sequence[str]] = None, out: TextIO = sys.stdout,
     for command in SUBCOMMANDS:
         p = sub.add_parser(command.name, help=command.help,
                            description=command.help)
+        p.error_exit = command.error_exit   # for Parser.error
         command.add_arguments(p)
-        p.set_defaults(handler=command.handler)
+        p.set_defaults(handler=command.handler,
+                       error_exit=command.error_exit)
+    error_exit = EXIT_USAGE
     try:
         args = parser.parse_args(argv)
         if args.subcommand is None:
             parser.print_help(out)
             return EXIT_USAGE
+        error_exit = args.error_exit
         args.repo_root = repo_root or default_repo_root()
         with locks.session():
             return args.handler(args, out)
     except SetupError as e:
-        out.flush()
-        err.write(e.one_line() + '\n')
-        return EXIT_USAGE
+        _flush_quietly(out)
+        _say(err, e.one_line())
+        return getattr(e, 'exit_code', error_exit)
+    except GitError as e:
+        _flush_quietly(out)
+        _say(err, f'{ERROR_PREFIX}{e}')
+        return error_exit
+    except OutputError as e:
+        _say(err, f'{ERROR_PREFIX}{e}; no verdict was given')
+        return error_exit
     except KeyboardInterrupt:
-        err.write('sva-kunit: interrupted\n')
+        _say(err, 'sva-kunit: interrupted')
         return 130
+    except (Exception, RecursionError) as e:  # noqa: BLE001 -- see below
+        # A bug must not pass for a verdict (exit 1) or leave a traceback
+        # where one line is promised.
+        _flush_quietly(out)
+        if os.environ.get(DEBUG_ENV):
+            _say_traceback(err)
+        _say(err, internal_error(e))
+        return error_exit
+
+
+def _flush_quietly(out: Output) -> None:
+    try:
+        out.flush()
+    except OutputError:
+        pass
+
+
+def _say_traceback(err: Optional[TextIO]) -> None:
+    try:
+        traceback.print_exc(file=err)
+    except (AttributeError, OSError, ValueError):
+        pass

@@ -215,8 +215,9 @@ class RunTest(CliTestCase):
     def test_unsupported_arch(self):
         for arch in ('riscv', 'i386', ''):
             self.assert_setup_error(self.run_cmd(f'--arch={arch}'),
-                                    f'--arch={arch} is not supported '
-                                    '(supported: um, arm64, x86_64)')
+                                    f"argument --arch: '{arch}' is not "
+                                    'supported (supported: um, arm64, '
+                                    'x86_64)')
 
     def test_arm64_cross_compiles_with_its_own_ccache_compiler(self):
         with mock.patch.object(suite_run, 'ensure_packages') as ensure:
@@ -253,7 +254,7 @@ class RunTest(CliTestCase):
         self.assert_setup_error(self.run_cmd('--kconfig-add=KASAN'),
                                 "'KASAN' is not of the form CONFIG_X=y")
         self.assert_setup_error(self.run_cmd('--jobs=0'),
-                                'must be at least 1')
+                                "argument --jobs: '0' is not from 1 to 4096")
         self.assert_setup_error(self.main('install'),
                                 'the following arguments are required: '
                                 '--kernel')

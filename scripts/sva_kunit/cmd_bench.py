@@ -11,12 +11,13 @@ import time
 from dataclasses import replace
 from typing import List, TextIO
 
+from . import locks
 from .cmd_run import add_run_arguments, align, options_from
-from .command import Subcommand
+from .command import Subcommand, output_file
 from .errors import EXIT_FAILED, EXIT_OK
 from .run.kunit_runner import RUN, run_kunit
-from .run.suite_run import (RunOptions, kunit_argv, resolve_tree, run_suite,
-                            sync_payload, tcg_env)
+from .run.suite_run import (RunOptions, check_options, kunit_argv,
+                            resolve_tree, run_suite, sync_payload, tcg_env)
 
 TOUCHED_FILE = 'drivers/iommu/iommu-sva.c'
 COLD, RERUN, TOUCHED = 'cold build+run', 're-run, nothing changed', \
@@ -85,8 +86,9 @@ def run_bench(options: RunOptions, work: str, out: TextIO) -> List[dict]:
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:
     options = options_from(args)
-    os.makedirs(options.cache_dir, exist_ok=True)
-    work = tempfile.mkdtemp(prefix='bench-', dir=options.cache_dir)
+    check_options(options)
+    work = tempfile.mkdtemp(prefix='bench-',
+                            dir=locks.make_cache_dir(options.cache_dir))
     try:
         steps = run_bench(options, work, out)
     finally:
@@ -107,7 +109,7 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser)
-    parser.add_argument('--json', metavar='FILE',
+    parser.add_argument('--json', metavar='FILE', type=output_file,
                         help='also write the measurements as JSON')
     parser.add_argument('--keep', action='store_true',
                         help='keep the bench build dirs and logs')

@@ -12,10 +12,12 @@ import time
 from dataclasses import dataclass
 from typing import List, Mapping, Optional, Sequence, TextIO, Tuple
 
-from .cmd_bisect_step import GitError, git_text
+from . import locks
+from .git_tools import GitError, git_text
 from .command import Subcommand, add_cache_dir, add_source
 from .errors import EXIT_FAILED, EXIT_OK, SetupError
 from .mutation import mutants
+from .run.suite_run import RunOptions, check_options
 from .tree import kernel_sources
 
 BUG_MUTANT = 'no-handle-refcount-inc'
@@ -138,8 +140,8 @@ def extract(tarball: str, into: str) -> str:
 
 def run_selftest(options: SelftestOptions, out: TextIO) -> int:
     """The whole self-test; the last line written is PASS or FAIL."""
-    os.makedirs(options.cache_dir, exist_ok=True)
-    work = tempfile.mkdtemp(prefix='bisect-selftest-', dir=options.cache_dir)
+    work = tempfile.mkdtemp(prefix='bisect-selftest-',
+                            dir=locks.make_cache_dir(options.cache_dir))
     try:
         passed, why = _selftest_in(work, options, out)
     except (GitError, SetupError) as e:
@@ -227,6 +229,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:
+    check_options(RunOptions(cache_dir=args.cache_dir))  # it builds there
     return run_selftest(SelftestOptions(args.cache_dir, args.repo_root,
                                         args.keep, source=args.source), out)
 

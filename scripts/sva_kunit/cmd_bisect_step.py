@@ -5,19 +5,22 @@ verdict exits 0 good, 1 bad or 125 skip; anything else exits 128."""
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import time
-from typing import List, Mapping, NoReturn, Optional, Sequence, TextIO, Tuple
+from typing import List, Mapping, NoReturn, Optional, TextIO, Tuple
 
 from . import locks
-from .cmd_mutate import BASELINE_TIMEOUT_S, sigterm_as_interrupt
-from .command import Parser, Subcommand, add_build_options, add_cache_dir
-from .errors import ERROR_PREFIX, EXIT_OK, SetupError
-from .run.suite_run import RunOptions, default_build_dir, run_suite
+from .command import (Parser, Subcommand, add_build_options, add_cache_dir,
+                      directory, glob_filter)
+from .errors import EXIT_OK, SetupError
+from .git_tools import GitError, git, git_text, toplevel
+from .locks import sigterm_as_interrupt
+from .run.suite_run import (GROUP_TIMEOUT_S, RunOptions, check_options,
+                            default_build_dir, run_suite)
 from .tree import installer
 from .tree.fs_journal import journal_path
-from .tree.kernel_tree import require_host_tools, validate_tree
+from .tree.kernel_tree import (require_host_tools, require_kernel_tree,
+                               validate_tree)
 from .tree.manifest import manifest_path
 from .tree.payload import collect_payload
 
@@ -25,46 +28,6 @@ EXIT_GOOD, EXIT_BAD, EXIT_SKIP, EXIT_ABORT = 0, 1, 125, 128
 VERDICTS = {EXIT_GOOD: 'good', EXIT_BAD: 'bad', EXIT_SKIP: 'skip'}
 PREFIX = 'sva-kunit bisect-step: '
 BY_HAND = 'fix it by hand'
-
-
-class GitError(Exception):
-    """A git command failed; str() is git's one-line complaint."""
-
-
-def git(cwd: str, args: Sequence[str], check: bool = True,
-        env: Optional[Mapping[str, str]] = None,
-        input_bytes: Optional[bytes] = None
-        ) -> 'subprocess.CompletedProcess[bytes]':
-    """git with no pager and no prompts (also for format-patch and check)."""
-    proc = subprocess.run(
-        ['git', *args], cwd=cwd, input=input_bytes, capture_output=True,
-        env={**os.environ, 'GIT_PAGER': 'cat', 'GIT_TERMINAL_PROMPT': '0',
-             'LC_ALL': 'C', **(env or {})},
-        stdin=None if input_bytes is not None else subprocess.DEVNULL)
-    if check and proc.returncode != 0:
-        first = (proc.stderr.decode(errors='replace').strip().splitlines()
-                 or [''])[0]
-        # Without the "-c key=value" pairs, for shorter messages.
-        shown = [a for i, a in enumerate(args)
-                 if a != '-c' and (i == 0 or args[i - 1] != '-c')]
-        raise GitError(f'git {" ".join(shown)} failed (exit '
-                       f'{proc.returncode}){": " + first if first else ""}')
-    return proc
-
-
-def git_text(cwd: str, args: Sequence[str],
-             env: Optional[Mapping[str, str]] = None) -> str:
-    return git(cwd, args, env=env).stdout.decode(errors='replace').strip()
-
-
-def toplevel(path: str) -> Optional[str]:
-    """The top of the git work tree holding path; None if there is none."""
-    if not os.path.isdir(path):
-        return None
-    try:
-        return git_text(path, ('rev-parse', '--show-toplevel')) or None
-    except GitError:
-        return None
 
 
 def _state(tree: str) -> Tuple[List[str], bytes]:
@@ -141,20 +104,31 @@ def step(tree: str, options: RunOptions, out: TextIO,
 
 
 class StopBisectParser(Parser):
-    """Usage errors exit 128, not 2: git bisect run reads 2 as "bad", so a
-    mistyped option would "find" a wrong first bad commit.  Unknown
-    options too, which argparse would report through the top parser."""
-
-    def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f'{ERROR_PREFIX}{self.prog}: {message}; see '
-                         f'{self.prog} --help\n')
-        raise SystemExit(EXIT_ABORT)
+    """Usage errors exit 128 (see handle); unknown options too, which
+    argparse would report through the top parser with its exit 2."""
+    error_exit = EXIT_ABORT
 
     def parse_known_args(self, args=None, namespace=None):  # type: ignore
         namespace, extras = super().parse_known_args(args, namespace)
         if extras:
             self.error('unrecognized arguments: ' + ' '.join(extras))
         return namespace, extras
+
+    def exit(self, status: int = 0, message: Optional[str] = None
+             ) -> NoReturn:
+        # --help under git bisect run must not read as "good".
+        if status == 0 and bisecting(os.getcwd()):
+            status = EXIT_ABORT
+        super().exit(status, message)
+
+
+def bisecting(path: str) -> bool:
+    """Is a git bisection going on in the repository holding path?"""
+    try:
+        found = git_text(path, ('rev-parse', '--git-path', 'BISECT_START'))
+    except GitError:
+        return False
+    return os.path.isfile(os.path.join(path, found))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -165,46 +139,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         'starts it)')
     add_cache_dir(parser)
     parser.add_argument('--filter', default='', metavar='GLOB',
-                        help="run only matching tests (kunit.py's "
-                        'filter_glob)')
-    parser.add_argument('--build-dir', metavar='DIR',
+                        type=glob_filter, help="run only matching tests "
+                        "(kunit.py's filter_glob)")
+    parser.add_argument('--build-dir', metavar='DIR', type=directory,
                         help='kunit.py build directory kept across steps '
                         '(default: the per-tree one under the cache dir)')
     add_build_options(parser)
 
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:
+    """A verdict, or an exception that the command line turns into one
+    line and 128 (exit 1 would blame the revision)."""
     started = time.monotonic()
     # The time limit is only there so that kunit.py runs in a process
     # group of its own, which an interrupt or SIGTERM stops as a whole.
     options = RunOptions(cache_dir=args.cache_dir, build_dir=args.build_dir,
                          filter_glob=args.filter, jobs=args.jobs,
                          use_ccache=args.use_ccache, repo_root=args.repo_root,
-                         timeout=BASELINE_TIMEOUT_S)
+                         timeout=GROUP_TIMEOUT_S)
     # kunit.py must not leave __pycache__ behind in the user's tree.
     env = {**os.environ, 'PYTHONDONTWRITEBYTECODE': '1'}
-    try:
-        path = os.path.abspath(args.kernel or os.getcwd())
-        top = toplevel(path)
-        if top is None:
-            raise SetupError(f'{path} is not inside a git work tree', 'run '
-                             'bisect-step through git bisect run in a '
-                             'kernel git tree (or pass --kernel=DIR)')
-        tree = options.kernel = path if args.kernel else top
-        sha = git_text(tree, ('rev-parse', '--short', 'HEAD'))
-        locks.hold_tree(tree, options.cache_dir, out)
-        options.build_dir = locks.hold_build_dir(
-            options.build_dir or default_build_dir(options, tree), out)
-        with sigterm_as_interrupt():
-            code, reason = step(tree, options, out, env)
-    except Exception as e:  # noqa: BLE001 -- exit 1 would blame the revision
-        if not isinstance(e, (GitError, SetupError)):
-            e = SetupError(f'bisect-step failed ({type(e).__name__}: {e})',
-                           'stopping the bisection, since this says '
-                           'nothing about the revision')
-        out.flush()
-        sys.stderr.write(ERROR_PREFIX + ' '.join(str(e).split()) + '\n')
-        return EXIT_ABORT
+    path = os.path.abspath(args.kernel or os.getcwd())
+    top = toplevel(path)
+    if top is None:
+        raise SetupError(f'{path} is not inside a git work tree', 'run '
+                         'bisect-step through git bisect run in a kernel git '
+                         'tree (or pass --kernel=DIR)')
+    # Not a kernel tree at all is no reason to skip a revision: git would
+    # skip every one.  A tree too old for the suite is (step()).
+    tree = options.kernel = require_kernel_tree(path if args.kernel else top)
+    check_options(options)
+    sha = git_text(tree, ('rev-parse', '--short', 'HEAD'))
+    locks.hold_tree(tree, options.cache_dir, out)
+    options.build_dir = locks.hold_build_dir(
+        options.build_dir or default_build_dir(options, tree), out)
+    with sigterm_as_interrupt():
+        code, reason = step(tree, options, out, env)
     reason = ' '.join(reason.split())
     if code == EXIT_SKIP:
         sys.stderr.write(f'{PREFIX}skipping {sha}: {reason}\n')
@@ -218,4 +188,4 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
 BISECT_STEP = Subcommand(
     'bisect-step', 'one step of `git bisect run`: install the suite into the '
     'checked-out revision, run it, take it out again; exit 0 good, 1 bad, '
-    '125 skip, 128 stop', add_arguments, handle)
+    '125 skip, 128 stop', add_arguments, handle, error_exit=EXIT_ABORT)

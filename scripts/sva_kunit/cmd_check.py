@@ -12,12 +12,12 @@ from dataclasses import dataclass, replace
 from typing import Optional, Sequence, TextIO
 
 from . import cmd_bisect_selftest, cmd_format_patch, cmd_mutate
-from .cmd_bisect_step import GitError, git_text
+from .git_tools import GitError, git_text
 from .command import Subcommand, add_cache_dir
 from .errors import ERROR_PREFIX, EXIT_FAILED, EXIT_OK, SetupError
 from .mutation import mutant_report
-from .run.suite_run import (RunOptions, ccache_env, make_options,
-                            resolve_tree, run_suite)
+from .run.suite_run import (RunOptions, ccache_env, check_options,
+                            make_options, resolve_tree, run_suite)
 from .tree import checkpatch, kernel_sources
 
 # Every Debian tree the suite supports runs on UML and through the
@@ -240,6 +240,8 @@ def run_series_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
 
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:
+    if not args.skip_kunit:
+        check_options(RunOptions(cache_dir=args.cache_dir))  # builds there
     tally = Tally(out=out)
     sources = args.source or list(CHECKED_SOURCES)
     on = {source: RunOptions(cache_dir=args.cache_dir,

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 from typing import Callable, Dict, List, Mapping, Optional, TextIO
 
-from .cmd_bisect_step import GitError, git, git_text, toplevel
+from .git_tools import GitError, git, git_text, toplevel
 from .command import Subcommand
 from .errors import EXIT_OK, SetupError
 

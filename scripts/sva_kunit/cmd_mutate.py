@@ -6,34 +6,31 @@ import argparse
 import contextlib
 import os
 import shutil
-import signal
 import time
 from dataclasses import replace
-from typing import ContextManager, List, Sequence, TextIO, Tuple
+from typing import List, Sequence, TextIO, Tuple
 
-from .cmd_run import hold_locks
 from .command import (Subcommand, add_build_options, add_cache_dir, add_kernel,
-                      sigterm_handled)
+                      directory, glob_filter, output_file, seconds)
 from .errors import EXIT_OK, SetupError
+from .locks import sigterm_as_interrupt
 from .mutation import mutation_journal
 from .mutation.mutant_report import (NO_APPLY, MutantResult, classify,
                                      exit_code, list_lines, progress_line,
                                      summary_line, table, to_json)
 from .mutation.mutants import Mutant, NoApply, fitting, load_catalogue, select
 from .run.kunit_runner import test_log_path
-from .run.suite_run import RunOptions, resolve_tree, run_suite, sync_payload
+from .run.suite_run import (GROUP_TIMEOUT_S, RunOptions, check_options,
+                            hold_locks, resolve_tree, run_suite,
+                            sync_payload)
 
 DEFAULT_TIMEOUT_S = 120
-# The baseline may be a tree's first (cold) build, far slower than a
-# mutant's incremental one; its limit is only there so that kunit.py runs
-# in its own process group, which Ctrl-C and SIGTERM then stop as a whole.
-BASELINE_TIMEOUT_S = 3 * 3600
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_kernel(parser, required=False)
     add_cache_dir(parser)
-    parser.add_argument('--build-dir', metavar='DIR',
+    parser.add_argument('--build-dir', metavar='DIR', type=directory,
                         help='kunit.py build directory (default: one per '
                         'tree under the cache dir)')
     parser.add_argument('--only', metavar='NAME', action='append',
@@ -42,24 +39,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--list', action='store_true',
                         help='list the mutants written for --source (every '
                         'variant, with --kernel) and exit; needs no tree')
-    parser.add_argument('--timeout', type=float,
+    parser.add_argument('--timeout', type=seconds,
                         default=DEFAULT_TIMEOUT_S, metavar='SECONDS',
                         help='wall-clock limit per mutant, build included; '
                         'a kernel still running then is killed, and the '
                         'mutant counts as killed only with evidence in the '
                         'log (default: %(default)s)')
-    parser.add_argument('--json', metavar='FILE',
+    parser.add_argument('--json', metavar='FILE', type=output_file,
                         help='also write the results to FILE as JSON')
     parser.add_argument('--filter', default='', metavar='GLOB',
-                        help='run only the matching tests against each '
+                        type=glob_filter, help='run only the matching tests against each '
                         "mutant, e.g. 'iommu_sva_model*' (kunit.py's "
                         'filter_glob)')
     add_build_options(parser)
-
-
-def sigterm_as_interrupt() -> ContextManager[None]:
-    """SIGTERM unwinds like Ctrl-C, so `finally` restores the tree."""
-    return sigterm_handled(signal.default_int_handler)
 
 
 def run_mutant(tree: str, mutant: Mutant, options: RunOptions,
@@ -103,7 +95,7 @@ def mutate_all(only: Sequence[str], options: RunOptions, out: TextIO
     out.write('sva-kunit: baseline: the unmutated suite\n')
     out.flush()
     baseline = run_suite(replace(options, timeout=max(
-        BASELINE_TIMEOUT_S, options.timeout or 0)), out, tree=tree)
+        GROUP_TIMEOUT_S, options.timeout or 0)), out, tree=tree)
     if baseline.exit_code != EXIT_OK:
         for line in baseline.details:
             out.write(f'sva-kunit:   {line}\n')
@@ -133,18 +125,12 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     if args.list:
         out.write(''.join(line + '\n' for line in list_lines(selected)))
         return EXIT_OK
-    if not args.timeout > 0:
-        raise SetupError(f'--timeout={args.timeout:g}: not above 0',
-                         'give the limit per mutant in seconds')
-    if args.json and not os.path.isdir(os.path.dirname(
-            os.path.abspath(args.json))):
-        raise SetupError(f'--json={args.json}: its directory does not '
-                         'exist', 'create it or pick another file')
     options = RunOptions(cache_dir=args.cache_dir, kernel=args.kernel,
                          source=args.source, build_dir=args.build_dir,
                          jobs=args.jobs, filter_glob=args.filter,
                          use_ccache=args.use_ccache,
                          repo_root=args.repo_root, timeout=args.timeout)
+    check_options(options)
     hold_locks(options, out)
     with sigterm_as_interrupt():
         tree, baseline_s, results = mutate_all(args.only, options, out)

@@ -4,30 +4,22 @@ with --repeat=N, build once, boot N times and count failures per test."""
 import argparse
 import dataclasses
 import os
-import re
 import shutil
 from typing import Dict, List, NamedTuple, Sequence, TextIO
 
-from . import locks
 from .command import (Subcommand, add_build_options, add_cache_dir, add_kernel,
-                      positive_int)
+                      arch, directory, glob_filter, kconfig_option, kernel_arg,
+                      output_file, positive_int, qemu_args, whole_seconds)
 from .errors import EXIT_FAILED, EXIT_OK
 from .run.kunit_runner import test_log_path
-from .run.suite_run import (RunOptions, RunOutcome, default_build_dir,
-                            resolve_tree, run_suite, sync_payload)
-from .tree.kernel_tree import validate_tree
+from .run.suite_run import (RunOptions, RunOutcome, check_options,
+                            hold_locks, resolve_tree, run_suite,
+                            sync_payload)
 
 IN_NO_TEST = '(kernel log: a report in no test)'
 NO_RESULTS = '(no test results: build, boot or crash)'
 ROW_WORDS = {IN_NO_TEST: 'a kernel-log report in no test',
              NO_RESULTS: 'no test results'}
-
-
-def kconfig_option(text: str) -> str:
-    if not re.match(r'CONFIG_[A-Za-z0-9_]+=.+$', text):
-        raise argparse.ArgumentTypeError(f'{text!r} is not of the form '
-                                         'CONFIG_X=y')
-    return text
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,30 +31,34 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help='extra Kconfig option for the test kernel '
                         '(repeatable), e.g. CONFIG_KASAN=y')
     # No `choices`: an unsupported arch deserves its own explanation.
-    parser.add_argument('--arch', default='um',
+    parser.add_argument('--arch', default='um', type=arch,
                         help='um (default), or arm64 / x86_64 under QEMU')
     parser.add_argument('--qemu-args', metavar='ARGS', action='append',
-                        default=[], help="extra QEMU arguments for arm64 / "
-                        "x86_64, e.g. '-smp 2' (kunit.py's --qemu_args)")
+                        default=[], type=qemu_args,
+                        help="extra QEMU arguments for arm64 / x86_64, e.g. "
+                        "'-smp 2' (kunit.py's --qemu_args)")
     add_build_options(parser)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser)
-    parser.add_argument('--build-dir', metavar='DIR',
+    parser.add_argument('--build-dir', metavar='DIR', type=directory,
                         help='kunit.py build directory (default: one per '
                         'tree under the cache dir)')
     parser.add_argument('--filter', default='', metavar='GLOB',
-                        dest='filter_glob', help='run only matching tests, '
-                        "e.g. 'iommu_sva*.bind*' (kunit.py's filter_glob)")
+                        dest='filter_glob', type=glob_filter,
+                        help="run only matching tests, e.g. "
+                        "'iommu_sva*.bind*' (kunit.py's filter_glob)")
     parser.add_argument('--json', metavar='FILE', dest='json_path',
+                        type=output_file,
                         help="also keep kunit.py's JSON results in FILE")
     parser.add_argument('--kernel-arg', metavar='ARG', action='append',
-                        default=[], dest='kernel_args',
+                        default=[], dest='kernel_args', type=kernel_arg,
                         help='extra kernel command line argument '
                         '(repeatable), e.g. '
                         'iommu_sva_model_test.soak_seeds=10000')
-    parser.add_argument('--run-timeout', metavar='SECONDS', type=int,
+    parser.add_argument('--run-timeout', metavar='SECONDS',
+                        type=whole_seconds,
                         help="kunit.py's limit for the tests to run "
                         '(its --timeout; its default is 300 s), for long '
                         'soaks')
@@ -76,19 +72,6 @@ def options_from(args: argparse.Namespace) -> RunOptions:
     return RunOptions(**{f.name: getattr(args, f.name)
                          for f in dataclasses.fields(RunOptions)
                          if hasattr(args, f.name)})
-
-
-def hold_locks(options: RunOptions, out: TextIO) -> None:
-    """Lock --kernel's tree, then its build dir, before anything uses
-    them (resolve_tree locks a cached tree once it has found it)."""
-    if options.kernel is None:
-        if options.build_dir:
-            options.build_dir = locks.make_build_dir(options.build_dir)
-        return
-    tree = validate_tree(options.kernel)
-    locks.hold_tree(tree, options.cache_dir, out)
-    options.build_dir = locks.hold_build_dir(
-        options.build_dir or default_build_dir(options, tree), out)
 
 
 class Tally(NamedTuple):
@@ -184,6 +167,7 @@ def run_repeated(options: RunOptions, count: int, out: TextIO) -> int:
 
 def handle(args: argparse.Namespace, out: TextIO) -> int:
     options = options_from(args)
+    check_options(options)
     hold_locks(options, out)
     if args.repeat is not None:
         return run_repeated(options, args.repeat, out)

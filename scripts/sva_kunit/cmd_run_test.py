@@ -107,10 +107,10 @@ class RepeatCommandTest(CliTestCase):
                          'failed; no test results in 1/2')
 
     def test_count_must_be_a_positive_integer(self):
-        for bad, why in (('0', "'0' must be at least 1"),
-                         ('-2', "'-2' must be at least 1"),
-                         ('x', "'x' is not a number"),
-                         ('', "'' is not a number")):
+        for bad, why in (('0', "'0' is not from 1 to 1000000"),
+                         ('-2', "'-2' is not from 1 to 1000000"),
+                         ('x', "'x' is not a whole number"),
+                         ('', "'' is not a whole number")):
             rc, out, err = self.repeat(bad)
             self.assertEqual(rc, 2)
             self.assertEqual(len(err.splitlines()), 1, err)

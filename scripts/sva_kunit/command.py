@@ -1,15 +1,16 @@
 """What a subcommand is, and the parser pieces several of them share."""
 
 import argparse
-import contextlib
+import math
+import os
 import re
-import signal
-from typing import Any, Callable, Iterator, NamedTuple, NoReturn, TextIO
+import shlex
+from typing import Any, Callable, NamedTuple, NoReturn, TextIO
 
-from .errors import SetupError
-from .run.suite_run import default_jobs
-from .tree.kernel_sources import (DEFAULT_SOURCE, SOURCES, default_cache_dir,
-                                  source_version)
+from .errors import EXIT_USAGE, SetupError
+from .run.suite_run import ARCHES, default_jobs
+from .tree.kernel_sources import (CACHE_ENV, DEFAULT_SOURCE, SOURCES,
+                                  default_cache_dir, source_version)
 
 
 class Subcommand(NamedTuple):
@@ -18,18 +19,25 @@ class Subcommand(NamedTuple):
     add_arguments: Callable[[argparse.ArgumentParser], None]
     # handler(args, out) -> exit code; raise SetupError for exit 2.
     handler: Callable[[argparse.Namespace, TextIO], int]
+    # The exit code of a usage or setup error, or of a bug.
+    error_exit: int = EXIT_USAGE
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but usage errors use sva-kunit's one-line error format."""
+    """argparse, but usage errors use sva-kunit's one-line error format,
+    and exit with the subcommand's error_exit."""
+    error_exit = EXIT_USAGE
 
     def error(self, message: str) -> NoReturn:
-        raise SetupError(f'{self.prog}: {message}',
-                         f'see {self.prog} --help')
+        e = SetupError(f'{self.prog}: {message}', f'see {self.prog} --help')
+        e.exit_code = self.error_exit
+        raise e
 
 
 def add_cache_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--cache-dir', metavar='DIR',
+    # argparse passes a default through `type` too: $SVA_KUNIT_CACHE is
+    # checked like the option.
+    parser.add_argument('--cache-dir', metavar='DIR', type=cache_directory,
                         default=default_cache_dir(),
                         help='where extracted kernel trees and build dirs '
                         'live (default: $SVA_KUNIT_CACHE or '
@@ -59,32 +67,136 @@ def add_kernel(parser: argparse.ArgumentParser, required: bool) -> None:
         add_source(group)
 
 
-def positive_int(text: str) -> int:
-    if not re.fullmatch(r'[-+]?[0-9]+', text.strip()):
-        raise argparse.ArgumentTypeError(f'{text!r} is not a number')
-    if int(text) < 1:
-        raise argparse.ArgumentTypeError(f'{text!r} must be at least 1')
-    return int(text)
+# Argument types: each refuses, while the command line is parsed and so
+# before any work, what would fail later or reach a tool as something
+# else (argparse names the option in its one-line error).
+Invalid = argparse.ArgumentTypeError
+WEEK_S = 7 * 24 * 3600
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if not re.fullmatch(r'\s*[-+]?[0-9]{1,12}\s*', text):
+            raise Invalid(f'{text!r} is not a whole number from {low} to '
+                          f'{high}')
+        if not low <= int(text) <= high:
+            raise Invalid(f'{text!r} is not from {low} to {high}')
+        return int(text)
+    parse.__name__ = 'number'  # for argparse's "invalid number value"
+    return parse
+
+
+positive_int = bounded_int(1, 1_000_000)
+jobs = bounded_int(1, 4096)
+whole_seconds = bounded_int(1, WEEK_S)
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= WEEK_S:   # also refuses nan and inf
+        raise Invalid(f'{text!r} is not a number of seconds above 0 and up '
+                      f'to {WEEK_S} (a week)')
+    return value
+
+
+# Whitespace or control characters would split a value on a kernel
+# command line (kunit.py passes the filter as kunit.filter_glob=) or in
+# kbuild; a leading "-" would make it an option of kunit.py.
+_UNSAFE = re.compile(r'[\s\x00-\x1f\x7f]')
+
+
+def glob_filter(text: str) -> str:
+    if text.startswith('-') or _UNSAFE.search(text):
+        raise Invalid(f'{text!r} is not a test glob (SUITE_GLOB[.TEST_GLOB]'
+                      ', no leading "-", no blanks)')
+    return text
+
+
+def kernel_arg(text: str) -> str:
+    if not text or _UNSAFE.search(text):
+        raise Invalid(f'{text!r} is not one kernel command line argument '
+                      '(no blanks)')
+    return text
+
+
+# kunit.py's own pattern (kunit_config.CONFIG_PATTERN, the same in 6.12
+# and 7.3): anything else makes its parser raise after the harness ran.
+_KCONFIG = re.compile(r'CONFIG_[A-Za-z0-9_]+=(\S+|".*")')
+
+
+def kconfig_option(text: str) -> str:
+    if not _KCONFIG.fullmatch(text):
+        raise Invalid(f'{text!r} is not of the form CONFIG_X=y (no blanks '
+                      'but in a quoted string value)')
+    return text
+
+
+def qemu_args(text: str) -> str:
+    try:
+        shlex.split(text)   # as kunit.py splits it
+    except ValueError as e:
+        raise Invalid(f'{text!r} cannot be split into arguments ({e})'
+                      ) from None
+    return text
+
+
+def arch(text: str) -> str:
+    if text not in ARCHES:
+        raise Invalid(f'{text!r} is not supported (supported: '
+                      f'{", ".join(ARCHES)})')
+    return text
+
+
+def directory(text: str) -> str:
+    """A directory, or a path where one can be made: nothing on the way
+    is a file.  Absolute."""
+    path = os.path.abspath(os.path.expanduser(text)) if text else ''
+    if not path or '\0' in path:
+        raise Invalid(f'{text!r} is not a path')
+    ancestor = path
+    while not os.path.lexists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise Invalid(f'{ancestor} is not a directory' if ancestor == path
+                      else f'{path} cannot be made: {ancestor} is not a '
+                      'directory')
+    if not os.access(ancestor, os.W_OK | os.X_OK) and ancestor != path:
+        raise Invalid(f'{path} cannot be made: {ancestor} is not writable')
+    return path
+
+
+def cache_directory(text: str) -> str:
+    try:
+        return directory(text)
+    except Invalid as e:
+        if text == os.environ.get(CACHE_ENV):
+            raise Invalid(f'{e} (from ${CACHE_ENV})') from None
+        raise
+
+
+def output_file(text: str) -> str:
+    """A file that can be written: not a directory, in a writable
+    directory that exists.  Absolute."""
+    path = os.path.abspath(os.path.expanduser(text)) if text else ''
+    if not path or '\0' in path or text.endswith('/'):
+        raise Invalid(f'{text!r} is not a file name')
+    parent = os.path.dirname(path)
+    if os.path.isdir(path):
+        raise Invalid(f'{path} is a directory')
+    if not os.path.isdir(parent):
+        raise Invalid(f'{parent} is not a directory')
+    if not os.access(path if os.path.lexists(path) else parent, os.W_OK):
+        raise Invalid(f'{path} is not writable')
+    return path
 
 
 def add_build_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--jobs', type=positive_int, default=default_jobs(),
+    parser.add_argument('--jobs', type=jobs, default=default_jobs(),
                         metavar='N', help='parallel make jobs (default: '
                         '%(default)s)')
     parser.add_argument('--no-ccache', dest='use_ccache',
                         action='store_false', help='do not build with '
                         'CC="ccache gcc" even if ccache is installed')
-
-
-@contextlib.contextmanager
-def sigterm_handled(handler: Callable[[int, Any], None]) -> Iterator[None]:
-    """Run the body with `handler` for SIGTERM, then put the old one back."""
-    try:
-        old = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        old = None
-    try:
-        yield
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)

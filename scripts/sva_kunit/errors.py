@@ -5,6 +5,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 ERROR_PREFIX = 'sva-kunit: error: '
+# Set to anything to see the traceback behind an internal error.
+DEBUG_ENV = 'SVA_KUNIT_DEBUG'
 
 
 class SetupError(Exception):
@@ -18,3 +20,9 @@ class SetupError(Exception):
     def one_line(self) -> str:
         # Paths or tool output could smuggle in newlines.
         return ERROR_PREFIX + ' '.join(str(self).split('\n'))
+
+
+class OutputError(Exception):
+    """Standard output cannot take what a command writes (closed, a full
+    disk, a reader gone), so no verdict can reach the user.  Not a
+    SetupError: nothing may take it for a problem of the tree."""

@@ -1,13 +1,15 @@
-"""One command at a time per tree and per build directory: a `run` beside
-a `mutate` would "repair" its mutant; two builds in one directory clash."""
+"""One command at a time per tree and per build directory (a `run` beside
+a `mutate` would "repair" its mutant; two builds in one directory clash),
+and the signals that must unwind a command so that it lets go."""
 
 import contextlib
 import fcntl
 import hashlib
 import os
 import shlex
+import signal
 import sys
-from typing import Dict, Iterator, TextIO
+from typing import Any, Callable, ContextManager, Dict, Iterator, TextIO
 
 from .errors import SetupError
 
@@ -61,19 +63,29 @@ def hold_tree(tree: str, cache_dir: str, out: TextIO) -> None:
           f'the kernel tree {os.path.abspath(tree)}', out)
 
 
-def make_build_dir(build_dir: str) -> str:
-    path = os.path.abspath(build_dir)
+def make_directory(path: str, what: str = 'build directory',
+                   option: str = '--build-dir') -> str:
+    """path, made if need be (absolute); SetupError naming the option
+    when it cannot be."""
+    path = os.path.abspath(path)
     try:
         os.makedirs(path, exist_ok=True)
     except FileExistsError:  # a file, or a link to none
-        raise SetupError(f'the build directory {path} is not a directory',
-                         'pass --build-dir=DIR naming a directory (or a '
+        raise SetupError(f'the {what} {path} is not a directory',
+                         f'pass {option}=DIR naming a directory (or a '
                          'path to create)') from None
     except OSError as e:
-        raise SetupError(f'cannot create the build directory {path} '
-                         f'({e.strerror})', 'pass --build-dir=DIR somewhere '
+        raise SetupError(f'cannot create the {what} {path} '
+                         f'({e.strerror})', f'pass {option}=DIR somewhere '
                          'you can write') from None
     return path
+
+
+make_build_dir = make_directory
+
+
+def make_cache_dir(path: str) -> str:
+    return make_directory(path, 'cache directory', '--cache-dir')
 
 
 def hold_build_dir(build_dir: str, out: TextIO) -> str:
@@ -94,3 +106,22 @@ def session() -> Iterator[None]:
     finally:
         for path in set(_held) - before:
             os.close(_held.pop(path))
+
+
+@contextlib.contextmanager
+def sigterm_handled(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """Run the body with `handler` for SIGTERM, then put the old one back."""
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        old = None
+    try:
+        yield
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+
+
+def sigterm_as_interrupt() -> ContextManager[None]:
+    """SIGTERM unwinds like Ctrl-C, so `finally` restores the tree."""
+    return sigterm_handled(signal.default_int_handler)

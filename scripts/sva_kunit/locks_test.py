@@ -190,14 +190,14 @@ class LockTest(LockTestCase):
                                      f'--cache-dir={self.cache}',
                                      f'--build-dir={a_file}')
             self.assertEqual(rc, 2, out + err)
-            self.assertEqual(err, f'sva-kunit: error: the build directory '
-                             f'{a_file} is not a directory; pass '
-                             '--build-dir=DIR naming a directory (or a path '
-                             'to create)\n')
+            self.assertEqual(err, f'sva-kunit: error: sva-kunit {command}: '
+                             f'argument --build-dir: {a_file} is not a '
+                             f'directory; see sva-kunit {command} --help\n')
         rc, _, err = self.main('run', f'--cache-dir={self.cache}',
                                f'--build-dir={a_file}/sub')
         self.assertEqual(rc, 2)
-        self.assertIn('cannot create the build directory', err)
+        self.assertIn(f'{a_file}/sub cannot be made: {a_file} is not a '
+                      'directory', err)
         with self.assertRaises(SetupError):
             locks.hold_tree(self.tree, a_file, io.StringIO())
         self.assertEqual(self.calls(), [])

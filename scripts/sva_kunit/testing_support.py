@@ -76,6 +76,7 @@ def make_fake_tree(root: str, mm_data: bool = True, kunit_py: bool = True,
     """The smallest directory that passes kernel_tree.validate_tree()."""
     write(root, 'Makefile', b'VERSION = 6\nPATCHLEVEL = 12\n')
     write(root, 'Kconfig', b'source "drivers/Kconfig"\n')
+    write(root, 'init/main.c', b'// start_kernel\n')
     write(root, 'drivers/iommu/iommu.c', b'// core\n')
     write(root, 'drivers/iommu/Kconfig', kconfig)
     write(root, 'drivers/iommu/Makefile', makefile, 0o640)

@@ -37,11 +37,18 @@ def test_log_path(build_dir: str) -> str:
 
 
 def _tee(stream: TextIO, out: TextIO) -> None:
-    # The pipe or `out` may go away while we are stopping.
-    with contextlib.suppress(OSError, ValueError):
+    """Copy stream to out; once out fails, drain stream all the same, or
+    kunit.py would block on a full pipe (the caller's next write to out
+    fails too and says why)."""
+    writing = True
+    with contextlib.suppress(OSError, ValueError):  # the pipe went away
         for line in stream:
-            out.write(line)
-            out.flush()
+            if writing:
+                try:
+                    out.write(line)
+                    out.flush()
+                except Exception:  # noqa: BLE001 -- any broken `out`
+                    writing = False
 
 
 def stop_group(proc: 'subprocess.Popen[str]') -> None:

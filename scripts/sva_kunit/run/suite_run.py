@@ -4,6 +4,7 @@ and judge the run: the one code path of every command that runs the suite
 
 import contextlib
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -54,6 +55,12 @@ def get_arch(name: str) -> Arch:
                          'x86_64') from None
 
 
+# A limit for a run that needs none (a cold build may take long), only so
+# that kunit.py runs in its own process group, which Ctrl-C and SIGTERM
+# then stop as a whole.
+GROUP_TIMEOUT_S = 3 * 3600
+
+
 def default_jobs() -> int:
     return len(os.sched_getaffinity(0))
 
@@ -88,6 +95,25 @@ class RunOutcome:
     elapsed: float = 0.0
 
 
+def check_options(options: RunOptions) -> None:
+    """What the parser cannot see alone, checked before any work: QEMU
+    arguments only where QEMU runs, and paths kbuild can build in (it
+    refuses a source path with a blank or a colon, and breaks on such
+    an object path)."""
+    if options.qemu_args and not get_arch(options.arch).qemu:
+        raise SetupError(f'--qemu-args with --arch={options.arch}, which '
+                         'runs no QEMU', 'add --arch=arm64 or x86_64, or '
+                         'leave out --qemu-args')
+    paths = [('--kernel', options.kernel), ('--build-dir', options.build_dir)]
+    if options.kernel is None or options.build_dir is None:
+        paths.append(('--cache-dir', options.cache_dir))  # holds one
+    for option, path in paths:
+        if path and re.search(r'[\s:]', os.path.abspath(path)):
+            raise SetupError(f'{option}={os.path.abspath(path)}: kbuild '
+                             'cannot build in a path with a blank or a '
+                             'colon', 'use a path without them')
+
+
 def resolve_tree(options: RunOptions, out: TextIO) -> str:
     """Validated tree path, after installing what it needs; nothing in
     it is changed yet, but for a file an interrupted `mutate` left."""
@@ -104,6 +130,19 @@ def resolve_tree(options: RunOptions, out: TextIO) -> str:
     locks.hold_tree(tree, options.cache_dir, out)
     mutation_journal.repair(tree, out)
     return tree
+
+
+def hold_locks(options: RunOptions, out: TextIO) -> None:
+    """Lock --kernel's tree, then its build dir, before anything uses
+    them (resolve_tree locks a cached tree once it has found it)."""
+    if options.kernel is None:
+        if options.build_dir:
+            options.build_dir = locks.make_build_dir(options.build_dir)
+        return
+    tree = validate_tree(options.kernel)
+    locks.hold_tree(tree, options.cache_dir, out)
+    options.build_dir = locks.hold_build_dir(
+        options.build_dir or default_build_dir(options, tree), out)
 
 
 def sync_payload(tree: str, repo_root: str, out: TextIO) -> None:

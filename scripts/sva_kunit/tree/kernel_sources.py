@@ -14,6 +14,7 @@ import time
 from typing import Dict, List, NamedTuple, Optional, Sequence, TextIO, Tuple
 
 from ..errors import SetupError
+from ..locks import make_cache_dir
 
 
 class KernelSource(NamedTuple):
@@ -62,6 +63,7 @@ def source_tree(cache_dir: str, version: str, out: TextIO,
     """The cached tree of --source=version (members: see ensure_tree), or
     with tarball_into its pristine tarball; packages installed first."""
     source = SOURCES[source_version(version)]
+    make_cache_dir(cache_dir)
     if needed(source, cache_dir):
         if packages:
             ensure_packages(out, packages)

@@ -10,10 +10,10 @@ from .kernel_sources import read_text
 
 KUNIT_PY = os.path.join('tools', 'testing', 'kunit', 'kunit.py')
 
-# drivers/iommu/iommu.c and iommu.h also prove the IOMMU core (which the
-# hooks edit) is there.
-TREE_MARKERS = ('Makefile', 'Kconfig', 'drivers/iommu/iommu.c',
-                'include/linux/iommu.h')
+# A kernel tree of any age has these; a tree new enough for the suite
+# has the IOMMU core too, which the hooks edit.
+TREE_MARKERS = ('Makefile', 'Kconfig', 'init/main.c')
+IOMMU_MARKERS = ('drivers/iommu/iommu.c', 'include/linux/iommu.h')
 
 
 IOMMU_H = ('include/linux/iommu.h',)
@@ -45,8 +45,9 @@ OLDEST = 'v6.11'   # the newest version named in REQUIREMENTS
 HOST_TOOLS = ('gcc', 'make', 'flex', 'bison', 'bc')
 
 
-def validate_tree(tree: str) -> str:
-    """Return the absolute tree path, or raise SetupError saying why not."""
+def require_kernel_tree(tree: str) -> str:
+    """The absolute path of tree if it is the top of a kernel source tree
+    of any age; SetupError saying why not."""
     path = os.path.abspath(tree)
     if not os.path.isdir(path):
         raise SetupError(f'{tree} is not a directory',
@@ -58,6 +59,18 @@ def validate_tree(tree: str) -> str:
         raise SetupError(f'{tree} is not a kernel tree (no '
                          f'{", ".join(missing)})',
                          'pass the top directory of a Linux source tree')
+    return path
+
+
+def validate_tree(tree: str) -> str:
+    """require_kernel_tree(), and a tree new enough for the suite."""
+    path = require_kernel_tree(tree)
+    missing = [m for m in IOMMU_MARKERS
+               if not os.path.isfile(os.path.join(path, m))]
+    if missing:
+        raise SetupError(f'{tree} has no IOMMU core (no '
+                         f'{", ".join(missing)})', f'use a {OLDEST} or later '
+                         'kernel tree')
     if not os.path.isfile(os.path.join(path, KUNIT_PY)):
         raise SetupError(f'{tree} has no {KUNIT_PY}',
                          f'use a complete kernel source tree ({OLDEST} or '

@@ -97,7 +97,9 @@ def main(argv: Optional[Sequence[str]] = None,
         error_exit = args.error_exit
         args.repo_root = repo_root or default_repo_root()
         with locks.session():
-            return args.handler(args, out)
+            code = args.handler(args, out)
+        out.flush()  # a verdict that cannot be read is no verdict
+        return code
     except SetupError as e:
         _flush_quietly(out)
         _say(err, e.one_line())

@@ -11,7 +11,7 @@ import tempfile
 from typing import Callable, Dict, List, Mapping, Optional, TextIO
 
 from .git_tools import GitError, git, git_text, toplevel
-from .command import Subcommand
+from .command import Subcommand, directory
 from .errors import EXIT_OK, SetupError
 
 UPSTREAM = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -329,8 +329,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='top of a kernel git repository (Linux 7.3); '
                         'the series applies to its HEAD')
     parser.add_argument('-o', '--output-directory', metavar='OUTDIR',
-                        default='.', help='where to write the patches '
-                        '(default: the current directory)')
+                        default='.', type=directory,
+                        help='where to write the patches (default: the '
+                        'current directory)')
 
 
 FORMAT_PATCH = Subcommand(

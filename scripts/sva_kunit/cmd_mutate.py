@@ -48,9 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--json', metavar='FILE', type=output_file,
                         help='also write the results to FILE as JSON')
     parser.add_argument('--filter', default='', metavar='GLOB',
-                        type=glob_filter, help='run only the matching tests against each '
-                        "mutant, e.g. 'iommu_sva_model*' (kunit.py's "
-                        'filter_glob)')
+                        type=glob_filter, help='run only the matching '
+                        "tests against each mutant, e.g. 'iommu_sva_model*' "
+                        "(kunit.py's filter_glob)")
     add_build_options(parser)
 
 

@@ -16,7 +16,11 @@ from ..errors import SetupError
 TEMP_SUFFIX = '.sva-kunit-tmp'
 # A path's state: ABSENT, DIR, or the sha256 of the file there.
 ABSENT, DIR = 'absent', 'dir'
+_SHA256 = re.compile(r'[0-9a-f]{64}')
 _ENTRY = {'path': str, 'before': str, 'after': str, 'data': str, 'mode': int}
+# A journal holds the files it may restore: the suite's, a hooked Kconfig
+# or Makefile, a mutated iommu.c (hundreds of kB).
+JOURNAL_LIMIT = 64 << 20
 
 
 def sha256(data: bytes) -> str:
@@ -28,10 +32,46 @@ def check_shape(record: Any, shape: Dict[str, type], where: str) -> None:
         raise ValueError(f'{where}: not a JSON object')
     for key, kind in shape.items():
         value = record.get(key)
+        # JSON's true is no number, though Python's bool is an int.
         if not isinstance(value, kind) or (
+                kind is int and isinstance(value, bool)) or (
                 kind is list and not all(isinstance(v, str) for v in value)):
             raise ValueError(f'{where}: "{key}" missing or not a '
                              f'{kind.__name__}')
+
+
+def read_json(path: str, limit: int) -> Any:
+    """The JSON document in path (None if there is none): ValueError for
+    one larger than limit bytes, not UTF-8, not JSON, or nested beyond
+    what the parser's recursion takes (a file anyone could edit)."""
+    with contextlib.suppress(FileNotFoundError):
+        if os.stat(path).st_size > limit:
+            raise ValueError(f'larger than {limit} bytes')
+    data = read_bytes(path)
+    if data is None:
+        return None
+    try:
+        return json.loads(data.decode('utf-8'))
+    except RecursionError:
+        raise ValueError('nested too deeply') from None
+
+
+def file_mode(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not (
+            0 <= value <= 0o7777):
+        raise ValueError(f'{where}: bad mode {value!r}')
+    return value
+
+
+def file_owner(value: Any, where: str) -> Optional[Tuple[int, int]]:
+    """(uid, gid) from a journal's [uid, gid], or None (not recorded)."""
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0
+            for v in value)):
+        raise ValueError(f'{where}: bad owner {value!r}')
+    return value[0], value[1]
 
 
 def tree_path(tree: str, rel: object) -> str:
@@ -125,6 +165,32 @@ def atomic_write(path: str, data: bytes, mode: int,
     fsync_dir(directory or '.')
 
 
+def _current_entries(doc: Any) -> List[Dict[str, Any]]:
+    """The entries of a journal any version of sva-kunit wrote, in
+    today's form, so that the next command still finishes its work:
+    today's is a list; install's was {"version": 1 or 2, "entries"},
+    with kinds ("file") for states; mutate's one file {"file", ...}."""
+    if isinstance(doc, list):
+        return doc
+    if not isinstance(doc, dict):
+        raise ValueError('not a journal')
+    if 'file' in doc:
+        return [{'path': doc['file'], 'before': doc['original_sha256'],
+                 'after': doc['mutated_sha256'], 'data': doc['original'],
+                 'mode': doc['mode'], 'owner': None}]
+    if doc.get('version') not in (1, 2) or not isinstance(
+            doc.get('entries'), list):
+        raise ValueError(f'unknown journal format {doc.get("version")!r}')
+    for e in doc['entries']:
+        check_shape(e, {'before': str, 'data': str}, 'an entry')
+        if e['before'] == 'file':
+            e['before'] = sha256(e['data'].encode('utf-8',
+                                                   'surrogateescape'))
+        if e.get('after') == 'file':  # version 1 kept the hash apart
+            e['after'] = e.get('after_sha256')
+    return doc['entries']
+
+
 def _state(path: str) -> str:
     try:
         mode = os.lstat(path).st_mode
@@ -176,21 +242,24 @@ class Journal:
         path = cls.path(tree)
         if not dry_run:
             remove_temp_files(path)  # killed writing it
-        data = read_bytes(path)
-        if data is None:
-            return None
         try:
-            entries = json.loads(data.decode('utf-8'))
-            if not isinstance(entries, list) or not entries:
-                raise ValueError('not a list of entries')
+            doc = read_json(path, JOURNAL_LIMIT)
+            if doc is None:
+                return None
+            entries = _current_entries(doc)
+            if not entries:
+                raise ValueError('no entries')
             for e in entries:
                 check_shape(e, _ENTRY, 'an entry')
                 tree_path(tree, e['path'])
                 e['data'] = e['data'].encode('utf-8', 'surrogateescape')
                 if e['before'] not in (ABSENT, DIR, sha256(e['data'])):
                     raise ValueError(f'{e["path"]}: bad state before')
-                owner = e['owner']
-                e['owner'] = (int(owner[0]), int(owner[1])) if owner else None
+                if not (e['after'] in (ABSENT, DIR)
+                        or _SHA256.fullmatch(e['after'])):
+                    raise ValueError(f'{e["path"]}: bad state after')
+                file_mode(e['mode'], e['path'])
+                e['owner'] = file_owner(e.get('owner'), e['path'])
         except (ValueError, KeyError, TypeError, IndexError) as e:
             raise SetupError(f'{path}, left by an interrupted sva-kunit '
                              f'{cls.LABEL}, is unreadable ({e})',

@@ -10,7 +10,8 @@ from ..errors import SetupError
 from .fs_journal import (ABSENT, DIR, Journal, atomic_write, read_bytes,
                          read_file, sha256)
 from .manifest import (HOOKS, MANIFEST_NAME, Hook, Manifest, apply_hook,
-                       load_manifest, new_manifest, remove_hook)
+                       load_manifest, manifest_path, new_manifest,
+                       remove_hook)
 from .payload import PayloadFile
 
 # An action's kind: what it does, and what it did.
@@ -42,12 +43,43 @@ class Plan:
         return [a for a in self.actions if a.path != MANIFEST_NAME]
 
 
+def _edited(tree: str, rel: str) -> str:
+    """The tree-relative file that a hook of rel edits: rel, or where it
+    leads if it is a symlink (which stays a symlink)."""
+    path = os.path.join(tree, rel)
+    real, top = os.path.realpath(path), os.path.realpath(tree)
+    if not real.startswith(top + os.sep):
+        raise SetupError(f'{path} is a symlink out of the tree (to {real})',
+                         'sva-kunit changes files inside the tree only: put '
+                         'the file itself there')
+    return os.path.relpath(real, top).replace(os.sep, '/')
+
+
+def _check_recorded(tree: str, old: Manifest) -> None:
+    """A manifest must describe the tree: lines of ours in a hooked file
+    that it does not record would stay behind after uninstall, sourcing
+    and building files that are gone."""
+    for hook in HOOKS:
+        if hook.path in old['hooks']:
+            continue
+        current = read_file(os.path.join(tree, hook.path))
+        lines = {line.rstrip() for line in (current or (b'',))[0]
+                 .splitlines()}
+        ours = [line for line in hook.lines if line.encode() in lines]
+        if ours:
+            raise SetupError(f'{manifest_path(tree)} does not record the '
+                             f'hook lines in {hook.path}, which holds '
+                             f'{ours[0]!r}: it does not describe the tree',
+                             RESTORE_BY_HAND)
+
+
 def _plan_hooks(tree: str, hook_table: Sequence[Hook], old: Manifest,
                 new: Manifest) -> List[Action]:
     wanted = {h.path: h for h in hook_table}
     actions = []
     for rel in sorted(set(wanted) | set(old['hooks'])):
         path = os.path.join(tree, rel)
+        edited = _edited(tree, rel)
         current = read_file(path)
         rec = old['hooks'].get(rel)
         hook = wanted.get(rel)
@@ -71,7 +103,7 @@ def _plan_hooks(tree: str, hook_table: Sequence[Hook], old: Manifest,
                 new['hooks'][rel] = rec
                 continue
         if hook is None:
-            actions.append(Action(UNHOOK, rel, original, mode))
+            actions.append(Action(UNHOOK, edited, original, mode))
             continue
         existing = {line.rstrip() for line in original.splitlines()}
         foreign = [line for line in hook.lines if line.encode() in existing]
@@ -88,14 +120,17 @@ def _plan_hooks(tree: str, hook_table: Sequence[Hook], old: Manifest,
                              ) from None
         new['hooks'][rel] = {'lines': list(hook.lines),
                              'added_newline': added_newline}
-        actions.append(Action(HOOK, rel, installed, mode))
+        actions.append(Action(HOOK, edited, installed, mode))
     return actions
 
 
 def plan_sync(tree: str, payload: Mapping[str, PayloadFile]) -> Plan:
     """Every action that makes the tree hold exactly this payload;
     SetupError, before any change, when the tree is not ours to change."""
-    old = load_manifest(tree) or new_manifest()
+    recorded = load_manifest(tree)
+    old = recorded or new_manifest()
+    if recorded is not None:
+        _check_recorded(tree, old)
     for rel, rec in sorted(old['files'].items()):
         current = read_bytes(os.path.join(tree, rel))
         # A deleted file loses nothing; only silent edits would be lost.

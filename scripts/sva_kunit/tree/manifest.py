@@ -1,13 +1,12 @@
 """The hook lines the suite adds to kernel files, and the manifest of all
 that sva-kunit put in a tree: how uninstall tells our files from yours."""
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import SetupError
-from .fs_journal import check_shape, read_bytes, tree_path
+from .fs_journal import check_shape, read_json, tree_path
 
 
 @dataclass(frozen=True)
@@ -88,9 +87,11 @@ def remove_hook(hook_lines: Sequence[str], content: bytes,
 
 MANIFEST_NAME = '.sva-kunit-manifest'
 FORMAT_VERSION = 1
+MANIFEST_LIMIT = 1 << 20   # a few kB: file names, hashes, hook lines
 
 # The JSON document: {'format', 'tool', 'files': {path: _FILE}, 'dirs'
-# (created by us), 'hooks': {path: _HOOK}}.
+# (created by us), 'hooks': {path: _HOOK}}.  Every version wrote this
+# format; the older ones added keys that are no longer read.
 Manifest = Dict[str, Any]
 _TOP = {'format': int, 'files': dict, 'dirs': list, 'hooks': dict}
 _FILE = {'sha256': str}
@@ -110,11 +111,10 @@ def load_manifest(tree: str) -> Optional[Manifest]:
     """The tree's manifest, every field's type checked (a user or a crash
     could have mangled it); None when sva-kunit never installed there."""
     path = manifest_path(tree)
-    data = read_bytes(path)
-    if data is None:
-        return None
     try:
-        doc = json.loads(data.decode('utf-8'))
+        doc = read_json(path, MANIFEST_LIMIT)
+        if doc is None:
+            return None
         check_shape(doc, _TOP, 'the manifest')
         if doc['format'] != FORMAT_VERSION:
             raise ValueError(f'unknown manifest format {doc["format"]}')

@@ -6,8 +6,8 @@ from typing import TextIO
 from . import locks
 from .command import Subcommand, add_cache_dir, add_kernel
 from .errors import EXIT_OK
-from .mutation import mutation_journal
 from .tree import installer
+from .tree.fs_journal import repair_mutation
 from .tree.kernel_tree import validate_tree
 from .tree.payload import collect_payload
 
@@ -23,7 +23,7 @@ def _handle(args: argparse.Namespace, out: TextIO, install: bool) -> int:
     tree = validate_tree(args.kernel)
     locks.hold_tree(tree, args.cache_dir, out)
     # Before uninstalling, so the tree ends up exactly as it was.
-    mutation_journal.repair(tree, out, dry_run=args.dry_run)
+    repair_mutation(tree, out, dry_run=args.dry_run)
     payload = collect_payload(args.repo_root) if install else {}
     plan = installer.sync(tree, payload, args.dry_run, out)
     for line in installer.describe(plan, args.dry_run):

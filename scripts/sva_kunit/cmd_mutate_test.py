@@ -9,7 +9,9 @@ import unittest
 from unittest import mock
 
 from . import cmd_mutate
+from .mutation import campaign
 from .cli_test import CliTestCase
+from .locks import sigterm_as_interrupt
 from .mutation import mutation_journal
 from .mutation.mutants import load_catalogue
 from .testing_support import FAILING_LOG, PASSING_LOG, snapshot, write
@@ -85,12 +87,17 @@ class MutateTest(MutateTestCase):
         # Seconds are rounded: a loaded machine may take one.
         lines = [re.sub(r'in \d s', 'in 0 s', line)
                  for line in out.splitlines()]
-        self.assertIn('sva-kunit: [1/3] kill-me: killed in 0 s: '
-                      'iommu_sva.iommu_sva_unbind', lines)
-        self.assertIn('sva-kunit: [2/3] known: survived (known survivor) in '
-                      '0 s', lines)
-        self.assertIn("sva-kunit: [3/3] misfit: no-apply in 0 s: hunk 1 of 1 "
+        # A misfit is known before any build.
+        self.assertIn("sva-kunit: [1/3] misfit: no-apply in 0 s: hunk 1 of 1 "
                       "('not in the file') not found in " + SVA, lines)
+        self.assertIn('sva-kunit: [2/3] kill-me: killed in 0 s: '
+                      'iommu_sva.iommu_sva_unbind', lines)
+        self.assertIn('sva-kunit: [3/3] known: survived (known survivor) in '
+                      '0 s', lines)
+        # The fake iommu-sva.c has no function body to switch.
+        self.assertIn('sva-kunit: kill-me: built by patching, since it '
+                      'changes code outside a function body (a declaration, '
+                      'a macro, a struct or a function boundary)', lines)
         self.assertTrue(any(re.match(r'kill-me +I2,I9 +killed +iommu_sva'
                                      r'\.iommu_sva_unbind +\d+$', line)
                             for line in lines), out)
@@ -154,24 +161,24 @@ class MutateTest(MutateTestCase):
         rc, out, err = self.mutate()
         self.assertEqual(rc, 2)
         self.assertEqual(len(err.splitlines()), 1)
-        self.assertIn('the unmutated suite does not pass (FAIL: 1 of 2 '
+        self.assertIn('the unmutated kernel does not pass (FAIL: 1 of 2 '
                       'tests failed', err)
         self.assertIn('green baseline', err)
         self.assertEqual(len(self.calls()), 3)  # the baseline's stages
         self.assert_restored()
 
     def test_ctrl_c_during_a_mutant_restores_the_tree(self):
-        real = cmd_mutate.run_suite
+        real = campaign.run_suite
         seen = []
 
-        def runner(options, out, env=None, tree=None):
+        def runner(options, out, env=None, tree=None, **kwargs):
             if seen:  # the baseline passes; the first mutant is interrupted
                 with open(os.path.join(tree, SVA)) as f:
                     seen.append(f.read())
                 raise KeyboardInterrupt
             seen.append('baseline')
-            return real(options, out, env, tree)
-        with mock.patch.object(cmd_mutate, 'run_suite', runner):
+            return real(options, out, env, tree, **kwargs)
+        with mock.patch.object(campaign, 'run_suite', runner):
             rc, _, err = self.mutate()
         self.assertEqual((rc, err), (130, 'sva-kunit: interrupted\n'))
         self.assertEqual(seen, ['baseline', '// KILLED\n'])
@@ -180,7 +187,7 @@ class MutateTest(MutateTestCase):
     def test_sigterm_unwinds_like_ctrl_c(self):
         before = signal.getsignal(signal.SIGTERM)
         with self.assertRaises(KeyboardInterrupt):
-            with cmd_mutate.sigterm_as_interrupt():
+            with sigterm_as_interrupt():
                 os.kill(os.getpid(), signal.SIGTERM)
                 time.sleep(5)  # the handler interrupts this
         self.assertEqual(signal.getsignal(signal.SIGTERM), before)

@@ -3,7 +3,7 @@ and how `mutate` shows it: progress lines, table, summary, JSON."""
 
 import json
 from dataclasses import dataclass, field
-from typing import List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from ..cmd_run import align as _align
 from ..errors import EXIT_FAILED, EXIT_OK
@@ -62,13 +62,11 @@ def classify(mutant: Mutant, outcome: RunOutcome) -> MutantResult:
                                for k in r.kinds)) if verdict else []
     if run.timed_out:
         # A hang kills the mutant only with evidence that the kernel went
-        # wrong: a report (lockdep's splat before a deadlock, a hung task)
-        # or a test that started and never finished.  Otherwise the limit
-        # may just have been too short.
-        unfinished = verdict.unfinished if verdict else ''
-        if kinds or failed or unfinished:
-            return MutantResult(mutant, KILLED, failed or [unfinished],
-                                kinds, 'timeout')
+        # wrong: a report (lockdep's splat before a deadlock, a hung task,
+        # a soft lockup) or a failed test (KUnit's own timeout).  A test
+        # that merely never finished may have been stopped too early.
+        if kinds or verdict and verdict.failed_tests:
+            return MutantResult(mutant, KILLED, failed, kinds, 'timeout')
         return MutantResult(mutant, TIMEOUT,
                             note='timeout, no evidence in the kernel log')
     if outcome.exit_code == EXIT_OK:
@@ -149,10 +147,15 @@ def summary_line(results: Sequence[MutantResult], baseline_s: float) -> str:
 
 
 def to_json(results: Sequence[MutantResult], baseline_s: float,
-            tree: str) -> str:
+            tree: str, fallback: Optional[Dict[str, str]] = None,
+            verified: Sequence[tuple] = ()) -> str:
     s = _summary(results)
     return json.dumps({
         'tree': tree, 'baseline_seconds': round(baseline_s, 1),
+        'built_by_patching': fallback or {},
+        'verified': [{'name': name, 'by_switch': switched,
+                      'by_patching': patched, 'patch_seconds': round(t, 1)}
+                     for name, switched, patched, t in verified],
         'average_seconds': s['average'] and round(s['average'], 1),
         'counts': s['counts'], 'kill_rate': s['kill_rate'],
         'exit_code': exit_code(results),

@@ -95,12 +95,13 @@ class ClassifyTest(unittest.TestCase):
                          (TIMEOUT, False, []))
         self.assertIn('no evidence', r.note)
 
-    def test_timeout_in_a_test_that_never_finished_is_a_kill(self):
+    def test_timeout_in_a_test_that_never_finished_is_no_kill(self):
+        # Without a report the limit may just have been too short.
         hung = PASSING_LOG.split('    ok 2')[0]
         r = classify(ORDINARY, outcome(hung, rc=-9, timed_out=True))
-        self.assertEqual((r.result, r.label, r.sanitizers),
-                         (KILLED, 'killed (timeout)', []))
-        self.assertEqual(r.failed_tests, ['iommu_sva.<test #2>'])
+        self.assertEqual((r.result, r.note), (TIMEOUT, 'timeout, no '
+                                              'evidence in the kernel log'))
+        self.assertFalse(r.ok)
 
     def test_real_deadlock_is_killed_with_lockdep_as_evidence(self):
         r = classify(ORDINARY, outcome(read_test_data(

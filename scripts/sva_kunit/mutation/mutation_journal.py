@@ -1,22 +1,37 @@
-"""Put a mutant into a kernel tree and take it out again, surviving a kill,
-with a journal at the tree's top, outside what the installer manages."""
+"""Put a mutant, or the schemata of many, into a kernel tree and take it
+out again, surviving a kill, with a journal at the tree's top, outside
+what the installer manages."""
 
-from typing import Optional, TextIO
+from typing import Mapping, Optional, TextIO
 
 from ..errors import SetupError
-from ..tree.fs_journal import (Journal, atomic_write, read_file, sha256,
-                               tree_path)
+from ..tree.fs_journal import (Mutation, atomic_write, read_file,
+                               repair_mutation, sha256, tree_path)
 from .mutants import Mutant, NoApply, mutate
 
-
-class Mutation(Journal):
-    NAME = '.sva-kunit-mutation'
-    LABEL = 'mutate'
-    BY_HAND = ('restore the file by hand (e.g. git checkout; the journal '
-               'holds the original), then delete .sva-kunit-mutation')
-
-
 journal_path = Mutation.path
+
+
+def apply_files(tree: str, files: Mapping[str, bytes]) -> Mutation:
+    """Replace each tree-relative file by its bytes, journal first; each
+    keeps its mode and owner and gets a new mtime, so make rebuilds it."""
+    current = {}
+    for rel in files:
+        try:
+            path = tree_path(tree, rel)
+        except ValueError as e:
+            raise SetupError(f'cannot mutate {rel}: {e}', 'mutate a tree '
+                             'whose source files are its own') from None
+        found = read_file(path)
+        if found is None:
+            raise NoApply(f'{rel} does not exist in the tree')
+        current[rel] = (path, found[1])
+    record = Mutation.begin(tree, [(rel, sha256(data))
+                                   for rel, data in files.items()])
+    for rel, data in files.items():
+        path, mode = current[rel]
+        atomic_write(path, data, mode)
+    return record
 
 
 def apply(tree: str, mutant: Mutant) -> Mutation:
@@ -29,25 +44,16 @@ def apply(tree: str, mutant: Mutant) -> Mutation:
     current = read_file(path)
     if current is None:
         raise NoApply(f'{mutant.file} does not exist in the tree')
-    mutated = mutate(current[0], mutant)
-    record = Mutation.begin(tree, [(mutant.file, sha256(mutated))])
-    # The rewrite gives the file a new mtime, so make rebuilds its object.
-    atomic_write(path, mutated, current[1])
-    return record
+    return apply_files(tree, {mutant.file: mutate(current[0], mutant)})
 
 
 def restore(tree: str, record: Mutation) -> None:
-    """Put the file back; refused if someone else changed it meanwhile."""
+    """Put the files back; refused if someone else changed one meanwhile."""
     record.rollback()
 
 
 def repair(tree: str, out: TextIO, dry_run: bool = False) -> Optional[str]:
-    """Undo a mutation an interrupted `mutate` left; the file, or None."""
-    record = Mutation.repair(tree, dry_run)
-    if record is None:
-        return None
-    rel = record.entries[0]['path']
-    out.write(f'sva-kunit: {"would repair" if dry_run else "repaired"} '
-              f'{rel} left mutated by an interrupted mutate run\n')
-    out.flush()
-    return rel
+    """Undo a mutation an interrupted `mutate` left; the first file put
+    back, or None."""
+    paths = repair_mutation(tree, out, dry_run)
+    return paths[0] if paths else None

@@ -9,8 +9,8 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence, TextIO, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, Mapping, Optional, Sequence, TextIO, Tuple
 
 STOP_GRACE_S = 10.0    # from SIGINT to SIGKILL when stopping kunit.py
 READER_JOIN_S = 5.0    # for the last output once kunit.py has gone
@@ -26,6 +26,7 @@ class KunitRun:
     returncode: int
     stage: str  # the last stage started (CONFIGURING, BUILDING, STARTING)
     timed_out: bool = False  # stopped by run_kunit's timeout
+    seconds: Dict[str, float] = field(default_factory=dict)  # per stage
 
     @property
     def kernel_ran(self) -> bool:
@@ -70,13 +71,35 @@ def stop_group(proc: 'subprocess.Popen[str]') -> None:
     proc.wait()
 
 
+def _wait(proc: 'subprocess.Popen[str]', deadline: Optional[float],
+          cancel: Optional[threading.Event]) -> None:
+    """proc.wait() until the deadline (TimeoutExpired after it), and
+    KeyboardInterrupt as soon as cancel is set."""
+    while True:
+        left = None if deadline is None else max(deadline - time.monotonic(),
+                                                 0)
+        if cancel is not None:
+            if cancel.is_set():
+                raise KeyboardInterrupt
+            if left is None or left > 0.2:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(0.2)
+                    return
+                continue
+        proc.wait(left)
+        return
+
+
 def run_kunit(tree: str, commands: Sequence[Tuple[str, Sequence[str]]],
               out: TextIO = sys.stdout,
               env: Optional[Mapping[str, str]] = None,
-              timeout: Optional[float] = None) -> KunitRun:
+              timeout: Optional[float] = None,
+              cancel: Optional[threading.Event] = None) -> KunitRun:
     """Run each (stage, argv) in the tree until one fails, streaming the
-    output to `out`, for at most `timeout` seconds in all."""
+    output to `out`, for at most `timeout` seconds in all; a set cancel
+    stops it like Ctrl-C (for runs in other threads)."""
     deadline = None if timeout is None else time.monotonic() + timeout
+    seconds: Dict[str, float] = {}
     # Without PYTHONUNBUFFERED the child's prints reach us in 4 KiB lumps.
     child_env = dict(os.environ if env is None else env, PYTHONUNBUFFERED='1')
     for stage, argv in commands:
@@ -96,9 +119,9 @@ def run_kunit(tree: str, commands: Sequence[Tuple[str, Sequence[str]]],
                                   daemon=True)
         reader.start()
         timed_out = False
+        started = time.monotonic()
         try:
-            proc.wait(None if deadline is None
-                      else max(deadline - time.monotonic(), 0))
+            _wait(proc, deadline, cancel)
         except subprocess.TimeoutExpired:
             stop_group(proc)
             timed_out = True
@@ -111,9 +134,10 @@ def run_kunit(tree: str, commands: Sequence[Tuple[str, Sequence[str]]],
             reader.join(READER_JOIN_S)
             if not reader.is_alive():
                 proc.stdout.close()
+        seconds[stage] = time.monotonic() - started
         if timed_out:
             print(f'sva-kunit: stopped kunit.py after {timeout:g} s',
                   file=out, flush=True)
         if proc.returncode or timed_out:
             break
-    return KunitRun(proc.returncode, stage, timed_out)
+    return KunitRun(proc.returncode, stage, timed_out, seconds)

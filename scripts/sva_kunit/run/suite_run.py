@@ -8,15 +8,15 @@ import re
 import shlex
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
 
 from .. import locks
 from ..errors import EXIT_FAILED, EXIT_OK, SetupError
-from ..mutation import mutation_journal
 from ..tree import installer, kernel_sources
-from ..tree.fs_journal import atomic_write
+from ..tree.fs_journal import atomic_write, repair_mutation
 from ..tree.kernel_tree import KUNIT_PY, require_host_tools, validate_tree
 from ..tree.kernel_sources import REQUIRED_PACKAGES, ensure_packages
 from ..tree.payload import collect_payload, default_repo_root
@@ -128,7 +128,7 @@ def resolve_tree(options: RunOptions, out: TextIO) -> str:
         if arch.packages:
             ensure_packages(out, arch.packages)
     locks.hold_tree(tree, options.cache_dir, out)
-    mutation_journal.repair(tree, out)
+    repair_mutation(tree, out)
     return tree
 
 
@@ -305,9 +305,11 @@ def judge_run(run: KunitRun, build_dir: str
 def run_suite(options: RunOptions, out: TextIO = sys.stdout,
               env: Optional[Mapping[str, str]] = None,
               tree: Optional[str] = None,
-              boot_only: bool = False) -> RunOutcome:
+              boot_only: bool = False,
+              cancel: Optional[threading.Event] = None) -> RunOutcome:
     """Prepare (unless tree is given, already prepared) and run the suite;
-    boot_only boots the kernel already built in the build dir."""
+    boot_only boots the kernel already built in the build dir; a set
+    cancel stops it like Ctrl-C."""
     start = time.monotonic()
     if tree is None:
         tree = resolve_tree(options, out)
@@ -321,7 +323,7 @@ def run_suite(options: RunOptions, out: TextIO = sys.stdout,
     with contextlib.suppress(FileNotFoundError):
         os.remove(test_log_path(build_dir))
     run = run_kunit(tree, commands, out, tcg_env(options, ccache_env(
-        env, options.use_ccache)), options.timeout)
+        env, options.use_ccache)), options.timeout, cancel)
     passed, summary, verdict = judge_run(run, build_dir)
     if run.timed_out:
         # What the log shows up to the kill is judged as usual, but a run

@@ -9,7 +9,7 @@ import re
 import stat
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from ..errors import SetupError
 
@@ -324,3 +324,26 @@ class Journal:
 
 
 journal_path = Journal.path
+
+
+class Mutation(Journal):
+    """The source files `mutate` changed (one mutant, or the schemata),
+    so that every later command puts them back first."""
+    NAME = '.sva-kunit-mutation'
+    LABEL = 'mutate'
+    BY_HAND = ('restore the files by hand (e.g. git checkout; the journal '
+               'holds the originals), then delete .sva-kunit-mutation')
+
+
+def repair_mutation(tree: str, out: TextIO, dry_run: bool = False
+                    ) -> List[str]:
+    """Undo what an interrupted `mutate` left; the files it put back."""
+    record = Mutation.repair(tree, dry_run)
+    if record is None:
+        return []
+    paths = [e['path'] for e in record.entries]
+    out.write(f'sva-kunit: {"would repair" if dry_run else "repaired"} '
+              f'{", ".join(paths)} left mutated by an interrupted mutate '
+              'run\n')
+    out.flush()
+    return paths

@@ -9,6 +9,7 @@ stand-in of testing_support (it records every call: there must be none).
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import unittest
@@ -52,6 +53,10 @@ BAD_OPTIONS: List[Tuple[Tuple[str, ...], int, str]] = [
     (('run', '--filter=-x'), USAGE, 'is not a test glob'),
     (('run', '--filter=iommu_sva bind'), USAGE, 'is not a test glob'),
     (('run', '--filter=a\nb'), USAGE, 'is not a test glob'),
+    (('run', '--filter=iommu"sva'), USAGE, 'is not a test glob'),
+    (('run', '--filter=' + 'x' * 257), USAGE, 'is not a test glob'),
+    (('run', '--filter=\xff'), USAGE, 'is not a test glob'),
+    (('run', '--kernel-arg=foo="'), USAGE, 'is not one kernel command'),
     (('mutate', '--filter=--help'), USAGE, 'is not a test glob'),
     (('bisect-step', '--filter=--help'), ABORT, 'is not a test glob'),
     (('bisect-step', '--filter=--json=/x'), ABORT, 'is not a test glob'),
@@ -120,6 +125,19 @@ BAD_OPTIONS: List[Tuple[Tuple[str, ...], int, str]] = [
     (('bisect-step', '--bogus'), ABORT, 'unrecognized arguments'),
     (('bisect-step', 'stray'), ABORT, 'unrecognized arguments'),
     (('frobnicate',), USAGE, 'invalid choice'),
+    ((), USAGE, 'no subcommand given'),
+    (('--bogus', 'bisect-step'), ABORT, 'unrecognized arguments'),
+    (('run', '--kernel='), USAGE, "argument --kernel: '' is not a path"),
+    (('run', '--build-dir=/' + 'x' * 300), USAGE, 'is not a path'),
+    (('run', '--cache-dir={tree}'), USAGE, 'is inside the kernel tree'),
+    (('run', '--cache-dir={tree}/.cache'), USAGE, 'is inside the kernel '
+     'tree'),
+    (('install', '--cache-dir={tree}', '--dry-run'), USAGE, 'is inside the '
+     'kernel tree'),
+    (('bisect-step', '--cache-dir={tree}/.cache'), ABORT, 'is inside the '
+     'kernel tree'),
+    (('bisect-step', '--build-dir={tree}/.kbuild'), ABORT, 'is inside the '
+     'tree'),
     (('format-patch',), USAGE, 'the following arguments are required: '
      '--kernel'),
     (('format-patch', '--kernel={tmp}'), USAGE, 'is not the top of a git '
@@ -150,15 +168,26 @@ class BadInputTest(CliTestCase):
         self.places = dict(tree=self.tree, cache=self.cache,
                            tmp=self.scratch, file=self.file)
 
-    def state(self) -> tuple:
-        return (snapshot(self.tree), snapshot(self.cache),
-                snapshot(self.scratch))
+    def state(self, locks: bool = False) -> tuple:
+        """The tree, the cache and the scratch directory; with locks, less
+        the lock files, which a command that found a bad state in the
+        tree or build directory took first (they hold nothing)."""
+        snaps = (snapshot(self.tree), snapshot(self.cache),
+                 snapshot(self.scratch))
+        if not locks:
+            return snaps
+        return tuple({rel: v for rel, v in snap.items()
+                      if not (rel == 'locks' or rel.startswith('locks/')
+                              or rel.endswith('.sva-kunit.lock'))}
+                     for snap in snaps)
 
     def expand(self, text: str) -> str:
         return text.format(**self.places)
 
     def argv(self, words: Tuple[str, ...]) -> List[str]:
         argv = [self.expand(word) for word in words]
+        if not argv or argv[0].startswith('-'):
+            return argv
         named = {word.split('=')[0] for word in argv}
         if argv[0] in WITH_TREE and '--kernel' not in named and (
                 '--source' not in named):
@@ -171,8 +200,9 @@ class BadInputTest(CliTestCase):
         return argv
 
     def assert_refused(self, argv: List[str], code: int, says: str,
-                       env: Optional[Dict[str, str]] = None) -> None:
-        before = self.state()
+                       env: Optional[Dict[str, str]] = None,
+                       locks: bool = False) -> None:
+        before = self.state(locks)
         out, err = io.StringIO(), io.StringIO()
         with mock.patch.dict(os.environ, env or {}):
             rc = cli.main(argv, out, err, repo_root=self.repo)
@@ -184,7 +214,7 @@ class BadInputTest(CliTestCase):
         self.assertTrue(lines[0].startswith('sva-kunit: error: '), what)
         self.assertIn(self.expand(says), lines[0], what)
         self.assertNotIn('Traceback', out.getvalue() + err.getvalue())
-        self.assertEqual(self.state(), before, what)
+        self.assertEqual(self.state(locks), before, what)
         self.assertEqual(self.calls(), [], f'{argv}: kunit.py ran')
 
     def test_bad_options(self):
@@ -237,6 +267,67 @@ class BadInputTest(CliTestCase):
             self.assert_refused(['bisect-step', f'--kernel={self.tree}',
                                  f'--cache-dir={self.cache}'], ABORT,
                                 'git not found on PATH')
+
+    def test_build_dir_holding_the_wrong_kind_of_file(self):
+        build = os.path.join(self.scratch, 'build')
+        for name in ('test.log', 'repeat-logs', 'mutants'):
+            with self.subTest(name=name):
+                os.makedirs(build)
+                if name == 'test.log':
+                    os.mkdir(os.path.join(build, name))
+                else:
+                    write(build, name, b'a file\n')
+                self.assert_refused(self.argv(('run', f'--build-dir={build}',
+                                               '--repeat=2')), USAGE,
+                                    f'{build}/{name} is not a', locks=True)
+                shutil.rmtree(build)
+
+    def test_help_in_a_bisection_stops_it(self):
+        git(self.tree, 'bisect', 'start')
+        self.addCleanup(git, self.tree, 'bisect', 'reset')
+        cwd = os.getcwd()
+        self.addCleanup(os.chdir, cwd)
+        for where, argv in (
+                (self.tree, ['bisect-step', '--help']),
+                (os.path.join(self.tree, 'drivers'), ['-h', 'bisect-step']),
+                (self.scratch, ['bisect-step', f'--kernel={self.tree}',
+                                '--help'])):
+            os.chdir(where)
+            with self.subTest(argv=argv), \
+                    mock.patch('sys.stdout', io.StringIO()):
+                rc = cli.main(argv, io.StringIO(), io.StringIO(),
+                              repo_root=self.repo)
+                self.assertEqual(rc, ABORT)
+        # Outside a bisection, help is help.
+        git(self.tree, 'bisect', 'reset')
+        os.chdir(self.tree)
+        with self.assertRaises(SystemExit) as cm, \
+                mock.patch('sys.stdout', io.StringIO()):
+            cli.main(['bisect-step', '--help'], io.StringIO(), io.StringIO(),
+                     repo_root=self.repo)
+        self.assertEqual(cm.exception.code, 0)
+
+    def test_a_stale_mutation_stops_bisect_step(self):
+        write(self.tree, '.sva-kunit-mutation', b'[]')
+        git(self.tree, 'add', '-f', '.sva-kunit-mutation')
+        git(self.tree, 'commit', '-q', '-m', 'x')
+        self.assert_refused(self.argv(('bisect-step',)), ABORT,
+                            'still holds the suite from an earlier run '
+                            '(.sva-kunit-mutation)')
+
+    def test_a_lock_file_that_is_a_symlink_is_not_followed(self):
+        build = os.path.join(self.scratch, 'build')
+        os.makedirs(build)
+        os.symlink(self.file, os.path.join(build, '.sva-kunit.lock'))
+        with open(self.file, 'rb') as f:
+            before = f.read()
+        out, err = io.StringIO(), io.StringIO()
+        rc = cli.main(self.argv(('run', f'--build-dir={build}')), out, err,
+                      repo_root=self.repo)
+        self.assertEqual(rc, USAGE, err.getvalue())
+        self.assertIn('cannot open the lock file', err.getvalue())
+        with open(self.file, 'rb') as f:
+            self.assertEqual(f.read(), before)
 
     def test_a_bug_is_one_line_and_no_verdict(self):
         for command, code in (('run', USAGE), ('bisect-step', ABORT)):
@@ -296,6 +387,8 @@ class BadStateTest(CliTestCase):
                 write(self.tree, name, deep)
                 self.assert_refused('nested too deeply')
                 os.unlink(os.path.join(self.tree, name))
+        write(self.tree, '.sva-kunit-install', b'null')
+        self.assert_refused('is unreadable (null)')
         with open(os.path.join(self.tree, '.sva-kunit-install'), 'wb') as f:
             f.truncate(JOURNAL_LIMIT + 1)
         self.assert_refused('larger than')
@@ -306,12 +399,31 @@ class BadStateTest(CliTestCase):
                 'owner': [0, 0]}
         for key, value in (('mode', -1), ('mode', 0o10000), ('mode', True),
                            ('owner', [-1, 0]), ('owner', ['0', 0]),
+                           ('owner', [1 << 40, 0]),
                            ('owner', [0]), ('after', 'x' * 64),
                            ('before', 'file')):
             with self.subTest(key=key, value=value):
                 write(self.tree, '.sva-kunit-install',
                       json.dumps([dict(good, **{key: value})]).encode())
                 self.assert_refused('is unreadable')
+
+    def test_manifest_that_names_the_kernels_own_files(self):
+        doc = self.install()
+        makefile = os.path.join(self.tree, 'Makefile')
+        with open(makefile, 'rb') as f:
+            files = dict(doc['files'], Makefile={'sha256': sha256(f.read())})
+        write(self.tree, MANIFEST_NAME, json.dumps(dict(doc, files=files))
+              .encode())
+        before = snapshot(self.tree)
+        rc, out, err = self.main('uninstall', f'--kernel={self.tree}')
+        self.assertEqual(rc, USAGE, out + err)
+        self.assertIn('records Makefile, which sva-kunit never installs', err)
+        self.assertEqual(snapshot(self.tree), before)
+        hooks = {'drivers/iommu/Makefile': {'lines': ['VERSION = 6'],
+                                            'added_newline': False}}
+        write(self.tree, MANIFEST_NAME, json.dumps(dict(doc, hooks=hooks))
+              .encode())
+        self.assert_refused("'VERSION = 6' is no line of sva-kunit's")
 
     def test_manifest_that_does_not_record_the_hooks(self):
         doc = self.install()

@@ -27,6 +27,10 @@ class Output:
     def __init__(self, stream: Optional[TextIO]) -> None:
         self._stream = stream
 
+    @property
+    def closed(self) -> bool:
+        return self._stream is None or getattr(self._stream, 'closed', False)
+
     def write(self, text: str) -> int:
         try:
             if self._stream is None:
@@ -84,17 +88,34 @@ def main(argv: Optional[Sequence[str]] = None,
     for command in SUBCOMMANDS:
         p = sub.add_parser(command.name, help=command.help,
                            description=command.help)
-        p.error_exit = command.error_exit   # for Parser.error
         command.add_arguments(p)
         p.set_defaults(handler=command.handler,
                        error_exit=command.error_exit)
-    error_exit = EXIT_USAGE
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Before the subcommand is parsed: git bisect run must never read a
+    # usage mistake as "bad" (2) or help as "good" (0).
+    stops_bisection = cmd_bisect_step.BISECT_STEP.name in argv
+    error_exit = cmd_bisect_step.EXIT_ABORT if stops_bisection else EXIT_USAGE
     try:
-        args = parser.parse_args(argv)
+        try:
+            os.getcwd()
+        except FileNotFoundError:
+            raise SetupError('the current directory no longer exists',
+                             'cd to one that does and rerun') from None
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # --help
+            if e.code == 0 and stops_bisection and \
+                    cmd_bisect_step.bisecting(argv):
+                return error_exit
+            raise
         if args.subcommand is None:
-            parser.print_help(out)
-            return EXIT_USAGE
+            raise SetupError('no subcommand given (one of ' + ', '.join(
+                c.name for c in SUBCOMMANDS) + ')', 'see sva-kunit --help')
         error_exit = args.error_exit
+        if out.closed:
+            raise OutputError('cannot write to standard output (it is '
+                              'closed)')
         args.repo_root = repo_root or default_repo_root()
         with locks.session():
             code = args.handler(args, out)
@@ -103,7 +124,7 @@ def main(argv: Optional[Sequence[str]] = None,
     except SetupError as e:
         _flush_quietly(out)
         _say(err, e.one_line())
-        return getattr(e, 'exit_code', error_exit)
+        return error_exit
     except GitError as e:
         _flush_quietly(out)
         _say(err, f'{ERROR_PREFIX}{e}')

@@ -325,10 +325,13 @@ class RunTest(CliTestCase):
                 self.main(command, '--source=5.10'), '--source=5.10 is not '
                 'supported (supported: 7.3, 6.12, 7.2)')
 
-    def test_no_subcommand_prints_help(self):
-        rc, out, _ = self.main()
-        self.assertEqual(rc, 2)
-        self.assertIn('run', out)
+    def test_no_subcommand_is_one_line(self):
+        rc, out, err = self.main()
+        self.assertEqual((rc, out), (2, ''))
+        self.assertEqual(err, 'sva-kunit: error: no subcommand given (one of '
+                         'run, install, uninstall, check, bench, mutate, '
+                         'bisect-step, bisect-selftest, format-patch); see '
+                         'sva-kunit --help\n')
 
     def test_source_help_names_every_source(self):
         with self.assertRaises(SystemExit), \

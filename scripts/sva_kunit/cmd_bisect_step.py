@@ -7,18 +7,18 @@ import os
 import signal
 import sys
 import time
-from typing import List, Mapping, NoReturn, Optional, TextIO, Tuple
+from typing import List, Mapping, Sequence, TextIO, Tuple
 
 from . import locks
 from .command import (Parser, Subcommand, add_build_options, add_cache_dir,
-                      directory, glob_filter)
+                      directory, glob_filter, kernel_dir)
 from .errors import EXIT_OK, SetupError
 from .git_tools import GitError, git, git_text, toplevel
-from .locks import sigterm_as_interrupt
+from .locks import inside, sigterm_as_interrupt
 from .run.suite_run import (GROUP_TIMEOUT_S, RunOptions, check_options,
-                            default_build_dir, run_suite)
+                            default_build_dir, hold_build_dir, run_suite)
 from .tree import installer
-from .tree.fs_journal import journal_path
+from .tree.fs_journal import Mutation, journal_path
 from .tree.kernel_tree import (require_host_tools, require_kernel_tree,
                                validate_tree)
 from .tree.manifest import manifest_path
@@ -65,12 +65,6 @@ def restore(tree: str, before: Tuple[List[str], bytes]) -> None:
 def step(tree: str, options: RunOptions, out: TextIO,
          env: Mapping[str, str]) -> Tuple[int, str]:
     """Install, run, uninstall: (exit code, reason)."""
-    for path in (manifest_path(tree), journal_path(tree)):
-        if os.path.lexists(path):
-            raise SetupError(f'{tree} still holds the suite from an earlier '
-                             f'run ({os.path.basename(path)})', 'run '
-                             f'sva-kunit uninstall --kernel={tree}, then '
-                             'git bisect run again')
     before = _state(tree)
     try:
         validate_tree(tree)
@@ -81,7 +75,7 @@ def step(tree: str, options: RunOptions, out: TextIO,
     try:
         try:  # rolled back, also on an interrupt
             plan = installer.sync(tree, payload)
-        except SetupError as e:
+        except installer.NotInstallable as e:
             return EXIT_SKIP, e.problem  # e.g. a suite file in the way
         out.write(f'sva-kunit: installed the suite in {tree} ('
                   f'{len(plan.payload_actions())} changes; nothing '
@@ -104,9 +98,8 @@ def step(tree: str, options: RunOptions, out: TextIO,
 
 
 class StopBisectParser(Parser):
-    """Usage errors exit 128 (see handle); unknown options too, which
-    argparse would report through the top parser with its exit 2."""
-    error_exit = EXIT_ABORT
+    """Unknown options are this parser's error, which argparse would
+    otherwise leave to the top parser."""
 
     def parse_known_args(self, args=None, namespace=None):  # type: ignore
         namespace, extras = super().parse_known_args(args, namespace)
@@ -114,18 +107,17 @@ class StopBisectParser(Parser):
             self.error('unrecognized arguments: ' + ' '.join(extras))
         return namespace, extras
 
-    def exit(self, status: int = 0, message: Optional[str] = None
-             ) -> NoReturn:
-        # --help under git bisect run must not read as "good".
-        if status == 0 and bisecting(os.getcwd()):
-            status = EXIT_ABORT
-        super().exit(status, message)
 
-
-def bisecting(path: str) -> bool:
-    """Is a git bisection going on in the repository holding path?"""
+def bisecting(argv: Sequence[str]) -> bool:
+    """Could a git bisection be running bisect-step with argv: is one
+    going on in the repository of --kernel or of the current directory?
+    True when that cannot be told."""
+    kernel = [a.split('=', 1)[1] for a in argv if a.startswith('--kernel=')]
     try:
+        path = os.path.abspath(kernel[-1] if kernel else os.getcwd())
         found = git_text(path, ('rev-parse', '--git-path', 'BISECT_START'))
+    except OSError:
+        return True  # no current directory: no telling
     except GitError:
         return False
     return os.path.isfile(os.path.join(path, found))
@@ -133,7 +125,7 @@ def bisecting(path: str) -> bool:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.__class__ = StopBisectParser
-    parser.add_argument('--kernel', metavar='DIR',
+    parser.add_argument('--kernel', metavar='DIR', type=kernel_dir,
                         help='kernel git work tree (default: the one the '
                         'current directory is in, as git bisect run '
                         'starts it)')
@@ -168,10 +160,21 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     # Not a kernel tree at all is no reason to skip a revision: git would
     # skip every one.  A tree too old for the suite is (step()).
     tree = options.kernel = require_kernel_tree(path if args.kernel else top)
+    for path in (manifest_path(tree), journal_path(tree),
+                 Mutation.path(tree)):
+        if os.path.lexists(path):
+            raise SetupError(f'{tree} still holds the suite from an earlier '
+                             f'run ({os.path.basename(path)})', 'run '
+                             f'sva-kunit uninstall --kernel={tree}, then '
+                             'git bisect run again')
     check_options(options)
+    if options.build_dir and inside(options.build_dir, tree):
+        raise SetupError(f'--build-dir={options.build_dir} is inside the '
+                         f'tree {tree}', 'bisect-step leaves the tree as git '
+                         'bisect left it: pass a build directory outside it')
     sha = git_text(tree, ('rev-parse', '--short', 'HEAD'))
     locks.hold_tree(tree, options.cache_dir, out)
-    options.build_dir = locks.hold_build_dir(
+    options.build_dir = hold_build_dir(
         options.build_dir or default_build_dir(options, tree), out)
     with sigterm_as_interrupt():
         code, reason = step(tree, options, out, env)

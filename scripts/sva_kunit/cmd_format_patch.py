@@ -11,7 +11,7 @@ import tempfile
 from typing import Callable, Dict, List, Mapping, Optional, TextIO
 
 from .git_tools import GitError, git, git_text, toplevel
-from .command import Subcommand, directory
+from .command import Subcommand, directory, kernel_dir
 from .errors import EXIT_OK, SetupError
 
 UPSTREAM = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -326,6 +326,7 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--kernel', metavar='DIR', required=True,
+                        type=kernel_dir,
                         help='top of a kernel git repository (Linux 7.3); '
                         'the series applies to its HEAD')
     parser.add_argument('-o', '--output-directory', metavar='OUTDIR',

@@ -24,14 +24,11 @@ class Subcommand(NamedTuple):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but usage errors use sva-kunit's one-line error format,
-    and exit with the subcommand's error_exit."""
-    error_exit = EXIT_USAGE
+    """argparse, but usage errors use sva-kunit's one-line error format
+    (and the subcommand's error exit; see cli.main)."""
 
     def error(self, message: str) -> NoReturn:
-        e = SetupError(f'{self.prog}: {message}', f'see {self.prog} --help')
-        e.exit_code = self.error_exit
-        raise e
+        raise SetupError(f'{self.prog}: {message}', f'see {self.prog} --help')
 
 
 def add_cache_dir(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +57,7 @@ def add_kernel(parser: argparse.ArgumentParser, required: bool) -> None:
     """--kernel, and unless it is required, --source, which excludes it."""
     group = parser if required else parser.add_mutually_exclusive_group()
     group.add_argument('--kernel', metavar='DIR', required=required,
+                       type=kernel_dir,
                        help='kernel source tree (v6.11 or later)' + (
                            '' if required else '; default: the Debian tree '
                            'chosen by --source, extracted in the cache'))
@@ -102,23 +100,27 @@ def seconds(text: str) -> float:
     return value
 
 
-# Whitespace or control characters would split a value on a kernel
-# command line (kunit.py passes the filter as kunit.filter_glob=) or in
-# kbuild; a leading "-" would make it an option of kunit.py.
-_UNSAFE = re.compile(r'[\s\x00-\x1f\x7f]')
+# Values that end up on the kernel command line (kunit.py passes the
+# filter as kunit.filter_glob=): printable ASCII but blanks, which would
+# split them, and '"', which would swallow the arguments after it; short
+# enough for the command line.  A leading "-" would make the filter an
+# option of kunit.py.
+_KERNEL_WORD = re.compile(r'[!#-~]{1,256}')
 
 
 def glob_filter(text: str) -> str:
-    if text.startswith('-') or _UNSAFE.search(text):
-        raise Invalid(f'{text!r} is not a test glob (SUITE_GLOB[.TEST_GLOB]'
-                      ', no leading "-", no blanks)')
+    if text and (text.startswith('-') or not _KERNEL_WORD.fullmatch(text)):
+        raise Invalid(f'{text[:80]!r} is not a test glob (SUITE_GLOB[.'
+                      'TEST_GLOB]: up to 256 printable characters, no blank, '
+                      'no \'"\', no leading "-")')
     return text
 
 
 def kernel_arg(text: str) -> str:
-    if not text or _UNSAFE.search(text):
-        raise Invalid(f'{text!r} is not one kernel command line argument '
-                      '(no blanks)')
+    if not _KERNEL_WORD.fullmatch(text):
+        raise Invalid(f'{text[:80]!r} is not one kernel command line '
+                      'argument (up to 256 printable characters, no blank, '
+                      'no \'"\')')
     return text
 
 
@@ -150,12 +152,24 @@ def arch(text: str) -> str:
     return text
 
 
+def _path(text: str, what: str) -> str:
+    """Absolute; refused if the system could not use it."""
+    path = os.path.abspath(os.path.expanduser(text)) if text else ''
+    if not path or '\0' in path or len(os.fsencode(path)) >= 4096 or any(
+            len(os.fsencode(part)) > 255 for part in path.split('/')):
+        raise Invalid(f'{text[:80]!r} is not {what} (empty, or too long)')
+    return path
+
+
+def kernel_dir(text: str) -> str:
+    """--kernel: checked as a tree before any work; here only a path."""
+    return _path(text, 'a path')
+
+
 def directory(text: str) -> str:
     """A directory, or a path where one can be made: nothing on the way
     is a file.  Absolute."""
-    path = os.path.abspath(os.path.expanduser(text)) if text else ''
-    if not path or '\0' in path:
-        raise Invalid(f'{text!r} is not a path')
+    path = _path(text, 'a path')
     ancestor = path
     while not os.path.lexists(ancestor):
         ancestor = os.path.dirname(ancestor)
@@ -180,8 +194,8 @@ def cache_directory(text: str) -> str:
 def output_file(text: str) -> str:
     """A file that can be written: not a directory, in a writable
     directory that exists.  Absolute."""
-    path = os.path.abspath(os.path.expanduser(text)) if text else ''
-    if not path or '\0' in path or text.endswith('/'):
+    path = _path(text, 'a file name')
+    if text.endswith('/'):
         raise Invalid(f'{text!r} is not a file name')
     parent = os.path.dirname(path)
     if os.path.isdir(path):

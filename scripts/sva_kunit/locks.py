@@ -8,6 +8,7 @@ import hashlib
 import os
 import shlex
 import signal
+import stat
 import sys
 from typing import Any, Callable, ContextManager, Dict, Iterator, TextIO
 
@@ -26,16 +27,22 @@ def _lock(path: str, what: str, out: TextIO) -> None:
     in the file; wait, saying for whom, while another holds it."""
     if path in _held:
         return
+    # Never through a symlink: the file is written.
+    flags = os.O_NOFOLLOW | os.O_NONBLOCK
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o644)
         except PermissionError:  # someone else's (root's, say)
-            fd = os.open(path, os.O_RDONLY)  # flock needs no write
+            fd = os.open(path, os.O_RDONLY | flags)  # flock needs no write
     except OSError as e:
         raise SetupError(f'cannot open the lock file {path} '
-                         f'({e.strerror})', 'fix the permissions of its '
-                         'directory') from None
+                         f'({e.strerror})', 'remove it if it is a symlink, '
+                         'or fix the permissions of its directory') from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SetupError(f'the lock file {path} is not a regular file',
+                         'move that away and rerun')
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -48,13 +55,24 @@ def _lock(path: str, what: str, out: TextIO) -> None:
     me = f'pid {os.getpid()} ({shlex.join(sys.argv)})\n'
     with contextlib.suppress(OSError):  # opened read-only: holder unnamed
         os.ftruncate(fd, 0)
-        os.pwrite(fd, me.encode(), 0)
+        os.pwrite(fd, me.encode('utf-8', 'backslashreplace'), 0)
     _held[path] = fd
+
+
+def inside(path: str, tree: str) -> bool:
+    real, top = os.path.realpath(path), os.path.realpath(tree)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
 
 
 def hold_tree(tree: str, cache_dir: str, out: TextIO) -> None:
     """Wait until no other sva-kunit command uses the tree, then hold it
-    until this process (or its session()) ends."""
+    until this process (or its session()) ends.  The cache must be
+    outside the tree: uninstall and bisect-step promise the tree as it
+    was."""
+    if inside(cache_dir, tree):
+        raise SetupError(f'the cache directory {cache_dir} is inside the '
+                         f'kernel tree {tree}', 'pass --cache-dir=DIR (or '
+                         'set SVA_KUNIT_CACHE) outside it')
     real = os.path.realpath(tree)
     label = os.path.basename(real.rstrip(os.sep)) or 'root'
     digest = hashlib.sha256(real.encode()).hexdigest()[:16]

@@ -111,7 +111,7 @@ def changed_bodies(original: bytes, mutant: Mutant) -> Dict[int, bytes]:
 def switch(original: bytes, variants: Mapping[int, Mapping[int, bytes]]
            ) -> bytes:
     """original with the variants (body index -> {mutant number: body})
-    behind their switches, and the selector after the last #include."""
+    behind their switches, and the selector before the first function."""
     spans = bodies(original)
     pieces: List[bytes] = []
     at = 0
@@ -127,7 +127,10 @@ def switch(original: bytes, variants: Mapping[int, Mapping[int, bytes]]
         at = end
     pieces.append(original[at:])
     text = b''.join(pieces)
-    includes = list(_INCLUDE.finditer(text))
+    # After the includes that come before the first function (fork.c has
+    # one further down), where kstrtoint() and early_param() are known.
+    first = spans[0][0] if spans else len(original)
+    includes = [m for m in _INCLUDE.finditer(text) if m.end() <= first]
     if not includes:
         raise ValueError('no #include to put the switch after')
     cut = includes[-1].end()

@@ -141,8 +141,28 @@ def hold_locks(options: RunOptions, out: TextIO) -> None:
         return
     tree = validate_tree(options.kernel)
     locks.hold_tree(tree, options.cache_dir, out)
-    options.build_dir = locks.hold_build_dir(
+    options.build_dir = hold_build_dir(
         options.build_dir or default_build_dir(options, tree), out)
+
+
+# What the harness keeps in a build directory besides kbuild's output:
+# if any is of the wrong kind, say so before the tree is touched.
+BUILD_DIR_FILES, BUILD_DIR_DIRS = ('test.log',), ('repeat-logs', 'mutants',
+                                                  'boots')
+
+
+def hold_build_dir(build_dir: str, out: TextIO) -> str:
+    path = locks.hold_build_dir(build_dir, out)
+    for name, kind, test in [(n, 'a file', os.path.isfile)
+                             for n in BUILD_DIR_FILES] + [
+                                 (n, 'a directory', os.path.isdir)
+                                 for n in BUILD_DIR_DIRS]:
+        found = os.path.join(path, name)
+        if os.path.lexists(found) and (os.path.islink(found)
+                                       or not test(found)):
+            raise SetupError(f'{found} is not {kind}', 'move it away and '
+                             'rerun')
+    return path
 
 
 def sync_payload(tree: str, repo_root: str, out: TextIO) -> None:
@@ -313,9 +333,12 @@ def run_suite(options: RunOptions, out: TextIO = sys.stdout,
     start = time.monotonic()
     if tree is None:
         tree = resolve_tree(options, out)
+        build_dir = hold_build_dir(
+            options.build_dir or default_build_dir(options, tree), out)
         sync_payload(tree, options.repo_root, out)
-    build_dir = locks.hold_build_dir(
-        options.build_dir or default_build_dir(options, tree), out)
+    else:
+        build_dir = hold_build_dir(
+            options.build_dir or default_build_dir(options, tree), out)
     commands = [(stage, kunit_argv(options, stage, build_dir))
                 for stage in ((STARTING,) if boot_only else STAGES)]
     # A boot that fails before the kernel writes its log must not be

@@ -51,9 +51,12 @@ def read_json(path: str, limit: int) -> Any:
     if data is None:
         return None
     try:
-        return json.loads(data.decode('utf-8'))
+        doc = json.loads(data.decode('utf-8'))
     except RecursionError:
         raise ValueError('nested too deeply') from None
+    if doc is None:
+        raise ValueError('null')
+    return doc
 
 
 def file_mode(value: Any, where: str) -> int:
@@ -68,8 +71,8 @@ def file_owner(value: Any, where: str) -> Optional[Tuple[int, int]]:
     if value is None:
         return None
     if not (isinstance(value, list) and len(value) == 2 and all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0
-            for v in value)):
+            isinstance(v, int) and not isinstance(v, bool)
+            and 0 <= v < 1 << 32 for v in value)):
         raise ValueError(f'{where}: bad owner {value!r}')
     return value[0], value[1]
 

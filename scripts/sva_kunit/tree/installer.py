@@ -9,7 +9,7 @@ from typing import Iterable, List, Mapping, Optional, Sequence, TextIO
 from ..errors import SetupError
 from .fs_journal import (ABSENT, DIR, Journal, atomic_write, read_bytes,
                          read_file, sha256)
-from .manifest import (HOOKS, MANIFEST_NAME, Hook, Manifest, apply_hook,
+from .manifest import (HOOKS, MANIFEST_NAME, OURS, Hook, Manifest, apply_hook,
                        load_manifest, manifest_path, new_manifest,
                        remove_hook)
 from .payload import PayloadFile
@@ -21,6 +21,12 @@ HOOK = ('add hook lines to', 'added hook lines to')
 REMOVE = ('remove', 'removed')
 UNHOOK = ('remove hook lines from', 'removed hook lines from')
 RMDIR = ('remove directory', 'removed directory')
+
+class NotInstallable(SetupError):
+    """The tree as it is cannot take the suite: a file of the suite in
+    the way, a hook file or anchor missing (for bisect-step, a revision
+    to skip; any other SetupError says nothing about the revision)."""
+
 
 RESTORE_BY_HAND = ('restore the tree by hand (e.g. git checkout) and delete '
                    + MANIFEST_NAME)
@@ -84,9 +90,10 @@ def _plan_hooks(tree: str, hook_table: Sequence[Hook], old: Manifest,
         rec = old['hooks'].get(rel)
         hook = wanted.get(rel)
         if current is None:
-            raise SetupError(f'{path} does not exist', 'sva-kunit hooks into '
-                             'it; use a complete v6.11 or later kernel tree'
-                             if rec is None else RESTORE_BY_HAND)
+            raise NotInstallable(f'{path} does not exist', 'sva-kunit hooks '
+                                 'into it; use a complete v6.11 or later '
+                                 'kernel tree' if rec is None
+                                 else RESTORE_BY_HAND)
         original, mode = current
         if rec is not None:
             # Other edits to the file are the user's and stay; only our
@@ -108,16 +115,16 @@ def _plan_hooks(tree: str, hook_table: Sequence[Hook], old: Manifest,
         existing = {line.rstrip() for line in original.splitlines()}
         foreign = [line for line in hook.lines if line.encode() in existing]
         if foreign:
-            raise SetupError(f'{path} already has the line {foreign[0]!r} '
-                             'but sva-kunit did not add it',
-                             'remove that line or use a clean tree')
+            raise NotInstallable(f'{path} already has the line '
+                                 f'{foreign[0]!r} but sva-kunit did not add '
+                                 'it', 'remove that line or use a clean tree')
         try:
             installed, added_newline = apply_hook(hook, original)
         except ValueError:
-            raise SetupError(f'{path} has no line {hook.anchor!r} to add '
-                             'the sva-kunit hook before',
-                             'use an unmodified v6.11 or later kernel tree'
-                             ) from None
+            raise NotInstallable(f'{path} has no line {hook.anchor!r} to '
+                                 'add the sva-kunit hook before', 'use an '
+                                 'unmodified v6.11 or later kernel tree'
+                                 ) from None
         new['hooks'][rel] = {'lines': list(hook.lines),
                              'added_newline': added_newline}
         actions.append(Action(HOOK, edited, installed, mode))
@@ -146,9 +153,9 @@ def plan_sync(tree: str, payload: Mapping[str, PayloadFile]) -> Plan:
         path = os.path.join(tree, rel)
         if not os.path.isdir(path):
             if os.path.lexists(path):
-                raise SetupError(f'{path} is in the way of the directory '
-                                 'sva-kunit needs there',
-                                 'move it away or use a clean tree')
+                raise NotInstallable(f'{path} is in the way of the '
+                                     'directory sva-kunit needs there',
+                                     'move it away or use a clean tree')
             plan.actions.append(Action(MKDIR, rel))
             new['dirs'].append(rel)
         elif rel in old['dirs']:
@@ -156,9 +163,9 @@ def plan_sync(tree: str, payload: Mapping[str, PayloadFile]) -> Plan:
     for rel, item in sorted(payload.items()):
         path = os.path.join(tree, rel)
         if rel not in old['files'] and os.path.lexists(path):
-            raise SetupError(f'{path} already exists and was not installed '
-                             'by sva-kunit', 'move it away or use a clean '
-                             'tree')
+            raise NotInstallable(f'{path} already exists and was not '
+                                 'installed by sva-kunit', 'move it away or '
+                                 'use a clean tree')
         new['files'][rel] = {'sha256': sha256(item.data)}
         # Rewriting an unchanged file would bump its mtime and make the
         # next kernel build recompile it, so only touch real differences.
@@ -167,6 +174,13 @@ def plan_sync(tree: str, payload: Mapping[str, PayloadFile]) -> Plan:
     plan.actions += _plan_hooks(tree, HOOKS if payload else (), old, new)
     gone = {rel for rel in set(old['files']) - set(payload)
             if os.path.lexists(os.path.join(tree, rel))}
+    # A manifest anyone could edit must not make us delete the kernel's
+    # own files.
+    for rel in sorted(gone | (set(old['dirs']) - needed)):
+        if not OURS.fullmatch(rel):
+            raise SetupError(f'{manifest_path(tree)} records {rel}, which '
+                             'sva-kunit never installs: it does not '
+                             'describe the tree', RESTORE_BY_HAND)
     plan.actions += [Action(REMOVE, rel) for rel in sorted(gone)]
     for rel in sorted(set(old['dirs']) - needed, reverse=True):
         path = os.path.join(tree, rel)

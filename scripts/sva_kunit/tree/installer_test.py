@@ -104,20 +104,21 @@ class InstallerTest(FakeTreeTestCase):
 
     def test_sync_removes_directories_it_no_longer_needs(self):
         installer.sync(self.tree, self.payload())
-        write(self.repo, 'drivers/iommu/extra/sub/x.c', b'x\n')
+        write(self.repo, 'drivers/iommu/fake-iommu/extra/sub/x.c', b'x\n')
         installer.sync(self.tree, self.payload())
         self.assertTrue(os.path.isdir(os.path.join(
-            self.tree, 'drivers/iommu/extra/sub')))
-        os.unlink(os.path.join(self.repo, 'drivers/iommu/extra/sub/x.c'))
+            self.tree, 'drivers/iommu/fake-iommu/extra/sub')))
+        os.unlink(os.path.join(self.repo,
+                               'drivers/iommu/fake-iommu/extra/sub/x.c'))
         installer.sync(self.tree, self.payload())
         self.assertFalse(os.path.exists(os.path.join(
-            self.tree, 'drivers/iommu/extra')))
+            self.tree, 'drivers/iommu/fake-iommu/extra')))
 
     def test_payload_mode_is_installed(self):
-        write(self.repo, 'tools/testing/kunit/run-me.sh', b'#!/bin/sh\n',
-              0o755)
+        write(self.repo, 'drivers/iommu/fake-iommu/run-me.sh',
+              b'#!/bin/sh\n', 0o755)
         installer.sync(self.tree, self.payload())
-        path = os.path.join(self.tree, 'tools/testing/kunit/run-me.sh')
+        path = os.path.join(self.tree, 'drivers/iommu/fake-iommu/run-me.sh')
         self.assertEqual(os.stat(path).st_mode & 0o777, 0o755)
         installer.uninstall(self.tree)
         self.assertEqual(snapshot(self.tree), self.before)
@@ -251,11 +252,11 @@ class InstallerTest(FakeTreeTestCase):
     def test_changed_hook_table_is_resynced_and_uninstallable(self):
         installer.sync(self.tree, self.payload())
         changed = (Hook(path='drivers/iommu/Makefile',
-                        lines=('obj-y += other/',)),)
+                        lines=('obj-y += fake-iommu/other/',)),)
         with mock.patch.object(installer, 'HOOKS', changed):
             installer.sync(self.tree, self.payload())
         self.assertTrue(self.read('drivers/iommu/Makefile').endswith(
-            IOMMU_MAKEFILE + b'obj-y += other/\n'))
+            IOMMU_MAKEFILE + b'obj-y += fake-iommu/other/\n'))
         self.assertNotIn(b'fake-iommu', self.read('drivers/iommu/Kconfig'))
         installer.uninstall(self.tree)
         self.assertEqual(snapshot(self.tree), self.before)

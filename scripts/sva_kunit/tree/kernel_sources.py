@@ -8,6 +8,7 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -132,8 +133,8 @@ def ensure_packages(out: TextIO, packages: Sequence[str] = REQUIRED_PACKAGES
 # The cache: trees/<package>_<version> (files/...: only a few files of
 # it, for checkpatch.pl), and a build directory per tree.
 def default_cache_dir() -> str:
-    return os.path.abspath(os.environ.get(CACHE_ENV) or
-                           os.path.expanduser('~/.cache/sva-kunit'))
+    return os.path.abspath(os.path.expanduser(
+        os.environ.get(CACHE_ENV) or '~/.cache/sva-kunit'))
 
 
 def _safe(text: str) -> str:
@@ -286,7 +287,10 @@ def private_sources(archive: Archive, suite: str) -> str:
 
 
 def read_text(path: str) -> str:
+    """A regular file's text; '' for anything else (a FIFO would block)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return ''
         with open(path, encoding='utf-8', errors='replace') as f:
             return f.read()
     except OSError:

@@ -42,7 +42,7 @@ REQUIREMENTS = (
 OLDEST = 'v6.11'   # the newest version named in REQUIREMENTS
 
 # Host tools kunit.py needs; each is also its Debian package's name.
-HOST_TOOLS = ('gcc', 'make', 'flex', 'bison', 'bc')
+HOST_TOOLS = ('gcc', 'make', 'flex', 'bison', 'bc', 'python3')
 
 
 def require_kernel_tree(tree: str) -> str:

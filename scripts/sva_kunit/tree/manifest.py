@@ -2,6 +2,7 @@
 that sva-kunit put in a tree: how uninstall tells our files from yours."""
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -85,6 +86,15 @@ def remove_hook(hook_lines: Sequence[str], content: bytes,
     return kept
 
 
+# What sva-kunit ever put into a tree, whatever the version: the only
+# files and directories a manifest may have it remove, and the only hook
+# lines it may have it take out.  A kernel's own file never matches.
+OURS = re.compile(r'drivers/iommu/(fake-iommu(/.+)?|iommu-sva[\w-]*-test\.c'
+                  r'|\.kunitconfig)|tools/testing/kunit/configs(/iommu_sva'
+                  r'[\w-]*\.config)?|tools(/testing(/kunit)?)?')
+HOOK_LINE = re.compile(r'.*(fake-iommu|fake_iommu|FAKE_IOMMU|iommu-sva[\w-]*'
+                       r'-test|IOMMU_SVA_KUNIT_TEST).*')
+
 MANIFEST_NAME = '.sva-kunit-manifest'
 FORMAT_VERSION = 1
 MANIFEST_LIMIT = 1 << 20   # a few kB: file names, hashes, hook lines
@@ -123,6 +133,14 @@ def load_manifest(tree: str) -> Optional[Manifest]:
                 check_shape(rec, shape, rel)
         for rel in [*doc['files'], *doc['dirs'], *doc['hooks']]:
             tree_path(tree, rel)
+        hooked = {hook.path for hook in HOOKS}
+        for rel, rec in doc['hooks'].items():
+            if rel not in hooked:
+                raise ValueError(f'{rel}: sva-kunit hooks into no such file')
+            for line in rec['lines']:
+                if not HOOK_LINE.fullmatch(line):
+                    raise ValueError(f'{rel}: {line!r} is no line of '
+                                     'sva-kunit\'s')
     except ValueError as e:
         raise SetupError(f'{path} is unreadable ({e})',
                          'restore the tree by hand (e.g. git checkout) and '

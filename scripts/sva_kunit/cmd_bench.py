@@ -12,8 +12,8 @@ from dataclasses import replace
 from typing import List, TextIO
 
 from . import locks
-from .cmd_run import add_run_arguments, align, options_from
-from .command import Subcommand, output_file
+from .columns import align
+from .command import Subcommand, add_run_arguments, options_from, output_file
 from .errors import EXIT_FAILED, EXIT_OK
 from .run.kunit_runner import RUN, run_kunit
 from .run.suite_run import (RunOptions, check_options, kunit_argv,

@@ -10,7 +10,7 @@ import tempfile
 import unittest
 from unittest import mock
 
-from . import cmd_bisect_selftest as bs
+from .bisect import selftest as bs
 from .testing_support import (FAILING_LOG, PASSING_LOG, make_fake_repo,
                               make_fake_tree, write)
 from .tree.payload import default_repo_root

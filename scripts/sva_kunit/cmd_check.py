@@ -11,7 +11,8 @@ import unittest
 from dataclasses import dataclass, replace
 from typing import Optional, Sequence, TextIO
 
-from . import cmd_bisect_selftest, cmd_format_patch
+from .bisect import selftest
+from .upstream import series
 from .git_tools import GitError, git_text
 from .command import Subcommand, add_cache_dir
 from .errors import ERROR_PREFIX, EXIT_FAILED, EXIT_OK, SetupError
@@ -119,8 +120,8 @@ def run_mutation_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
 
 
 def run_bisect_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
-    code = cmd_bisect_selftest.run_selftest(
-        cmd_bisect_selftest.SelftestOptions(
+    code = selftest.run_selftest(
+        selftest.SelftestOptions(
             options.cache_dir, options.repo_root, source=options.source), out)
     tally.add(code == EXIT_OK)
 
@@ -163,8 +164,8 @@ def run_series_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
                 *(f'--make_options={m}' for m in make)]
         _say(out, ' '.join(argv))
         started = time.monotonic()
-        code, _ = cmd_bisect_selftest.tee(argv, tree, out,
-                                          env=ccache_env(None, bool(make)))
+        code, _ = selftest.tee(argv, tree, out,
+                               env=ccache_env(None, bool(make)))
         missing = [rel for rel in products
                    if not os.path.exists(os.path.join(build_dir, rel))]
         _say(out, f'{name}: kunit.py {subcommand} exit {code} in '
@@ -186,23 +187,22 @@ def run_series_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
             (*kernel_sources.REQUIRED_PACKAGES, 'git', 'python3-ply',
              'python3-git'),
             tarball_into=os.path.join(work, 'deb'))
-        tree = cmd_bisect_selftest.extract(tarball,
-                                           os.path.join(work, 'src'))
+        tree = selftest.extract(tarball, os.path.join(work, 'src'))
         shutil.rmtree(os.path.join(work, 'deb'), ignore_errors=True)
-        base = cmd_bisect_selftest.init_repo(tree)
+        base = selftest.init_repo(tree)
         git_text(tree, ('config', 'user.name', 'sva-kunit check'))
         git_text(tree, ('config', 'user.email', 'check@sva-kunit.invalid'))
         _say(out, f'{tree}: pristine Linux {options.source} as one commit '
              f'in {time.monotonic() - started:.0f} s')
 
         # A SetupError here is the part's one failure.
-        patches = cmd_format_patch.write_series(
+        patches = series.write_series(
             tree, options.repo_root, os.path.join(work, 'series'))[1:]
         tally.record(f'format-patch writes the series ({len(patches)} '
                      'patches and a cover letter)', True)
 
         git_text(tree, ('checkout', '-q', '-b', 'series-check'))
-        code, _ = cmd_bisect_selftest.tee(
+        code, _ = selftest.tee(
             ['git', 'am', '-q', '--whitespace=error', *patches], tree, out)
         tally.record('git am applies the series to a clean branch',
                      code == 0)
@@ -213,13 +213,13 @@ def run_series_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
         system_python = dict(os.environ, PATH='/usr/bin:'
                              + os.environ.get('PATH', os.defpath))
         for patch in patches:
-            code, text = cmd_bisect_selftest.tee(
+            code, text = selftest.tee(
                 ['perl', 'scripts/checkpatch.pl', '--strict', patch], tree,
                 out, system_python)
             tally.record(f'checkpatch.pl --strict {os.path.basename(patch)}',
                          checkpatch_clean(code, text))
 
-        code, text = cmd_bisect_selftest.tee(
+        code, text = selftest.tee(
             ['perl', 'scripts/get_maintainer.pl', '--no-git',
              '--no-git-fallback', *patches], tree, out)
         tally.record('get_maintainer.pl names the iommu list and '
@@ -228,8 +228,7 @@ def run_series_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
 
         # Every patch must build, each C file it adds compiled.
         build_dir = os.path.join(work, 'build')
-        final = cmd_format_patch.read_file(options.repo_root,
-                                           cmd_format_patch.KUNITCONFIG)
+        final = series.read_file(options.repo_root, series.KUNITCONFIG)
         started = time.monotonic()
         for number, sha in enumerate(git_text(tree, (
                 'rev-list', '--reverse', f'{base}..HEAD')).split(), 1):

@@ -4,9 +4,9 @@ import re
 import tempfile
 import unittest
 
-from . import cmd_format_patch
 from .cli import main
-from .cmd_format_patch import maintainers_add_section, resolve_c
+from .upstream import series
+from .upstream.series import maintainers_add_section, resolve_c
 from .errors import SetupError
 from .testing_support import git
 
@@ -106,7 +106,7 @@ class FormatPatchTest(unittest.TestCase):
         git(self.kernel, 'config', 'user.email', 'ann@example.org')
 
     def write(self):
-        return cmd_format_patch.write_series(self.kernel, self.project,
+        return series.write_series(self.kernel, self.project,
                                              self.outdir)
 
     def read(self, path):
@@ -220,7 +220,7 @@ class FormatPatchTest(unittest.TestCase):
         os.environ.pop('EMAIL', None)
         with self.assertRaisesRegex(SetupError, 'no git user.name and '
                                     'user.email'):
-            cmd_format_patch.write_series(self.kernel, self.project,
+            series.write_series(self.kernel, self.project,
                                           self.outdir + '3')
 
     def test_a_tree_it_does_not_fit_is_refused(self):

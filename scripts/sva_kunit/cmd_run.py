@@ -2,14 +2,14 @@
 with --repeat=N, build once, boot N times and count failures per test."""
 
 import argparse
-import dataclasses
 import os
 import shutil
 from typing import Dict, List, NamedTuple, Sequence, TextIO
 
-from .command import (Subcommand, add_build_options, add_cache_dir, add_kernel,
-                      arch, directory, glob_filter, kconfig_option, kernel_arg,
-                      output_file, positive_int, qemu_args, whole_seconds)
+from .columns import align
+from .command import (Subcommand, add_run_arguments, directory, glob_filter,
+                      kernel_arg, options_from, output_file, positive_int,
+                      whole_seconds)
 from .errors import EXIT_FAILED, EXIT_OK
 from .run.kunit_runner import test_log_path
 from .run.suite_run import (RunOptions, RunOutcome, check_options,
@@ -20,24 +20,6 @@ IN_NO_TEST = '(kernel log: a report in no test)'
 NO_RESULTS = '(no test results: build, boot or crash)'
 ROW_WORDS = {IN_NO_TEST: 'a kernel-log report in no test',
              NO_RESULTS: 'no test results'}
-
-
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared with `bench`, which must run the same configuration."""
-    add_kernel(parser, required=False)
-    add_cache_dir(parser)
-    parser.add_argument('--kconfig-add', metavar='CONFIG_X=Y',
-                        action='append', default=[], type=kconfig_option,
-                        help='extra Kconfig option for the test kernel '
-                        '(repeatable), e.g. CONFIG_KASAN=y')
-    # No `choices`: an unsupported arch deserves its own explanation.
-    parser.add_argument('--arch', default='um', type=arch,
-                        help='um (default), or arm64 / x86_64 under QEMU')
-    parser.add_argument('--qemu-args', metavar='ARGS', action='append',
-                        default=[], type=qemu_args,
-                        help="extra QEMU arguments for arm64 / x86_64, e.g. "
-                        "'-smp 2' (kunit.py's --qemu_args)")
-    add_build_options(parser)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,13 +49,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         'report per test in how many runs it failed')
 
 
-def options_from(args: argparse.Namespace) -> RunOptions:
-    """The RunOptions fields the parser has (its dests are their names)."""
-    return RunOptions(**{f.name: getattr(args, f.name)
-                         for f in dataclasses.fields(RunOptions)
-                         if hasattr(args, f.name)})
-
-
 class Tally(NamedTuple):
     failed: int
     not_run: int = 0   # runs with results, but none for this test
@@ -93,15 +68,6 @@ def tally_runs(runs: Sequence[RunOutcome]) -> Dict[str, Tally]:
     rows = {IN_NO_TEST: len(in_no_test), NO_RESULTS: len(runs) - len(judged)}
     tallies.update((name, Tally(n)) for name, n in rows.items() if n)
     return tallies
-
-
-def align(rows: Sequence[Sequence[str]], right_last: bool = False
-          ) -> List[str]:
-    """Columns two blanks apart, the last right-aligned if right_last."""
-    widths = [max(map(len, column)) for column in zip(*rows)]
-    return ['  '.join(cell.rjust(w) if right_last and i == len(widths) - 1
-                      else cell.ljust(w) for i, (cell, w)
-                      in enumerate(zip(row, widths))).rstrip() for row in rows]
 
 
 def format_table(tallies: Dict[str, Tally], count: int) -> List[str]:

@@ -1,6 +1,7 @@
 """What a subcommand is, and the parser pieces several of them share."""
 
 import argparse
+import dataclasses
 import math
 import os
 import re
@@ -8,7 +9,7 @@ import shlex
 from typing import Any, Callable, NamedTuple, NoReturn, TextIO
 
 from .errors import EXIT_USAGE, SetupError
-from .run.suite_run import ARCHES, default_jobs
+from .run.suite_run import ARCHES, RunOptions, default_jobs
 from .tree.kernel_sources import (CACHE_ENV, DEFAULT_SOURCE, SOURCES,
                                   default_cache_dir, source_version)
 
@@ -214,3 +215,28 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--no-ccache', dest='use_ccache',
                         action='store_false', help='do not build with '
                         'CC="ccache gcc" even if ccache is installed')
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared with `bench`, which must run the same configuration."""
+    add_kernel(parser, required=False)
+    add_cache_dir(parser)
+    parser.add_argument('--kconfig-add', metavar='CONFIG_X=Y',
+                        action='append', default=[], type=kconfig_option,
+                        help='extra Kconfig option for the test kernel '
+                        '(repeatable), e.g. CONFIG_KASAN=y')
+    # No `choices`: an unsupported arch deserves its own explanation.
+    parser.add_argument('--arch', default='um', type=arch,
+                        help='um (default), or arm64 / x86_64 under QEMU')
+    parser.add_argument('--qemu-args', metavar='ARGS', action='append',
+                        default=[], type=qemu_args,
+                        help="extra QEMU arguments for arm64 / x86_64, e.g. "
+                        "'-smp 2' (kunit.py's --qemu_args)")
+    add_build_options(parser)
+
+
+def options_from(args: argparse.Namespace) -> RunOptions:
+    """The RunOptions fields the parser has (its dests are their names)."""
+    return RunOptions(**{f.name: getattr(args, f.name)
+                         for f in dataclasses.fields(RunOptions)
+                         if hasattr(args, f.name)})

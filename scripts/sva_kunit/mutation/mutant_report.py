@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-from ..cmd_run import align as _align
+from ..columns import align as _align
 from ..errors import EXIT_FAILED, EXIT_OK
 from ..run.kernel_log import UNFINISHED
 from ..run.suite_run import RunOutcome

@@ -16,8 +16,10 @@ from .columns import align
 from .command import Subcommand, add_run_arguments, options_from, output_file
 from .errors import EXIT_FAILED, EXIT_OK
 from .run.kunit_runner import RUN, run_kunit
-from .run.suite_run import (RunOptions, check_options, kunit_argv,
-                            resolve_tree, run_suite, sync_payload, tcg_env)
+from .mutation.campaign import run_campaign
+from .run.suite_run import (GROUP_TIMEOUT_S, RunOptions, check_options,
+                            kunit_argv, resolve_tree, run_suite, sync_payload,
+                            tcg_env)
 
 TOUCHED_FILE = 'drivers/iommu/iommu-sva.c'
 COLD, RERUN, TOUCHED = 'cold build+run', 're-run, nothing changed', \
@@ -84,8 +86,51 @@ def run_bench(options: RunOptions, work: str, out: TextIO) -> List[dict]:
     return steps
 
 
+# Mutation: the switched way's seconds per mutant, everything but the
+# verification included, against the patch-and-rebuild way's.
+MUTANT_TARGET_S = 8.0
+
+
+def bench_mutants(options: RunOptions, out: TextIO) -> dict:
+    """After a `run` of the tree, every mutant of it the switched way, and
+    again by patching (`mutate --verify=all`): seconds per mutant each
+    way, and whether the verdicts agree."""
+    first = run_suite(options, out)
+    out.write(f'bench: run before mutate: {first.summary}\n')
+    with open(os.devnull, 'w') as quiet:  # the table comes below
+        campaign = run_campaign((), replace(options, timeout=GROUP_TIMEOUT_S),
+                                quiet, verify=['*'], boots=options.jobs)
+    count = len(campaign.results)
+    switched_s = campaign.seconds / count
+    patched = [v[3] for v in campaign.verified]
+    patched_s = sum(patched) / len(patched) if patched else 0.0
+    return dict(mutants=count, switched_s_per_mutant=switched_s,
+                patched_s_per_mutant=patched_s,
+                ratio=switched_s / patched_s if patched_s else 0.0,
+                built_by_patching=len(campaign.fallback),
+                verdicts_differ=len(campaign.mismatches),
+                target_s=MUTANT_TARGET_S,
+                met=switched_s <= MUTANT_TARGET_S and not campaign.mismatches)
+
+
 def handle(args: argparse.Namespace, out: TextIO) -> int:
     options = options_from(args)
+    if args.mutants:
+        check_options(options)
+        result = bench_mutants(options, out)
+        out.write(f'bench: {result["mutants"]} mutants: '
+                  f'{result["switched_s_per_mutant"]:.1f} s per mutant '
+                  f'switched ({result["built_by_patching"]} built by '
+                  f'patching), {result["patched_s_per_mutant"]:.1f} s by '
+                  f'patching; ratio {result["ratio"]:.3f}; verdicts differ '
+                  f'for {result["verdicts_differ"]}; target <= '
+                  f'{MUTANT_TARGET_S:g} s per mutant: '
+                  f'{"met" if result["met"] else "MISSED"}\n')
+        if args.json:
+            with open(args.json, 'w', encoding='utf-8') as f:
+                json.dump(result, f, indent=2)
+                f.write('\n')
+        return EXIT_OK if result['met'] else EXIT_FAILED
     check_options(options)
     work = tempfile.mkdtemp(prefix='bench-',
                             dir=locks.make_cache_dir(options.cache_dir))
@@ -113,6 +158,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='also write the measurements as JSON')
     parser.add_argument('--keep', action='store_true',
                         help='keep the bench build dirs and logs')
+    parser.add_argument('--mutants', action='store_true',
+                        help='instead: after a run of the tree, time every '
+                        'mutant the switched way and by patching, and '
+                        'compare their verdicts')
 
 
 BENCH = Subcommand('bench', 'time sva-kunit run against plain kunit.py '

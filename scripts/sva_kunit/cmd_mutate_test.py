@@ -257,3 +257,98 @@ class RepairTest(MutateTestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+# A source file with a function body, so that its mutant can be switched.
+SWITCHABLE_SVA = ('// sva\n#include <linux/iommu.h>\n\nstatic int bind(void)\n'
+                  '{\n\treturn 0;\n}\n')
+SWITCHED = ('mutants/01-kill-me.mutant',
+            'Name: kill-me\nTrees: 6.12 7.3\nInvariant: I2\nFile: ' + SVA +
+            '\nDescription: d\n@@ find\n\treturn 0;\n@@ replace\n'
+            '\treturn 1; /* MUTATED */\n')
+
+
+class SchemataTest(MutateTestCase):
+    """The switched way end to end: one build, a boot per mutant with its
+    number on the kernel command line, in a directory of its own."""
+
+    def setUp(self):
+        super().setUp()
+        write(self.tree, SVA, SWITCHABLE_SVA.encode())
+        write(self.repo, SWITCHED[0], SWITCHED[1].encode())
+        self.sources = self.source_snapshot()
+
+    def rules(self, switched: bool = True, patched: bool = True, **then):
+        """kill-me fails the suite when its switch is on, or when it is
+        patched in (the file has the mutant but no switch)."""
+        then = then or dict(log=FAILING_LOG, rc=1)
+        when = [{'arg': 'sva_kunit_mutant=1', 'then': then}] * switched + [
+            {'file': SVA, 'contains': 'MUTATED', 'lacks': 'sva_kunit_mutant',
+             'then': then}] * patched
+        self.set_control(log=PASSING_LOG, when=when)
+
+    def test_a_switched_mutant_costs_one_boot(self):
+        self.rules()
+        rc, out, err = self.mutate('--only=kill-me')
+        self.assertEqual((rc, err), (0, ''), out)
+        self.assertIn('sva-kunit: baseline: the unmutated schemata kernel (1 '
+                      'mutants switched in 1 files, 0 built by patching)',
+                      out)
+        config, build, baseline, boot = self.calls()
+        self.assertIn('--kconfig_add=CONFIG_DETECT_HUNG_TASK=y',
+                      build['argv'])
+        self.assertEqual(boot['argv'][0], 'exec')
+        self.assertIn('--kernel_args=sva_kunit_mutant=1', boot['argv'])
+        self.assertIn('--kernel_args=watchdog_thresh=5', boot['argv'])
+        self.assertNotIn('--kernel_args=sva_kunit_mutant=1',
+                         baseline['argv'])
+        slot = [a for a in boot['argv'] if a.startswith('--build_dir=')][0]
+        self.assertTrue(slot.endswith('-mutants/boots/0'), slot)
+        self.assertIn('kill-me: killed', out)
+        self.assert_restored()
+
+    def test_verify_compares_with_the_patched_way(self):
+        self.rules()
+        rc, out, _ = self.mutate('--only=kill-me', '--verify=all')
+        self.assertEqual(rc, 0, out)
+        self.assertIn('sva-kunit: verify: kill-me: killed by switch, killed '
+                      'by patching', out)
+        self.rules(patched=False)
+        rc, out, _ = self.mutate('--only=kill-me', '--verify=kill-me')
+        self.assertEqual(rc, 1, out)
+        self.assertIn('killed by switch, survived by patching: DIFFERENT',
+                      out)
+        self.assert_restored()
+
+    def test_a_hang_without_a_report_is_no_kill(self):
+        self.rules(hang='run', log=PASSING_LOG.split('    ok 2')[0])
+        with mock.patch.object(campaign, 'BOOT_LIMIT_MARGIN_S', 1.0):
+            rc, out, _ = self.mutate('--only=kill-me')
+        self.assertEqual(rc, 1, out)
+        self.assertIn('kill-me: timeout in', out)
+        self.assertIn('timeout, no evidence in the kernel log', out)
+        self.assert_restored()
+
+    def test_a_hang_with_a_report_is_killed_by_its_evidence(self):
+        self.rules(hang='run', log=LOCKDEP_THEN_HANG)
+        with mock.patch.object(campaign, 'BOOT_LIMIT_MARGIN_S', 1.0):
+            rc, out, _ = self.mutate('--only=kill-me')
+        self.assertEqual(rc, 0, out)
+        self.assertIn('kill-me: killed (timeout)', out)
+        self.assert_restored()
+
+    def test_bench_times_both_ways_in_one_run(self):
+        self.rules()
+        json_path = os.path.join(self._tmp.name, 'bench.json')
+        rc, out, err = self.main('bench', '--mutants', f'--json={json_path}',
+                                 f'--kernel={self.tree}',
+                                 f'--cache-dir={self.cache}')
+        self.assertEqual((rc, err), (0, ''), out)
+        self.assertRegex(out.splitlines()[-1], r'^bench: 3 mutants: [0-9.]+ '
+                         r's per mutant switched \(1 built by patching\), '
+                         r'[0-9.]+ s by patching; ratio [0-9.]+; verdicts '
+                         r'differ for 0; target <= 8 s per mutant: met$')
+        with open(json_path) as f:
+            self.assertEqual(json.load(f)['verdicts_differ'], 0)
+        self.assert_restored()
+

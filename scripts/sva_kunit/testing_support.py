@@ -126,10 +126,13 @@ def snapshot(root: str) -> Snapshot:
 # lines and writes test.log/--json as told by the JSON file named in
 # $FAKE_KUNIT_CONTROL, and records its argv, $CCACHE_DIR and $PATH there
 # too.
-# control['when'] is a list of {"file", "contains", "then"}: if the tree's
-# file holds that text, the "then" keys override the control (how tests
-# make a mutant fail).  control['calls'] is a list whose k-th dict
-# overrides the control for the k-th call (0-based), after 'when'.
+# control['when'] is a list of {"file", "contains", "then"} (and an
+# optional "lacks"): if the tree's file holds that text (and not the
+# other), the "then" keys override the control (how tests make a mutant
+# fail); {"arg", "then"} does the same when a --kernel_args= is that arg
+# (how a switched mutant of the schemata fails).  control['calls'] is a
+# list whose k-th dict overrides the control for the k-th call (0-based),
+# after 'when'.
 # control['hang'] = 'build' or 'run' sleeps there, after writing test.log
 # for 'run' (a deadlocked kernel).  `config`, `build` and `exec` do only
 # their stage, as kunit.py's do; `run` does all three.
@@ -151,9 +154,14 @@ with open(control_path + '.calls', 'a') as f:
                         'ccache_dir': os.environ.get('CCACHE_DIR'),
                         'path': os.environ.get('PATH')}) + '\n')
 for rule in control.get('when', []):
-    with open(rule['file'], encoding='utf-8', errors='replace') as f:
-        if rule['contains'] in f.read():
+    if 'arg' in rule:
+        if '--kernel_args=' + rule['arg'] in args:
             control.update(rule['then'])
+        continue
+    with open(rule['file'], encoding='utf-8', errors='replace') as f:
+        text = f.read()
+    if rule['contains'] in text and rule.get('lacks', '\0') not in text:
+        control.update(rule['then'])
 if call_index < len(control.get('calls', [])):
     control.update(control['calls'][call_index])
 def hang():

@@ -51,6 +51,7 @@ class Campaign:
     tree: str
     baseline_s: float          # the unmutated kernel's run, build included
     boot_limit_s: float = 0.0  # a switched mutant's limit (0: none ran)
+    seconds: float = 0.0       # the whole campaign but its verification
     results: List[MutantResult] = field(default_factory=list)
     fallback: Dict[str, str] = field(default_factory=dict)  # name: why
     # verify: (name, result by switch, result by patch) for each mutant
@@ -166,6 +167,7 @@ def run_campaign(only: Sequence[str], options: RunOptions, out: TextIO,
     """Prepare the tree, then judge every mutant written for it (or those
     named in `only`); verify names the mutants to judge by patching as
     well ('*': all), whose verdicts must agree."""
+    started = time.monotonic()
     tree = resolve_tree(options, out)
     # The mutants written for the --source tree; for a tree of the user's
     # (or one that none is written for), the variant of each that fits.
@@ -245,6 +247,7 @@ def run_campaign(only: Sequence[str], options: RunOptions, out: TextIO,
     for name in plan.fallback:
         results[name] = patched(tree, by_name[name], patch_options, log_dir)
         report(results[name])
+    campaign.seconds = time.monotonic() - started
     checked = [m for m in numbers if '*' in verify or m.name in verify]
     for mutant in checked:
         out.write(f'sva-kunit: verify: {mutant.name} by patching\n')

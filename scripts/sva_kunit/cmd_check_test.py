@@ -5,7 +5,8 @@ import tempfile
 import unittest
 from unittest import mock
 
-from . import cmd_check, cmd_format_patch_test
+from . import cmd_check
+from .upstream import series_test
 from .cli_test import CliTestCase
 from .errors import SetupError
 from .run import suite_run
@@ -313,7 +314,7 @@ class SeriesPartTest(unittest.TestCase):
         tmp = tempfile.TemporaryDirectory()
         self.addCleanup(tmp.cleanup)
         src = os.path.join(tmp.name, 'linux-source-7.3')
-        files = dict(cmd_format_patch_test.KERNEL)
+        files = dict(series_test.KERNEL)
         files.update({
             'lib/Kconfig.debug': 'config KUNIT\n\tbool\n',
             'scripts/checkpatch.pl':
@@ -322,13 +323,13 @@ class SeriesPartTest(unittest.TestCase):
                 'print "iommu\\@lists.linux.dev (maintainer:IOMMU '
                 'SUBSYSTEM)";',
             'tools/testing/kunit/kunit.py': FAKE_KUNIT_PY})
-        cmd_format_patch_test.write_files(src, files)
+        series_test.write_files(src, files)
         tarball = os.path.join(tmp.name, 'linux.tar')
         with tarfile.open(tarball, 'w') as tar:
             tar.add(src, 'linux-source-7.3')
         project = os.path.join(tmp.name, 'project')
-        cmd_format_patch_test.write_files(project,
-                                          cmd_format_patch_test.PROJECT)
+        series_test.write_files(project,
+                                          series_test.PROJECT)
         options = RunOptions(cache_dir=tmp.name, repo_root=project,
                              source='7.3')
         out = io.StringIO()

@@ -4,11 +4,11 @@ import re
 import tempfile
 import unittest
 
-from .cli import main
-from .upstream import series
-from .upstream.series import maintainers_add_section, resolve_c
-from .errors import SetupError
-from .testing_support import git
+from ..cli import main
+from . import series
+from .series import maintainers_add_section, resolve_c
+from ..errors import SetupError
+from ..testing_support import git
 
 KERNEL = {
     'MAINTAINERS': 'Descriptions\n\n\tM: Mail\n\nIOMMU SUBSYSTEM\n'

@@ -10,12 +10,13 @@ import tempfile
 import unittest
 from unittest import mock
 
-from .bisect import selftest as bs
-from .testing_support import (FAILING_LOG, PASSING_LOG, make_fake_repo,
+from . import selftest as bs
+from ..testing_support import (FAILING_LOG, PASSING_LOG, make_fake_repo,
                               make_fake_tree, write)
-from .tree.payload import default_repo_root
+from ..tree.payload import default_repo_root
 
-SCRIPTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS_DIR = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 SVA_C = (b'// sva\nstatic int bind(void)\n{\n\tif (handle) {\n'
          b'\t\trefcount_inc(&handle->users);\n\t\treturn 0;\n\t}\n}\n')
 

@@ -12,13 +12,14 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Dict, List, Optional, Sequence, TextIO
+from typing import Callable, Dict, List, Optional, Sequence, TextIO
 
 from .. import locks
 from ..errors import EXIT_OK, SetupError
 from ..run.kunit_runner import STARTING, test_log_path
 from ..run.suite_run import (RunOptions, RunOutcome, default_build_dir,
-                             resolve_tree, run_suite, sync_payload)
+                             default_jobs, resolve_tree, run_suite,
+                             sync_payload)
 from ..tree.fs_journal import read_file
 from . import mutation_journal, schemata
 from .mutant_report import (NO_APPLY, MutantResult, classify, progress_line,
@@ -121,8 +122,9 @@ def patched(tree: str, mutant: Mutant, options: RunOptions, log_dir: str,
 
 
 def _boot_all(tree: str, numbers: Dict[Mutant, int], options: RunOptions,
-              log_dir: str, boots: int, out: TextIO,
-              on_result) -> Dict[str, MutantResult]:
+              log_dir: str, boots: int,
+              on_result: Callable[[MutantResult], None]
+              ) -> Dict[str, MutantResult]:
     """Boot the schemata kernel once per mutant, `boots` at a time."""
     slots: 'queue.Queue[str]' = queue.Queue()
     for index in range(boots):
@@ -134,13 +136,13 @@ def _boot_all(tree: str, numbers: Dict[Mutant, int], options: RunOptions,
         try:
             start = time.monotonic()
             log_path = os.path.join(log_dir, f'{mutant.name}.log')
+            selected = replace(options, build_dir=slot, kernel_args=(
+                *options.kernel_args,
+                f'{schemata.PARAMETER}={numbers[mutant]}'))
             with open(log_path, 'w', encoding='utf-8',
                       errors='backslashreplace') as log:
-                outcome = run_suite(replace(options, build_dir=slot,
-                                            kernel_args=(
-                    *options.kernel_args,
-                    f'{schemata.PARAMETER}={numbers[mutant]}')),
-                    log, tree=tree, boot_only=True, cancel=cancel)
+                outcome = run_suite(selected, log, tree=tree, boot_only=True,
+                                    cancel=cancel)
             _keep_log(outcome, log_path)
             return replace(classify(mutant, outcome), log=log_path,
                            seconds=time.monotonic() - start)
@@ -156,7 +158,9 @@ def _boot_all(tree: str, numbers: Dict[Mutant, int], options: RunOptions,
                 results[result.mutant.name] = result
                 on_result(result)
         except BaseException:
-            cancel.set()  # the other boots stop their kernels too
+            for future in futures:
+                future.cancel()  # those not started yet
+            cancel.set()  # those running stop their kernels
             raise
     return results
 
@@ -229,6 +233,8 @@ def run_campaign(only: Sequence[str], options: RunOptions, out: TextIO,
             boot_s = baseline.kunit.seconds.get(STARTING, 0.0)
             campaign.boot_limit_s = (BOOT_LIMIT_FACTOR * boot_s
                                      + BOOT_LIMIT_MARGIN_S)
+            # At most one boot per CPU: each keeps one busy.
+            boots = max(1, min(boots, default_jobs(), len(numbers)))
             out.write(f'sva-kunit: booting each switched mutant, {boots} at '
                       f'a time, for at most {campaign.boot_limit_s:.0f} s '
                       f'({BOOT_LIMIT_FACTOR} x the {boot_s:.1f} s of the '
@@ -238,7 +244,7 @@ def run_campaign(only: Sequence[str], options: RunOptions, out: TextIO,
             results.update(_boot_all(
                 tree, numbers, replace(options,
                                        timeout=campaign.boot_limit_s),
-                log_dir, boots, out, report))
+                log_dir, boots, report))
     finally:
         if record is not None:
             mutation_journal.restore(tree, record)

@@ -2,7 +2,7 @@
 out again, surviving a kill, with a journal at the tree's top, outside
 what the installer manages."""
 
-from typing import Mapping, Optional, TextIO
+from typing import Mapping, Optional, TextIO, Tuple
 
 from ..errors import SetupError
 from ..tree.fs_journal import (Mutation, atomic_write, read_file,
@@ -12,39 +12,35 @@ from .mutants import Mutant, NoApply, mutate
 journal_path = Mutation.path
 
 
+def _source(tree: str, rel: str) -> Tuple[str, bytes, int]:
+    """(path, bytes, mode) of a source file mutate may change."""
+    try:
+        path = tree_path(tree, rel)
+    except ValueError as e:
+        raise SetupError(f'cannot mutate {rel}: {e}', 'mutate a tree whose '
+                         'source files are its own') from None
+    found = read_file(path)
+    if found is None:
+        raise NoApply(f'{rel} does not exist in the tree')
+    return (path, *found)
+
+
 def apply_files(tree: str, files: Mapping[str, bytes]) -> Mutation:
     """Replace each tree-relative file by its bytes, journal first; each
     keeps its mode and owner and gets a new mtime, so make rebuilds it."""
-    current = {}
-    for rel in files:
-        try:
-            path = tree_path(tree, rel)
-        except ValueError as e:
-            raise SetupError(f'cannot mutate {rel}: {e}', 'mutate a tree '
-                             'whose source files are its own') from None
-        found = read_file(path)
-        if found is None:
-            raise NoApply(f'{rel} does not exist in the tree')
-        current[rel] = (path, found[1])
+    current = {rel: _source(tree, rel) for rel in files}
     record = Mutation.begin(tree, [(rel, sha256(data))
                                    for rel, data in files.items()])
     for rel, data in files.items():
-        path, mode = current[rel]
+        path, _, mode = current[rel]
         atomic_write(path, data, mode)
     return record
 
 
 def apply(tree: str, mutant: Mutant) -> Mutation:
     """Mutate the tree, journal first; NoApply, tree unchanged, on a misfit."""
-    try:
-        path = tree_path(tree, mutant.file)
-    except ValueError as e:
-        raise SetupError(f'cannot mutate {mutant.file}: {e}', 'mutate a '
-                         'tree whose source files are its own') from None
-    current = read_file(path)
-    if current is None:
-        raise NoApply(f'{mutant.file} does not exist in the tree')
-    return apply_files(tree, {mutant.file: mutate(current[0], mutant)})
+    original = _source(tree, mutant.file)[1]
+    return apply_files(tree, {mutant.file: mutate(original, mutant)})
 
 
 def restore(tree: str, record: Mutation) -> None:

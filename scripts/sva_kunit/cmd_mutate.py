@@ -9,8 +9,7 @@ from .command import (Subcommand, add_build_options, add_cache_dir, add_kernel,
                       directory, glob_filter, output_file, seconds)
 from .errors import EXIT_FAILED, EXIT_OK
 from .locks import sigterm_as_interrupt
-from .mutation.campaign import (BUILD_DIR_SUFFIX, PATCH_TIMEOUT_S,
-                                report_lines, run_campaign)
+from .mutation.campaign import BUILD_DIR_SUFFIX, report_lines, run_campaign
 from .mutation.mutant_report import exit_code, list_lines, to_json
 from .mutation.mutants import load_catalogue, select
 from .run.suite_run import GROUP_TIMEOUT_S, RunOptions, check_options
@@ -36,14 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         'the patch-and-rebuild way, and fail unless both '
                         f'verdicts agree (repeatable; "{VERIFY_ALL}": every '
                         'one)')
-    parser.add_argument('--timeout', type=seconds, default=PATCH_TIMEOUT_S,
-                        metavar='SECONDS',
+    parser.add_argument('--timeout', type=seconds, metavar='SECONDS',
                         help='wall-clock limit per mutant built by '
-                        'patching, build included (a switched mutant\'s '
-                        'boot is limited to 3x the unmutated boot plus '
-                        '10 s); a kernel still running then is killed, and '
-                        'the mutant counts as killed only with a report or '
-                        'a failed test in the log (default: %(default)g)')
+                        'patching, build included (default: the unmutated '
+                        'build, a boot\'s limit and 30 s; a switched '
+                        'mutant\'s boot is limited to 3x the unmutated '
+                        'boot plus 10 s); a kernel still running then is '
+                        'killed, and the mutant counts as killed only with '
+                        'a report or a failed test in the log')
     parser.add_argument('--json', metavar='FILE', type=output_file,
                         help='also write the results to FILE as JSON')
     parser.add_argument('--filter', default='', metavar='GLOB',

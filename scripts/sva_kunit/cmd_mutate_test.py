@@ -15,6 +15,7 @@ from .locks import sigterm_as_interrupt
 from .mutation import mutation_journal
 from .mutation.mutants import load_catalogue
 from .testing_support import FAILING_LOG, PASSING_LOG, snapshot, write
+from .tree import kernel_sources
 
 SVA = 'drivers/iommu/iommu-sva.c'
 CATALOGUE = {
@@ -352,3 +353,19 @@ class SchemataTest(MutateTestCase):
             self.assertEqual(json.load(f)['verdicts_differ'], 0)
         self.assert_restored()
 
+
+    def test_a_new_mutation_build_starts_from_runs(self):
+        self.rules()
+        run_build = kernel_sources.build_dir_for(self.cache, self.tree)
+        write(run_build, 'linux', b'#!/bin/true\n', 0o755)
+        write(run_build, '.config', b'CONFIG_KUNIT=y\n')
+        write(run_build, 'kernel/fork.o', b'object\n')
+        rc, out, _ = self.mutate('--only=kill-me')
+        self.assertEqual(rc, 0, out)
+        self.assertIn(f'starting {run_build}-mutants as a copy of '
+                      f'{run_build}', out)
+        with open(os.path.join(run_build + '-mutants', 'kernel/fork.o')) as f:
+            self.assertEqual(f.read(), 'object\n')
+        # Only once: then it is a build directory of its own.
+        rc, out, _ = self.mutate('--only=kill-me')
+        self.assertNotIn('as a copy of', out)

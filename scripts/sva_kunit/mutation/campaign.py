@@ -9,6 +9,7 @@ import os
 import queue
 import re
 import shutil
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -16,7 +17,8 @@ from typing import Callable, Dict, List, Optional, Sequence, TextIO
 
 from .. import locks
 from ..errors import EXIT_OK, SetupError
-from ..run.kunit_runner import STARTING, test_log_path
+from ..run.kunit_runner import (BUILDING, CONFIGURING, STARTING,
+                                test_log_path)
 from ..run.suite_run import (RunOptions, RunOutcome, default_build_dir,
                              default_jobs, resolve_tree, run_suite,
                              sync_payload)
@@ -42,8 +44,9 @@ KUNIT_TIMEOUT_ARG = 'kunit.timeout=10'
 _KUNIT_TIMEOUT = re.compile(r'module_param_named\(\s*timeout\s*,')
 # A boot's limit: this many times the unmutated kernel's, plus a margin.
 BOOT_LIMIT_FACTOR, BOOT_LIMIT_MARGIN_S = 3, 10.0
-# The patch-and-rebuild way's default limit per mutant, build included.
-PATCH_TIMEOUT_S = 120.0
+# The patch-and-rebuild way's limit per mutant, build included: the
+# baseline's build, a boot's limit and this margin; 120 s without one.
+PATCH_MARGIN_S, PATCH_TIMEOUT_S = 30.0, 120.0
 BUILD_DIR_SUFFIX = '-mutants'
 
 
@@ -78,6 +81,25 @@ def mutation_options(options: RunOptions, tree: str) -> RunOptions:
         default_build_dir(options, tree) + BUILD_DIR_SUFFIX),
         kconfig_add=(*options.kconfig_add, *DETECTORS),
         kernel_args=(*options.kernel_args, *boot_args(tree)))
+
+
+def seed(build_dir: str, run_build_dir: str, out: TextIO) -> None:
+    """Start a new mutation build directory as a copy of run's build of
+    the same tree: kbuild tracks every object's CONFIG_ options, so the
+    detectors then rebuild only what they reach, not the kernel."""
+    if os.path.exists(os.path.join(build_dir, '.config')) or not (
+            os.path.isfile(os.path.join(run_build_dir, 'linux'))):
+        return
+    locks.hold_build_dir(run_build_dir, out)  # no run builds there now
+    out.write(f'sva-kunit: starting {build_dir} as a copy of '
+              f'{run_build_dir}\n')
+    out.flush()
+    proc = subprocess.run(['cp', '-a', '--reflink=auto',
+                           os.path.join(run_build_dir, '.'), build_dir],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode:  # then kbuild builds it all, as without a copy
+        out.write(f'sva-kunit: copying failed ({proc.stderr.strip()}); '
+                  'building from scratch\n')
 
 
 def _slot(build_dir: str, index: int) -> str:
@@ -181,8 +203,10 @@ def run_campaign(only: Sequence[str], options: RunOptions, out: TextIO,
                                          tree), only)
     select(selected, [name for name in verify if name != '*'])
     sync_payload(tree, options.repo_root, out)
+    run_build_dir = default_build_dir(options, tree)
     options = mutation_options(options, tree)
     options.build_dir = locks.hold_build_dir(options.build_dir, out)
+    seed(options.build_dir, run_build_dir, out)
     originals = {}
     for rel in sorted({m.file for m in selected}):
         found = read_file(os.path.join(tree, rel))
@@ -229,6 +253,8 @@ def run_campaign(only: Sequence[str], options: RunOptions, out: TextIO,
         out.write(f'sva-kunit: baseline: {baseline.summary} in '
                   f'{baseline.elapsed:.0f} s\n')
         campaign = Campaign(tree, baseline.elapsed)
+        build_s = sum(baseline.kunit.seconds.get(stage, 0.0)
+                      for stage in (CONFIGURING, BUILDING))
         if numbers:
             boot_s = baseline.kunit.seconds.get(STARTING, 0.0)
             campaign.boot_limit_s = (BOOT_LIMIT_FACTOR * boot_s
@@ -248,8 +274,9 @@ def run_campaign(only: Sequence[str], options: RunOptions, out: TextIO,
     finally:
         if record is not None:
             mutation_journal.restore(tree, record)
-    patch_options = replace(options, timeout=patch_timeout or
-                            PATCH_TIMEOUT_S)
+    patch_options = replace(options, timeout=patch_timeout or (
+        build_s + campaign.boot_limit_s + PATCH_MARGIN_S
+        if campaign.boot_limit_s else PATCH_TIMEOUT_S))
     for name in plan.fallback:
         results[name] = patched(tree, by_name[name], patch_options, log_dir)
         report(results[name])

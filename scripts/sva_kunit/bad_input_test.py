@@ -135,7 +135,7 @@ BAD_OPTIONS: List[Tuple[Tuple[str, ...], int, str]] = [
     (('install', '--cache-dir={tree}', '--dry-run'), USAGE, 'is inside the '
      'kernel tree'),
     (('bisect-step', '--cache-dir={tree}/.cache'), ABORT, 'is inside the '
-     'kernel tree'),
+     'tree'),
     (('bisect-step', '--build-dir={tree}/.kbuild'), ABORT, 'is inside the '
      'tree'),
     (('format-patch',), USAGE, 'the following arguments are required: '
@@ -417,7 +417,8 @@ class BadStateTest(CliTestCase):
         before = snapshot(self.tree)
         rc, out, err = self.main('uninstall', f'--kernel={self.tree}')
         self.assertEqual(rc, USAGE, out + err)
-        self.assertIn('records Makefile, which sva-kunit never installs', err)
+        self.assertIn('is unreadable (Makefile: sva-kunit never installs it)',
+                      err)
         self.assertEqual(snapshot(self.tree), before)
         hooks = {'drivers/iommu/Makefile': {'lines': ['VERSION = 6'],
                                             'added_newline': False}}

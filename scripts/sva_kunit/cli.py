@@ -94,7 +94,8 @@ def main(argv: Optional[Sequence[str]] = None,
     argv = sys.argv[1:] if argv is None else list(argv)
     # Before the subcommand is parsed: git bisect run must never read a
     # usage mistake as "bad" (2) or help as "good" (0).
-    stops_bisection = cmd_bisect_step.BISECT_STEP.name in argv
+    words = [a for a in argv if not a.startswith('-')]
+    stops_bisection = words[:1] == [cmd_bisect_step.BISECT_STEP.name]
     error_exit = cmd_bisect_step.EXIT_ABORT if stops_bisection else EXIT_USAGE
     try:
         try:
@@ -134,7 +135,8 @@ def main(argv: Optional[Sequence[str]] = None,
         return error_exit
     except KeyboardInterrupt:
         _say(err, 'sva-kunit: interrupted')
-        return 130
+        # bisect-step: an interrupt is no verdict either (git stops).
+        return error_exit if stops_bisection else 130
     except (Exception, RecursionError) as e:  # noqa: BLE001 -- see below
         # A bug must not pass for a verdict (exit 1) or leave a traceback
         # where one line is promised.

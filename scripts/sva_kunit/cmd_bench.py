@@ -13,6 +13,8 @@ from typing import List, TextIO
 
 from . import locks
 from .columns import align
+from .errors import SetupError
+from .locks import sigterm_as_interrupt
 from .command import Subcommand, add_run_arguments, options_from, output_file
 from .errors import EXIT_FAILED, EXIT_OK
 from .run.kunit_runner import RUN, run_kunit
@@ -117,7 +119,11 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     options = options_from(args)
     if args.mutants:
         check_options(options)
-        result = bench_mutants(options, out)
+        if options.arch != 'um':
+            raise SetupError(f'--mutants with --arch={options.arch}',
+                             'mutants boot on UML only: leave out --arch')
+        with sigterm_as_interrupt():
+            result = bench_mutants(options, out)
         out.write(f'bench: {result["mutants"]} mutants: '
                   f'{result["switched_s_per_mutant"]:.1f} s per mutant '
                   f'switched ({result["built_by_patching"]} built by '
@@ -135,7 +141,8 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     work = tempfile.mkdtemp(prefix='bench-',
                             dir=locks.make_cache_dir(options.cache_dir))
     try:
-        steps = run_bench(options, work, out)
+        with sigterm_as_interrupt():
+            steps = run_bench(options, work, out)
     finally:
         if args.keep:
             out.write(f'bench: build dirs and logs kept in {work}\n')

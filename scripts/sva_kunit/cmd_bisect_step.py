@@ -110,17 +110,23 @@ class StopBisectParser(Parser):
 
 def bisecting(argv: Sequence[str]) -> bool:
     """Could a git bisection be running bisect-step with argv: is one
-    going on in the repository of --kernel or of the current directory?
-    True when that cannot be told."""
-    kernel = [a.split('=', 1)[1] for a in argv if a.startswith('--kernel=')]
+    going on in the repository of the current directory, or of any
+    directory argv names (--kernel DIR, --kern=DIR, ...)?  True when
+    that cannot be told."""
     try:
-        path = os.path.abspath(kernel[-1] if kernel else os.getcwd())
-        found = git_text(path, ('rev-parse', '--git-path', 'BISECT_START'))
+        places = [os.getcwd()]
     except OSError:
         return True  # no current directory: no telling
-    except GitError:
-        return False
-    return os.path.isfile(os.path.join(path, found))
+    places += [word.split('=', 1)[-1] for word in argv]
+    for path in filter(os.path.isdir, places):
+        try:
+            found = git_text(path, ('rev-parse', '--git-path',
+                                    'BISECT_START'))
+        except GitError:
+            continue
+        if os.path.isfile(os.path.join(path, found)):
+            return True
+    return False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -168,10 +174,12 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
                              f'sva-kunit uninstall --kernel={tree}, then '
                              'git bisect run again')
     check_options(options)
-    if options.build_dir and inside(options.build_dir, tree):
-        raise SetupError(f'--build-dir={options.build_dir} is inside the '
+    build_dir = options.build_dir or default_build_dir(options, tree)
+    if inside(build_dir, tree):
+        raise SetupError(f'the build directory {build_dir} is inside the '
                          f'tree {tree}', 'bisect-step leaves the tree as git '
-                         'bisect left it: pass a build directory outside it')
+                         'bisect left it: pass --build-dir (or --cache-dir) '
+                         'outside it')
     sha = git_text(tree, ('rev-parse', '--short', 'HEAD'))
     locks.hold_tree(tree, options.cache_dir, out)
     options.build_dir = hold_build_dir(

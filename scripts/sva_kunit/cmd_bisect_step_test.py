@@ -267,7 +267,7 @@ class AbortTest(BisectStepTestCase):
 
         with mock.patch.object(cmd_bisect_step, 'run_suite', interrupted):
             rc, out, err = self.step()
-        self.assertEqual(rc, 130)
+        self.assertEqual(rc, EXIT_ABORT)  # no verdict: git stops
         self.assertEqual(tree_state(self.tree), before)
 
     def test_setup_errors_and_crashes_stop_the_bisection(self):

@@ -22,6 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _handle(args: argparse.Namespace, out: TextIO, install: bool) -> int:
     tree = validate_tree(args.kernel)
     locks.hold_tree(tree, args.cache_dir, out)
+    installer.check_state(tree)
+    # Announced before any change: a standard output that cannot take it
+    # stops the command while the tree is as it was.
+    out.write(f'sva-kunit: {"install" if install else "uninstall"}'
+              f'{" (dry run)" if args.dry_run else ""}: {tree}\n')
+    out.flush()
     # Before uninstalling, so the tree ends up exactly as it was.
     repair_mutation(tree, out, dry_run=args.dry_run)
     payload = collect_payload(args.repo_root) if install else {}

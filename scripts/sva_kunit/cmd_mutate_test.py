@@ -369,3 +369,17 @@ class SchemataTest(MutateTestCase):
         # Only once: then it is a build directory of its own.
         rc, out, _ = self.mutate('--only=kill-me')
         self.assertNotIn('as a copy of', out)
+
+    def test_schemata_that_fail_where_the_plain_kernel_passes(self):
+        # As if the generator broke the file: every mutant is patched.
+        self.set_control(log=PASSING_LOG, when=[
+            {'file': SVA, 'contains': 'sva_kunit_mutant',
+             'then': dict(log=FAILING_LOG, rc=1)},
+            {'file': SVA, 'contains': 'MUTATED', 'lacks': 'sva_kunit_mutant',
+             'then': dict(log=FAILING_LOG, rc=1)}])
+        rc, out, _ = self.mutate('--only=kill-me')
+        self.assertEqual(rc, 0, out)
+        self.assertIn('where the unmutated kernel passes: every mutant is '
+                      'built by patching', out)
+        self.assertIn('kill-me: killed', out)
+        self.assert_restored()

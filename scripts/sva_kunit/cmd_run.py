@@ -11,6 +11,7 @@ from .command import (Subcommand, add_run_arguments, directory, glob_filter,
                       kernel_arg, options_from, output_file, positive_int,
                       whole_seconds)
 from .errors import EXIT_FAILED, EXIT_OK
+from .locks import sigterm_as_interrupt
 from .run.kunit_runner import test_log_path
 from .run.suite_run import (RunOptions, RunOutcome, check_options,
                             hold_locks, resolve_tree, run_suite,
@@ -135,9 +136,10 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     options = options_from(args)
     check_options(options)
     hold_locks(options, out)
-    if args.repeat is not None:
-        return run_repeated(options, args.repeat, out)
-    outcome = run_suite(options, out)
+    with sigterm_as_interrupt():  # so kunit.py and UML stop too
+        if args.repeat is not None:
+            return run_repeated(options, args.repeat, out)
+        outcome = run_suite(options, out)
     out.writelines(f'sva-kunit:   {line}\n' for line in outcome.details)
     out.write(f'sva-kunit: {outcome.summary}\n')
     return outcome.exit_code

@@ -39,10 +39,12 @@ def _lock(path: str, what: str, out: TextIO) -> None:
         raise SetupError(f'cannot open the lock file {path} '
                          f'({e.strerror})', 'remove it if it is a symlink, '
                          'or fix the permissions of its directory') from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise SetupError(f'the lock file {path} is not a regular file',
-                         'move that away and rerun')
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        os.close(fd)  # it is written: not through another name
+        raise SetupError(f'the lock file {path} is not a regular file of '
+                         'its own (a device, or a hard link)', 'move that '
+                         'away and rerun')
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -69,10 +71,12 @@ def hold_tree(tree: str, cache_dir: str, out: TextIO) -> None:
     until this process (or its session()) ends.  The cache must be
     outside the tree: uninstall and bisect-step promise the tree as it
     was."""
-    if inside(cache_dir, tree):
-        raise SetupError(f'the cache directory {cache_dir} is inside the '
-                         f'kernel tree {tree}', 'pass --cache-dir=DIR (or '
-                         'set SVA_KUNIT_CACHE) outside it')
+    locks_dir = os.path.join(os.path.abspath(cache_dir), 'locks')
+    if inside(cache_dir, tree) or inside(locks_dir, tree):
+        raise SetupError(f'the cache directory {cache_dir} (or its locks/) '
+                         f'is inside the kernel tree {tree}', 'pass '
+                         '--cache-dir=DIR (or set SVA_KUNIT_CACHE) outside '
+                         'it')
     real = os.path.realpath(tree)
     label = os.path.basename(real.rstrip(os.sep)) or 'root'
     digest = hashlib.sha256(real.encode()).hexdigest()[:16]

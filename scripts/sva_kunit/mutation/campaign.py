@@ -20,8 +20,8 @@ from ..errors import EXIT_OK, SetupError
 from ..run.kunit_runner import (BUILDING, CONFIGURING, STARTING,
                                 test_log_path)
 from ..run.suite_run import (RunOptions, RunOutcome, default_build_dir,
-                             default_jobs, resolve_tree, run_suite,
-                             sync_payload)
+                             default_jobs, hold_build_dir, resolve_tree,
+                             run_suite, sync_payload)
 from ..tree.fs_journal import read_file
 from . import mutation_journal, schemata
 from .mutant_report import (NO_APPLY, MutantResult, classify, progress_line,
@@ -202,10 +202,10 @@ def run_campaign(only: Sequence[str], options: RunOptions, out: TextIO,
     selected = select(written or fitting(load_catalogue(options.repo_root),
                                          tree), only)
     select(selected, [name for name in verify if name != '*'])
-    sync_payload(tree, options.repo_root, out)
     run_build_dir = default_build_dir(options, tree)
     options = mutation_options(options, tree)
-    options.build_dir = locks.hold_build_dir(options.build_dir, out)
+    options.build_dir = hold_build_dir(options.build_dir, out)
+    sync_payload(tree, options.repo_root, out)
     seed(options.build_dir, run_build_dir, out)
     originals = {}
     for rel in sorted({m.file for m in selected}):
@@ -241,15 +241,28 @@ def run_campaign(only: Sequence[str], options: RunOptions, out: TextIO,
                   f'{options.build_dir}\n')
         out.flush()
         baseline = run_suite(options, out, tree=tree)
+        if baseline.exit_code != EXIT_OK and record is not None:
+            # The schemata may be at fault (a generator bug, a file it
+            # misreads): if the unmutated kernel passes, patch them all.
+            mutation_journal.restore(tree, record)
+            record = None
+            why = (f'the schemata kernel failed ({baseline.summary}) where '
+                   'the unmutated kernel passes')
+            out.write(f'sva-kunit: baseline: {baseline.summary}; trying the '
+                      'unmutated kernel\n')
+            baseline = run_suite(options, out, tree=tree)
+            if baseline.exit_code == EXIT_OK:
+                plan.fallback.update((m.name, why) for m in numbers)
+                numbers = {}
+                out.write(f'sva-kunit: {why}: every mutant is built by '
+                          'patching\n')
         if baseline.exit_code != EXIT_OK:
             for line in baseline.details:
                 out.write(f'sva-kunit:   {line}\n')
-            raise SetupError(f'{what} does not pass ({baseline.summary})',
-                             'make `sva-kunit run` pass first: a mutant can '
-                             'only be judged against a green baseline' + (
-                                 '; if only the schemata fail, run mutate '
-                                 f'--only=NAME to patch instead' if record
-                                 else ''))
+            raise SetupError(f'the unmutated kernel does not pass '
+                             f'({baseline.summary})', 'make `sva-kunit run` '
+                             'pass first: a mutant can only be judged '
+                             'against a green baseline')
         out.write(f'sva-kunit: baseline: {baseline.summary} in '
                   f'{baseline.elapsed:.0f} s\n')
         campaign = Campaign(tree, baseline.elapsed)
@@ -281,6 +294,11 @@ def run_campaign(only: Sequence[str], options: RunOptions, out: TextIO,
         results[name] = patched(tree, by_name[name], patch_options, log_dir)
         report(results[name])
     campaign.seconds = time.monotonic() - started
+    for name in verify:
+        if name != '*' and by_name[name] not in numbers:
+            # Nothing to compare: say so, as a difference.
+            campaign.verified.append((name, 'not switched',
+                                      results[name].result, 0.0))
     checked = [m for m in numbers if '*' in verify or m.name in verify]
     for mutant in checked:
         out.write(f'sva-kunit: verify: {mutant.name} by patching\n')

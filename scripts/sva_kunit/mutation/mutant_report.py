@@ -15,6 +15,8 @@ KILLED = 'killed'            # tests failed and/or the kernel log spoke
 SURVIVED = 'survived'        # the suite passed with the mutant in
 BUILD_ERROR = 'build-error'  # kunit.py could not configure/build it
 TIMEOUT = 'timeout'          # the time limit hit, and nothing shows why
+NO_RESULT = 'no-result'      # the kernel ran but gave neither a failed
+                             # test nor a report: no evidence either way
 NO_APPLY = 'no-apply'        # the mutant does not fit the tree's file
 HEADINGS = ('mutant', 'invariant', 'result', 'failed tests / sanitizer',
             'seconds')
@@ -71,10 +73,12 @@ def classify(mutant: Mutant, outcome: RunOutcome) -> MutantResult:
                             note='timeout, no evidence in the kernel log')
     if outcome.exit_code == EXIT_OK:
         return MutantResult(mutant, SURVIVED)
-    if verdict is None or not verdict.tests:
-        note = 'crashed' if verdict is not None else 'kernel did not run'
-    else:
-        note = '' if failed or kinds else f'kunit.py exit {run.returncode}'
+    if not (kinds or verdict and verdict.failed_tests):
+        # A kernel that could not start, a log with no results and no
+        # report: the environment may be at fault, so no kill.
+        return MutantResult(mutant, NO_RESULT, note=outcome.summary.split(
+            ': ', 1)[-1].replace('; see its output above', ''))
+    note = '' if verdict.tests else 'crashed'
     return MutantResult(mutant, KILLED, failed, kinds, note)
 
 
@@ -121,7 +125,8 @@ def _summary(results: Sequence[MutantResult]) -> dict:
     ran = [r.seconds for r in results if r.result != NO_APPLY]
     return {
         'counts': {name: sum(r.result == name for r in results) for name in
-                   (KILLED, SURVIVED, BUILD_ERROR, TIMEOUT, NO_APPLY)},
+                   (KILLED, SURVIVED, BUILD_ERROR, TIMEOUT, NO_RESULT,
+                    NO_APPLY)},
         'killed': killed, 'judged': len(ordinary),
         'kill_rate': killed / len(ordinary) if ordinary else None,
         'average': sum(ran) / len(ran) if ran else None}

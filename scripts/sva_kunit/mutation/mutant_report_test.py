@@ -10,8 +10,9 @@ from ..run.kunit_runner import BUILDING, STARTING, KunitRun
 from ..run.suite_run import RunOutcome
 from ..testing_support import FAILING_LOG, KASAN_IN_TEST_LOG, PASSING_LOG
 from . import mutant_report
-from .mutant_report import (BUILD_ERROR, KILLED, NO_APPLY, SURVIVED, TIMEOUT,
-                            MutantResult, classify, exit_code)
+from .mutant_report import (BUILD_ERROR, KILLED, NO_APPLY, NO_RESULT,
+                            SURVIVED, TIMEOUT, MutantResult, classify,
+                            exit_code)
 from .mutants import Hunk, Mutant
 
 ORDINARY = Mutant('no-mmgrab', ('I2', 'I9'), 'f.c', 'd', (Hunk('a', ''),))
@@ -67,6 +68,18 @@ class ClassifyTest(unittest.TestCase):
     def test_crash_before_any_test(self):
         r = classify(ORDINARY, outcome('Kernel panic - boom\n', rc=1))
         self.assertEqual((r.result, r.note), (KILLED, 'crashed'))
+
+    def test_no_evidence_is_no_kill(self):
+        # A kernel that never started, or that stopped without a failed
+        # test or a report, says nothing about the mutant.
+        for log, rc in ((None, 1), ('Linux version 7.3\n', 1),
+                        (PASSING_LOG, 1),
+                        (PASSING_LOG.split('    ok 2')[0], 1)):
+            with self.subTest(log=log):
+                r = classify(ORDINARY, outcome(log, rc=rc, stage=STARTING,
+                                               summary='FAIL: why'))
+                self.assertEqual((r.result, r.ok, r.note),
+                                 (NO_RESULT, False, 'why'))
 
     def test_build_error(self):
         r = classify(ORDINARY, outcome(

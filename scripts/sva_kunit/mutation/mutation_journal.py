@@ -31,9 +31,17 @@ def apply_files(tree: str, files: Mapping[str, bytes]) -> Mutation:
     current = {rel: _source(tree, rel) for rel in files}
     record = Mutation.begin(tree, [(rel, sha256(data))
                                    for rel, data in files.items()])
-    for rel, data in files.items():
-        path, _, mode = current[rel]
-        atomic_write(path, data, mode)
+    try:
+        for rel, data in files.items():
+            path, _, mode = current[rel]
+            atomic_write(path, data, mode)
+    except BaseException as e:  # a full disk, Ctrl-C: none stays mutated
+        record.rollback()
+        if isinstance(e, OSError):
+            raise SetupError(f'cannot mutate {rel} ({e.strerror})',
+                             'fix that and rerun; the tree was restored'
+                             ) from None
+        raise
     return record
 
 

@@ -39,24 +39,52 @@ static int __init {PARAMETER}_setup(char *arg)
 early_param("{PARAMETER}", {PARAMETER}_setup);
 '''
 _INCLUDE = re.compile(rb'^#include [<"].*\n', re.M)
-# A goto label at the start of a line; "default:" is none.
-_LABEL = re.compile(rb'^([ \t]*)(?!default\b)([A-Za-z_]\w*):(?!:)', re.M)
+_CONDITIONAL = re.compile(rb'^[ \t]*#[ \t]*(if|ifdef|ifndef|endif)\b')
+# A goto label alone on its line; any other line that starts with a
+# name and a colon ("default:" and "case X:" aside) is something this
+# cannot rename (a label with a statement after it, a bitfield).
+_LABEL = re.compile(rb'^([ \t]*)([A-Za-z_]\w*):[ \t]*(/[*/].*)?$', re.M)
+_COLON = re.compile(rb'^[ \t]*(?!default\b|case\b)[A-Za-z_]\w*[ \t]*:(?!:)',
+                    re.M)
 _STATIC_LOCAL = re.compile(rb'^[ \t]+static\b', re.M)
+_MACRO_GOTO = re.compile(rb'^[ \t]*#[ \t]*define\b.*\bgoto\b', re.M)
+_ASM_GOTO = re.compile(rb'\basm(_| +volatile *| *)goto\b|\bunsafe_\w+\(')
+# What a brace count must skip: comments, strings, character constants.
+_NOT_CODE = re.compile(rb'/\*.*?\*/|//[^\n]*|"(\\.|[^"\\\n])*"'
+                       rb"|'(\\.|[^'\\\n])*'", re.S)
 
 Span = Tuple[int, int]  # a body's inside: after "{\n", up to its "}\n"
 
 
+def _balanced(code: bytes) -> bool:
+    """Do the braces balance, never closing more than they opened?"""
+    depth = 0
+    for brace in re.findall(rb'[{}]', _NOT_CODE.sub(b'', code)):
+        depth += 1 if brace == b'{' else -1
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 def bodies(text: bytes) -> List[Span]:
-    """The inside of every function body, in order."""
+    """The inside of every function body, in order: a line "{" after a
+    line ending in ")" up to the next line "}", whose braces balance.
+    Anything else (a struct opened so, a body closed by "} /* x */") is
+    no body: a mutant there changes code outside one, and is patched."""
     spans: List[Span] = []
     start = None
     at = 0
+    before = b''
     for line in text.splitlines(keepends=True):
-        if line.rstrip(b'\r\n') == b'{' and start is None:
+        bare = line.rstrip(b'\r\n')
+        if bare == b'{' and start is None and before.endswith(b')'):
             start = at + len(line)
-        elif line.rstrip(b'\r\n') == b'}' and start is not None:
-            spans.append((start, at))
+        elif bare == b'}' and start is not None:
+            if _balanced(text[start:at]):
+                spans.append((start, at))
             start = None
+        if bare.strip():
+            before = bare.rstrip()
         at += len(line)
     return spans
 
@@ -64,6 +92,28 @@ def bodies(text: bytes) -> List[Span]:
 def _outside(text: bytes, spans: Sequence[Span]) -> List[bytes]:
     edges = [0, *(edge for span in spans for edge in span), len(text)]
     return [text[a:b] for a, b in zip(edges[0::2], edges[1::2])]
+
+
+def _labels(body: bytes, file_text: bytes) -> List[bytes]:
+    """The goto labels of a body; ValueError where one could be reached
+    otherwise than by "goto NAME" in the body, so that renaming the
+    copy's would leave a jump into the original."""
+    names = sorted({m.group(2) for m in _LABEL.finditer(body)})
+    if len(_COLON.findall(body)) != len(_LABEL.findall(body)):
+        raise ValueError('a line in a function it changes starts with a '
+                         'name and a colon but is no label alone on its '
+                         'line (a label with a statement after it, a '
+                         'bitfield)')
+    if names and (_MACRO_GOTO.search(file_text) or _ASM_GOTO.search(body)):
+        raise ValueError('a function it changes has labels that a macro, '
+                         'an asm goto or an unsafe_ accessor may jump to')
+    for name in names:
+        used = len(re.findall(rb'\b' + name + rb'\b', body))
+        gotos = len(re.findall(rb'\bgoto\s+' + name + rb'\b', body))
+        if used != gotos + 1:
+            raise ValueError(f'its label {name.decode()} is used otherwise '
+                             'than by goto, or defined twice')
+    return names
 
 
 def _rename_labels(body: bytes, suffix: str) -> bytes:
@@ -105,6 +155,7 @@ def changed_bodies(original: bytes, mutant: Mutant) -> Dict[int, bytes]:
         if _STATIC_LOCAL.search(body):
             raise ValueError('a function it changes has a static local '
                              'variable, which a copy would not share')
+        _labels(body, mutated)
     return changed
 
 
@@ -127,13 +178,21 @@ def switch(original: bytes, variants: Mapping[int, Mapping[int, bytes]]
         at = end
     pieces.append(original[at:])
     text = b''.join(pieces)
-    # After the includes that come before the first function (fork.c has
-    # one further down), where kstrtoint() and early_param() are known.
+    # After the last #include before the first function (fork.c has one
+    # further down) that no #if encloses, where kstrtoint() and
+    # early_param() are known whatever the configuration.
     first = spans[0][0] if spans else len(original)
-    includes = [m for m in _INCLUDE.finditer(text) if m.end() <= first]
-    if not includes:
-        raise ValueError('no #include to put the switch after')
-    cut = includes[-1].end()
+    cut, depth, at = None, 0, 0
+    for line in text[:first].splitlines(keepends=True):
+        at += len(line)
+        found = _CONDITIONAL.match(line)
+        if found:
+            depth += -1 if found.group(1) == b'endif' else 1
+        elif depth == 0 and _INCLUDE.match(line):
+            cut = at
+    if cut is None:
+        raise ValueError('no #include outside an #if to put the switch '
+                         'after')
     return text[:cut] + _SELECTOR.encode() + text[cut:]
 
 
@@ -163,5 +222,11 @@ def plan(originals: Mapping[str, bytes], mutants: Sequence[Mutant]
             variants.setdefault(mutant.file, {}).setdefault(
                 index, {})[number] = body
     for rel, by_body in variants.items():
-        schemata.files[rel] = switch(originals[rel], by_body)
+        try:
+            schemata.files[rel] = switch(originals[rel], by_body)
+        except ValueError as e:
+            for name, number in list(schemata.numbers.items()):
+                if any(number in v for v in by_body.values()):
+                    del schemata.numbers[name]
+                    schemata.fallback[name] = f'{rel} has {e}'
     return schemata, misfits

@@ -107,6 +107,11 @@ def check_options(options: RunOptions) -> None:
     paths = [('--kernel', options.kernel), ('--build-dir', options.build_dir)]
     if options.kernel is None or options.build_dir is None:
         paths.append(('--cache-dir', options.cache_dir))  # holds one
+    if options.json_path and options.kernel and locks.inside(
+            options.json_path, options.kernel):
+        raise SetupError(f'--json={options.json_path} is inside the kernel '
+                         'tree', 'write it outside: sva-kunit never changes '
+                         'a file of yours there')
     for option, path in paths:
         if path and re.search(r'[\s:]', os.path.abspath(path)):
             raise SetupError(f'{option}={os.path.abspath(path)}: kbuild '
@@ -128,6 +133,7 @@ def resolve_tree(options: RunOptions, out: TextIO) -> str:
         if arch.packages:
             ensure_packages(out, arch.packages)
     locks.hold_tree(tree, options.cache_dir, out)
+    installer.check_state(tree)
     repair_mutation(tree, out)
     return tree
 

@@ -14,6 +14,16 @@ from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 from ..errors import SetupError
 
 TEMP_SUFFIX = '.sva-kunit-tmp'
+# What sva-kunit ever puts into a tree (whatever its version), the files
+# its hooks edit, and the sources mutants change: the only paths a
+# manifest or journal, which anyone could edit, may make it write or
+# delete.  A kernel's own file never matches INSTALLED.
+INSTALLED = re.compile(r'drivers/iommu/(fake-iommu(/.+)?|iommu-sva[\w-]*-test'
+                       r'\.c|\.kunitconfig)|tools/testing/kunit/configs'
+                       r'(/iommu_sva[\w-]*\.config)?')
+HOOKED = ('drivers/iommu/Kconfig', 'drivers/iommu/Makefile')
+MANIFEST_NAME = '.sva-kunit-manifest'
+MUTATED = re.compile(r'(drivers/iommu|kernel)/[\w.-]+\.c')
 # A path's state: ABSENT, DIR, or the sha256 of the file there.
 ABSENT, DIR = 'absent', 'dir'
 _SHA256 = re.compile(r'[0-9a-f]{64}')
@@ -239,6 +249,17 @@ class Journal:
         return cls(tree, entries)
 
     @classmethod
+    def may_change(cls, tree: str, rel: str) -> bool:
+        """Install and uninstall change the suite's files, the manifest
+        and the hooked files (or, for one that is a symlink in the tree,
+        the file it leads to)."""
+        top = os.path.realpath(tree)
+        targets = {os.path.relpath(os.path.realpath(os.path.join(tree, h)),
+                                   top).replace(os.sep, '/') for h in HOOKED}
+        return bool(INSTALLED.fullmatch(rel)) or rel in (
+            MANIFEST_NAME, *HOOKED, *targets)
+
+    @classmethod
     def repair(cls, tree: str, dry_run: bool = False) -> Optional['Journal']:
         """Undo what an interrupted command left half-done (with dry_run,
         only check that it can be); the journal, None if there was none."""
@@ -255,6 +276,9 @@ class Journal:
             for e in entries:
                 check_shape(e, _ENTRY, 'an entry')
                 tree_path(tree, e['path'])
+                if not cls.may_change(tree, e['path']):
+                    raise ValueError(f'{e["path"]}: sva-kunit {cls.LABEL} '
+                                     'never changes it')
                 e['data'] = e['data'].encode('utf-8', 'surrogateescape')
                 if e['before'] not in (ABSENT, DIR, sha256(e['data'])):
                     raise ValueError(f'{e["path"]}: bad state before')
@@ -334,6 +358,10 @@ class Mutation(Journal):
     so that every later command puts them back first."""
     NAME = '.sva-kunit-mutation'
     LABEL = 'mutate'
+
+    @classmethod
+    def may_change(cls, tree: str, rel: str) -> bool:
+        return bool(MUTATED.fullmatch(rel))
     BY_HAND = ('restore the files by hand (e.g. git checkout; the journal '
                'holds the originals), then delete .sva-kunit-mutation')
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Iterable, List, Mapping, Optional, Sequence, TextIO
 
 from ..errors import SetupError
-from .fs_journal import (ABSENT, DIR, Journal, atomic_write, read_bytes,
-                         read_file, sha256)
-from .manifest import (HOOKS, MANIFEST_NAME, OURS, Hook, Manifest, apply_hook,
+from .fs_journal import (ABSENT, DIR, Journal, Mutation, atomic_write,
+                         read_bytes, read_file, sha256)
+from .manifest import (HOOKS, MANIFEST_NAME, Hook, Manifest, apply_hook,
                        load_manifest, manifest_path, new_manifest,
                        remove_hook)
 from .payload import PayloadFile
@@ -174,13 +174,6 @@ def plan_sync(tree: str, payload: Mapping[str, PayloadFile]) -> Plan:
     plan.actions += _plan_hooks(tree, HOOKS if payload else (), old, new)
     gone = {rel for rel in set(old['files']) - set(payload)
             if os.path.lexists(os.path.join(tree, rel))}
-    # A manifest anyone could edit must not make us delete the kernel's
-    # own files.
-    for rel in sorted(gone | (set(old['dirs']) - needed)):
-        if not OURS.fullmatch(rel):
-            raise SetupError(f'{manifest_path(tree)} records {rel}, which '
-                             'sva-kunit never installs: it does not '
-                             'describe the tree', RESTORE_BY_HAND)
     plan.actions += [Action(REMOVE, rel) for rel in sorted(gone)]
     for rel in sorted(set(old['dirs']) - needed, reverse=True):
         path = os.path.join(tree, rel)
@@ -268,6 +261,15 @@ def sync(tree: str, payload: Mapping[str, PayloadFile],
                              'was', 'fix the cause and rerun') from e
     journal.finish()
     return plan
+
+
+def check_state(tree: str) -> None:
+    """Read every record sva-kunit keeps in the tree (the journals of an
+    interrupted mutate or install, the manifest) before any of them is
+    acted on: a bad one is refused while the tree is still as it was."""
+    Mutation.repair(tree, dry_run=True)
+    Journal.repair(tree, dry_run=True)
+    load_manifest(tree)
 
 
 def uninstall(tree: str, dry_run: bool = False,

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import SetupError
-from .fs_journal import check_shape, read_json, tree_path
+from .fs_journal import (HOOKED, INSTALLED, MANIFEST_NAME, check_shape,
+                         read_json, tree_path)
 
 
 @dataclass(frozen=True)
@@ -86,16 +87,10 @@ def remove_hook(hook_lines: Sequence[str], content: bytes,
     return kept
 
 
-# What sva-kunit ever put into a tree, whatever the version: the only
-# files and directories a manifest may have it remove, and the only hook
-# lines it may have it take out.  A kernel's own file never matches.
-OURS = re.compile(r'drivers/iommu/(fake-iommu(/.+)?|iommu-sva[\w-]*-test\.c'
-                  r'|\.kunitconfig)|tools/testing/kunit/configs(/iommu_sva'
-                  r'[\w-]*\.config)?|tools(/testing(/kunit)?)?')
+# The only hook lines a manifest may have uninstall take out.
 HOOK_LINE = re.compile(r'.*(fake-iommu|fake_iommu|FAKE_IOMMU|iommu-sva[\w-]*'
                        r'-test|IOMMU_SVA_KUNIT_TEST).*')
 
-MANIFEST_NAME = '.sva-kunit-manifest'
 FORMAT_VERSION = 1
 MANIFEST_LIMIT = 1 << 20   # a few kB: file names, hashes, hook lines
 
@@ -133,9 +128,11 @@ def load_manifest(tree: str) -> Optional[Manifest]:
                 check_shape(rec, shape, rel)
         for rel in [*doc['files'], *doc['dirs'], *doc['hooks']]:
             tree_path(tree, rel)
-        hooked = {hook.path for hook in HOOKS}
+        for rel in [*doc['files'], *doc['dirs']]:
+            if not INSTALLED.fullmatch(rel):
+                raise ValueError(f'{rel}: sva-kunit never installs it')
         for rel, rec in doc['hooks'].items():
-            if rel not in hooked:
+            if rel not in HOOKED:
                 raise ValueError(f'{rel}: sva-kunit hooks into no such file')
             for line in rec['lines']:
                 if not HOOK_LINE.fullmatch(line):

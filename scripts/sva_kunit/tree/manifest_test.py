@@ -93,3 +93,12 @@ class HooksTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class HookTableTest(unittest.TestCase):
+
+    def test_the_journals_know_every_hooked_file(self):
+        from .fs_journal import HOOKED
+        from .manifest import HOOKS
+        self.assertEqual({hook.path for hook in HOOKS}, set(HOOKED))
+

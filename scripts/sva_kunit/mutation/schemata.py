@@ -43,7 +43,8 @@ _CONDITIONAL = re.compile(rb'^[ \t]*#[ \t]*(if|ifdef|ifndef|endif)\b')
 # A goto label alone on its line; any other line that starts with a
 # name and a colon ("default:" and "case X:" aside) is something this
 # cannot rename (a label with a statement after it, a bitfield).
-_LABEL = re.compile(rb'^([ \t]*)([A-Za-z_]\w*):[ \t]*(/[*/].*)?$', re.M)
+_LABEL = re.compile(rb'^([ \t]*)(?!default\b)([A-Za-z_]\w*):[ \t]*(/[*/].*)?$',
+                    re.M)
 _COLON = re.compile(rb'^[ \t]*(?!default\b|case\b)[A-Za-z_]\w*[ \t]*:(?!:)',
                     re.M)
 _STATIC_LOCAL = re.compile(rb'^[ \t]+static\b', re.M)

@@ -30,7 +30,13 @@ out:
 
 static void bump(void)
 {
-\tcounter++;
+\tswitch (counter) {
+\tcase 0:
+\t\tcounter++;
+\t\tbreak;
+\tdefault:
+\t\tbreak;
+\t}
 }
 
 #include <string.h>
@@ -66,7 +72,7 @@ def mutant(name: str, find: bytes, replace: bytes) -> Mutant:
 
 THRICE = mutant('thrice', b'\tret = x * 2;\n', b'\tret = x * 3;\n')
 SKIP = mutant('skip', b'\tret = x * 2;\n', b'\tgoto out;\n\tret = x * 2;\n')
-NO_BUMP = mutant('no-bump', b'\tcounter++;\n', b'')
+NO_BUMP = mutant('no-bump', b'\t\tcounter++;\n', b'')
 GLOBAL = mutant('global', b'static int counter;\n',
                 b'static int counter = 5;\n')
 MISFIT = mutant('misfit', b'not there\n', b'')
@@ -78,7 +84,7 @@ class SchemataTest(unittest.TestCase):
         spans = schemata.bodies(SOURCE)
         self.assertEqual(len(spans), 3)
         inside = SOURCE[spans[1][0]:spans[1][1]]
-        self.assertEqual(inside, b'\tcounter++;\n')
+        self.assertTrue(inside.startswith(b'\tswitch (counter) {\n'))
 
     def test_what_can_be_switched(self):
         plan, misfits = schemata.plan(
@@ -95,6 +101,9 @@ class SchemataTest(unittest.TestCase):
         self.assertIn(b'\t} else if (sva_kunit_mutant == 2) {\n', text)
         self.assertIn(b'\tgoto out__sva_mutant_2;\n', text)
         self.assertIn(b'out__sva_mutant_2:\n', text)
+        # A switch's default is no label.
+        self.assertNotIn(b'default__sva', text)
+        self.assertEqual(text.count(b'\tdefault:\n'), 2)
         # The selector comes after the includes before the first
         # function, not after a later one.
         self.assertLess(text.index(b'early_param('), text.index(b'twice('))
@@ -102,11 +111,43 @@ class SchemataTest(unittest.TestCase):
                            text.index(b'<stdlib.h>'))
 
     def test_a_static_local_is_not_duplicated(self):
-        source = SOURCE.replace(b'\tcounter++;\n',
-                                b'\tstatic int calls;\n\n\tcalls++;\n')
+        source = SOURCE.replace(b'\t\tcounter++;\n',
+                                b'\t\tstatic int calls;\n\n\t\tcalls++;\n')
         plan, _ = schemata.plan({'x.c': source}, [
-            mutant('m', b'\tcalls++;\n', b'')])
+            mutant('m', b'\t\tcalls++;\n', b'')])
         self.assertIn('static local variable', plan.fallback['m'])
+
+    def test_labels_reached_otherwise_than_by_goto_are_not_renamed(self):
+        for name, source in (
+                ('macro', b'#define BAIL(x) do { if (x) goto out; } '
+                 b'while (0)\n' + SOURCE),
+                ('address', SOURCE.replace(b'\tret = x * 2;\n',
+                                           b'\tret = x * 2;\n\tp = &&out;\n'
+                                           ).replace(b'#include <stdio.h>',
+                                                     b'#include <stdio.h>\n'
+                                                     b'static void *p;')),
+                ('statement after', SOURCE.replace(b'out:\n\treturn ret;',
+                                                   b'out:\treturn ret;'))):
+            with self.subTest(name=name):
+                plan, _ = schemata.plan({'x.c': source}, [THRICE])
+                self.assertIn('thrice', plan.fallback)
+
+    def test_no_body_where_the_braces_do_not_say_so(self):
+        # A struct opened like a function, a body closed with a comment:
+        # neither is cut as a body (and a mutant there is patched).
+        source = (b'#include <x.h>\nstruct s\n{\n\tint a;\n};\n'
+                  b'static int f(void)\n{\n\treturn 1;\n}\t/* f */\n'
+                  b'static int g(void)\n{\n\treturn 2;\n}\n')
+        self.assertEqual(schemata.bodies(source), [])
+
+    def test_the_selector_is_outside_any_if(self):
+        source = SOURCE.replace(b'#include <stdlib.h>\n',
+                                b'#include <stdlib.h>\n#ifdef X\n'
+                                b'#include <x.h>\n#endif\n')
+        plan, _ = schemata.plan({'x.c': source}, [THRICE])
+        text = plan.files['x.c']
+        self.assertLess(text.index(b'static int sva_kunit_mutant'),
+                        text.index(b'#ifdef X'))
 
     @unittest.skipUnless(shutil.which('gcc'), 'needs gcc')
     def test_each_number_runs_its_mutant_and_none_the_original(self):

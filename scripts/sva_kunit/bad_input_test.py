@@ -138,6 +138,9 @@ BAD_OPTIONS: List[Tuple[Tuple[str, ...], int, str]] = [
      'tree'),
     (('bisect-step', '--build-dir={tree}/.kbuild'), ABORT, 'is inside the '
      'tree'),
+    (('run', '--json={tree}/Makefile'), USAGE, 'is inside the kernel tree'),
+    (('run', '--filter', 'bisect-step', '--jobs=0'), USAGE, 'argument '
+     '--jobs'),
     (('format-patch',), USAGE, 'the following arguments are required: '
      '--kernel'),
     (('format-patch', '--kernel={tmp}'), USAGE, 'is not the top of a git '
@@ -315,6 +318,24 @@ class BadInputTest(CliTestCase):
                             'still holds the suite from an earlier run '
                             '(.sva-kunit-mutation)')
 
+    def test_a_lock_file_with_another_name_is_not_written(self):
+        build = os.path.join(self.scratch, 'build')
+        os.makedirs(build)
+        os.link(self.file, os.path.join(build, '.sva-kunit.lock'))
+        with open(self.file, 'rb') as f:
+            before = f.read()
+        self.assert_refused(self.argv(('run', f'--build-dir={build}')),
+                            USAGE, 'is not a regular file of its own',
+                            locks=True)
+        with open(self.file, 'rb') as f:
+            self.assertEqual(f.read(), before)
+
+    def test_a_cache_whose_locks_lead_into_the_tree(self):
+        os.symlink(os.path.join(self.tree, 'drivers'),
+                   os.path.join(self.cache, 'locks'))
+        self.assert_refused(self.argv(('uninstall',)), USAGE,
+                            'is inside the kernel tree')
+
     def test_a_lock_file_that_is_a_symlink_is_not_followed(self):
         build = os.path.join(self.scratch, 'build')
         os.makedirs(build)
@@ -392,6 +413,38 @@ class BadStateTest(CliTestCase):
         with open(os.path.join(self.tree, '.sva-kunit-install'), 'wb') as f:
             f.truncate(JOURNAL_LIMIT + 1)
         self.assert_refused('larger than')
+
+    def test_journals_that_name_the_kernels_own_files(self):
+        makefile = os.path.join(self.tree, 'Makefile')
+        with open(makefile, 'rb') as f:
+            data = f.read()
+        forged = [{'path': 'Makefile', 'before': 'absent',
+                   'after': sha256(data), 'data': '', 'mode': 0o644,
+                   'owner': None}]
+        for name in ('.sva-kunit-install', '.sva-kunit-mutation'):
+            with self.subTest(name=name):
+                write(self.tree, name, json.dumps(forged).encode())
+                self.assert_refused('never changes it')
+                os.unlink(os.path.join(self.tree, name))
+        write(self.tree, '.sva-kunit-install', json.dumps(
+            {'version': 1, 'entries': [{'path': 'newdir', 'before': 'dir',
+                                        'after': 'absent', 'data': '',
+                                        'mode': 0o755}]}).encode())
+        self.assert_refused('never changes it')
+
+    def test_every_record_is_read_before_any_is_acted_on(self):
+        sva = 'drivers/iommu/iommu-sva.c'
+        with open(os.path.join(self.tree, sva), 'rb') as f:
+            original = f.read()
+        write(self.tree, sva, b'// mutated\n')
+        write(self.tree, '.sva-kunit-mutation', json.dumps([{
+            'path': sva, 'before': sha256(original),
+            'after': sha256(b'// mutated\n'), 'data': original.decode(),
+            'mode': 0o644, 'owner': None}]).encode())
+        write(self.tree, '.sva-kunit-install', b'null')
+        # The mutated file stays as it is until the broken journal is
+        # dealt with: nothing is repaired half-way.
+        self.assert_refused('is unreadable (null)')
 
     def test_journal_entries_out_of_range(self):
         good = {'path': 'drivers/iommu/Makefile', 'before': 'absent',

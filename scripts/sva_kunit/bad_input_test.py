@@ -446,6 +446,16 @@ class BadStateTest(CliTestCase):
         # dealt with: nothing is repaired half-way.
         self.assert_refused('is unreadable (null)')
 
+    def test_records_that_are_symlinks(self):
+        for name in (MANIFEST_NAME, '.sva-kunit-install',
+                     '.sva-kunit-mutation'):
+            with self.subTest(name=name):
+                link = os.path.join(self.tree, name)
+                os.symlink('nowhere', link)  # dangling: not absent
+                self.assert_refused('is unreadable (a symlink)')
+                self.assertTrue(os.path.islink(link))
+                os.unlink(link)
+
     def test_journal_entries_out_of_range(self):
         good = {'path': 'drivers/iommu/Makefile', 'before': 'absent',
                 'after': 'absent', 'data': '', 'mode': 0o644,

@@ -1,9 +1,10 @@
 """Command line entry point: the subcommands and the exit codes."""
 
 import os
+import signal
 import sys
 import traceback
-from typing import Optional, Sequence, TextIO
+from typing import List, Optional, Sequence, TextIO
 
 from . import (cmd_bench, cmd_bisect_selftest, cmd_bisect_step, cmd_check,
                cmd_format_patch, cmd_install, cmd_mutate, cmd_run, locks)
@@ -11,6 +12,7 @@ from .command import Parser
 from .errors import (DEBUG_ENV, ERROR_PREFIX, EXIT_USAGE, OutputError,
                      SetupError)
 from .git_tools import GitError
+from .locks import sigterm_handled
 from .tree.payload import default_repo_root
 
 SUBCOMMANDS = (cmd_run.RUN, cmd_install.INSTALL, cmd_install.UNINSTALL,
@@ -81,6 +83,24 @@ def main(argv: Optional[Sequence[str]] = None,
     bisect-step's errors 128)."""
     out = Output(sys.stdout if out is None else out)
     err = sys.stderr if err is None else err
+    argv = sys.argv[1:] if argv is None else list(argv)
+    stops_bisection = names_bisect_step(argv)
+    error_exit = cmd_bisect_step.EXIT_ABORT if stops_bisection else EXIT_USAGE
+    # SIGTERM unwinds like Ctrl-C from the start, so that nothing started
+    # is left running and the exit is one of ours.
+    with sigterm_handled(signal.default_int_handler):
+        return _main(argv, out, err, repo_root, stops_bisection, error_exit)
+
+
+def names_bisect_step(argv: Sequence[str]) -> bool:
+    """Is the subcommand bisect-step (the first word that is no option),
+    before it is parsed: git bisect run must never read a usage mistake
+    as "bad" (2) or help as "good" (0)."""
+    words = [a for a in argv if not a.startswith('-')]
+    return words[:1] == [cmd_bisect_step.BISECT_STEP.name]
+
+
+def _parser() -> Parser:
     parser = Parser(prog='sva-kunit', description='Build, run and judge the '
                     'IOMMU SVA KUnit suite on a kernel tree.')
     sub = parser.add_subparsers(dest='subcommand', metavar='SUBCOMMAND',
@@ -91,13 +111,14 @@ def main(argv: Optional[Sequence[str]] = None,
         command.add_arguments(p)
         p.set_defaults(handler=command.handler,
                        error_exit=command.error_exit)
-    argv = sys.argv[1:] if argv is None else list(argv)
-    # Before the subcommand is parsed: git bisect run must never read a
-    # usage mistake as "bad" (2) or help as "good" (0).
-    words = [a for a in argv if not a.startswith('-')]
-    stops_bisection = words[:1] == [cmd_bisect_step.BISECT_STEP.name]
-    error_exit = cmd_bisect_step.EXIT_ABORT if stops_bisection else EXIT_USAGE
+    return parser
+
+
+def _main(argv: List[str], out: Output, err: Optional[TextIO],
+          repo_root: Optional[str], stops_bisection: bool,
+          error_exit: int) -> int:
     try:
+        parser = _parser()
         try:
             os.getcwd()
         except FileNotFoundError:

@@ -54,6 +54,8 @@ def read_json(path: str, limit: int) -> Any:
     """The JSON document in path (None if there is none): ValueError for
     one larger than limit bytes, not UTF-8, not JSON, or nested beyond
     what the parser's recursion takes (a file anyone could edit)."""
+    if os.path.islink(path):  # dangling or not: never ours
+        raise ValueError('a symlink')
     with contextlib.suppress(FileNotFoundError):
         if os.stat(path).st_size > limit:
             raise ValueError(f'larger than {limit} bytes')

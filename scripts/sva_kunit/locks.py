@@ -103,17 +103,14 @@ def make_directory(path: str, what: str = 'build directory',
     return path
 
 
-make_build_dir = make_directory
-
-
 def make_cache_dir(path: str) -> str:
     return make_directory(path, 'cache directory', '--cache-dir')
 
 
 def hold_build_dir(build_dir: str, out: TextIO) -> str:
-    """make_build_dir(), then hold it like hold_tree().  Take a tree's
+    """make_directory(), then hold it like hold_tree().  Take a tree's
     lock before its build directory's, or two commands can deadlock."""
-    path = make_build_dir(build_dir)
+    path = make_directory(build_dir)
     _lock(os.path.join(path, BUILD_LOCK_NAME), f'the build directory {path}',
           out)
     return path

@@ -2,11 +2,11 @@
 out again, surviving a kill, with a journal at the tree's top, outside
 what the installer manages."""
 
-from typing import Mapping, Optional, TextIO, Tuple
+from typing import Mapping, Tuple
 
 from ..errors import SetupError
-from ..tree.fs_journal import (Mutation, atomic_write, read_file,
-                               repair_mutation, sha256, tree_path)
+from ..tree.fs_journal import (Mutation, atomic_write, read_file, sha256,
+                               tree_path)
 from .mutants import Mutant, NoApply, mutate
 
 journal_path = Mutation.path
@@ -54,10 +54,3 @@ def apply(tree: str, mutant: Mutant) -> Mutation:
 def restore(tree: str, record: Mutation) -> None:
     """Put the files back; refused if someone else changed one meanwhile."""
     record.rollback()
-
-
-def repair(tree: str, out: TextIO, dry_run: bool = False) -> Optional[str]:
-    """Undo a mutation an interrupted `mutate` left; the first file put
-    back, or None."""
-    paths = repair_mutation(tree, out, dry_run)
-    return paths[0] if paths else None

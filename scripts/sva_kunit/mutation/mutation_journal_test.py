@@ -7,7 +7,7 @@ import unittest
 from ..errors import SetupError
 from ..testing_support import DEFAULT_PAYLOAD, make_fake_tree, snapshot, write
 from ..tree import fs_journal, installer
-from ..tree.fs_journal import TEMP_SUFFIX
+from ..tree.fs_journal import TEMP_SUFFIX, repair_mutation
 from ..tree.payload import PayloadFile
 from . import mutation_journal
 from .mutants import Hunk, Mutant, NoApply
@@ -54,7 +54,7 @@ class JournalTest(unittest.TestCase):
         mutation_journal.restore(self.tree, record)
         self.assertEqual(fs_journal.owner_of(self.path), owner)
         mutation_journal.apply(self.tree, MUTANT)
-        mutation_journal.repair(self.tree, io.StringIO())
+        repair_mutation(self.tree, io.StringIO())
         self.assertEqual(fs_journal.owner_of(self.path), owner)
         self.assertEqual(snapshot(self.tree), self.before)
 
@@ -87,21 +87,21 @@ class JournalTest(unittest.TestCase):
         mutation_journal.apply(self.tree, MUTANT)  # ... and then SIGKILL
         write(self.tree, SVA + '.abcd1234' + TEMP_SUFFIX, b'half')  # killed
         out = io.StringIO()
-        self.assertEqual(mutation_journal.repair(self.tree, out), SVA)
+        self.assertEqual(repair_mutation(self.tree, out), [SVA])
         self.assertEqual(out.getvalue(), f'sva-kunit: repaired {SVA} left '
                          'mutated by an interrupted mutate run\n')
         self.assertEqual(snapshot(self.tree), self.before)
-        self.assertIsNone(mutation_journal.repair(self.tree, out))
+        self.assertEqual(repair_mutation(self.tree, out), [])
 
     def test_repair_when_killed_before_or_after_the_source_write(self):
         mutation_journal.apply(self.tree, MUTANT)
         write(self.tree, SVA, ORIGINAL, 0o604)  # restored, journal left
-        mutation_journal.repair(self.tree, io.StringIO())
+        repair_mutation(self.tree, io.StringIO())
         self.assertEqual(snapshot(self.tree), self.before)
         # Killed while writing the journal: only its temp file is there.
         write(self.tree, mutation_journal.Mutation.NAME + '.q_9z8y7x'
               + TEMP_SUFFIX, b'[{"path"')
-        self.assertIsNone(mutation_journal.repair(self.tree, io.StringIO()))
+        self.assertEqual(repair_mutation(self.tree, io.StringIO()), [])
         self.assertEqual(snapshot(self.tree), self.before)
 
     def test_refuses_when_someone_else_changed_the_file(self):
@@ -111,24 +111,24 @@ class JournalTest(unittest.TestCase):
         for dry_run in (True, False):
             with self.assertRaisesRegex(SetupError, 'was changed by someone '
                                         'else .* left as it is'):
-                mutation_journal.repair(self.tree, io.StringIO(), dry_run)
+                repair_mutation(self.tree, io.StringIO(), dry_run)
             self.assertEqual(snapshot(self.tree), changed)
         os.unlink(self.path)
         with self.assertRaises(SetupError):
-            mutation_journal.repair(self.tree, io.StringIO())
+            repair_mutation(self.tree, io.StringIO())
 
     def test_dry_run_only_says_so(self):
         mutation_journal.apply(self.tree, MUTANT)
         mutated = snapshot(self.tree)
         out = io.StringIO()
-        mutation_journal.repair(self.tree, out, dry_run=True)
+        repair_mutation(self.tree, out, dry_run=True)
         self.assertIn('would repair', out.getvalue())
         self.assertEqual(snapshot(self.tree), mutated)
 
     def test_unreadable_journal(self):
         write(self.tree, mutation_journal.Mutation.NAME, b'{"entries": []}')
         with self.assertRaisesRegex(SetupError, 'is unreadable'):
-            mutation_journal.repair(self.tree, io.StringIO())
+            repair_mutation(self.tree, io.StringIO())
 
     def test_journal_naming_a_file_out_of_the_tree_is_refused(self):
         other = tempfile.TemporaryDirectory()
@@ -146,7 +146,7 @@ class JournalTest(unittest.TestCase):
             before = snapshot(self.tree), snapshot(other.name)
             with self.assertRaisesRegex(SetupError, 'is unreadable .*'
                                         + rel.replace('.', r'\.')):
-                mutation_journal.repair(self.tree, io.StringIO())
+                repair_mutation(self.tree, io.StringIO())
             self.assertEqual((snapshot(self.tree), snapshot(other.name)),
                              before)
 

@@ -143,7 +143,7 @@ def hold_locks(options: RunOptions, out: TextIO) -> None:
     them (resolve_tree locks a cached tree once it has found it)."""
     if options.kernel is None:
         if options.build_dir:
-            options.build_dir = locks.make_build_dir(options.build_dir)
+            options.build_dir = locks.make_directory(options.build_dir)
         return
     tree = validate_tree(options.kernel)
     locks.hold_tree(tree, options.cache_dir, out)

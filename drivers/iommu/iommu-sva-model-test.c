@@ -12,10 +12,19 @@
  * each stated where the model relies on it (I1-I13), and not from the
  * core's code, predicts every step: which binds fail and with which error,
  * handle and domain user counts, the domains of each mm (per instance),
- * each mm's PASID and mm_count, which PASIDs are allocated, and the driver
- * calls the step must cause. After every step the test compares the model
- * with what the core and the fake driver report, and stops at the first
- * difference.
+ * each mm's mm_count, which PASIDs are allocated, and the driver calls the
+ * step must cause, each with the mm_count it must see. After every step
+ * the test compares the model with what the core and the fake driver
+ * report, and stops at the first difference.
+ *
+ * Where the design leaves the core a choice, the model takes the core's
+ * and checks only that it was allowed: the PASID of a new mm (any free one
+ * the device can encode), which of the mm's domains a bind tries first,
+ * the order in which a group's devices are programmed, and the order of
+ * the driver calls of a step. Domains and calls are compared as sets; the
+ * orders the design does fix are checked on the record: the mm_count each
+ * call saw (mmgrab() before the driver gets the domain, mmdrop() before
+ * the driver frees it), and no call for a domain after its free.
  *
  * A failure prints the seed and the failing step at once, then shortens
  * the sequence by replaying it in fresh worlds (drop steps, and devices
@@ -31,7 +40,6 @@
 #include <kunit/test.h>
 #include <linux/bitops.h>
 #include <linux/completion.h>
-#include <linux/delay.h>
 #include <linux/err.h>
 #include <linux/iommu.h>
 #include <linux/kernel.h>
@@ -184,6 +192,7 @@ struct sva_model_dom {
 	u8 mm;
 	unsigned int users;
 	struct iommu_domain *ptr;	/* the kernel's, to compare with */
+	unsigned int id;		/* its fake_iommu_domain_id() */
 };
 
 /* A handle: one (group, mm) attachment, with its references (I4). */
@@ -217,6 +226,17 @@ struct sva_model {
 	struct sva_model_call calls[SVA_MODEL_MAX_CALLS];
 	unsigned int ncalls;
 	bool calls_lost;
+	/*
+	 * The core's choices in this step, read from the kernel before the
+	 * model runs the step: the PASID a new mm got (0: none), the mm's
+	 * domains in the order it tried them, and the devices in the order
+	 * it programmed them.
+	 */
+	u32 pick_pasid;
+	bool bad_pasid;	/* the core picked a PASID it may not hand out */
+	u8 npick_dom, npick_dev;
+	u8 pick_dom[SVA_MODEL_MAX_DOMS];
+	u8 pick_dev[SVA_MODEL_MAX_DEVS];
 };
 
 /* What one bind did, for the comparison and the statistics. */
@@ -251,15 +271,46 @@ static unsigned int sva_model_gid(const struct sva_model_spec *s, unsigned int d
 	return d;
 }
 
-/* The members of group @g in the order the core walks them (probe order). */
-static unsigned int sva_model_members(const struct sva_model_spec *s,
-				      unsigned int g, u8 *out)
+/* Where @x is in @picks: its index, or @n when it is not there. */
+static unsigned int sva_model_pick_pos(const u8 *picks, unsigned int n, u8 x)
+{
+	unsigned int i;
+
+	for (i = 0; i < n && picks[i] != x; i++)
+		;
+	return i;
+}
+
+/* The members of group @g, in probe order. */
+static unsigned int sva_model_group(const struct sva_model_spec *s,
+				    unsigned int g, u8 *out)
 {
 	unsigned int e, n = 0;
 
 	for (e = 0; e < s->ndev; e++)
 		if (s->dev[e].present && sva_model_gid(s, e) == g)
 			out[n++] = e;
+	return n;
+}
+
+/*
+ * The members of group @g in the order the core programmed them in this
+ * step, any order being correct (I13); those it did not reach follow.
+ */
+static unsigned int sva_model_members(const struct sva_model *m,
+				      unsigned int g, u8 *out)
+{
+	unsigned int n = sva_model_group(m->spec, g, out), i, k = 0;
+	u8 all[SVA_MODEL_MAX_DEVS];
+
+	memcpy(all, out, n);
+	for (i = 0; i < m->npick_dev; i++)
+		if (sva_model_pick_pos(all, n, m->pick_dev[i]) < n)
+			out[k++] = m->pick_dev[i];
+	for (i = 0; i < n; i++)
+		if (sva_model_pick_pos(m->pick_dev, m->npick_dev, all[i]) ==
+		    m->npick_dev)
+			out[k++] = all[i];
 	return n;
 }
 
@@ -288,16 +339,23 @@ static u64 sva_model_free_pasids(const struct sva_model *m)
 	return free;
 }
 
-/* A new mm gets the lowest free PASID in [1, max_pasids - 1] (I1). */
-static u32 sva_model_lowest_free(const struct sva_model *m, u32 max_pasids)
+/*
+ * A new mm gets a free PASID in [1, max_pasids - 1] (I1), whichever the
+ * allocator likes: the core's pick if it is one, else 0 with @m->bad_pasid
+ * set (and the lowest, to go on with); 0 alone when there is none.
+ */
+static u32 sva_model_new_pasid(struct sva_model *m, u32 max_pasids)
 {
+	u32 limit = min(max_pasids, m->wide);
 	u64 free = sva_model_free_pasids(m);
-	u32 pasid;
 
-	for (pasid = 1; pasid < max_pasids && pasid < m->wide; pasid++)
-		if (free & BIT_ULL(pasid))
-			return pasid;
-	return 0;
+	free &= limit > 1 ? GENMASK_ULL(limit - 1, 1) : 0;
+	if (!free)
+		return 0;
+	if (m->pick_pasid < limit && free & BIT_ULL(m->pick_pasid))
+		return m->pick_pasid;
+	m->bad_pasid = true;
+	return __ffs64(free);
 }
 
 static int sva_model_find_bond(const struct sva_model *m, unsigned int g,
@@ -396,7 +454,7 @@ static int sva_model_attach(struct sva_model *m, const struct sva_model_domref *
 	/* A domain is offered only to the driver that owns it (I3, I8). */
 	if (s->inst[r->inst].driver != s->inst[s->dev[d].inst].driver)
 		return -EINVAL;
-	n = sva_model_members(s, g, members);
+	n = sva_model_members(m, g, members);
 	/*
 	 * The PASID must fit every PASID-capable device of the group (I1, I13);
 	 * a device without PASID support constrains nothing.
@@ -410,8 +468,9 @@ static int sva_model_attach(struct sva_model *m, const struct sva_model_domref *
 	if (sva_model_pasid_taken(m, g, pasid))
 		return -EBUSY;
 	/*
-	 * Each PASID-capable device of the group is set in turn (I13); when
-	 * one fails, exactly those that succeeded before it are undone (I12).
+	 * Each PASID-capable device of the group is set in turn, in any order
+	 * (I13); when one fails, exactly those that succeeded before it are
+	 * undone (I12).
 	 */
 	for (i = 0; i < n; i++) {
 		unsigned int e = members[i];
@@ -439,7 +498,7 @@ static void sva_model_detach(struct sva_model *m, const struct sva_model_domref 
 {
 	const struct sva_model_spec *s = m->spec;
 	u8 members[SVA_MODEL_MAX_DEVS];
-	unsigned int n = sva_model_members(s, g, members), i;
+	unsigned int n = sva_model_members(m, g, members), i;
 
 	for (i = 0; i < n; i++)
 		if (s->dev[members[i]].max_pasids)
@@ -502,8 +561,10 @@ static int sva_model_bind(struct sva_model *m, unsigned int d, unsigned int slot
 	const struct sva_model_dev_spec *ds = &s->dev[d];
 	struct sva_model_mm *mm = &m->mm[slot];
 	unsigned int g = sva_model_gid(s, d), i;
+	u8 order[SVA_MODEL_MAX_DEVS];
 	struct sva_model_domref r;
 	u32 pasid = mm->pasid;
+	unsigned int n = 0;
 	bool notifier;
 	int ret, di;
 
@@ -518,7 +579,7 @@ static int sva_model_bind(struct sva_model *m, unsigned int d, unsigned int slot
 		 * even when this bind fails (I7). The device's range may have
 		 * none left, or none at all without PASID support (I8).
 		 */
-		pasid = sva_model_lowest_free(m, ds->max_pasids);
+		pasid = sva_model_new_pasid(m, ds->max_pasids);
 		if (!pasid)
 			return -ENOSPC;
 		mm->pasid = pasid;
@@ -534,18 +595,26 @@ static int sva_model_bind(struct sva_model *m, unsigned int d, unsigned int slot
 	if (m->busy[g].used && m->busy[g].with_handle && m->busy[g].pasid == pasid)
 		return -EBUSY;
 	/*
-	 * The first domain of the mm (newest first) that the device's driver
-	 * accepts is shared (I3): one more user, no new mm_count (I2).
+	 * A domain of the mm that the device's driver accepts is shared (I3):
+	 * one more user, no new mm_count (I2). The core may try them in any
+	 * order, but a new domain only after each was refused: the model
+	 * takes them in the order the core tried them, then the others.
 	 */
-	for (i = 0; i < mm->ndom; i++) {
-		di = mm->dom[i];
+	for (i = 0; i < m->npick_dom; i++)
+		if (sva_model_pick_pos(mm->dom, mm->ndom, m->pick_dom[i]) < mm->ndom)
+			order[n++] = m->pick_dom[i];
+	for (i = 0; i < mm->ndom; i++)
+		if (sva_model_pick_pos(order, n, mm->dom[i]) == n)
+			order[n++] = mm->dom[i];
+	for (i = 0; i < n; i++) {
+		di = order[i];
 		r = (struct sva_model_domref) { .dom = di, .inst = m->dom[di].inst };
 		if (sva_model_attach(m, &r, d, pasid))
 			continue;
 		m->dom[di].users++;
 		out->bond = sva_model_new_bond(m, g, slot, di);
 		out->shared = true;
-		out->older = i > 0;
+		out->older = di != mm->dom[0];
 		return out->bond < 0 ? -ENOSPC : 0;
 	}
 	/* Else a new domain from this device's instance, same PASID (I3) */
@@ -775,6 +844,8 @@ struct sva_model_world {
 	/* the invalidations the driver recorded in a step */
 	struct fake_iommu_call inv[SVA_MODEL_MAX_CALLS];
 	bool inv_used[SVA_MODEL_MAX_CALLS];
+	/* the model's calls of a step that a recorded call matched */
+	bool call_matched[SVA_MODEL_MAX_CALLS];
 	char why[SVA_MODEL_MSG];
 	char line[SVA_MODEL_LINE];
 };
@@ -923,7 +994,7 @@ static struct mm_struct *sva_model_fork(struct sva_model_world *w,
 	};
 	struct sva_model_child *child;
 	struct mm_struct *mm = NULL;
-	unsigned int waited;
+	int status;
 	pid_t pid;
 
 	/*
@@ -938,6 +1009,8 @@ static struct mm_struct *sva_model_fork(struct sva_model_world *w,
 	init_completion(&child->done);
 	args.fn_arg = child;
 
+	/* Reaped by kernel_wait(), not as it exits: see the fork case. */
+	kernel_sigaction(SIGCHLD, SIG_DFL);
 	kthread_use_mm(parent);
 	pid = kernel_clone(&args);
 	kthread_unuse_mm(parent);
@@ -947,14 +1020,14 @@ static struct mm_struct *sva_model_fork(struct sva_model_world *w,
 	} else if (!wait_for_completion_timeout(&child->done, 10 * HZ)) {
 		*err = -ETIMEDOUT;
 	} else {
+		/* Only do_exit() is left: reaped, its exit_mm() has run. */
+		kernel_wait(pid, &status);
 		mm = child->mm;
 		kfree(child);
 		*err = mm ? 0 : -ESRCH;
 	}
+	kernel_sigaction(SIGCHLD, SIG_IGN);
 	/* The child's exit_mm() leaves the test's reference alone. */
-	for (waited = 0; mm && atomic_read(&mm->mm_users) > 1 && waited < 100000;
-	     waited++)
-		usleep_range(10, 20);
 	if (mm && atomic_read(&mm->mm_users) > 1)
 		*err = -EBUSY;
 	if (sva_model_flush_lazy(w) && !*err)
@@ -1110,18 +1183,62 @@ err:
 
 /* ---- comparing the model with the kernel ---- */
 
+/* The world's index of the device a call names, or -1 */
+static int sva_model_dev_index(const struct sva_model_world *w,
+			       const struct fake_iommu_call *c)
+{
+	int d;
+
+	for (d = w->spec->ndev - 1; d >= 0; d--)
+		if (w->dev[d] && !strcmp(dev_name(w->dev[d]), c->dev))
+			break;
+	return d;
+}
+
+/*
+ * The core's choices in the step it just ran (struct sva_model), from the
+ * driver's record and @slot's mm, for the model to follow and check.
+ */
+static void sva_model_read_picks(struct sva_model_world *w, int slot)
+{
+	struct sva_model *m = &w->m;
+	const struct fake_iommu_call *c;
+	struct iommu_mm_data *iommu_mm;
+	unsigned int i, k;
+	int d;
+
+	m->npick_dom = 0;
+	m->npick_dev = 0;
+	m->bad_pasid = false;
+	iommu_mm = slot >= 0 && w->mm[slot] ? READ_ONCE(w->mm[slot]->iommu_mm) :
+		   NULL;
+	m->pick_pasid = iommu_mm ? iommu_mm->pasid : 0;
+	for (i = 0; (c = fake_iommu_log_entry(i)); i++) {
+		if (c->op != FAKE_OP_SET_DEV_PASID)
+			continue;
+		d = sva_model_dev_index(w, c);
+		if (d >= 0 && sva_model_pick_pos(m->pick_dev, m->npick_dev, d) ==
+		    m->npick_dev)
+			m->pick_dev[m->npick_dev++] = d;
+		for (k = 0; k < SVA_MODEL_MAX_DOMS; k++)
+			if (m->dom[k].used && m->dom[k].ptr &&
+			    m->dom[k].id == c->domain)
+				break;
+		if (k < SVA_MODEL_MAX_DOMS &&
+		    sva_model_pick_pos(m->pick_dom, m->npick_dom, k) == m->npick_dom)
+			m->pick_dom[m->npick_dom++] = k;
+	}
+}
+
 /* A recorded call, with the world's names for instances and devices */
 static void sva_model_call_str(const struct sva_model_world *w,
 			       const struct fake_iommu_call *c, char *buf,
 			       size_t len)
 {
-	int i, d;
+	int i, d = sva_model_dev_index(w, c);
 
 	for (i = w->spec->ninst - 1; i >= 0; i--)
 		if (w->iommu[i] && w->inst_id[i] == c->instance)
-			break;
-	for (d = w->spec->ndev - 1; d >= 0; d--)
-		if (w->dev[d] && !strcmp(dev_name(w->dev[d]), c->dev))
 			break;
 	snprintf(buf, len, "%s iommu[%d] dev[%d] pasid %d ret %d mm_count %d",
 		 fake_iommu_op_name(c->op), i, d,
@@ -1157,25 +1274,51 @@ static bool sva_model_ours(const struct fake_iommu_call *c)
 }
 
 /*
- * Checks the driver calls of the step, in order and with the mm_count each
- * one saw: mmgrab before set_dev_pasid, mmdrop before free (I2, I9).
- * Invalidations (I11) are compared as a set instead: the order of the mms
- * on the core's list is not the model's business.
+ * The order of a step's driver calls that the design fixes: none for a
+ * domain after the driver freed it (I6). The rest of the order is the
+ * core's business; the mm_count each call saw stands for mmgrab() before
+ * the driver gets the domain and mmdrop() before it frees it (I2, I9).
+ */
+static bool sva_model_check_order(struct sva_model_world *w)
+{
+	const struct fake_iommu_call *c, *f;
+	unsigned int i, k;
+	char a[128];
+
+	for (i = 0; (c = fake_iommu_log_entry(i)); i++) {
+		if (!c->domain)
+			continue;
+		for (k = 0; k < i; k++) {
+			f = fake_iommu_log_entry(k);
+			if (f->op != FAKE_OP_DOMAIN_FREE || f->domain != c->domain)
+				continue;
+			sva_model_call_str(w, c, a, sizeof(a));
+			return sva_model_diff(w, "call #%u after its domain's free (#%u): %s",
+					      i, k, a);
+		}
+	}
+	return true;
+}
+
+/*
+ * Checks the driver calls of the step as a set, each with the mm_count it
+ * saw (I2, I9); invalidations (I11) by instance and mm_count only, since
+ * the order of the mms on the core's list is not the model's business.
  */
 static bool sva_model_check_calls(struct sva_model_world *w)
 {
 	struct sva_model *m = &w->m;
 	struct fake_iommu_call want, *inv = w->inv;
 	const struct fake_iommu_call *c;
-	unsigned int i, j = 0, n = fake_iommu_log_len(), ninv = 0;
-	bool *used = w->inv_used;
-	char a[128], b[128];
+	unsigned int i, j, ninv = 0;
+	bool *used = w->inv_used, *matched = w->call_matched;
+	char a[128];
 
 	if (m->calls_lost)
 		return sva_model_diff(w, "more than %u driver calls in one step",
 				      SVA_MODEL_MAX_CALLS);
-	for (i = 0; i < n; i++) {
-		c = fake_iommu_log_entry(i);
+	memset(w->call_matched, 0, sizeof(w->call_matched));
+	for (i = 0; (c = fake_iommu_log_entry(i)); i++) {
 		if (!sva_model_ours(c))
 			continue;
 		if (c->op == FAKE_OP_INVALIDATE) {
@@ -1185,22 +1328,21 @@ static bool sva_model_check_calls(struct sva_model_world *w)
 			inv[ninv++] = *c;
 			continue;
 		}
-		while (j < m->ncalls && m->calls[j].op == FAKE_OP_INVALIDATE)
-			j++;
+		for (j = 0; j < m->ncalls; j++) {
+			if (matched[j] || m->calls[j].op == FAKE_OP_INVALIDATE)
+				continue;
+			sva_model_call_rec(w, &m->calls[j], &want);
+			if (sva_model_call_eq(&want, c))
+				break;
+		}
 		if (j == m->ncalls) {
 			sva_model_call_str(w, c, a, sizeof(a));
 			return sva_model_diff(w, "driver call #%u not in the model: %s", i, a);
 		}
-		sva_model_call_rec(w, &m->calls[j++], &want);
-		if (!sva_model_call_eq(&want, c)) {
-			sva_model_call_str(w, &want, a, sizeof(a));
-			sva_model_call_str(w, c, b, sizeof(b));
-			return sva_model_diff(w, "driver call #%u: model %s, kernel %s",
-					      i, a, b);
-		}
+		matched[j] = true;
 	}
-	for (; j < m->ncalls; j++) {
-		if (m->calls[j].op == FAKE_OP_INVALIDATE)
+	for (j = 0; j < m->ncalls; j++) {
+		if (matched[j] || m->calls[j].op == FAKE_OP_INVALIDATE)
 			continue;
 		sva_model_call_rec(w, &m->calls[j], &want);
 		sva_model_call_str(w, &want, a, sizeof(a));
@@ -1227,7 +1369,7 @@ static bool sva_model_check_calls(struct sva_model_world *w)
 		sva_model_call_str(w, &inv[i], a, sizeof(a));
 		return sva_model_diff(w, "invalidation not in the model: %s", a);
 	}
-	return true;
+	return sva_model_check_order(w);
 }
 
 /* Handles and domains (I3, I4, I5) */
@@ -1279,7 +1421,8 @@ static bool sva_model_check_bonds(struct sva_model_world *w)
 static bool sva_model_check_mms(struct sva_model_world *w)
 {
 	struct sva_model *m = &w->m;
-	unsigned int i, k;
+	unsigned int i, j, k;
+	u32 seen;
 
 	for (i = 0; i < SVA_MODEL_MAX_MMS; i++) {
 		const struct sva_model_mm *mm = &m->mm[i];
@@ -1305,17 +1448,23 @@ static bool sva_model_check_mms(struct sva_model_world *w)
 		if (iommu_mm->pasid != mm->pasid)
 			return sva_model_diff(w, "PASID of mm[%u]: kernel %u, model %u",
 					      i, iommu_mm->pasid, mm->pasid);
-		/* Its domains, newest first, each on the list once (I3, I6) */
+		/* Its domains, each on the list once, in any order (I3, I6) */
 		k = 0;
+		seen = 0;
 		list_for_each_entry(domain, &iommu_mm->sva_domains, next) {
-			if (k >= mm->ndom)
+			if (k++ >= mm->ndom)
 				return sva_model_diff(w,
 						      "mm[%u] has more than the %u domains of the model",
 						      i, mm->ndom);
-			if (domain != m->dom[mm->dom[k]].ptr)
-				return sva_model_diff(w, "domain %u of mm[%u] is not the model's",
-						      k, i);
-			k++;
+			for (j = 0; j < mm->ndom; j++)
+				if (domain == m->dom[mm->dom[j]].ptr)
+					break;
+			if (j == mm->ndom || seen & BIT(j))
+				return sva_model_diff(w, "domain %u on the list of mm[%u] is %s",
+						      k - 1, i, j == mm->ndom ?
+						      "not one of the model's" :
+						      "on the list twice");
+			seen |= BIT(j);
 		}
 		if (k != mm->ndom)
 			return sva_model_diff(w, "mm[%u] has %u domains, the model %u",
@@ -1484,9 +1633,10 @@ static bool sva_model_do_bind(struct sva_model_world *w,
 	char a[24], b[24];
 	int want, got;
 
-	want = sva_model_bind(m, d, slot, &out);
 	handle = iommu_sva_bind_device(w->dev[d], w->mm[slot]);
 	got = PTR_ERR_OR_ZERO(handle);
+	sva_model_read_picks(w, slot);
+	want = sva_model_bind(m, d, slot, &out);
 	if (!IS_ERR_OR_NULL(handle)) {
 		held = sva_model_hold(w, handle, g, slot);
 		if (!held) {
@@ -1510,6 +1660,11 @@ static bool sva_model_do_bind(struct sva_model_world *w,
 	/* Errors are ERR_PTRs, never NULL (I8) */
 	if (!handle)
 		return sva_model_diff(w, "bind returned NULL");
+	if (m->bad_pasid)
+		return sva_model_diff(w,
+				      "mm[%u] got PASID %u: not a free one below dev[%u]'s %u (I1)",
+				      slot, m->pick_pasid, d,
+				      w->spec->dev[d].max_pasids);
 	if (got != want)
 		return sva_model_diff(w, "bind returned %s, the model expects %s",
 				      sva_model_errstr(got, "a handle", a, sizeof(a)),
@@ -1521,8 +1676,12 @@ static bool sva_model_do_bind(struct sva_model_world *w,
 		return sva_model_diff(w, "a second bind did not return the same handle");
 	if (!out.again && held->refs != 1)
 		return sva_model_diff(w, "a new bond returned the handle h[%d]", held->name);
-	if (!out.shared && !out.again)
-		m->dom[m->bond[out.bond].dom].ptr = handle->handle.domain;
+	if (!out.shared && !out.again) {
+		struct sva_model_dom *dom = &m->dom[m->bond[out.bond].dom];
+
+		dom->ptr = handle->handle.domain;
+		dom->id = fake_iommu_domain_id(dom->ptr);
+	}
 	return true;
 }
 
@@ -1566,11 +1725,6 @@ static bool sva_model_do_busy(struct sva_model_world *w,
 	char a[24], b[24];
 	int want, got;
 
-	want = sva_model_busy(m, d, pasid, st->c);
-	sva_model_say(w,
-		      "/* PASID %u (mm[%u]) of the group of dev[%u] taken by a paging domain %s an attach handle: %s (see sva_test_error_pasid_busy()) */",
-		      pasid, st->b, d, st->c ? "with" : "without",
-		      sva_model_errstr(want, "0", a, sizeof(a)));
 	if (st->c) {
 		handle = kzalloc_obj(*handle);
 		if (!handle)
@@ -1583,6 +1737,12 @@ static bool sva_model_do_busy(struct sva_model_world *w,
 		if (got)
 			iommu_domain_free(domain);
 	}
+	sva_model_read_picks(w, -1);
+	want = sva_model_busy(m, d, pasid, st->c);
+	sva_model_say(w,
+		      "/* PASID %u (mm[%u]) of the group of dev[%u] taken by a paging domain %s an attach handle: %s (see sva_test_error_pasid_busy()) */",
+		      pasid, st->b, d, st->c ? "with" : "without",
+		      sva_model_errstr(want, "0", a, sizeof(a)));
 	if (got) {
 		kfree(handle);
 	} else {
@@ -1767,6 +1927,8 @@ static bool sva_model_step(struct sva_model_world *w,
 	fake_iommu_log_reset();
 	m->ncalls = 0;
 	m->calls_lost = false;
+	m->npick_dom = 0;
+	m->npick_dev = 0;
 	/* The free op may read the mm_count of an mm the test holds. */
 	m->watched = slot >= 0 && m->mm[slot].live ? slot : -1;
 	if (m->watched >= 0)
@@ -1846,7 +2008,7 @@ static unsigned int sva_model_pick_member(const struct sva_model_spec *s,
 					  unsigned int g, struct sva_model_rng *rng)
 {
 	u8 members[SVA_MODEL_MAX_DEVS];
-	unsigned int n = sva_model_members(s, g, members);
+	unsigned int n = sva_model_group(s, g, members);
 
 	return n ? members[sva_model_below(rng, n)] : g;
 }

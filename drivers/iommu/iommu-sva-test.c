@@ -189,19 +189,10 @@ static size_t sva_nr_domains(struct mm_struct *mm)
 	return mm->iommu_mm ? list_count_nodes(&mm->iommu_mm->sva_domains) : 0;
 }
 
-/* The global PASID allocator hands out the lowest free PASID first. */
-static ioasid_t sva_lowest_free_pasid(struct device *dev)
-{
-	ioasid_t pasid = iommu_alloc_global_pasid(dev);
-
-	if (pasid != IOMMU_PASID_INVALID)
-		iommu_free_global_pasid(pasid);
-	return pasid;
-}
-
 /*
  * Which PASIDs of @dev's range the global allocator could hand out now:
- * take every free one, note it in @free, and give them all back.
+ * take every free one, note it in @free, and give them all back. This
+ * holds whatever order the allocator hands them out in.
  *
  * Return: how many there were.
  */
@@ -220,6 +211,71 @@ static unsigned int sva_free_pasids(struct device *dev, unsigned long *free,
 	for_each_set_bit(i, free, nbits)
 		iommu_free_global_pasid(i);
 	return n;
+}
+
+/* Whether the global allocator could hand out @pasid now. */
+static bool sva_pasid_free(struct device *dev, ioasid_t pasid)
+{
+	DECLARE_BITMAP(free, SVA_MAX_PASIDS);
+
+	sva_free_pasids(dev, free, SVA_MAX_PASIDS);
+	return pasid < SVA_MAX_PASIDS && test_bit(pasid, free);
+}
+
+/*
+ * Take every free PASID of @dev's range until the end of the case, but
+ * @keep: the next PASID the allocator hands out for @dev is then @keep,
+ * whatever its policy, or none when @keep is IOMMU_PASID_INVALID.
+ */
+static void sva_take_pasids_but(struct kunit *test, struct device *dev,
+				ioasid_t keep)
+{
+	bool kept = false;
+	ioasid_t pasid;
+
+	while ((pasid = iommu_alloc_global_pasid(dev)) != IOMMU_PASID_INVALID) {
+		if (pasid == keep) {
+			kept = true;
+			continue;
+		}
+		KUNIT_ASSERT_EQ(test, 0,
+				kunit_add_action_or_reset(test, sva_pasid_free_action,
+							  (void *)(uintptr_t)pasid));
+	}
+	if (kept)
+		iommu_free_global_pasid(keep);
+	KUNIT_ASSERT_TRUE_MSG(test, kept || keep == IOMMU_PASID_INVALID,
+			      "PASID %u is in use before the case", keep);
+}
+
+/* Calls of @op for @dev that succeeded, from the driver's record. */
+static unsigned int sva_calls_ok(enum fake_iommu_op op, struct device *dev)
+{
+	const struct fake_iommu_call *c;
+	unsigned int i, n = 0;
+
+	for (i = 0; (c = fake_iommu_log_entry(i)); i++)
+		n += c->op == op && !c->ret && !strcmp(c->dev, dev_name(dev));
+	return n;
+}
+
+/*
+ * After a failed bind into a group: whatever order the core programmed
+ * the devices in, each one it set was undone once, and no other (I12,
+ * I13); @failing refused, so it was never set.
+ */
+static void sva_expect_group_undone(struct kunit *test, struct device **devs,
+				    unsigned int n, struct device *failing)
+{
+	unsigned int i, set;
+
+	for (i = 0; i < n; i++) {
+		set = sva_calls_ok(FAKE_OP_SET_DEV_PASID, devs[i]);
+		KUNIT_EXPECT_LE_MSG(test, set, 1, "device %u set more than once", i);
+		SVA_EXPECT_CALLS(test, FAKE_OP_REMOVE_DEV_PASID, devs[i], set);
+		KUNIT_EXPECT_EQ(test, fake_iommu_dev_pasids_set(devs[i]), 0);
+	}
+	SVA_EXPECT_CALLS(test, FAKE_OP_SET_DEV_PASID, failing, 1);
 }
 
 static bool sva_pasid_attached(struct device *dev, ioasid_t pasid)
@@ -289,6 +345,7 @@ static void sva_check_released(void *data)
  */
 static int sva_test_setup(struct kunit *test)
 {
+	DECLARE_BITMAP(free, SVA_MAX_PASIDS);
 	struct sva_test_ctx *ctx;
 
 	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
@@ -298,9 +355,8 @@ static int sva_test_setup(struct kunit *test)
 	ctx->iommu = sva_iommu(test, FAKE_IOMMU_SHARE_ANY, FAKE_IOMMU_DRIVER_A);
 	ctx->dev = sva_dev(test, ctx->iommu, NULL, SVA_MAX_PASIDS);
 
-	KUNIT_ASSERT_NE_MSG(test, sva_lowest_free_pasid(ctx->dev),
-			    IOMMU_PASID_INVALID,
-			    "no free PASID before the test started");
+	KUNIT_ASSERT_NE_MSG(test, sva_free_pasids(ctx->dev, free, SVA_MAX_PASIDS),
+			    0, "no free PASID before the test started");
 	ctx->live_domains = fake_iommu_live_domains();
 	KUNIT_ASSERT_EQ(test, 0,
 			kunit_add_action_or_reset(test, sva_check_released,
@@ -424,11 +480,11 @@ static void sva_test_unbind_after_exit_frees_mm(struct kunit *test)
 	sva_mm_exit(test, mm);
 	KUNIT_ASSERT_EQ(test, atomic_read(&mm->mm_count), 1);
 	/* The PASID belongs to the mm_struct, not the address space (I1). */
-	KUNIT_EXPECT_NE(test, sva_lowest_free_pasid(ctx->dev), pasid);
+	KUNIT_EXPECT_FALSE(test, sva_pasid_free(ctx->dev, pasid));
 
 	sva_unbind(test, handle);
-	/* mm is freed now. */
-	KUNIT_EXPECT_EQ(test, sva_lowest_free_pasid(ctx->dev), pasid);
+	/* mm is freed now, and its PASID with it. */
+	KUNIT_EXPECT_TRUE(test, sva_pasid_free(ctx->dev, pasid));
 	SVA_EXPECT_CALLS(test, FAKE_OP_REMOVE_DEV_PASID, ctx->dev, 1);
 	SVA_EXPECT_CALLS(test, FAKE_OP_DOMAIN_FREE, NULL, 1);
 }
@@ -588,6 +644,8 @@ static void sva_test_pasid_too_large_eoverflow(struct kunit *test)
 	unsigned int calls;
 	int base;
 
+	/* The narrow device's one PASID is taken: mm2's cannot be it. */
+	sva_take_pasids_but(test, narrow, IOMMU_PASID_INVALID);
 	sva_bind(test, ctx->dev, mm1);
 	sva_bind(test, ctx->dev, mm2);
 	KUNIT_ASSERT_GE(test, sva_pasid(mm2), 2);
@@ -604,18 +662,20 @@ static void sva_test_pasid_too_large_eoverflow(struct kunit *test)
 /*
  * An unbound mm keeps its PASID until __mmdrop() (I1): even after the
  * process exits, while something still holds mm_count, no other mm gets
- * it. Only then is it handed out again.
+ * it. Only then is it handed out again. Every other PASID of the range is
+ * taken first, so that this holds under any allocation policy.
  */
 static void sva_test_pasid_reused_only_after_mmdrop(struct kunit *test)
 {
 	struct sva_test_ctx *ctx = test->priv;
 	struct mm_struct *mm1 = sva_mm(test), *mm2 = sva_mm(test);
 	struct mm_struct *mm3 = sva_mm(test);
-	struct iommu_sva *handle;
+	struct iommu_sva *handle, *err;
 	ioasid_t pasid;
 
 	handle = sva_bind(test, ctx->dev, mm1);
 	pasid = sva_pasid(mm1);
+	sva_take_pasids_but(test, ctx->dev, IOMMU_PASID_INVALID);
 	mmgrab(mm1);
 	sva_unbind(test, handle);
 	sva_mm_exit(test, mm1);
@@ -623,9 +683,13 @@ static void sva_test_pasid_reused_only_after_mmdrop(struct kunit *test)
 	/* mm_users is 0, mm_count is ours: the PASID must stay mm1's. */
 	KUNIT_EXPECT_NOT_NULL(test, READ_ONCE(mm1->iommu_mm));
 	KUNIT_EXPECT_EQ(test, sva_pasid(mm1), pasid);
-	sva_bind(test, ctx->dev, mm2);
-	KUNIT_EXPECT_NE_MSG(test, sva_pasid(mm2), pasid,
-			    "PASID reused while its mm still had mm_count");
+	err = iommu_sva_bind_device(ctx->dev, mm2);
+	sva_note_pasid(test, mm2);
+	KUNIT_EXPECT_EQ_MSG(test, PTR_ERR_OR_ZERO(err), -ENOSPC,
+			    "PASID %u reused while its mm still had mm_count",
+			    pasid);
+	if (!IS_ERR_OR_NULL(err))
+		iommu_sva_unbind_device(err);
 
 	mmdrop(mm1);
 	sva_bind(test, ctx->dev, mm3);
@@ -1146,7 +1210,7 @@ KUNIT_ARRAY_PARAM(sva_member, sva_failing_member, sva_member_desc);
 
 /*
  * b025dea63cde: when set_dev_pasid fails on one device of a group, only the
- * devices before it are undone (I13); the pasid_array has no entry.
+ * devices set before it are undone (I13); the pasid_array has no entry.
  */
 static void sva_test_group_partial_failure(struct kunit *test)
 {
@@ -1166,12 +1230,11 @@ static void sva_test_group_partial_failure(struct kunit *test)
 				    -EIO);
 
 	err = iommu_sva_bind_device(devs[0], mm);
+	sva_note_pasid(test, mm);
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(err), -EIO);
-	for (i = 0; i < ARRAY_SIZE(devs); i++) {
-		SVA_EXPECT_CALLS(test, FAKE_OP_REMOVE_DEV_PASID, devs[i],
-				 i < bad ? 1 : 0);
-		KUNIT_EXPECT_EQ(test, fake_iommu_dev_pasids_set(devs[i]), 0);
-	}
+	if (!IS_ERR_OR_NULL(err))
+		iommu_sva_unbind_device(err);
+	sva_expect_group_undone(test, devs, ARRAY_SIZE(devs), devs[bad]);
 	sva_expect_no_trace(test, devs[0], mm, 1, live);
 }
 
@@ -1194,27 +1257,6 @@ static void sva_test_group_with_no_pasid_device(struct kunit *test)
 	sva_unbind(test, handle);
 	SVA_EXPECT_CALLS(test, FAKE_OP_REMOVE_DEV_PASID, capable, 1);
 	SVA_EXPECT_CALLS(test, FAKE_OP_REMOVE_DEV_PASID, legacy, 0);
-}
-
-/* The mm's PASID is the lowest free one: take those below @target. */
-static void sva_reserve_pasids_below(struct kunit *test, struct device *dev,
-				     ioasid_t target)
-{
-	for (;;) {
-		ioasid_t pasid = iommu_alloc_global_pasid(dev);
-
-		KUNIT_ASSERT_NE_MSG(test, pasid, IOMMU_PASID_INVALID,
-				    "no free PASID up to %u", target);
-		if (pasid == target) {
-			iommu_free_global_pasid(pasid);
-			return;
-		}
-		KUNIT_ASSERT_EQ(test, 0,
-				kunit_add_action_or_reset(test, sva_pasid_free_action,
-							  (void *)(uintptr_t)pasid));
-		KUNIT_ASSERT_LT_MSG(test, pasid, target,
-				    "PASID %u is in use before the case", target);
-	}
 }
 
 #define SVA_NARROW_PASIDS	16
@@ -1251,7 +1293,8 @@ static void sva_test_group_pasid_at_member_limit(struct kunit *test)
 	wide = sva_dev(test, ctx->iommu, group, SVA_MAX_PASIDS);
 	narrow = sva_dev(test, ctx->iommu, group, SVA_NARROW_PASIDS);
 	KUNIT_ASSERT_EQ(test, narrow->iommu->max_pasids, SVA_NARROW_PASIDS);
-	sva_reserve_pasids_below(test, wide, target);
+	/* Every other PASID is taken: the new mm can only get @target. */
+	sva_take_pasids_but(test, wide, target);
 
 	mm = sva_mm(test);
 	handle = iommu_sva_bind_device(wide, mm);
@@ -1278,37 +1321,50 @@ static void sva_test_group_pasid_at_member_limit(struct kunit *test)
 	SVA_EXPECT_CALLS(test, FAKE_OP_REMOVE_DEV_PASID, narrow, 1);
 }
 
+static const bool sva_failing_probed_last[] = { true, false };
+
+static void sva_failing_desc(const bool *last, char *desc)
+{
+	strscpy(desc, *last ? "failing device probed last" :
+		"failing device probed first", KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(sva_failing, sva_failing_probed_last, sva_failing_desc);
+
 /*
  * A group of a PASID device, a device without PASID support and a second
- * PASID device whose set_dev_pasid fails. The core undoes the first device
- * only (I12): the device without PASID support was never set, so the
- * revert must not touch it either (I13).
+ * PASID device whose set_dev_pasid fails, probed in both orders so that,
+ * whichever way the core walks the group, one of them sets the other PASID
+ * device first and reverts across the one without PASID support. The core
+ * undoes what it set only (I12): the device without PASID support was
+ * never set, so the revert must not touch it either (I13).
  */
 static void sva_test_group_revert_skips_no_pasid_device(struct kunit *test)
 {
+	const bool failing_last = *(const bool *)test->param_value;
 	struct sva_test_ctx *ctx = test->priv;
 	struct fake_iommu_group *group = fake_iommu_kunit_group(test);
 	struct mm_struct *mm = sva_mm(test);
 	int live = fake_iommu_live_domains();
-	struct device *first, *legacy, *failing;
+	struct device *devs[3], *legacy, *failing;
 	struct iommu_sva *err;
 
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, group);
-	first = sva_dev(test, ctx->iommu, group, SVA_MAX_PASIDS);
+	devs[0] = sva_dev(test, ctx->iommu, group, SVA_MAX_PASIDS);
 	legacy = sva_dev_nosva(test, ctx->iommu, group, 0);
-	failing = sva_dev(test, ctx->iommu, group, SVA_MAX_PASIDS);
+	devs[1] = legacy;
+	devs[2] = sva_dev(test, ctx->iommu, group, SVA_MAX_PASIDS);
+	failing = devs[failing_last ? 2 : 0];
 	fake_iommu_dev_inject_fault(failing, FAKE_FAULT_SET_DEV_PASID, 1, -EIO);
 
-	err = iommu_sva_bind_device(first, mm);
+	err = iommu_sva_bind_device(devs[failing_last ? 0 : 2], mm);
 	sva_note_pasid(test, mm);
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(err), -EIO);
-	if (!IS_ERR(err))
+	if (!IS_ERR_OR_NULL(err))
 		iommu_sva_unbind_device(err);
-	SVA_EXPECT_CALLS(test, FAKE_OP_REMOVE_DEV_PASID, first, 1);
 	SVA_EXPECT_CALLS(test, FAKE_OP_SET_DEV_PASID, legacy, 0);
-	SVA_EXPECT_CALLS(test, FAKE_OP_REMOVE_DEV_PASID, legacy, 0);
-	SVA_EXPECT_CALLS(test, FAKE_OP_REMOVE_DEV_PASID, failing, 0);
-	sva_expect_no_trace(test, first, mm, 1, live);
+	sva_expect_group_undone(test, devs, ARRAY_SIZE(devs), failing);
+	sva_expect_no_trace(test, devs[0], mm, 1, live);
 }
 
 /* ---- iommu_sva_fork: a forked mm starts without SVA (I10) ---- */
@@ -1351,7 +1407,7 @@ static void sva_test_fork_child_has_no_iommu_mm(struct kunit *test)
 	struct mm_struct *child_mm;
 	struct sva_fork_child *child;
 	void *child_iommu_mm;
-	unsigned int waited;
+	int status;
 	ioasid_t pasid;
 	pid_t pid;
 
@@ -1367,6 +1423,12 @@ static void sva_test_fork_child_has_no_iommu_mm(struct kunit *test)
 	sva_bind(test, ctx->dev, mm);
 	pasid = sva_pasid(mm);
 
+	/*
+	 * Kernel threads ignore SIGCHLD, so their children are reaped as they
+	 * exit; take it for the child's lifetime, as the usermode helper does,
+	 * so that kernel_wait() below returns once the child is gone.
+	 */
+	kernel_sigaction(SIGCHLD, SIG_DFL);
 	kthread_use_mm(mm);
 	pid = kernel_clone(&args);
 	kthread_unuse_mm(mm);
@@ -1377,14 +1439,19 @@ static void sva_test_fork_child_has_no_iommu_mm(struct kunit *test)
 	 */
 	ctx->mm_may_linger = num_online_cpus() > 1;
 	if (pid <= 0) {
+		kernel_sigaction(SIGCHLD, SIG_IGN);
 		kfree(child);
 		KUNIT_FAIL(test, "kernel_clone() failed: %d", pid);
 		return;
 	}
 	if (!wait_for_completion_timeout(&child->done, 10 * HZ)) {
+		kernel_sigaction(SIGCHLD, SIG_IGN);
 		KUNIT_FAIL(test, "the forked child did not run within 10 s");
 		return;
 	}
+	/* All it has left is do_exit(): its exit_mm() has run once it is reaped. */
+	kernel_wait(pid, &status);
+	kernel_sigaction(SIGCHLD, SIG_IGN);
 	/* After complete(), the child no longer touches *child. */
 	child_mm = child->mm;
 	child_iommu_mm = child->iommu_mm;
@@ -1397,17 +1464,14 @@ static void sva_test_fork_child_has_no_iommu_mm(struct kunit *test)
 	KUNIT_EXPECT_NULL_MSG(test, child_iommu_mm,
 			      "the forked mm inherited the parent's iommu_mm");
 
-	/* Wait for the child's exit_mm(), then drop the last mm_count. */
-	for (waited = 0; atomic_read(&child_mm->mm_users) && waited < 5000;
-	     waited++)
-		schedule_timeout_uninterruptible(1);
+	/* The child's exit_mm() dropped its mm; drop the last mm_count. */
 	KUNIT_EXPECT_EQ(test, atomic_read(&child_mm->mm_users), 0);
 	kunit_release_action(test, sva_mmdrop_action, child_mm);
 
 	KUNIT_EXPECT_NOT_NULL(test, READ_ONCE(mm->iommu_mm));
 	KUNIT_EXPECT_EQ(test, sva_pasid(mm), pasid);
-	KUNIT_EXPECT_NE_MSG(test, sva_lowest_free_pasid(ctx->dev), pasid,
-			    "the child's exit freed the parent's PASID");
+	KUNIT_EXPECT_FALSE_MSG(test, sva_pasid_free(ctx->dev, pasid),
+			       "the child's exit freed the parent's PASID");
 }
 
 /* ---- iommu_sva_race: binds and unbinds from several threads ---- */
@@ -1417,7 +1481,10 @@ static void sva_test_fork_child_has_no_iommu_mm(struct kunit *test)
 #define SVA_RACE_TIMEOUT	(30 * HZ)
 #define SVA_RACE_HOLD_EVERY	25
 
+struct sva_race;
+
 struct sva_race_worker {
+	struct sva_race *race;
 	struct device *dev;
 	struct mm_struct *mm;
 	ioasid_t pasid;
@@ -1428,9 +1495,35 @@ struct sva_race_worker {
 	struct completion done;
 };
 
+/* The threads of a race, and their binds, for them to wait on. */
+struct sva_race {
+	wait_queue_head_t wq;
+	atomic_t binds;		/* successful binds of all threads so far */
+	atomic_t running;	/* threads not done yet */
+	struct sva_race_worker workers[SVA_RACE_THREADS];
+};
+
+/*
+ * Hold the bond until another thread has bound since our own bind (or no
+ * other is left), so that binds overlap even on one CPU without
+ * preemption. Some thread is always free to bind: only the one that bound
+ * last can wait for nothing.
+ */
+static int sva_race_hold(struct sva_race *race)
+{
+	int seen = atomic_read(&race->binds);
+
+	if (!wait_event_timeout(race->wq, atomic_read(&race->binds) != seen ||
+				atomic_read(&race->running) == 1,
+				SVA_RACE_TIMEOUT))
+		return -ETIMEDOUT;
+	return 0;
+}
+
 static int sva_race_fn(void *data)
 {
 	struct sva_race_worker *w = data;
+	struct sva_race *race = w->race;
 	struct iommu_sva *handle;
 	unsigned int i;
 
@@ -1440,22 +1533,22 @@ static int sva_race_fn(void *data)
 			w->err = PTR_ERR(handle);
 			break;
 		}
+		atomic_inc(&race->binds);
+		wake_up_all(&race->wq);
 		if (iommu_sva_get_pasid(handle) != w->pasid)
 			w->wrong_pasid++;
 		/* Our handle keeps the domain; users changes under sva lock. */
 		if (data_race(READ_ONCE(handle->handle.domain->users)) > 1)
 			w->shared++;
-		/*
-		 * Now and then hold the bond while sleeping, so that the
-		 * other threads bind meanwhile even on one CPU without
-		 * preemption; reschedule in between.
-		 */
+		/* Now and then hold the bond; reschedule in between. */
 		if (i % SVA_RACE_HOLD_EVERY == 0)
-			schedule_timeout_uninterruptible(1);
+			w->err = sva_race_hold(race);
 		else if (i & 1)
 			cond_resched();
 		iommu_sva_unbind_device(handle);
 	}
+	atomic_dec(&race->running);
+	wake_up_all(&race->wq);
 	complete(&w->done);
 	return 0;
 }
@@ -1486,6 +1579,7 @@ static void sva_test_race_bind_unbind(struct kunit *test)
 	struct sva_race_worker *workers;
 	struct mm_struct *mm = sva_mm(test);
 	struct fake_iommu *iommus[2];
+	struct sva_race *race;
 	unsigned int i, started, shared = 0;
 	unsigned long deadline;
 	struct device *first;
@@ -1505,10 +1599,14 @@ static void sva_test_race_bind_unbind(struct kunit *test)
 	 * Not KUnit-managed: a worker that hangs still owns its slot after
 	 * the case has failed, so then the array is left allocated.
 	 */
-	workers = kcalloc(SVA_RACE_THREADS, sizeof(*workers), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, workers);
+	race = kzalloc_obj(*race);
+	KUNIT_ASSERT_NOT_NULL(test, race);
+	workers = race->workers;
+	init_waitqueue_head(&race->wq);
+	atomic_set(&race->running, SVA_RACE_THREADS);
 	for (i = 0; i < SVA_RACE_THREADS; i++) {
 		workers[i] = (struct sva_race_worker) {
+			.race = race,
 			.dev = fake_iommu_kunit_add_device(test, iommus[i % 2],
 							   NULL, SVA_MAX_PASIDS),
 			.mm = mm,
@@ -1517,7 +1615,7 @@ static void sva_test_race_bind_unbind(struct kunit *test)
 		init_completion(&workers[i].done);
 		if (IS_ERR(workers[i].dev) ||
 		    fake_iommu_dev_enable_sva(workers[i].dev)) {
-			kfree(workers);
+			kfree(race);
 			KUNIT_FAIL(test, "could not add SVA device %u", i);
 			return;
 		}
@@ -1529,6 +1627,9 @@ static void sva_test_race_bind_unbind(struct kunit *test)
 				   started);
 		if (IS_ERR(task)) {
 			KUNIT_FAIL(test, "kthread_run: %pe", task);
+			/* Those that will not run are done. */
+			atomic_sub(SVA_RACE_THREADS - started, &race->running);
+			wake_up_all(&race->wq);
 			break;
 		}
 	}
@@ -1548,7 +1649,7 @@ static void sva_test_race_bind_unbind(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, fake_iommu_dev_pasids_set(workers[i].dev), 0);
 		shared += workers[i].shared;
 	}
-	kfree(workers);
+	kfree(race);
 	KUNIT_EXPECT_GT_MSG(test, shared, 0,
 			    "the threads never overlapped: no bind found a domain in use by another device");
 	kunit_info(test, "%u of %u binds shared a domain with another thread\n",
@@ -2021,7 +2122,8 @@ static struct kunit_case sva_group_cases[] = {
 	KUNIT_CASE(sva_test_group_with_no_pasid_device),
 	KUNIT_CASE_PARAM(sva_test_group_pasid_at_member_limit,
 			 sva_limit_gen_params),
-	KUNIT_CASE(sva_test_group_revert_skips_no_pasid_device),
+	KUNIT_CASE_PARAM(sva_test_group_revert_skips_no_pasid_device,
+			 sva_failing_gen_params),
 	{}
 };
 

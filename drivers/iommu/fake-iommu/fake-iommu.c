@@ -1115,7 +1115,7 @@ EXPORT_SYMBOL_GPL(fake_iommu_live_domains);
 /**
  * fake_iommu_log_reset() - empty the call record and forget the watched mm
  *
- * Domain sequence numbers start again from 1.
+ * Domain numbers go on: a number names one domain for the whole boot.
  */
 void fake_iommu_log_reset(void)
 {
@@ -1125,7 +1125,6 @@ void fake_iommu_log_reset(void)
 	fake_log_len = 0;
 	fake_log_lost = 0;
 	memset(fake_call_totals, 0, sizeof(fake_call_totals));
-	fake_domain_seq = 0;
 	fake_violation_count = 0;
 	WRITE_ONCE(fake_watched_mm, NULL);
 	spin_unlock_irqrestore(&fake_log_lock, flags);
@@ -1239,6 +1238,20 @@ unsigned int fake_iommu_invalidations(const struct iommu_domain *domain,
 	return n;
 }
 EXPORT_SYMBOL_GPL(fake_iommu_invalidations);
+
+/**
+ * fake_iommu_domain_id() - the number that names a domain in the record
+ * @domain: a live domain of the fake driver
+ *
+ * Lets a test tell which of its domains a recorded call was for.
+ *
+ * Return: the &fake_iommu_call.domain of the calls for @domain.
+ */
+unsigned int fake_iommu_domain_id(const struct iommu_domain *domain)
+{
+	return container_of(domain, struct fake_domain, domain)->seq;
+}
+EXPORT_SYMBOL_GPL(fake_iommu_domain_id);
 
 /**
  * fake_iommu_log_find() - index of the first matching call from @from on

@@ -112,7 +112,7 @@ struct fake_iommu_config {
  * @instance: id of the instance that ran it
  * @dev: name of the client device, "" where there is none
  * @pasid: the PASID, IOMMU_NO_PASID where there is none
- * @domain: the domain's sequence number in this test, 0 where none
+ * @domain: the domain's number (fake_iommu_domain_id()), 0 where none
  * @domain_type: the domain's IOMMU_DOMAIN_* type, 0 where none
  * @mm_count: mm_count of the domain's mm at that moment, or -1 where the
  *	driver must not look (the free op, unless the mm is watched)
@@ -163,6 +163,7 @@ const struct fake_iommu_call *fake_iommu_log_entry(unsigned int i);
 unsigned int fake_iommu_log_count(enum fake_iommu_op op,
 				  const struct device *dev);
 unsigned int fake_iommu_call_total(enum fake_iommu_op op, bool failed);
+unsigned int fake_iommu_domain_id(const struct iommu_domain *domain);
 unsigned int fake_iommu_invalidations(const struct iommu_domain *domain,
 				      unsigned long start, unsigned long end);
 int fake_iommu_log_find(enum fake_iommu_op op, const struct device *dev,

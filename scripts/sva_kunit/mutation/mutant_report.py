@@ -34,12 +34,19 @@ class MutantResult:
     log: str = ''            # kunit.py's output for this mutant
 
     @property
-    def ok(self) -> bool:  # killed, or a known survivor
+    def ok(self) -> bool:
+        """A mutant killed (or a known survivor); a correct variant that
+        the suite passes."""
+        if self.mutant.correct:
+            return self.result == SURVIVED
         return self.result == KILLED or (self.result == SURVIVED and
                                          bool(self.mutant.survivor))
 
     @property
     def label(self) -> str:
+        if self.mutant.correct:
+            return {SURVIVED: 'passes', KILLED: 'FAILS'}.get(
+                self.result, self.result) + ' (correct variant)'
         timeout = self.result == KILLED and self.note == 'timeout'
         return (self.result + ' (timeout)' * timeout
                 + ' (known survivor)' * bool(self.mutant.survivor))
@@ -89,7 +96,9 @@ def exit_code(results: Sequence[MutantResult]) -> int:
 def list_lines(mutants: Sequence[Mutant]) -> List[str]:
     return _align([(m.name, ','.join(m.invariants), '  '.join(filter(None, (
         m.trees and 'trees ' + ' '.join(m.trees), m.fix and f'fix {m.fix}',
-        m.survivor and '(known survivor)')))) for m in mutants], False)
+        m.survivor and '(known survivor)',
+        m.correct and '(correct variant: must pass)')))) for m in mutants],
+        False)
 
 
 def evidence(result: MutantResult) -> str:
@@ -120,6 +129,8 @@ def progress_line(index: int, total: int, result: MutantResult) -> str:
 
 
 def _summary(results: Sequence[MutantResult]) -> dict:
+    variants = [r for r in results if r.mutant.correct]
+    results = [r for r in results if not r.mutant.correct]
     ordinary = [r for r in results if not r.mutant.survivor]
     killed = sum(r.result == KILLED for r in ordinary)
     ran = [r.seconds for r in results if r.result != NO_APPLY]
@@ -129,11 +140,14 @@ def _summary(results: Sequence[MutantResult]) -> dict:
                     NO_APPLY)},
         'killed': killed, 'judged': len(ordinary),
         'kill_rate': killed / len(ordinary) if ordinary else None,
-        'average': sum(ran) / len(ran) if ran else None}
+        'average': sum(ran) / len(ran) if ran else None,
+        'variants': len(variants),
+        'variants_failing': [r.mutant.name for r in variants if not r.ok]}
 
 
 def summary_line(results: Sequence[MutantResult], baseline_s: float) -> str:
     s = _summary(results)
+    results = [r for r in results if not r.mutant.correct]
     counts = ', '.join(f'{n} {name}' for name, n in s['counts'].items()
                        if n or name in (KILLED, SURVIVED))
     rate = (f'{s["killed"]}/{s["judged"]} = {100 * s["kill_rate"]:.0f}%'
@@ -148,6 +162,11 @@ def summary_line(results: Sequence[MutantResult], baseline_s: float) -> str:
     if s['average'] is not None:
         text += (f'; {s["average"]:.0f} s per mutant after a '
                  f'{baseline_s:.0f} s baseline')
+    if s['variants']:
+        failing = s['variants_failing']
+        text += (f'; {s["variants"]} correct variants: ' + (
+            f'{len(failing)} turned the suite red ({", ".join(failing)})'
+            if failing else 'the suite passes each'))
     return text
 
 
@@ -163,11 +182,13 @@ def to_json(results: Sequence[MutantResult], baseline_s: float,
                      for name, switched, patched, t in verified],
         'average_seconds': s['average'] and round(s['average'], 1),
         'counts': s['counts'], 'kill_rate': s['kill_rate'],
+        'correct_variants_failing': s['variants_failing'],
         'exit_code': exit_code(results),
         'mutants': [{
             'name': r.mutant.name, 'file': r.mutant.file,
             'invariants': list(r.mutant.invariants), 'fix': r.mutant.fix,
-            'known_survivor': bool(r.mutant.survivor), 'result': r.result,
+            'known_survivor': bool(r.mutant.survivor),
+            'correct_variant': r.mutant.correct, 'result': r.result,
             'ok': r.ok, 'failed_tests': r.failed_tests,
             'sanitizers': r.sanitizers, 'note': r.note,
             'seconds': round(r.seconds, 1), 'log': r.log,

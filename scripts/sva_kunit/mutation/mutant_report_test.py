@@ -18,6 +18,8 @@ from .mutants import Hunk, Mutant
 ORDINARY = Mutant('no-mmgrab', ('I2', 'I9'), 'f.c', 'd', (Hunk('a', ''),))
 KNOWN = Mutant('no-busy-check', ('I8',), 'f.c', 'd', (Hunk('a', ''),),
                survivor='unreachable')
+VARIANT = Mutant('cyclic-pasids', ('I1',), 'f.c', 'd', (Hunk('a', ''),),
+                 correct=True)
 
 LOCKDEP_HANG_LOG = PASSING_LOG.split('    ok 2')[0] + (
     'WARNING: possible recursive locking detected\n'
@@ -127,6 +129,35 @@ class ClassifyTest(unittest.TestCase):
         r = classify(KNOWN, outcome(FAILING_LOG, rc=1))
         self.assertEqual((r.result, r.ok, r.label),
                          (KILLED, True, 'killed (known survivor)'))
+
+
+class CorrectVariantTest(unittest.TestCase):
+
+    def test_a_correct_variant_must_pass(self):
+        passed = classify(VARIANT, outcome(PASSING_LOG))
+        failed = classify(VARIANT, outcome(FAILING_LOG))
+        self.assertEqual((passed.ok, passed.label),
+                         (True, 'passes (correct variant)'))
+        self.assertEqual((failed.ok, failed.label),
+                         (False, 'FAILS (correct variant)'))
+        self.assertEqual(exit_code([passed]), EXIT_OK)
+        self.assertEqual(exit_code([passed, failed]), EXIT_FAILED)
+
+    def test_variants_stay_out_of_the_kill_rate(self):
+        killed = classify(ORDINARY, outcome(FAILING_LOG))
+        good = classify(VARIANT, outcome(PASSING_LOG))
+        line = mutant_report.summary_line([killed, good], 10.0)
+        self.assertIn('1 mutants: 1 killed, 0 survived; kill rate 1/1', line)
+        self.assertIn('1 correct variants: the suite passes each', line)
+        bad = classify(VARIANT, outcome(FAILING_LOG))
+        line = mutant_report.summary_line([killed, bad], 10.0)
+        self.assertIn('1 correct variants: 1 turned the suite red '
+                      '(cyclic-pasids)', line)
+        data = json.loads(mutant_report.to_json([killed, bad], 10.0, '/t'))
+        self.assertEqual(data['correct_variants_failing'], ['cyclic-pasids'])
+        self.assertEqual(data['exit_code'], EXIT_FAILED)
+        self.assertIn('(correct variant: must pass)',
+                      mutant_report.list_lines([VARIANT])[0])
 
 
 class ExitCodeTest(unittest.TestCase):

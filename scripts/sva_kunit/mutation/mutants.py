@@ -1,18 +1,22 @@
-"""The mutant catalogue, mutants/*.mutant (format: mutants/README), and
-applying a mutant to a file's bytes."""
+"""The mutant catalogue, mutants/*.mutant (format: mutants/README), the
+correct variants beside it, variants/*.variant (same format: changes to
+the core that the design allows, which the suite must pass), and applying
+either to a file's bytes."""
 
 import glob
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, Sequence, Tuple
 
 from ..errors import SetupError
 
 CATALOGUE_DIR = 'mutants'
+VARIANTS_DIR = 'variants'  # its files end in .variant, not .mutant
 KEYS = ('Name', 'Trees', 'Invariant', 'File', 'Description', 'Fix',
         'Survivor')  # all but the last two required
-FILE_NAME = re.compile(r'^\d+-([a-z0-9-]+)(?:\.(\d+\.\d+))?\.mutant$')
+FILE_NAME = re.compile(
+    r'^\d+-([a-z0-9-]+)(?:\.(\d+\.\d+))?\.(mutant|variant)$')
 # re.M breaks lines at '\n' only, not at the form feeds and other
 # characters that kernel sources may contain inside a line.
 MARKER = re.compile(r'^@@ (find|replace)(?:\n|\Z)', re.M)
@@ -34,6 +38,9 @@ class Mutant:
     fix: str = ''            # the upstream commit it re-creates, if any
     survivor: str = ''       # why it is a known survivor; '' if it is not
     trees: Tuple[str, ...] = ()  # the Debian sources it is written for
+    # A correct variant (variants/): a choice the design leaves open, made
+    # differently; the suite must pass with it in.
+    correct: bool = False
 
 
 class NoApply(Exception):
@@ -94,26 +101,38 @@ def parse_mutant(text: str, source: str) -> Mutant:
                   header.get('Survivor', ''), trees)
 
 
+def _catalogue_files(repo_root: str) -> List[Tuple[str, bool]]:
+    """(path relative to repo_root, correct) of every catalogue file:
+    the mutants, then the correct variants, each in file name order."""
+    files = []
+    for directory, suffix, correct in ((CATALOGUE_DIR, 'mutant', False),
+                                       (VARIANTS_DIR, 'variant', True)):
+        pattern = os.path.join(repo_root, directory, '*.' + suffix)
+        names = sorted(map(os.path.basename, glob.glob(pattern)))
+        if not names and not correct:  # a checkout without variants/
+            raise SetupError(f'no *.{suffix} files in '
+                             f'{os.path.dirname(pattern)}',
+                             'run sva-kunit from its repository checkout')
+        files += [(os.path.join(directory, n), correct) for n in names]
+    return files
+
+
 def load_catalogue(repo_root: str, tree: str = '') -> List[Mutant]:
-    """The mutants written for tree (all, if ''), in file name order."""
-    directory = os.path.join(repo_root, CATALOGUE_DIR)
-    names = sorted(map(os.path.basename,
-                       glob.glob(os.path.join(directory, '*.mutant'))))
-    if not names:
-        raise SetupError(f'no *.mutant files in {directory}',
-                         'run sva-kunit from its repository checkout')
+    """The mutants and correct variants written for tree (all, if ''),
+    in file name order."""
     mutants: List[Mutant] = []
     seen: Dict[str, str] = {}
-    for file_name in names:
-        source = os.path.join(CATALOGUE_DIR, file_name)
+    for source, correct in _catalogue_files(repo_root):
+        file_name = os.path.basename(source)
         # newline='': keep the bytes' line ends, so hunks stay verbatim.
-        with open(os.path.join(directory, file_name), encoding='utf-8',
+        with open(os.path.join(repo_root, source), encoding='utf-8',
                   newline='') as f:
-            mutant = parse_mutant(f.read(), source)
+            mutant = replace(parse_mutant(f.read(), source), correct=correct)
         match = FILE_NAME.match(file_name)
+        suffix = 'variant' if correct else 'mutant'
         if not match or match.group(1) != mutant.name:
             raise _error(source, 1, f'Name: {mutant.name} does not match '
-                         'the file name (NN-<name>[.<tree>].mutant)')
+                         f'the file name (NN-<name>[.<tree>].{suffix})')
         if match.group(2) and mutant.trees != (match.group(2),):
             raise _error(source, 1, f'Trees: must be just {match.group(2)}'
                          ', as the file name says')

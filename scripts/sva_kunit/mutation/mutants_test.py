@@ -152,6 +152,31 @@ class CatalogueTest(unittest.TestCase):
             with self.assertRaisesRegex(SetupError, 'must be just 7.3'):
                 mutants.load_catalogue(repo)
 
+    def test_correct_variants_beside_the_mutants(self):
+        with tempfile.TemporaryDirectory() as repo:
+            write(repo, 'mutants/01-no-grab.mutant', SIMPLE.encode())
+            write(repo, 'variants/01-other.variant',
+                  SIMPLE.replace('no-grab', 'other').encode())
+            loaded = mutants.load_catalogue(repo)
+            self.assertEqual([(m.name, m.correct) for m in loaded],
+                             [('no-grab', False), ('other', True)])
+            write(repo, 'variants/01-other.variant', SIMPLE.encode())
+            with self.assertRaisesRegex(
+                    SetupError, r'01-other.variant:1: .*NN-<name>\[.<tree>'
+                    r'\].variant'):
+                mutants.load_catalogue(repo)
+            os.rename(os.path.join(repo, 'variants/01-other.variant'),
+                      os.path.join(repo, 'variants/01-no-grab.variant'))
+            with self.assertRaisesRegex(SetupError, 'no-grab on 6.12 is '
+                                        'also in mutants/01-no-grab'):
+                mutants.load_catalogue(repo)
+
+    def test_the_real_variants(self):
+        for series in ('6.12', '7.3'):
+            names = [m.name for m in mutants.load_catalogue(
+                default_repo_root(), series) if m.correct]
+            self.assertGreaterEqual(len(names), 3, series)
+
     def test_missing_catalogue(self):
         with tempfile.TemporaryDirectory() as repo:
             with self.assertRaisesRegex(SetupError, r'no \*\.mutant files'):

@@ -152,8 +152,9 @@ def changed_bodies(original: bytes, mutant: Mutant) -> Dict[int, bytes]:
                if mutated[a:b] != original[old[i][0]:old[i][1]]}
     if not changed:
         raise ValueError('it changes no code')
-    for body in changed.values():
-        if _STATIC_LOCAL.search(body):
+    for index, body in changed.items():
+        # A static local of the mutant's own lives in its copy alone.
+        if _STATIC_LOCAL.search(original[old[index][0]:old[index][1]]):
             raise ValueError('a function it changes has a static local '
                              'variable, which a copy would not share')
         _labels(body, mutated)

@@ -76,6 +76,10 @@ NO_BUMP = mutant('no-bump', b'\t\tcounter++;\n', b'')
 GLOBAL = mutant('global', b'static int counter;\n',
                 b'static int counter = 5;\n')
 MISFIT = mutant('misfit', b'not there\n', b'')
+# A static local of the mutant's own: only its copy of the body uses it.
+STATEFUL = mutant('stateful', b'\tret = x * 2;\n',
+                  b'\t{\n\t\tstatic int calls;\n\n'
+                  b'\t\tret = x * 2 + 10 * ++calls;\n\t}\n')
 
 
 class SchemataTest(unittest.TestCase):
@@ -116,6 +120,8 @@ class SchemataTest(unittest.TestCase):
         plan, _ = schemata.plan({'x.c': source}, [
             mutant('m', b'\t\tcalls++;\n', b'')])
         self.assertIn('static local variable', plan.fallback['m'])
+        plan, _ = schemata.plan({'x.c': SOURCE}, [STATEFUL])
+        self.assertEqual((plan.numbers, plan.fallback), ({'stateful': 1}, {}))
 
     def test_labels_reached_otherwise_than_by_goto_are_not_renamed(self):
         for name, source in (
@@ -151,7 +157,8 @@ class SchemataTest(unittest.TestCase):
 
     @unittest.skipUnless(shutil.which('gcc'), 'needs gcc')
     def test_each_number_runs_its_mutant_and_none_the_original(self):
-        plan, _ = schemata.plan({'x.c': SOURCE}, [THRICE, SKIP, NO_BUMP])
+        plan, _ = schemata.plan({'x.c': SOURCE},
+                                [THRICE, SKIP, NO_BUMP, STATEFUL])
         with tempfile.TemporaryDirectory() as tmp:
             for name, data in (('x.c', plan.files['x.c']),
                                ('stubs.h', STUBS)):
@@ -164,9 +171,9 @@ class SchemataTest(unittest.TestCase):
                            capture_output=True)
             runs = {n: subprocess.run(
                 [binary, f'sva_kunit_mutant={n}'], capture_output=True,
-                text=True, check=True).stdout for n in range(4)}
+                text=True, check=True).stdout for n in range(5)}
         self.assertEqual(runs, {0: '6 1\n', 1: '9 1\n', 2: '0 1\n',
-                                3: '6 0\n'})
+                                3: '6 0\n', 4: '16 1\n'})
 
 
 if __name__ == '__main__':

@@ -79,13 +79,14 @@ class RunTest(CliTestCase):
         config, build_call, call = self.calls()
         argv = call['argv']
         build = kernel_sources.build_dir_for(self.cache, self.tree)
-        self.assertEqual(config['argv'][:4], [
-            'config', '--kunitconfig=drivers/iommu', f'--build_dir={build}',
-            '--arch=um'])
-        self.assertEqual(build_call['argv'][:5], [
-            'build', *config['argv'][1:4], '--jobs=3'])
-        self.assertEqual(argv[:5], [
-            'exec', *config['argv'][1:4], '--kernel_args=kasan_multi_shot'])
+        self.assertEqual(config['argv'][:5], [
+            'config', '--kunitconfig=drivers/iommu',
+            '--kunitconfig=tools/testing/kunit/configs/iommu_sva.config',
+            f'--build_dir={build}', '--arch=um'])
+        self.assertEqual(build_call['argv'][:6], [
+            'build', *config['argv'][1:5], '--jobs=3'])
+        self.assertEqual(argv[:6], [
+            'exec', *config['argv'][1:5], '--kernel_args=kasan_multi_shot'])
         for c in (config, build_call, call):
             self.assertIn('--make_options=CC=ccache gcc', c['argv'])
             self.assertEqual(os.path.realpath(c['cwd']),
@@ -104,7 +105,7 @@ class RunTest(CliTestCase):
                                   '--kconfig-add=CONFIG_PROVE_LOCKING=y')
         self.assertEqual(rc, 0, out)
         argv = self.calls()[2]['argv']
-        self.assertEqual(argv[2:], [
+        self.assertEqual(argv[3:], [
             f'--build_dir={build}', '--arch=um',
             '--kernel_args=kasan_multi_shot', f'--json={json_path}',
             '--kconfig_add=CONFIG_KASAN=y',

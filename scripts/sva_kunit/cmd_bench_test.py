@@ -54,19 +54,20 @@ class BenchCommandTest(CliTestCase):
             self.assertIn('--make_options=CC=ccache gcc', call['argv'])
         build_dirs = set()
         for call in plain_calls:
-            self.assertEqual(call['argv'][:2], ['run',
-                                                '--kunitconfig=drivers/iommu'])
+            self.assertEqual(call['argv'][:3], [
+                'run', '--kunitconfig=drivers/iommu',
+                '--kunitconfig=tools/testing/kunit/configs/iommu_sva.config'])
             self.assertFalse(any(a.startswith(('--make_options', '--json'))
                                  for a in call['argv']))
-            build_dirs.add(call['argv'][2])
+            build_dirs.add(call['argv'][3])
         self.assertEqual(len(build_dirs), 1)
-        self.assertNotEqual(build_dirs, {sva_calls[0]['argv'][2]})
+        self.assertNotEqual(build_dirs, {sva_calls[0]['argv'][3]})
         self.assertGreater(os.stat(sva_mtime).st_mtime, 1)
         with open(json_path) as f:
             doc = json.load(f)
         self.assertEqual([s['name'] for s in doc['steps']],
                          [COLD, RERUN, TOUCHED, FRESH])
-        self.assertNotEqual(sva_calls[9]['argv'][2], sva_calls[0]['argv'][2])
+        self.assertNotEqual(sva_calls[9]['argv'][3], sva_calls[0]['argv'][3])
         self.assertIn('target', doc['steps'][0])
         # Fresh build dirs are removed afterwards unless --keep.
         self.assertFalse([d for d in os.listdir(self.cache)

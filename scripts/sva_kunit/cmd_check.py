@@ -18,9 +18,9 @@ from .command import Subcommand, add_cache_dir
 from .errors import ERROR_PREFIX, EXIT_FAILED, EXIT_OK, SetupError
 from .locks import sigterm_as_interrupt
 from .mutation.campaign import report_lines, run_campaign
-from .run.suite_run import (GROUP_TIMEOUT_S, RunOptions, ccache_env,
-                            check_options, make_options, resolve_tree,
-                            run_suite)
+from .run.suite_run import (GROUP_TIMEOUT_S, KUNITCONFIGS, RunOptions,
+                            ccache_env, check_options, make_options,
+                            resolve_tree, run_suite)
 from .tree import checkpatch, kernel_sources
 
 # Every Debian tree the suite supports runs on UML and through the
@@ -151,15 +151,17 @@ def run_series_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
                  kunitconfig: Optional[str] = None,
                  products: Sequence[str] = ()) -> None:
         """Record name: plain kunit.py passes and leaves the products (in
-        build_dir); without kunitconfig (a text), drivers/iommu's."""
-        path = 'drivers/iommu'
+        build_dir); without kunitconfig (a text), with the suite's
+        .kunitconfig and debug fragment, as the README says."""
+        configs = list(KUNITCONFIGS)
         if kunitconfig is not None:
             path = f'{build_dir}.kunitconfig'
             with open(path, 'w', encoding='utf-8') as f:
                 f.write(kunitconfig)
+            configs = [f'--kunitconfig={path}']
         make = make_options(options.use_ccache)
         argv = ['python3', 'tools/testing/kunit/kunit.py', subcommand,
-                f'--kunitconfig={path}', f'--build_dir={build_dir}',
+                *configs, f'--build_dir={build_dir}',
                 f'--jobs={options.jobs}',
                 *(f'--make_options={m}' for m in make)]
         _say(out, ' '.join(argv))
@@ -228,7 +230,8 @@ def run_series_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
 
         # Every patch must build, each C file it adds compiled.
         build_dir = os.path.join(work, 'build')
-        final = series.read_file(options.repo_root, series.KUNITCONFIG)
+        final = ''.join(series.read_file(options.repo_root, path) for path in
+                        (series.KUNITCONFIG, series.CONFIG_FRAGMENT))
         started = time.monotonic()
         for number, sha in enumerate(git_text(tree, (
                 'rev-list', '--reverse', f'{base}..HEAD')).split(), 1):

@@ -254,12 +254,18 @@ def tcg_env(options: RunOptions, env: Optional[Mapping[str, str]]
     return child
 
 
+# The suite's minimal .kunitconfig, and the fragment of the debug options
+# that catch what its assertions cannot see (KASAN, lockdep, kmemleak...).
+KUNITCONFIGS = ('--kunitconfig=drivers/iommu',
+                '--kunitconfig=tools/testing/kunit/configs/iommu_sva.config')
+
+
 def kunit_argv(options: RunOptions, subcommand: str, build_dir: str
                ) -> List[str]:
     """argv for `kunit.py SUBCOMMAND` on the suite, from the tree's top,
     with the options that subcommand takes (the same in 6.12 and 7.3)."""
     arch = get_arch(options.arch)
-    argv = ['python3', KUNIT_PY, subcommand, '--kunitconfig=drivers/iommu',
+    argv = ['python3', KUNIT_PY, subcommand, *KUNITCONFIGS,
             f'--build_dir={build_dir}', f'--arch={options.arch}']
     if subcommand in (RUN, BUILDING):
         argv.append(f'--jobs={options.jobs}')

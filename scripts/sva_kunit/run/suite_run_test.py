@@ -21,8 +21,9 @@ class KunitArgvTest(unittest.TestCase):
 
         def command(stage):
             return kunit_argv(options, stage, '/b')
-        common = ['--kunitconfig=drivers/iommu', '--build_dir=/b',
-                  '--arch=arm64']
+        common = ['--kunitconfig=drivers/iommu',
+                  '--kunitconfig=tools/testing/kunit/configs/iommu_sva.config',
+                  '--build_dir=/b', '--arch=arm64']
         tail = ['--kconfig_add=CONFIG_KASAN=y',
                 '--make_options=CC=ccache aarch64-linux-gnu-gcc',
                 '--cross_compile=aarch64-linux-gnu-',

@@ -26,15 +26,18 @@
  * call saw (mmgrab() before the driver gets the domain, mmdrop() before
  * the driver frees it), and no call for a domain after its free.
  *
- * A failure prints the seed and the failing step at once, then shortens
- * the sequence by replaying it in fresh worlds (drop steps, and devices
- * and mms no step names, while it still fails) and prints the result as
- * lines in the idioms of iommu-sva-test.c, to paste into a hand-written
- * case. The hand-written suite stays; this one is a second opinion.
+ * A failure prints the seed and the failing step at once, then replays
+ * the sequence in a fresh world, printed as lines in the idioms of
+ * iommu-sva-test.c, to paste into a hand-written case. Beside the random
+ * walks, a slow case runs every sequence of up to a few steps over one
+ * small world, shortest first: it finds the shortest sequences that show
+ * a difference. The hand-written suite stays; this one is a second
+ * opinion.
  *
  * Parameters (built in, so on the kernel command line, e.g. through
  * kunit.py run --kernel_args): iommu_sva_model_test.seed=, .seeds=,
- * .steps= and .soak_seeds= (the slow soak case runs only when that is set).
+ * .steps=, .soak_seeds= (the slow soak case runs only when that is set)
+ * and .depth= (of the exhaustive case; 0 skips it).
  */
 #include <kunit/resource.h>
 #include <kunit/test.h>
@@ -42,12 +45,16 @@
 #include <linux/completion.h>
 #include <linux/err.h>
 #include <linux/iommu.h>
+#include <linux/jhash.h>
 #include <linux/kernel.h>
 #include <linux/kthread.h>
+#include <linux/ktime.h>
 #include <linux/list.h>
+#include <linux/math64.h>
 #include <linux/mm_types.h>
 #include <linux/mmu_context.h>
 #include <linux/moduleparam.h>
+#include <linux/prandom.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/task.h>
@@ -66,7 +73,6 @@
 #define SVA_MODEL_MAX_BONDS	64
 #define SVA_MODEL_MAX_CALLS	96
 #define SVA_MODEL_MAX_STEPS	100000U
-#define SVA_MODEL_MAX_REPLAYS	100
 /* The widest device: PASIDs 1 to 15, so that narrow devices run out. */
 #define SVA_MODEL_WIDE		16
 #define SVA_MODEL_MSG		256
@@ -75,6 +81,11 @@
 /* A range no real caller of iommu_sva_invalidate_kva_range() uses */
 #define SVA_MODEL_KVA_START	0x5a5c0000UL
 #define SVA_MODEL_KVA_END	0x5a5d0000UL
+/*
+ * Forking, walking the global SVA mm list and dropping lazy TLB mms need
+ * symbols the kernel does not export: a module leaves those steps out.
+ */
+#define SVA_MODEL_KERNEL_STEPS	IS_BUILTIN(CONFIG_IOMMU_SVA_KUNIT_TEST)
 
 static unsigned long long sva_model_seed = 1;
 module_param_named(seed, sva_model_seed, ullong, 0644);
@@ -92,27 +103,11 @@ static unsigned int sva_model_soak_seeds;
 module_param_named(soak_seeds, sva_model_soak_seeds, uint, 0644);
 MODULE_PARM_DESC(soak_seeds, "seeds of the slow soak case; 0 skips it");
 
-/* ---- a PRNG of our own: a seed replays exactly, on any kernel ---- */
+/* ---- the kernel's PRNG: a seed replays exactly, on any kernel ---- */
 
-struct sva_model_rng {
-	u64 state;
-};
-
-/* splitmix64 */
-static u64 sva_model_rand(struct sva_model_rng *rng)
+static u32 sva_model_below(struct rnd_state *rng, u32 n)
 {
-	u64 z;
-
-	rng->state += 0x9e3779b97f4a7c15ULL;
-	z = rng->state;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static u32 sva_model_below(struct sva_model_rng *rng, u32 n)
-{
-	return (u32)(((sva_model_rand(rng) >> 32) * n) >> 32);
+	return (u32)(((u64)prandom_u32_state(rng) * n) >> 32);
 }
 
 /* ---- the world: what a seed builds ---- */
@@ -745,7 +740,7 @@ static void sva_model_unbusy(struct sva_model *m, unsigned int g)
 	busy->used = false;
 }
 
-/* Whether @st can run in the model's state (a shortened replay skips it). */
+/* Whether @st can run in the model's state. */
 static bool sva_model_applicable(const struct sva_model *m,
 				 const struct sva_model_step *st)
 {
@@ -954,6 +949,9 @@ static int sva_model_flush_lazy(struct sva_model_world *w)
 {
 	int ret;
 
+	/* Without forks, no CPU keeps a lazy reference on a world's mm. */
+	if (!SVA_MODEL_KERNEL_STEPS)
+		return 0;
 	sva_model_lazy_mm = w->scratch;
 	ret = schedule_on_each_cpu(sva_model_lazy_fn);
 	sva_model_lazy_mm = NULL;
@@ -997,6 +995,10 @@ static struct mm_struct *sva_model_fork(struct sva_model_world *w,
 	int status;
 	pid_t pid;
 
+	if (!SVA_MODEL_KERNEL_STEPS) {
+		*err = -EOPNOTSUPP;
+		return NULL;
+	}
 	/*
 	 * Not freed when the child does not signal in time: it may still
 	 * write to it.
@@ -1073,8 +1075,8 @@ KUNIT_DEFINE_ACTION_WRAPPER(sva_model_world_release, sva_model_world_destroy,
 /*
  * The instances, groups and devices of one world belong to a struct kunit
  * of their own, so that the case can build and release one world after
- * another (each replay of a shortened sequence gets a fresh one); an
- * action on the running test releases a world the case did not get to.
+ * another (each seed, and each replay, gets a fresh one); an action on
+ * the running test releases a world the case did not get to.
  */
 static struct sva_model_world *sva_model_world_build(struct kunit *test,
 						     const struct sva_model_spec *s,
@@ -1859,7 +1861,9 @@ static bool sva_model_do_step(struct sva_model_world *w,
 			      SVA_MODEL_KVA_START, SVA_MODEL_KVA_END);
 		sva_model_invalidate(m);
 #ifdef FAKE_IOMMU_HAS_SVA_MM_LIST
-		iommu_sva_invalidate_kva_range(SVA_MODEL_KVA_START, SVA_MODEL_KVA_END);
+		if (SVA_MODEL_KERNEL_STEPS)
+			iommu_sva_invalidate_kva_range(SVA_MODEL_KVA_START,
+						       SVA_MODEL_KVA_END);
 #endif
 		if (w->stats)
 			w->stats->invalidations += m->ncalls;
@@ -1956,7 +1960,7 @@ static bool sva_model_step(struct sva_model_world *w,
 /* ---- generating steps ---- */
 
 static int sva_model_pick_dev(const struct sva_model_spec *s,
-			      struct sva_model_rng *rng)
+			      struct rnd_state *rng)
 {
 	unsigned int d, n = 0;
 	u8 devs[SVA_MODEL_MAX_DEVS];
@@ -1968,7 +1972,7 @@ static int sva_model_pick_dev(const struct sva_model_spec *s,
 }
 
 /* A random mm; only live ones, only with a PASID, only with domains */
-static int sva_model_pick_mm(const struct sva_model *m, struct sva_model_rng *rng,
+static int sva_model_pick_mm(const struct sva_model *m, struct rnd_state *rng,
 			     bool live, bool pasid, bool doms)
 {
 	unsigned int i, n = 0;
@@ -1982,7 +1986,7 @@ static int sva_model_pick_mm(const struct sva_model *m, struct sva_model_rng *rn
 }
 
 static int sva_model_pick_bond(const struct sva_model *m,
-			       struct sva_model_rng *rng)
+			       struct rnd_state *rng)
 {
 	unsigned int i, n = 0;
 	u8 bonds[SVA_MODEL_MAX_BONDS];
@@ -2005,7 +2009,7 @@ static int sva_model_free_slot(const struct sva_model *m)
 
 /* A random member of group @g: binds through any of them share a handle. */
 static unsigned int sva_model_pick_member(const struct sva_model_spec *s,
-					  unsigned int g, struct sva_model_rng *rng)
+					  unsigned int g, struct rnd_state *rng)
 {
 	u8 members[SVA_MODEL_MAX_DEVS];
 	unsigned int n = sva_model_group(s, g, members);
@@ -2019,7 +2023,7 @@ static unsigned int sva_model_pick_member(const struct sva_model_spec *s,
  * one that can take the mm's PASID if there is one.
  */
 static int sva_model_pick_share(const struct sva_model *m,
-				struct sva_model_rng *rng, unsigned int mm)
+				struct rnd_state *rng, unsigned int mm)
 {
 	const struct sva_model_spec *s = m->spec;
 	unsigned int d, inst, n = 0, pass;
@@ -2047,7 +2051,7 @@ static int sva_model_pick_share(const struct sva_model *m,
 
 /* A device of a multi-device group (I13) */
 static int sva_model_pick_grouped(const struct sva_model_spec *s,
-				  struct sva_model_rng *rng)
+				  struct rnd_state *rng)
 {
 	unsigned int d, n = 0;
 	u8 devs[SVA_MODEL_MAX_DEVS];
@@ -2060,7 +2064,7 @@ static int sva_model_pick_grouped(const struct sva_model_spec *s,
 
 /* A member of a group whose PASID of a live mm a paging domain holds (I8) */
 static int sva_model_pick_busy(const struct sva_model *m,
-			       struct sva_model_rng *rng, int *mm)
+			       struct rnd_state *rng, int *mm)
 {
 	unsigned int g, i;
 
@@ -2092,7 +2096,7 @@ static const u8 sva_model_weights[] = {
 
 /* Try to draw arguments for @op; false when it cannot run now. */
 static bool sva_model_gen_args(const struct sva_model *m,
-			       struct sva_model_rng *rng, struct sva_model_step *st)
+			       struct rnd_state *rng, struct sva_model_step *st)
 {
 	const struct sva_model_spec *s = m->spec;
 	int d, mm, b;
@@ -2151,7 +2155,7 @@ static bool sva_model_gen_args(const struct sva_model *m,
 		b = sva_model_free_slot(m);
 		st->a = mm;
 		st->b = b;
-		return mm >= 0 && b >= 0;
+		return SVA_MODEL_KERNEL_STEPS && mm >= 0 && b >= 0;
 	case SVA_OP_NEW_MM:
 		b = sva_model_free_slot(m);
 		st->a = b;
@@ -2173,7 +2177,7 @@ static bool sva_model_gen_args(const struct sva_model *m,
 		return true;
 	case SVA_OP_INVALIDATE:
 #ifdef FAKE_IOMMU_HAS_SVA_MM_LIST
-		return true;
+		return SVA_MODEL_KERNEL_STEPS;
 #else
 		/*
 		 * The global SVA mm list came with v6.19 (e37d5a2d60a3): this
@@ -2197,7 +2201,7 @@ static bool sva_model_gen_args(const struct sva_model *m,
 }
 
 static struct sva_model_step sva_model_gen_step(const struct sva_model *m,
-						struct sva_model_rng *rng)
+						struct rnd_state *rng)
 {
 	unsigned int total = 0, i, r;
 	struct sva_model_step st;
@@ -2224,7 +2228,7 @@ static struct sva_model_step sva_model_gen_step(const struct sva_model *m,
  * sometimes a second; devices of 16, 4, 2 or no PASIDs, a few without SVA
  * enabled; two or three mms.
  */
-static void sva_model_gen_world(struct sva_model_spec *s, struct sva_model_rng *rng)
+static void sva_model_gen_world(struct sva_model_spec *s, struct rnd_state *rng)
 {
 	static const u32 widths[] = {
 		SVA_MODEL_WIDE, SVA_MODEL_WIDE, SVA_MODEL_WIDE, 4, 2, 0,
@@ -2282,7 +2286,7 @@ static void sva_model_gen_world(struct sva_model_spec *s, struct sva_model_rng *
 		s->mm_present[i] = true;
 }
 
-/* ---- running, replaying and shortening a sequence ---- */
+/* ---- running and replaying a sequence ---- */
 
 struct sva_model_result {
 	int err;		/* the world could not be built */
@@ -2392,7 +2396,7 @@ static void sva_model_first_report(struct kunit *test, u64 seed,
  */
 static void sva_model_run(struct kunit *test, const struct sva_model_spec *s,
 			  struct sva_model_step *steps, unsigned int n,
-			  struct sva_model_rng *rng, u64 seed, bool verbose,
+			  struct rnd_state *rng, u64 seed, bool verbose,
 			  struct sva_model_stats *stats, struct sva_model_result *res)
 {
 	struct sva_model_world *w;
@@ -2430,162 +2434,23 @@ static void sva_model_run(struct kunit *test, const struct sva_model_spec *s,
 }
 
 /*
- * Replay @steps in a fresh world; whether the model and the kernel still
- * differ. Any difference counts, not only the first one's. The test's
- * status is cleared for the replay so that a report of the kernel shows,
- * and put back afterwards.
- */
-static bool sva_model_fails(struct kunit *test, const struct sva_model_spec *s,
-			    struct sva_model_step *steps, unsigned int n,
-			    unsigned int *replays, struct sva_model_result *res,
-			    bool verbose)
-{
-	enum kunit_status status = READ_ONCE(test->status);
-
-	(*replays)++;
-	WRITE_ONCE(test->status, KUNIT_SUCCESS);
-	sva_model_run(test, s, steps, n, NULL, 0, verbose, NULL, res);
-	if (status == KUNIT_FAILURE)
-		WRITE_ONCE(test->status, KUNIT_FAILURE);
-	return !res->err && res->fail >= 0;
-}
-
-static bool sva_model_step_names_dev(const struct sva_model_step *st, unsigned int d)
-{
-	switch (st->op) {
-	case SVA_OP_BIND:
-	case SVA_OP_UNBIND:
-	case SVA_OP_BUSY:
-	case SVA_OP_UNBUSY:
-		return st->a == d;
-	case SVA_OP_FAULT:
-		return st->a && st->b == d;
-	}
-	return false;
-}
-
-static bool sva_model_step_names_mm(const struct sva_model_step *st, unsigned int mm)
-{
-	switch (st->op) {
-	case SVA_OP_BIND:
-	case SVA_OP_UNBIND:
-	case SVA_OP_BUSY:
-		return st->b == mm;
-	case SVA_OP_EXIT:
-	case SVA_OP_NEW_MM:
-		return st->a == mm;
-	case SVA_OP_FORK:
-		return st->a == mm || st->b == mm;
-	}
-	return false;
-}
-
-/*
- * Shorten a failing sequence: drop chunks of steps, halving the chunk
- * size, while the replay still fails (and cut it after the step that
- * fails), then drop the devices, mms and instances that no step names.
- *
- * Return: the new length of @steps; @s may lose devices, mms, instances.
- */
-static unsigned int sva_model_shrink(struct kunit *test, struct sva_model_spec *s,
-				     struct sva_model_step *steps, unsigned int n,
-				     struct sva_model_step *cand,
-				     unsigned int *replays)
-{
-	struct sva_model_result res;
-	struct sva_model_spec try;
-	unsigned int chunk = max(n / 2, 1U), start, k, i, j;
-	bool named;
-
-	while (n > 1 && *replays < SVA_MODEL_MAX_REPLAYS) {
-		bool removed = false;
-
-		for (start = 0; start < n && *replays < SVA_MODEL_MAX_REPLAYS;) {
-			k = min(chunk, n - start);
-			if (k == n)
-				break;
-			memcpy(cand, steps, start * sizeof(*cand));
-			memcpy(cand + start, steps + start + k,
-			       (n - start - k) * sizeof(*cand));
-			if (!sva_model_fails(test, s, cand, n - k, replays, &res, false)) {
-				start += k;
-				continue;
-			}
-			n -= k;
-			if ((unsigned int)res.fail < n)
-				n = res.fail + 1;
-			memcpy(steps, cand, n * sizeof(*steps));
-			removed = true;
-		}
-		if (!removed) {
-			if (chunk == 1)
-				break;
-			chunk /= 2;
-		}
-	}
-	for (i = 0; i < s->ndev && *replays < SVA_MODEL_MAX_REPLAYS; i++) {
-		for (j = 0, named = false; j < n; j++)
-			named |= sva_model_step_names_dev(&steps[j], i);
-		if (!s->dev[i].present || named)
-			continue;
-		try = *s;
-		try.dev[i].present = false;
-		if (sva_model_fails(test, &try, steps, n, replays, &res, false))
-			*s = try;
-	}
-	for (i = 0; i < s->nmm && *replays < SVA_MODEL_MAX_REPLAYS; i++) {
-		for (j = 0, named = false; j < n; j++)
-			named |= sva_model_step_names_mm(&steps[j], i);
-		if (!s->mm_present[i] || named)
-			continue;
-		try = *s;
-		try.mm_present[i] = false;
-		if (sva_model_fails(test, &try, steps, n, replays, &res, false))
-			*s = try;
-	}
-	for (i = 0; i < s->ninst && *replays < SVA_MODEL_MAX_REPLAYS; i++) {
-		for (j = 0, named = false; j < s->ndev; j++)
-			named |= s->dev[j].present && s->dev[j].inst == i;
-		for (j = 0; j < n; j++)
-			named |= steps[j].op == SVA_OP_FAULT && !steps[j].a &&
-				 steps[j].b == i;
-		if (!s->inst[i].present || named)
-			continue;
-		try = *s;
-		try.inst[i].present = false;
-		if (sva_model_fails(test, &try, steps, n, replays, &res, false))
-			*s = try;
-	}
-	return n;
-}
-
-/*
  * The model and the kernel differ (the seed is printed already: a replay
- * may crash a broken kernel): shorten the sequence and print it, run once
- * more, as lines for a hand-written case.
+ * may crash a broken kernel): replay the steps up to the failing one,
+ * printed as lines for a hand-written case. The exhaustive case finds
+ * the shortest sequences that show a difference.
  */
-static void sva_model_report(struct kunit *test, u64 seed, struct sva_model_spec *s,
+static void sva_model_report(struct kunit *test, u64 seed,
+			     const struct sva_model_spec *s,
 			     struct sva_model_step *steps, unsigned int nsteps,
 			     const struct sva_model_result *first)
 {
-	struct sva_model_step *cand;
+	unsigned int n = min_t(unsigned int, first->fail + 1, nsteps);
 	struct sva_model_result res;
-	unsigned int n, replays = 0;
 
-	n = min_t(unsigned int, first->fail + 1, nsteps);
-	cand = kmalloc_array(max(n, 1U), sizeof(*cand), GFP_KERNEL);
-	if (cand && sva_model_fails(test, s, steps, n, &replays, &res, false)) {
-		if ((unsigned int)res.fail < n)
-			n = res.fail + 1;
-		n = sva_model_shrink(test, s, steps, n, cand, &replays);
-		kunit_err(test, "shortened to %u steps (%u replays), as a hand-written case would run them:\n",
-			  n, replays);
-	} else {
-		kunit_err(test, "the sequence did not fail again when replayed; as it ran:\n");
-	}
-	kfree(cand);
-	if (!sva_model_fails(test, s, steps, n, &replays, &res, true))
-		kunit_err(test, "(this run of the shortened sequence did not fail)\n");
+	kunit_err(test, "replayed, as a hand-written case would run it:\n");
+	sva_model_run(test, s, steps, n, NULL, 0, true, NULL, &res);
+	if (res.fail < 0)
+		kunit_err(test, "(the replay did not fail)\n");
 	KUNIT_FAIL(test, "seed %llu: the model and the kernel differ: %s", seed,
 		   first->why);
 }
@@ -2594,7 +2459,7 @@ static void sva_model_report(struct kunit *test, u64 seed, struct sva_model_spec
 static bool sva_model_seed_run(struct kunit *test, u64 seed, unsigned int nsteps,
 			       struct sva_model_stats *stats)
 {
-	struct sva_model_rng rng = { .state = seed };
+	struct rnd_state rng;
 	struct sva_model_result res;
 	struct sva_model_step *steps;
 	struct sva_model_spec *s;
@@ -2607,6 +2472,7 @@ static bool sva_model_seed_run(struct kunit *test, u64 seed, unsigned int nsteps
 		KUNIT_FAIL(test, "out of memory for %u steps", nsteps);
 		return false;
 	}
+	prandom_seed_state(&rng, seed);
 	sva_model_gen_world(s, &rng);
 	sva_model_run(test, s, steps, nsteps, &rng, seed, false, stats, &res);
 	stats->seeds++;
@@ -2719,8 +2585,263 @@ static void sva_model_test_soak(struct kunit *test)
 	sva_model_print_stats(test, &stats);
 }
 
+/* ---- every sequence up to a depth, over one small world ---- */
+
+#define SVA_MODEL_MAX_DEPTH	8
+#define SVA_MODEL_MIN_DEPTH	3	/* however slow the kernel */
+#define SVA_MODEL_BUDGET_NS	(15 * NSEC_PER_SEC)
+#define SVA_MODEL_STATES	BIT(16)	/* distinct states, at most */
+
+static unsigned int sva_model_depth = 5;
+module_param_named(depth, sva_model_depth, uint, 0644);
+MODULE_PARM_DESC(depth, "steps of the longest sequences the exhaustive case may run; 0 skips it");
+
+/*
+ * Two instances of one driver, one of each sharing policy; behind the
+ * share-any one a device and a second one that can encode PASID 1 only,
+ * behind the share-own one a device; two mms. No mmu_notifiers, and so no
+ * kernel range invalidations: unregistering one waits for an SRCU grace
+ * period, which would make the case ten times slower.
+ */
+static const struct sva_model_spec sva_model_small_world = {
+	.ninst = 2, .ndev = 3, .nmm = 2,
+	.inst = {
+		{ .present = true, .policy = FAKE_IOMMU_SHARE_ANY },
+		{ .present = true, .policy = FAKE_IOMMU_SHARE_OWN },
+	},
+	.dev = {
+		{ .present = true, .sva = true, .inst = 0, .group = -1,
+		  .max_pasids = SVA_MODEL_WIDE },
+		{ .present = true, .sva = true, .inst = 1, .group = -1,
+		  .max_pasids = SVA_MODEL_WIDE },
+		{ .present = true, .sva = true, .inst = 0, .group = -1,
+		  .max_pasids = 2 },
+	},
+	.mm_present = { true, true },
+};
+
+/* Every step the small world offers: binds, unbinds, exits, a failure. */
+static unsigned int sva_model_alphabet(struct sva_model_step *steps)
+{
+	unsigned int n = 0, d, mm;
+
+	for (d = 0; d < sva_model_small_world.ndev; d++)
+		for (mm = 0; mm < sva_model_small_world.nmm; mm++) {
+			steps[n++] = (struct sva_model_step) {
+				.op = SVA_OP_BIND, .a = d, .b = mm };
+			steps[n++] = (struct sva_model_step) {
+				.op = SVA_OP_UNBIND, .a = d, .b = mm };
+		}
+	for (mm = 0; mm < sva_model_small_world.nmm; mm++)
+		steps[n++] = (struct sva_model_step) { .op = SVA_OP_EXIT, .a = mm };
+	/* -EIO from the next set_dev_pasid of dev[0] */
+	steps[n++] = (struct sva_model_step) {
+		.op = SVA_OP_FAULT, .a = 1, .b = 0, .c = FAKE_FAULT_SET_DEV_PASID,
+		.d = 1 };
+	return n;
+}
+
+/* The model's state, less the kernel's pointers, as one number. */
+static u32 sva_model_state_hash(const struct sva_model *m)
+{
+	unsigned int i;
+	u32 h = 0;
+
+	for (i = 0; i < SVA_MODEL_MAX_MMS; i++) {
+		const struct sva_model_mm *mm = &m->mm[i];
+
+		h = jhash_3words(mm->used | mm->live << 1 | mm->ndom << 2,
+				 mm->count, mm->pasid, h);
+		h = jhash(mm->dom, mm->ndom, h);
+	}
+	for (i = 0; i < SVA_MODEL_MAX_DOMS; i++)
+		if (m->dom[i].used)
+			h = jhash_3words(i, m->dom[i].inst | m->dom[i].mm << 8,
+					 m->dom[i].users, h);
+	for (i = 0; i < SVA_MODEL_MAX_BONDS; i++)
+		if (m->bond[i].used)
+			h = jhash_3words(m->bond[i].gid | m->bond[i].mm << 8,
+					 m->bond[i].dom, m->bond[i].refs, h);
+	return jhash(m->fault_dev, sizeof(m->fault_dev),
+		     jhash(m->fault_inst, sizeof(m->fault_inst), h));
+}
+
+/* Count @h among the states seen, in an open-addressing set. */
+static void sva_model_note_state(u32 *set, unsigned int *n, u32 h)
+{
+	unsigned int i = h;
+
+	h = h ?: 1;	/* 0 marks an empty slot */
+	while (set[i % SVA_MODEL_STATES] && set[i % SVA_MODEL_STATES] != h)
+		i++;
+	if (!set[i % SVA_MODEL_STATES] && *n < SVA_MODEL_STATES / 2) {
+		set[i % SVA_MODEL_STATES] = h;
+		(*n)++;
+	}
+}
+
+/*
+ * After a teardown, the world as it was built: no fault armed, and new
+ * mms, with none of the kernel's objects of the last sequence left. Much
+ * cheaper than building a new one, which registers instances and devices.
+ */
+static int sva_model_world_restart(struct sva_model_world *w)
+{
+	const struct sva_model_spec *s = w->spec;
+	struct sva_model *m = &w->m;
+	unsigned int i, site;
+
+	for (site = 0; site < FAKE_FAULT_NR; site++) {
+		for (i = 0; i < s->ninst; i++)
+			if (w->iommu[i])
+				fake_iommu_inject_fault(w->iommu[i], site, 0, 0);
+		for (i = 0; i < s->ndev; i++)
+			if (w->dev[i])
+				fake_iommu_dev_inject_fault(w->dev[i], site, 0, 0);
+	}
+	memset(m->fault_inst, 0, sizeof(m->fault_inst));
+	memset(m->fault_dev, 0, sizeof(m->fault_dev));
+	w->why[0] = '\0';
+	for (i = 0; i < s->nmm; i++) {
+		if (!s->mm_present[i])
+			continue;
+		w->mm[i] = mm_alloc();
+		if (!w->mm[i])
+			return -ENOMEM;
+		w->mm_held[i] = true;
+		sva_model_new_mm(m, i);
+	}
+	return 0;
+}
+
+/*
+ * Run @steps[0..@depth) in the world @w as built (or restarted), checked
+ * after every step and by the teardown. Return: how many ran before one
+ * that cannot run now (so that no sequence with that prefix is tried), or
+ * -1 when the model and the kernel differed (@res says where).
+ */
+static int sva_model_exhaust_one(struct sva_model_world *w,
+				 const struct sva_model_step *steps,
+				 unsigned int depth, u32 *set, unsigned int *nstates,
+				 struct sva_model_result *res)
+{
+	unsigned int k;
+
+	*res = (struct sva_model_result) { .fail = -1 };
+	for (k = 0; k < depth; k++) {
+		const struct sva_model_step *st = &steps[k];
+
+		if (!sva_model_applicable(&w->m, st) ||
+		    (st->op == SVA_OP_FAULT && w->m.fault_dev[st->b][st->c]))
+			break;
+		if (!sva_model_step(w, st, ""))
+			break;
+		sva_model_note_state(set, nstates, sva_model_state_hash(&w->m));
+	}
+	if (w->why[0])
+		res->fail = k;
+	else if (sva_model_teardown(w) < 0)
+		res->fail = depth;
+	else
+		res->err = sva_model_world_restart(w);
+	strscpy(res->why, w->why, sizeof(res->why));
+	return res->fail >= 0 || res->err ? -1 : k;
+}
+
+/*
+ * Whether the sequences of @depth + 1 steps fit in what is left of the
+ * budget, judged by how many more the last length had than the one before
+ * and by what the last took; those up to SVA_MODEL_MIN_DEPTH always run.
+ */
+static bool sva_model_deeper(unsigned int depth, unsigned int n, unsigned int prev,
+			     u64 took, u64 start)
+{
+	u64 spent = ktime_get_ns() - start;
+
+	if (depth < SVA_MODEL_MIN_DEPTH)
+		return true;
+	return spent + div_u64(took * n, max(prev, 1U)) <= SVA_MODEL_BUDGET_NS;
+}
+
+/*
+ * Every sequence of the small world's steps, of 1 to depth steps, each in
+ * the world as built: the shortest first, so that the first difference
+ * found comes with a shortest sequence that shows it. Longer sequences
+ * run while they fit in about SVA_MODEL_BUDGET_NS (UML 6.12 makes an mm
+ * ten times slower than 7.3), up to the depth parameter.
+ */
+static void sva_model_test_exhaustive(struct kunit *test)
+{
+	unsigned int nalpha, depth, max = min(sva_model_depth, SVA_MODEL_MAX_DEPTH);
+	struct sva_model_step alphabet[16], seq[SVA_MODEL_MAX_DEPTH];
+	unsigned int nstates = 0, sequences = 0, n = 0, prev = 0;
+	u64 start = ktime_get_ns(), took = 0;
+	u8 idx[SVA_MODEL_MAX_DEPTH];
+	struct sva_model_world *w;
+	struct sva_model_result res;
+	int ran, pos, i;
+	u32 *set;
+
+	if (!max)
+		kunit_skip(test, "iommu_sva_model_test.depth=0");
+#ifdef FAKE_IOMMU_SVA_OFF_ON_X86
+	sva_model_skip_on_x86(test);
+#endif
+	nalpha = sva_model_alphabet(alphabet);
+	set = kunit_kcalloc(test, SVA_MODEL_STATES, sizeof(*set), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, set);
+	w = sva_model_world_build(test, &sva_model_small_world, &res.err);
+	if (!w)
+		goto failed;
+	for (depth = 1; depth <= max; depth++) {
+		u64 round = ktime_get_ns();
+
+		if (depth > 1 && !sva_model_deeper(depth - 1, n, prev, took, start))
+			break;
+		prev = n;
+		n = 0;
+		memset(idx, 0, sizeof(idx));
+		do {
+			for (i = 0; i < depth; i++)
+				seq[i] = alphabet[idx[i]];
+			ran = sva_model_exhaust_one(w, seq, depth, set, &nstates,
+						    &res);
+			if (ran < 0)
+				goto failed;
+			n += ran == depth;
+			/* The next sequence, past every one with seq[0..ran]. */
+			for (pos = min_t(int, ran, depth - 1); pos >= 0; pos--) {
+				if (++idx[pos] < nalpha)
+					break;
+				idx[pos] = 0;
+			}
+			memset(idx + pos + 1, 0, depth - pos - 1);
+		} while (pos >= 0);
+		sequences += n;
+		took = ktime_get_ns() - round;
+	}
+	kunit_info(test, "%u sequences of 1 to %u steps in %llu ms, %u distinct states\n",
+		   sequences, depth - 1, div_u64(ktime_get_ns() - start, NSEC_PER_MSEC),
+		   nstates);
+	return;
+failed:
+	/* A broken core may not survive more: replay in a world of its own. */
+	if (w)
+		kunit_release_action(test, sva_model_world_release, w);
+	if (res.err) {
+		KUNIT_FAIL(test, "the world could not be built: %pe", ERR_PTR(res.err));
+		return;
+	}
+	kunit_err(test, "the model and the kernel differ after %d of these %u steps; replayed:\n",
+		  res.fail + 1, depth);
+	sva_model_run(test, &sva_model_small_world, seq, depth, NULL, 0, true,
+		      NULL, &res);
+	KUNIT_FAIL(test, "the model and the kernel differ: %s", res.why);
+}
+
 static struct kunit_case sva_model_cases[] = {
 	KUNIT_CASE(sva_model_test_walk),
+	KUNIT_CASE_SLOW(sva_model_test_exhaustive),
 	KUNIT_CASE_PARAM_ATTR(sva_model_test_soak, sva_model_soak_gen_params,
 			      { .speed = KUNIT_SPEED_SLOW }),
 	{}
@@ -2732,6 +2853,14 @@ static struct kunit_suite sva_model_suite = {
 };
 
 kunit_test_suite(sva_model_suite);
+
+#ifdef FAKE_IOMMU_NS_UNQUOTED
+MODULE_IMPORT_NS(IOMMUFD_INTERNAL);
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
+#else
+MODULE_IMPORT_NS("IOMMUFD_INTERNAL");
+MODULE_IMPORT_NS("EXPORTED_FOR_KUNIT_TESTING");
+#endif
 
 MODULE_DESCRIPTION("Model-based KUnit test of the IOMMU SVA lifecycle");
 MODULE_LICENSE("GPL");

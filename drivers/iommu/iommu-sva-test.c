@@ -261,8 +261,8 @@ static unsigned int sva_calls_ok(enum fake_iommu_op op, struct device *dev)
 
 /*
  * After a failed bind into a group: whatever order the core programmed
- * the devices in, each one it set was undone once, and no other (I12,
- * I13); @failing refused, so it was never set.
+ * the devices in, each one it set was undone once, and no other
+ * (I12, I13); @failing refused, so it was never set.
  */
 static void sva_expect_group_undone(struct kunit *test, struct device **devs,
 				    unsigned int n, struct device *failing)
@@ -1367,6 +1367,204 @@ static void sva_test_group_revert_skips_no_pasid_device(struct kunit *test)
 	sva_expect_no_trace(test, devs[0], mm, 1, live);
 }
 
+/* ---- iommu_sva_race: binds and unbinds from several threads ---- */
+
+#define SVA_RACE_THREADS	4
+#define SVA_RACE_LOOPS		200
+#define SVA_RACE_TIMEOUT	(30 * HZ)
+#define SVA_RACE_HOLD_EVERY	25
+
+struct sva_race;
+
+struct sva_race_worker {
+	struct sva_race *race;
+	unsigned int instance;	/* which of the race's two instances */
+	struct device *dev;
+	struct mm_struct *mm;
+	ioasid_t pasid;
+	int err;
+	unsigned int wrong_pasid;
+	/* Binds that found the domain already in use by another device */
+	unsigned int shared;
+	struct completion done;
+};
+
+/* The threads of a race, and their binds per instance, to wait on. */
+struct sva_race {
+	wait_queue_head_t wq;
+	atomic_t binds[2];	/* successful binds on each instance so far */
+	atomic_t running[2];	/* threads on each instance not done yet */
+	struct sva_race_worker workers[SVA_RACE_THREADS];
+};
+
+/*
+ * Hold the bond until another thread of the same instance has bound since
+ * (or none is left), so that its bind finds our domain in use, even on
+ * one CPU without preemption. Of the threads of an instance, only the one
+ * that bound last can wait for nothing, and the others' next bind wakes it.
+ */
+static int sva_race_hold(struct sva_race_worker *w)
+{
+	struct sva_race *race = w->race;
+	atomic_t *binds = &race->binds[w->instance];
+	int seen = atomic_read(binds);
+
+	if (!wait_event_timeout(race->wq, atomic_read(binds) != seen ||
+				atomic_read(&race->running[w->instance]) == 1,
+				SVA_RACE_TIMEOUT))
+		return -ETIMEDOUT;
+	return 0;
+}
+
+static int sva_race_fn(void *data)
+{
+	struct sva_race_worker *w = data;
+	struct sva_race *race = w->race;
+	struct iommu_sva *handle;
+	unsigned int i;
+
+	for (i = 0; i < SVA_RACE_LOOPS && !w->err; i++) {
+		handle = iommu_sva_bind_device(w->dev, w->mm);
+		if (IS_ERR(handle)) {
+			w->err = PTR_ERR(handle);
+			break;
+		}
+		atomic_inc(&race->binds[w->instance]);
+		wake_up_all(&race->wq);
+		if (iommu_sva_get_pasid(handle) != w->pasid)
+			w->wrong_pasid++;
+		/* Our handle keeps the domain; users changes under sva lock. */
+		if (data_race(READ_ONCE(handle->handle.domain->users)) > 1)
+			w->shared++;
+		/* Now and then hold the bond; reschedule in between. */
+		if (i % SVA_RACE_HOLD_EVERY == 0)
+			w->err = sva_race_hold(w);
+		else if (i & 1)
+			cond_resched();
+		iommu_sva_unbind_device(handle);
+	}
+	atomic_dec(&race->running[w->instance]);
+	wake_up_all(&race->wq);
+	complete(&w->done);
+	return 0;
+}
+
+static const enum fake_iommu_policy sva_race_policies[] = {
+	FAKE_IOMMU_SHARE_ANY, FAKE_IOMMU_SHARE_OWN,
+};
+
+static void sva_policy_desc(const enum fake_iommu_policy *policy, char *desc)
+{
+	strscpy(desc, *policy == FAKE_IOMMU_SHARE_ANY ? "share-any" :
+		"share-own", KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(sva_race, sva_race_policies, sva_policy_desc);
+
+/*
+ * Threads bind and unbind one mm on devices of two instances at once, so
+ * that domains are created, shared and freed under each other's feet. The
+ * threads must have overlapped (some bind found a domain another thread's
+ * device was using), and the counts must balance at the end; KASAN,
+ * lockdep (and KCSAN, when enabled) watch the interleavings.
+ */
+static void sva_test_race_bind_unbind(struct kunit *test)
+{
+	const enum fake_iommu_policy policy =
+		*(const enum fake_iommu_policy *)test->param_value;
+	struct sva_race_worker *workers;
+	struct mm_struct *mm = sva_mm(test);
+	struct fake_iommu *iommus[2];
+	struct sva_race *race;
+	unsigned int i, started, shared = 0;
+	unsigned long deadline;
+	struct device *first;
+	int base, live;
+	ioasid_t pasid;
+
+	iommus[0] = sva_iommu(test, policy, FAKE_IOMMU_DRIVER_A);
+	iommus[1] = sva_iommu(test, policy, FAKE_IOMMU_DRIVER_A);
+	/* Give the mm its PASID first: the threads must all see that one. */
+	first = sva_dev(test, iommus[0], NULL, SVA_MAX_PASIDS);
+	sva_unbind(test, sva_bind(test, first, mm));
+	pasid = sva_pasid(mm);
+	base = atomic_read(&mm->mm_count);
+	live = fake_iommu_live_domains();
+
+	/*
+	 * Not KUnit-managed: a worker that hangs still owns its slot after
+	 * the case has failed, so then the array is left allocated.
+	 */
+	race = kzalloc_obj(*race);
+	KUNIT_ASSERT_NOT_NULL(test, race);
+	workers = race->workers;
+	init_waitqueue_head(&race->wq);
+	for (i = 0; i < SVA_RACE_THREADS; i++) {
+		atomic_inc(&race->running[i % 2]);
+		workers[i] = (struct sva_race_worker) {
+			.race = race,
+			.instance = i % 2,
+			.dev = fake_iommu_kunit_add_device(test, iommus[i % 2],
+							   NULL, SVA_MAX_PASIDS),
+			.mm = mm,
+			.pasid = pasid,
+		};
+		init_completion(&workers[i].done);
+		if (IS_ERR(workers[i].dev) ||
+		    fake_iommu_dev_enable_sva(workers[i].dev)) {
+			kfree(race);
+			KUNIT_FAIL(test, "could not add SVA device %u", i);
+			return;
+		}
+	}
+	for (started = 0; started < SVA_RACE_THREADS; started++) {
+		struct task_struct *task;
+
+		task = kthread_run(sva_race_fn, &workers[started], "sva-race-%u",
+				   started);
+		if (IS_ERR(task)) {
+			KUNIT_FAIL(test, "kthread_run: %pe", task);
+			/* Those that will not run are done. */
+			for (i = started; i < SVA_RACE_THREADS; i++)
+				atomic_dec(&race->running[i % 2]);
+			wake_up_all(&race->wq);
+			break;
+		}
+	}
+	deadline = jiffies + SVA_RACE_TIMEOUT;
+	for (i = 0; i < started; i++) {
+		long left = max_t(long, (long)(deadline - jiffies), 1);
+
+		if (!wait_for_completion_timeout(&workers[i].done, left)) {
+			KUNIT_FAIL(test, "thread %u hangs in bind or unbind (%u s)",
+				   i, SVA_RACE_TIMEOUT / HZ);
+			return;
+		}
+	}
+	for (i = 0; i < started; i++) {
+		KUNIT_EXPECT_EQ_MSG(test, workers[i].err, 0, "thread %u", i);
+		KUNIT_EXPECT_EQ_MSG(test, workers[i].wrong_pasid, 0, "thread %u", i);
+		KUNIT_EXPECT_EQ(test, fake_iommu_dev_pasids_set(workers[i].dev), 0);
+		shared += workers[i].shared;
+	}
+	kfree(race);
+	KUNIT_EXPECT_GT_MSG(test, shared, 0,
+			    "the threads never overlapped: no bind found a domain in use by another device");
+	kunit_info(test, "%u of %u binds shared a domain with another thread\n",
+		   shared, started * SVA_RACE_LOOPS);
+	KUNIT_EXPECT_EQ(test, sva_nr_domains(mm), 0);
+	KUNIT_EXPECT_EQ(test, fake_iommu_live_domains(), live);
+	SVA_EXPECT_MM_COUNT(test, mm, base);
+	KUNIT_EXPECT_EQ(test, sva_pasid(mm), pasid);
+}
+
+/*
+ * What follows needs symbols the kernel does not export to modules:
+ * kernel_clone() and kernel_wait() to fork, iommu_sva_invalidate_kva_range()
+ * for the mm list, and kmemleak's debugfs file. It is built in only.
+ */
+#if IS_BUILTIN(CONFIG_IOMMU_SVA_KUNIT_TEST)
+
 /* ---- iommu_sva_fork: a forked mm starts without SVA (I10) ---- */
 
 struct sva_fork_child {
@@ -1472,192 +1670,6 @@ static void sva_test_fork_child_has_no_iommu_mm(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, sva_pasid(mm), pasid);
 	KUNIT_EXPECT_FALSE_MSG(test, sva_pasid_free(ctx->dev, pasid),
 			       "the child's exit freed the parent's PASID");
-}
-
-/* ---- iommu_sva_race: binds and unbinds from several threads ---- */
-
-#define SVA_RACE_THREADS	4
-#define SVA_RACE_LOOPS		200
-#define SVA_RACE_TIMEOUT	(30 * HZ)
-#define SVA_RACE_HOLD_EVERY	25
-
-struct sva_race;
-
-struct sva_race_worker {
-	struct sva_race *race;
-	struct device *dev;
-	struct mm_struct *mm;
-	ioasid_t pasid;
-	int err;
-	unsigned int wrong_pasid;
-	/* Binds that found the domain already in use by another device */
-	unsigned int shared;
-	struct completion done;
-};
-
-/* The threads of a race, and their binds, for them to wait on. */
-struct sva_race {
-	wait_queue_head_t wq;
-	atomic_t binds;		/* successful binds of all threads so far */
-	atomic_t running;	/* threads not done yet */
-	struct sva_race_worker workers[SVA_RACE_THREADS];
-};
-
-/*
- * Hold the bond until another thread has bound since our own bind (or no
- * other is left), so that binds overlap even on one CPU without
- * preemption. Some thread is always free to bind: only the one that bound
- * last can wait for nothing.
- */
-static int sva_race_hold(struct sva_race *race)
-{
-	int seen = atomic_read(&race->binds);
-
-	if (!wait_event_timeout(race->wq, atomic_read(&race->binds) != seen ||
-				atomic_read(&race->running) == 1,
-				SVA_RACE_TIMEOUT))
-		return -ETIMEDOUT;
-	return 0;
-}
-
-static int sva_race_fn(void *data)
-{
-	struct sva_race_worker *w = data;
-	struct sva_race *race = w->race;
-	struct iommu_sva *handle;
-	unsigned int i;
-
-	for (i = 0; i < SVA_RACE_LOOPS && !w->err; i++) {
-		handle = iommu_sva_bind_device(w->dev, w->mm);
-		if (IS_ERR(handle)) {
-			w->err = PTR_ERR(handle);
-			break;
-		}
-		atomic_inc(&race->binds);
-		wake_up_all(&race->wq);
-		if (iommu_sva_get_pasid(handle) != w->pasid)
-			w->wrong_pasid++;
-		/* Our handle keeps the domain; users changes under sva lock. */
-		if (data_race(READ_ONCE(handle->handle.domain->users)) > 1)
-			w->shared++;
-		/* Now and then hold the bond; reschedule in between. */
-		if (i % SVA_RACE_HOLD_EVERY == 0)
-			w->err = sva_race_hold(race);
-		else if (i & 1)
-			cond_resched();
-		iommu_sva_unbind_device(handle);
-	}
-	atomic_dec(&race->running);
-	wake_up_all(&race->wq);
-	complete(&w->done);
-	return 0;
-}
-
-static const enum fake_iommu_policy sva_race_policies[] = {
-	FAKE_IOMMU_SHARE_ANY, FAKE_IOMMU_SHARE_OWN,
-};
-
-static void sva_policy_desc(const enum fake_iommu_policy *policy, char *desc)
-{
-	strscpy(desc, *policy == FAKE_IOMMU_SHARE_ANY ? "share-any" :
-		"share-own", KUNIT_PARAM_DESC_SIZE);
-}
-
-KUNIT_ARRAY_PARAM(sva_race, sva_race_policies, sva_policy_desc);
-
-/*
- * Threads bind and unbind one mm on devices of two instances at once, so
- * that domains are created, shared and freed under each other's feet. The
- * threads must have overlapped (some bind found a domain another thread's
- * device was using), and the counts must balance at the end; KASAN,
- * lockdep (and KCSAN, when enabled) watch the interleavings.
- */
-static void sva_test_race_bind_unbind(struct kunit *test)
-{
-	const enum fake_iommu_policy policy =
-		*(const enum fake_iommu_policy *)test->param_value;
-	struct sva_race_worker *workers;
-	struct mm_struct *mm = sva_mm(test);
-	struct fake_iommu *iommus[2];
-	struct sva_race *race;
-	unsigned int i, started, shared = 0;
-	unsigned long deadline;
-	struct device *first;
-	int base, live;
-	ioasid_t pasid;
-
-	iommus[0] = sva_iommu(test, policy, FAKE_IOMMU_DRIVER_A);
-	iommus[1] = sva_iommu(test, policy, FAKE_IOMMU_DRIVER_A);
-	/* Give the mm its PASID first: the threads must all see that one. */
-	first = sva_dev(test, iommus[0], NULL, SVA_MAX_PASIDS);
-	sva_unbind(test, sva_bind(test, first, mm));
-	pasid = sva_pasid(mm);
-	base = atomic_read(&mm->mm_count);
-	live = fake_iommu_live_domains();
-
-	/*
-	 * Not KUnit-managed: a worker that hangs still owns its slot after
-	 * the case has failed, so then the array is left allocated.
-	 */
-	race = kzalloc_obj(*race);
-	KUNIT_ASSERT_NOT_NULL(test, race);
-	workers = race->workers;
-	init_waitqueue_head(&race->wq);
-	atomic_set(&race->running, SVA_RACE_THREADS);
-	for (i = 0; i < SVA_RACE_THREADS; i++) {
-		workers[i] = (struct sva_race_worker) {
-			.race = race,
-			.dev = fake_iommu_kunit_add_device(test, iommus[i % 2],
-							   NULL, SVA_MAX_PASIDS),
-			.mm = mm,
-			.pasid = pasid,
-		};
-		init_completion(&workers[i].done);
-		if (IS_ERR(workers[i].dev) ||
-		    fake_iommu_dev_enable_sva(workers[i].dev)) {
-			kfree(race);
-			KUNIT_FAIL(test, "could not add SVA device %u", i);
-			return;
-		}
-	}
-	for (started = 0; started < SVA_RACE_THREADS; started++) {
-		struct task_struct *task;
-
-		task = kthread_run(sva_race_fn, &workers[started], "sva-race-%u",
-				   started);
-		if (IS_ERR(task)) {
-			KUNIT_FAIL(test, "kthread_run: %pe", task);
-			/* Those that will not run are done. */
-			atomic_sub(SVA_RACE_THREADS - started, &race->running);
-			wake_up_all(&race->wq);
-			break;
-		}
-	}
-	deadline = jiffies + SVA_RACE_TIMEOUT;
-	for (i = 0; i < started; i++) {
-		long left = max_t(long, (long)(deadline - jiffies), 1);
-
-		if (!wait_for_completion_timeout(&workers[i].done, left)) {
-			KUNIT_FAIL(test, "thread %u hangs in bind or unbind (%u s)",
-				   i, SVA_RACE_TIMEOUT / HZ);
-			return;
-		}
-	}
-	for (i = 0; i < started; i++) {
-		KUNIT_EXPECT_EQ_MSG(test, workers[i].err, 0, "thread %u", i);
-		KUNIT_EXPECT_EQ_MSG(test, workers[i].wrong_pasid, 0, "thread %u", i);
-		KUNIT_EXPECT_EQ(test, fake_iommu_dev_pasids_set(workers[i].dev), 0);
-		shared += workers[i].shared;
-	}
-	kfree(race);
-	KUNIT_EXPECT_GT_MSG(test, shared, 0,
-			    "the threads never overlapped: no bind found a domain in use by another device");
-	kunit_info(test, "%u of %u binds shared a domain with another thread\n",
-		   shared, started * SVA_RACE_LOOPS);
-	KUNIT_EXPECT_EQ(test, sva_nr_domains(mm), 0);
-	KUNIT_EXPECT_EQ(test, fake_iommu_live_domains(), live);
-	SVA_EXPECT_MM_COUNT(test, mm, base);
-	KUNIT_EXPECT_EQ(test, sva_pasid(mm), pasid);
 }
 
 /* ---- iommu_sva_mmlist: the global list of mms with SVA domains (I11) ---- */
@@ -2073,6 +2085,8 @@ static void sva_test_leak_kmemleak_scan(struct kunit *test)
 			    "objects leaked by the IOMMU core or the fake driver");
 }
 
+#endif /* IS_BUILTIN(CONFIG_IOMMU_SVA_KUNIT_TEST) */
+
 static struct kunit_case sva_bind_cases[] = {
 	KUNIT_CASE(sva_test_bind_unbind_counts),
 	KUNIT_CASE_PARAM(sva_test_rebind_same_handle, sva_rebind_gen_params),
@@ -2127,28 +2141,8 @@ static struct kunit_case sva_group_cases[] = {
 	{}
 };
 
-static struct kunit_case sva_fork_cases[] = {
-	KUNIT_CASE(sva_test_fork_child_has_no_iommu_mm),
-	{}
-};
-
 static struct kunit_case sva_race_cases[] = {
 	KUNIT_CASE_PARAM(sva_test_race_bind_unbind, sva_race_gen_params),
-	{}
-};
-
-static struct kunit_case sva_mmlist_cases[] = {
-	KUNIT_CASE_PARAM(sva_test_mmlist_listed_while_bound,
-			 sva_share_gen_params),
-	KUNIT_CASE(sva_test_mmlist_several_mms),
-	KUNIT_CASE_PARAM(sva_test_mmlist_last_mmdrop_in_unbind,
-			 sva_drop_gen_params),
-	KUNIT_CASE(sva_test_mmlist_nothing_bound),
-	{}
-};
-
-static struct kunit_case sva_leak_cases[] = {
-	KUNIT_CASE_SLOW(sva_test_leak_kmemleak_scan),
 	{}
 };
 
@@ -2189,16 +2183,41 @@ static struct kunit_suite sva_group_suite = {
 	.test_cases = sva_group_cases,
 };
 
-static struct kunit_suite sva_fork_suite = {
-	.name = "iommu_sva_fork",
-	.init = sva_test_init,
-	.test_cases = sva_fork_cases,
-};
-
 static struct kunit_suite sva_race_suite = {
 	.name = "iommu_sva_race",
 	.init = sva_test_init,
 	.test_cases = sva_race_cases,
+};
+
+kunit_test_suites(&sva_nobind_suite, &sva_bind_suite, &sva_pasid_suite,
+		  &sva_share_suite, &sva_error_suite, &sva_group_suite,
+		  &sva_race_suite);
+
+#if IS_BUILTIN(CONFIG_IOMMU_SVA_KUNIT_TEST)
+static struct kunit_case sva_fork_cases[] = {
+	KUNIT_CASE(sva_test_fork_child_has_no_iommu_mm),
+	{}
+};
+
+static struct kunit_case sva_mmlist_cases[] = {
+	KUNIT_CASE_PARAM(sva_test_mmlist_listed_while_bound,
+			 sva_share_gen_params),
+	KUNIT_CASE(sva_test_mmlist_several_mms),
+	KUNIT_CASE_PARAM(sva_test_mmlist_last_mmdrop_in_unbind,
+			 sva_drop_gen_params),
+	KUNIT_CASE(sva_test_mmlist_nothing_bound),
+	{}
+};
+
+static struct kunit_case sva_leak_cases[] = {
+	KUNIT_CASE_SLOW(sva_test_leak_kmemleak_scan),
+	{}
+};
+
+static struct kunit_suite sva_fork_suite = {
+	.name = "iommu_sva_fork",
+	.init = sva_test_init,
+	.test_cases = sva_fork_cases,
 };
 
 static struct kunit_suite sva_mmlist_suite = {
@@ -2213,10 +2232,16 @@ static struct kunit_suite sva_leak_suite = {
 	.test_cases = sva_leak_cases,
 };
 
-kunit_test_suites(&sva_nobind_suite, &sva_bind_suite, &sva_pasid_suite,
-		  &sva_share_suite, &sva_error_suite, &sva_group_suite,
-		  &sva_fork_suite, &sva_race_suite, &sva_mmlist_suite,
-		  &sva_leak_suite);
+kunit_test_suites(&sva_fork_suite, &sva_mmlist_suite, &sva_leak_suite);
+#endif
+
+#ifdef FAKE_IOMMU_NS_UNQUOTED
+MODULE_IMPORT_NS(IOMMUFD_INTERNAL);
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
+#else
+MODULE_IMPORT_NS("IOMMUFD_INTERNAL");
+MODULE_IMPORT_NS("EXPORTED_FOR_KUNIT_TESTING");
+#endif
 
 MODULE_DESCRIPTION("KUnit tests for the IOMMU SVA lifecycle");
 MODULE_LICENSE("GPL");

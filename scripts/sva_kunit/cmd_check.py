@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Optional, Sequence, TextIO
 
 from .bisect import selftest
-from .upstream import series
+from .upstream import module_run, series
 from .git_tools import GitError, git_text
 from .command import Subcommand, add_cache_dir
 from .errors import ERROR_PREFIX, EXIT_FAILED, EXIT_OK, SetupError
@@ -49,9 +49,10 @@ CHECKPATCH_BROKE = re.compile(r'^Traceback \(most recent call last\):', re.M)
 # What get_maintainer.pl must name for the series to reach the right
 # people: the subsystem's list and its maintainers.
 MAINTAINERS_NAMED = ('iommu@lists.linux.dev', '(maintainer:IOMMU SUBSYSTEM)')
-MODULE_KUNITCONFIG = ('CONFIG_KUNIT=y\nCONFIG_MODULES=y\n'
-                      'CONFIG_IOMMU_SUPPORT=y\nCONFIG_FAKE_IOMMU=m\n')
-FAKE_IOMMU_KO = 'drivers/iommu/fake-iommu/fake-iommu.ko'
+# The fake driver and the suite as modules (module_run.py boots them).
+MODULE_KUNITCONFIG = ''.join(f'{option}\n' for option in (
+    'CONFIG_KUNIT=y', 'CONFIG_IOMMU_SUPPORT=y', 'CONFIG_FAKE_IOMMU=m',
+    *module_run.KCONFIG))
 
 
 @dataclass
@@ -187,7 +188,7 @@ def run_series_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
         tarball = kernel_sources.source_tree(
             options.cache_dir, options.source, out,
             (*kernel_sources.REQUIRED_PACKAGES, 'git', 'python3-ply',
-             'python3-git'),
+             'python3-git', module_run.BUSYBOX_PACKAGE),
             tarball_into=os.path.join(work, 'deb'))
         tree = selftest.extract(tarball, os.path.join(work, 'src'))
         shutil.rmtree(os.path.join(work, 'deb'), ignore_errors=True)
@@ -244,10 +245,23 @@ def run_series_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
                       if line.startswith('A\t') and line.endswith('.c')])
         _say(out, f'every patch built in {time.monotonic() - started:.0f} s')
 
-        # modpost refuses any symbol the module uses that is not exported.
-        kunit_py('the fake driver builds as a module (modpost)', 'build',
-                 os.path.join(work, 'build-module'), MODULE_KUNITCONFIG,
-                 [FAKE_IOMMU_KO])
+        # modpost refuses any symbol a module uses that is not exported.
+        module_dir = os.path.join(work, 'build-module')
+        kunit_py('the fake driver and the suite build as modules (modpost)',
+                 'build', module_dir, MODULE_KUNITCONFIG,
+                 list(module_run.MODULES))
+        started = time.monotonic()
+        loaded = module_run.run_modules(module_dir, work)
+        for line in loaded.details:
+            _say(out, f'modules: {line}')
+        _say(out, f'modules: booted in {time.monotonic() - started:.0f} s')
+        if not loaded.passed:
+            with open(os.path.join(work, 'modules.log'), 'w',
+                      encoding='utf-8') as f:
+                f.write(loaded.log)
+            out.write(loaded.log[-4000:])
+        tally.record('the suite loads as modules and passes (UML, '
+                     'busybox insmod)', loaded.passed)
         # The last patch is checked out: the whole series.
         kunit_py('plain kunit.py run on the series passes', 'run', build_dir)
     finally:

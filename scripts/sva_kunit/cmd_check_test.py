@@ -6,7 +6,7 @@ import unittest
 from unittest import mock
 
 from . import cmd_check
-from .upstream import series_test
+from .upstream import module_run, series_test
 from .cli_test import CliTestCase
 from .errors import SetupError
 from .run import suite_run
@@ -299,7 +299,8 @@ FAKE_KUNIT_PY = r'''import glob, os, sys
 args = dict(a[2:].split('=', 1) for a in sys.argv[2:] if '=' in a)
 path = args['kunitconfig']
 module = os.path.isfile(path) and 'FAKE_IOMMU=m' in open(path).read()
-for c in (['drivers/iommu/fake-iommu/fake-iommu.c'] if module else
+for c in (['drivers/iommu/fake-iommu/fake-iommu.c',
+           *glob.glob('drivers/iommu/iommu-sva*test.c')] if module else
           glob.glob('drivers/**/*.c', recursive=True)):
     built = os.path.join(args['build_dir'], c[:-2] + ('.ko' if module
                                                       else '.o'))
@@ -334,16 +335,24 @@ class SeriesPartTest(unittest.TestCase):
                              source='7.3')
         out = io.StringIO()
         tally = cmd_check.Tally(out=out)
+        loaded = module_run.ModuleRun(True, ['8 suites passed'], '')
         with mock.patch.object(kernel_sources, 'source_tree',
-                               return_value=tarball) as source_tree:
+                               return_value=tarball) as source_tree, \
+                mock.patch.object(module_run, 'run_modules',
+                                  return_value=loaded) as run_modules:
             cmd_check.run_series_part(options, out, tally)
         # checkpatch.pl's SPDX check needs ply; without it, it is skipped.
-        self.assertLessEqual({'python3-ply', 'python3-git'},
+        self.assertLessEqual({'python3-ply', 'python3-git', 'busybox-static'},
                              set(source_tree.call_args.args[3]))
         # format-patch, git am, 5 checkpatch, get_maintainer, 5 builds,
-        # the module, kunit.py run.
-        self.assertEqual((tally.passed, tally.failed), (15, 0),
+        # the modules built, the modules run, kunit.py run.
+        self.assertEqual((tally.passed, tally.failed), (16, 0),
                          out.getvalue())
+        build_dir = run_modules.call_args.args[0]
+        self.assertEqual(os.path.basename(build_dir), 'build-module')
+        self.assertIn('PASS the suite loads as modules and passes',
+                      out.getvalue())
+        self.assertIn('series: modules: 8 suites passed', out.getvalue())
         self.assertIn('PASS builds after patch 3 (iommu: Add KUnit tests '
                       'for the SVA lifecycle)', out.getvalue())
         self.assertRegex(out.getvalue(), r'patch 2 .*: kunit.py build exit 0'

@@ -124,9 +124,13 @@ class MutateTest(MutateTestCase):
     def test_filter_runs_only_those_tests_for_baseline_and_mutants(self):
         rc, out, _ = self.mutate('--only=kill-me', "--filter=iommu_sva_model*")
         self.assertEqual(rc, 0, out)
-        self.assertEqual([call['argv'][-1] for call in self.calls()
-                          if call['argv'][0] == 'exec'],
+        boots = [call['argv'] for call in self.calls()
+                 if call['argv'][0] == 'exec']
+        self.assertEqual([argv[-1] for argv in boots],
                          ['iommu_sva_model*', 'iommu_sva_model*'])
+        # The cases picked run as deep as in `run`.
+        self.assertFalse(any('iommu_sva_model_test.depth' in arg
+                             for argv in boots for arg in argv))
 
     def test_ordinary_survivor_exits_1(self):
         self.killing()  # kill-me no longer fails anything
@@ -301,6 +305,10 @@ class SchemataTest(MutateTestCase):
         self.assertEqual(boot['argv'][0], 'exec')
         self.assertIn('--kernel_args=sva_kunit_mutant=1', boot['argv'])
         self.assertIn('--kernel_args=watchdog_thresh=5', boot['argv'])
+        # The model's exhaustive case, shallower in every mutant boot.
+        for call in (baseline, boot):
+            self.assertIn('--kernel_args=iommu_sva_model_test.depth=2',
+                          call['argv'])
         self.assertNotIn('--kernel_args=sva_kunit_mutant=1',
                          baseline['argv'])
         slot = [a for a in boot['argv'] if a.startswith('--build_dir=')][0]

@@ -56,3 +56,10 @@ endif
 ifneq ($(shell grep -s -q 'IS_ENABLED(CONFIG_X86)' $(srctree)/drivers/iommu/iommu-sva.c && echo y),)
 fake_iommu_compat_flags += -DFAKE_IOMMU_SVA_OFF_ON_X86
 endif
+
+# v6.13, cdd30ebb1b9f ("module: Convert symbol namespace to string
+# literal"): a test module imports a namespace by its name as a string;
+# before, as a bare identifier.
+ifneq ($(shell grep -s -q 'MODULE_INFO(import_ns, __stringify(ns))' $(srctree)/include/linux/module.h && echo y),)
+fake_iommu_compat_flags += -DFAKE_IOMMU_NS_UNQUOTED
+endif

@@ -182,7 +182,7 @@ static void fake_record_range(enum fake_iommu_op op, int instance,
 		fake_log_lost++;
 		goto out;
 	}
-	call = &fake_log[fake_log_len++];
+	call = &fake_log[fake_log_len];
 	*call = (struct fake_iommu_call) {
 		.op = op,
 		.instance = instance,
@@ -196,6 +196,8 @@ static void fake_record_range(enum fake_iommu_op op, int instance,
 		.end = end,
 	};
 	strscpy(call->dev, dev ? dev_name(dev) : "", sizeof(call->dev));
+	/* Readers take no lock: count the entry only once it is whole. */
+	smp_store_release(&fake_log_len, fake_log_len + 1);
 out:
 	spin_unlock_irqrestore(&fake_log_lock, flags);
 }
@@ -1152,7 +1154,8 @@ EXPORT_SYMBOL_GPL(fake_iommu_watch_mm);
  */
 unsigned int fake_iommu_log_len(void)
 {
-	return READ_ONCE(fake_log_len);
+	/* Pairs with fake_record_range(): the entries below it are whole. */
+	return smp_load_acquire(&fake_log_len);
 }
 EXPORT_SYMBOL_GPL(fake_iommu_log_len);
 

@@ -168,12 +168,13 @@ class FormatPatchTest(unittest.TestCase):
             self.assertNotIn('FAKE_IOMMU_HAS', text, path)
             self.assertNotRegex(text, r'\(I\d', path)
 
-        # The driver's Kconfig entry in patch 2, the tests' in patch 3.
+        # The driver's Kconfig entry in patch 2, the tests' in patch 3:
+        # with the driver a module, the tests need no built-in KUnit.
         self.assertIn('+# SPDX-License-Identifier: GPL-2.0-only\n'
                       '+config FAKE_IOMMU\n+\ttristate', driver)
         self.assertNotIn('IOMMU_SVA_KUNIT_TEST', driver)
         self.assertIn('+config IOMMU_SVA_KUNIT_TEST\n+\tbool "t"\n'
-                      '+\tdepends on KUNIT=y\n endif # IOMMU_SUPPORT',
+                      '+\tdepends on KUNIT\n endif # IOMMU_SUPPORT',
                       self.read(files[3]))
         self.assertIn('+obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += '
                       'iommu-sva-model-test.o\n obj-$(CONFIG_IOMMU_SVA_KUNIT'

@@ -336,8 +336,9 @@ static u64 sva_model_free_pasids(const struct sva_model *m)
 
 /*
  * A new mm gets a free PASID in [1, max_pasids - 1] (I1), whichever the
- * allocator likes: the core's pick if it is one, else 0 with @m->bad_pasid
- * set (and the lowest, to go on with); 0 alone when there is none.
+ * allocator likes: the core's pick if it is one; else the lowest, to go on
+ * with, and @m->bad_pasid set if the core picked another (a core that
+ * picked none shows in its return value); 0 when there is none.
  */
 static u32 sva_model_new_pasid(struct sva_model *m, u32 max_pasids)
 {
@@ -349,7 +350,7 @@ static u32 sva_model_new_pasid(struct sva_model *m, u32 max_pasids)
 		return 0;
 	if (m->pick_pasid < limit && free & BIT_ULL(m->pick_pasid))
 		return m->pick_pasid;
-	m->bad_pasid = true;
+	m->bad_pasid = m->pick_pasid != 0;
 	return __ffs64(free);
 }
 

@@ -2833,8 +2833,12 @@ failed:
 		KUNIT_FAIL(test, "the world could not be built: %pe", ERR_PTR(res.err));
 		return;
 	}
-	kunit_err(test, "the model and the kernel differ after %d of these %u steps; replayed:\n",
-		  res.fail + 1, depth);
+	if (res.fail < depth)
+		kunit_err(test, "the model and the kernel differ at step %d of these %u; replayed:\n",
+			  res.fail + 1, depth);
+	else
+		kunit_err(test, "the model and the kernel differ in the teardown after these %u steps; replayed:\n",
+			  depth);
 	sva_model_run(test, &sva_model_small_world, seq, depth, NULL, 0, true,
 		      NULL, &res);
 	KUNIT_FAIL(test, "the model and the kernel differ: %s", res.why);

@@ -147,13 +147,13 @@ def _summary(results: Sequence[MutantResult]) -> dict:
 
 def summary_line(results: Sequence[MutantResult], baseline_s: float) -> str:
     s = _summary(results)
-    results = [r for r in results if not r.mutant.correct]
+    total = sum(s['counts'].values())  # the mutants, without the variants
     counts = ', '.join(f'{n} {name}' for name, n in s['counts'].items()
                        if n or name in (KILLED, SURVIVED))
     rate = (f'{s["killed"]}/{s["judged"]} = {100 * s["kill_rate"]:.0f}%'
             if s['kill_rate'] is not None else 'n/a')
-    text = (f'sva-kunit: {len(results)} mutants: {counts}; kill rate {rate} '
-            f'(killed / (total - {len(results) - s["judged"]} known '
+    text = (f'sva-kunit: {total} mutants: {counts}; kill rate {rate} '
+            f'(killed / (total - {total - s["judged"]} known '
             'survivors))')
     known_killed = [r.mutant.name for r in results
                     if r.mutant.survivor and r.result == KILLED]

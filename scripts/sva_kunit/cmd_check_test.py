@@ -344,9 +344,9 @@ class SeriesPartTest(unittest.TestCase):
         # checkpatch.pl's SPDX check needs ply; without it, it is skipped.
         self.assertLessEqual({'python3-ply', 'python3-git', 'busybox-static'},
                              set(source_tree.call_args.args[3]))
-        # format-patch, git am, 5 checkpatch, get_maintainer, 5 builds,
+        # format-patch, git am, 6 checkpatch, get_maintainer, 6 builds,
         # the modules built, the modules run, kunit.py run.
-        self.assertEqual((tally.passed, tally.failed), (16, 0),
+        self.assertEqual((tally.passed, tally.failed), (18, 0),
                          out.getvalue())
         build_dir = run_modules.call_args.args[0]
         self.assertEqual(os.path.basename(build_dir), 'build-module')

@@ -307,7 +307,7 @@ class SchemataTest(MutateTestCase):
         self.assertIn('--kernel_args=watchdog_thresh=5', boot['argv'])
         # The model's exhaustive case, shallower in every mutant boot.
         for call in (baseline, boot):
-            self.assertIn('--kernel_args=iommu_sva_model_test.depth=2',
+            self.assertIn('--kernel_args=iommu_sva_model_test.budget_ms=5500',
                           call['argv'])
         self.assertNotIn('--kernel_args=sva_kunit_mutant=1',
                          baseline['argv'])

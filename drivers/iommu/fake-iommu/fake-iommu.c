@@ -125,6 +125,8 @@ static unsigned int fake_domain_seq;
 static struct mm_struct *fake_watched_mm;
 static char fake_violations[FAKE_IOMMU_VIOLATIONS_KEPT][FAKE_IOMMU_VIOLATION_LEN];
 static unsigned int fake_violation_count;
+/* jiffies when the newest instance was registered, 0 before the first */
+static unsigned long fake_newest_instance;
 
 static const struct iommu_ops fake_iommu_ops[];
 static struct iommu_domain fake_blocked_domain;
@@ -823,6 +825,7 @@ struct fake_iommu *fake_iommu_kunit_create(struct kunit *test,
 	if (ret)
 		goto err_sysfs;
 
+	WRITE_ONCE(fake_newest_instance, jiffies ?: 1);
 	ret = kunit_add_action_or_reset(test, fake_iommu_destroy_action, iommu);
 	return ret ? ERR_PTR(ret) : iommu;
 
@@ -839,6 +842,21 @@ err_free:
 	return ERR_PTR(ret);
 }
 EXPORT_SYMBOL_GPL(fake_iommu_kunit_create);
+
+/**
+ * fake_iommu_newest_instance() - when the newest instance was registered
+ *
+ * What a test allocated before that moment is at least as old, which
+ * matters to kmemleak: it reports no object younger than a few seconds.
+ *
+ * Return: the jiffies of the newest instance's registration, or 0 when
+ * no instance has been registered yet.
+ */
+unsigned long fake_iommu_newest_instance(void)
+{
+	return READ_ONCE(fake_newest_instance);
+}
+EXPORT_SYMBOL_GPL(fake_iommu_newest_instance);
 
 /**
  * fake_iommu_id() - the instance number that the call record shows

@@ -136,6 +136,7 @@ struct fake_iommu_call {
 struct fake_iommu *fake_iommu_kunit_create(struct kunit *test,
 					   const struct fake_iommu_config *cfg);
 int fake_iommu_id(const struct fake_iommu *iommu);
+unsigned long fake_iommu_newest_instance(void);
 struct fake_iommu_group *fake_iommu_kunit_group(struct kunit *test);
 struct device *fake_iommu_kunit_add_device(struct kunit *test,
 					   struct fake_iommu *iommu,

@@ -29,8 +29,11 @@ class InstallerTest(FakeTreeTestCase):
             b'include $(srctree)/drivers/iommu/fake-iommu/compat.mk\n'
             b'CFLAGS_iommu-sva-model-test.o += $(fake_iommu_compat_flags)\n'
             b'CFLAGS_iommu-sva-test.o += $(fake_iommu_compat_flags)\n'
+            b'CFLAGS_iommu-sva-leak-test.o += $(fake_iommu_compat_flags)\n'
+            b'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-test.o\n'
             b'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-model-test.o\n'
-            b'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-test.o\n'))
+            b'obj-$(CONFIG_IOMMU_SVA_KUNIT_LEAK_TEST) += '
+            b'iommu-sva-leak-test.o\n'))
         manifest = load_manifest(self.tree)
         self.assertIn('drivers/iommu/fake-iommu', manifest['dirs'])
         self.assertIn('tools/testing/kunit/configs/iommu_sva.config',
@@ -54,8 +57,10 @@ class InstallerTest(FakeTreeTestCase):
                          self.read('drivers/iommu/Makefile'))
         installer.sync(self.tree, self.payload())
         self.assertTrue(self.read('drivers/iommu/Makefile').endswith(
+            b'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-test.o\n'
             b'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-model-test.o\n'
-            b'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-test.o\n'))
+            b'obj-$(CONFIG_IOMMU_SVA_KUNIT_LEAK_TEST) += '
+            b'iommu-sva-leak-test.o\n'))
         installer.uninstall(self.tree)
         self.assertEqual(snapshot(self.tree), self.before)
 

@@ -25,15 +25,18 @@ HOOKS: Tuple[Hook, ...] = (
          lines=('source "drivers/iommu/fake-iommu/Kconfig"',),
          anchor='endif # IOMMU_SUPPORT'),
     Hook(path='drivers/iommu/Makefile',
-         # Link order is suite order: iommu_sva_leak (in iommu-sva-test.o)
-         # must run last, after the model suite too. The tests get the
-         # same FAKE_IOMMU_* API flags as the fake driver, from compat.mk.
+         # Link order is suite order: iommu_sva_leak must run last, the
+         # model's slow cases just before it. The tests get the same
+         # FAKE_IOMMU_* API flags as the fake driver, from compat.mk.
          lines=('obj-$(CONFIG_FAKE_IOMMU) += fake-iommu/',
                 'include $(srctree)/drivers/iommu/fake-iommu/compat.mk',
                 'CFLAGS_iommu-sva-model-test.o += $(fake_iommu_compat_flags)',
                 'CFLAGS_iommu-sva-test.o += $(fake_iommu_compat_flags)',
+                'CFLAGS_iommu-sva-leak-test.o += $(fake_iommu_compat_flags)',
+                'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-test.o',
                 'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-model-test.o',
-                'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-test.o')),
+                'obj-$(CONFIG_IOMMU_SVA_KUNIT_LEAK_TEST) += '
+                'iommu-sva-leak-test.o')),
 )
 
 

@@ -31,10 +31,14 @@ class HooksTest(unittest.TestCase):
                           '$(fake_iommu_compat_flags)',
                           'CFLAGS_iommu-sva-test.o += '
                           '$(fake_iommu_compat_flags)',
+                          'CFLAGS_iommu-sva-leak-test.o += '
+                          '$(fake_iommu_compat_flags)',
+                          'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += '
+                          'iommu-sva-test.o',
                           'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += '
                           'iommu-sva-model-test.o',
-                          'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += '
-                          'iommu-sva-test.o'))
+                          'obj-$(CONFIG_IOMMU_SVA_KUNIT_LEAK_TEST) += '
+                          'iommu-sva-leak-test.o'))
 
     def test_inserts_before_last_anchor_and_removes_again(self):
         installed, added = hooks.apply_hook(SOURCE, KCONFIG)

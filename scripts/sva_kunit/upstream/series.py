@@ -16,6 +16,7 @@ UPSTREAM = os.path.dirname(os.path.abspath(__file__))
 FAKE_DIR = 'drivers/iommu/fake-iommu'
 SUITE_C = 'drivers/iommu/iommu-sva-test.c'
 MODEL_C = 'drivers/iommu/iommu-sva-model-test.c'
+LEAK_C = 'drivers/iommu/iommu-sva-leak-test.c'
 KUNITCONFIG = 'drivers/iommu/.kunitconfig'
 CONFIG_FRAGMENT = 'tools/testing/kunit/configs/iommu_sva.config'
 IOMMU_KCONFIG = 'drivers/iommu/Kconfig'
@@ -215,7 +216,13 @@ def build_series(repo_root: str, kernel: str, base: str, author: str
         '\nconfig IOMMU_SVA_KUNIT_TEST\n')
     if not found:
         raise ValueError(f'{FAKE_KCONFIG} has no IOMMU_SVA_KUNIT_TEST')
-    test_entry = found[1:] + test_entry.rstrip('\n') + '\n'
+    test_entry, found, leak_entry = test_entry.partition(
+        '\nconfig IOMMU_SVA_KUNIT_LEAK_TEST\n')
+    if not found:
+        raise ValueError(f'{FAKE_KCONFIG} has no IOMMU_SVA_KUNIT_LEAK_TEST')
+    leak_entry = found[1:] + leak_entry.rstrip('\n') + '\n'
+    test_entry = ('\nconfig IOMMU_SVA_KUNIT_TEST\n'[1:]
+                  + test_entry.rstrip('\n') + '\n')
     # With a modular fake driver, the suite needs no built-in KUnit.
     test_entry = replace_once(test_entry, '\tdepends on KUNIT=y\n',
                               '\tdepends on KUNIT\n', FAKE_KCONFIG)
@@ -248,12 +255,18 @@ def build_series(repo_root: str, kernel: str, base: str, author: str
 
     commit({
         MODEL_C: resolve_c(ours(MODEL_C), macros, MODEL_C),
-        IOMMU_MAKEFILE: edit(
-            IOMMU_MAKEFILE, SUITE_OBJ,
-            '# Before iommu-sva-test.o: its leak suite must run last.\n'
-            'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-model-test.o\n'
-            + SUITE_OBJ),
+        IOMMU_MAKEFILE: current(IOMMU_MAKEFILE)
+        + 'obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += iommu-sva-model-test.o\n',
     }, MODEL_C)
+
+    commit({
+        LEAK_C: resolve_c(ours(LEAK_C), macros, LEAK_C),
+        IOMMU_KCONFIG: edit(IOMMU_KCONFIG, KCONFIG_END,
+                            f'\n{leak_entry}{KCONFIG_END}'),
+        IOMMU_MAKEFILE: current(IOMMU_MAKEFILE)
+        + '# Last: its suite looks for what the ones before it leaked.\n'
+        'obj-$(CONFIG_IOMMU_SVA_KUNIT_LEAK_TEST) += iommu-sva-leak-test.o\n',
+    }, LEAK_C)
 
     commit({CONFIG_FRAGMENT: ours(CONFIG_FRAGMENT)}, CONFIG_FRAGMENT)
     return b''.join(stream)

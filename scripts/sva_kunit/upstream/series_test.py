@@ -71,11 +71,13 @@ PROJECT = {
     'drivers/iommu/fake-iommu/Kconfig':
         '# SPDX-License-Identifier: GPL-2.0-only\nconfig FAKE_IOMMU\n\tbool\n'
         '\tdepends on KUNIT=y\n\nconfig IOMMU_SVA_KUNIT_TEST\n\tbool "t"\n'
-        '\tdepends on KUNIT=y\n',
+        '\tdepends on KUNIT=y\n\nconfig IOMMU_SVA_KUNIT_LEAK_TEST\n'
+        '\tbool "l"\n',
     'drivers/iommu/fake-iommu/fake-iommu.c': C_FILE,
     'drivers/iommu/fake-iommu/fake-iommu.h': C_FILE,
     'drivers/iommu/iommu-sva-test.c': C_FILE,
     'drivers/iommu/iommu-sva-model-test.c': C_FILE,
+    'drivers/iommu/iommu-sva-leak-test.c': C_FILE,
     'drivers/iommu/.kunitconfig': 'CONFIG_KUNIT=y\n',
     'tools/testing/kunit/configs/iommu_sva.config': 'CONFIG_KASAN=y\n',
 }
@@ -124,13 +126,14 @@ class FormatPatchTest(unittest.TestCase):
              'iommu-Add-a-fake-multi-instance-IOMMU-dr',
              'iommu-Add-KUnit-tests-for-the-SVA-lifecy',
              'iommu-Add-a-model-based-KUnit-test-of-SV',
+             'iommu-Add-a-kmemleak-scan-after-the-SVA-',
              'kunit-configs-Add-a-debug-config-fragmen'])
         # The user's repository is only read.
         self.assertEqual(git(self.kernel, 'for-each-ref') + git(
             self.kernel, 'status', '--porcelain', '--ignored'), before)
 
         cover = self.read(files[0])
-        self.assertIn('Subject: [PATCH 0/5] iommu: KUnit tests for the SVA '
+        self.assertIn('Subject: [PATCH 0/6] iommu: KUnit tests for the SVA '
                       'lifecycle', cover)
         self.assertNotIn('***', cover)
         self.assertIn('base-commit: ', cover)
@@ -176,20 +179,28 @@ class FormatPatchTest(unittest.TestCase):
         self.assertIn('+config IOMMU_SVA_KUNIT_TEST\n+\tbool "t"\n'
                       '+\tdepends on KUNIT\n endif # IOMMU_SUPPORT',
                       self.read(files[3]))
-        self.assertIn('+obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += '
-                      'iommu-sva-model-test.o\n obj-$(CONFIG_IOMMU_SVA_KUNIT'
-                      '_TEST) += iommu-sva-test.o', self.read(files[4]))
+        self.assertNotIn('LEAK', self.read(files[3]))
+        self.assertIn(' obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += '
+                      'iommu-sva-test.o\n+obj-$(CONFIG_IOMMU_SVA_KUNIT'
+                      '_TEST) += iommu-sva-model-test.o', self.read(files[4]))
+        # The leak scan links last, with its own bool option.
+        leak = self.read(files[5])
+        self.assertIn('+config IOMMU_SVA_KUNIT_LEAK_TEST\n+\tbool "l"\n',
+                      leak)
+        self.assertIn(' obj-$(CONFIG_IOMMU_SVA_KUNIT_TEST) += '
+                      'iommu-sva-model-test.o\n+# Last: ', leak)
 
     def test_applies_with_git_am(self):
         files = self.write()
         git(self.kernel, 'am', '-q', *files[1:])
         self.assertEqual(git(self.kernel, 'rev-list', '--count', 'HEAD'
-                             ).strip(), '6')
+                             ).strip(), '7')
         with open(os.path.join(self.kernel, 'MAINTAINERS'),
                   encoding='utf-8') as f:
             self.assertIn('S:\tMaintained\n'
                           'F:\tdrivers/iommu/.kunitconfig\n'
                           'F:\tdrivers/iommu/fake-iommu/\n'
+                          'F:\tdrivers/iommu/iommu-sva-leak-test.c\n'
                           'F:\tdrivers/iommu/iommu-sva-model-test.c\n'
                           'F:\tdrivers/iommu/iommu-sva-test.c\n'
                           'F:\ttools/testing/kunit/configs/iommu_sva.config\n'

@@ -1175,7 +1175,7 @@ static struct sva_model_world *sva_model_world_build(struct kunit *test,
 	if (w->scan_dev)
 		w->m.free0 = sva_model_scan_pasids(w->scan_dev) &
 			     GENMASK_ULL(w->m.wide - 1, 1);
-	w->live0 = fake_iommu_live_domains();
+	w->live0 = fake_iommu_live_domains(&w->res);
 	*err = kunit_add_action_or_reset(test, sva_model_world_release, w);
 	return *err ? NULL : w;
 
@@ -1216,7 +1216,7 @@ static void sva_model_read_picks(struct sva_model_world *w, int slot)
 	iommu_mm = slot >= 0 && w->mm[slot] ? READ_ONCE(w->mm[slot]->iommu_mm) :
 		   NULL;
 	m->pick_pasid = iommu_mm ? iommu_mm->pasid : 0;
-	for (i = 0; (c = fake_iommu_log_entry(i)); i++) {
+	for (i = 0; (c = fake_iommu_log_entry(&w->res, i)); i++) {
 		if (c->op != FAKE_OP_SET_DEV_PASID)
 			continue;
 		d = sva_model_dev_index(w, c);
@@ -1288,11 +1288,11 @@ static bool sva_model_check_order(struct sva_model_world *w)
 	unsigned int i, k;
 	char a[128];
 
-	for (i = 0; (c = fake_iommu_log_entry(i)); i++) {
+	for (i = 0; (c = fake_iommu_log_entry(&w->res, i)); i++) {
 		if (!c->domain)
 			continue;
 		for (k = 0; k < i; k++) {
-			f = fake_iommu_log_entry(k);
+			f = fake_iommu_log_entry(&w->res, k);
 			if (f->op != FAKE_OP_DOMAIN_FREE || f->domain != c->domain)
 				continue;
 			sva_model_call_str(w, c, a, sizeof(a));
@@ -1321,7 +1321,7 @@ static bool sva_model_check_calls(struct sva_model_world *w)
 		return sva_model_diff(w, "more than %u driver calls in one step",
 				      SVA_MODEL_MAX_CALLS);
 	memset(w->call_matched, 0, sizeof(w->call_matched));
-	for (i = 0; (c = fake_iommu_log_entry(i)); i++) {
+	for (i = 0; (c = fake_iommu_log_entry(&w->res, i)); i++) {
 		if (!sva_model_ours(c))
 			continue;
 		if (c->op == FAKE_OP_INVALIDATE) {
@@ -1543,7 +1543,7 @@ static bool sva_model_check(struct sva_model_world *w)
 	unsigned int i, live = 0;
 	u64 free, want;
 
-	if (fake_iommu_violations())
+	if (fake_iommu_violations(&w->res))
 		return sva_model_diff(w, "the core broke the driver contract (see the log)");
 	if (!sva_model_check_calls(w) || !sva_model_check_bonds(w) ||
 	    !sva_model_check_mms(w) || !sva_model_check_pasids(w))
@@ -1553,9 +1553,9 @@ static bool sva_model_check(struct sva_model_world *w)
 	for (i = 0; i < SVA_MODEL_MAX_DEVS; i++)
 		live += m->busy[i].used;
 	/* Domains are freed exactly when the model frees them (I6, I7) */
-	if (fake_iommu_live_domains() - w->live0 != (int)live)
+	if (fake_iommu_live_domains(&w->res) - w->live0 != (int)live)
 		return sva_model_diff(w, "%d domains alive, model %u",
-				      fake_iommu_live_domains() - w->live0, live);
+				      fake_iommu_live_domains(&w->res) - w->live0, live);
 	if (!w->scan_dev)
 		return true;
 	/* A PASID is allocated from the first bind until __mmdrop(), no longer (I1) */
@@ -1929,7 +1929,7 @@ static bool sva_model_step(struct sva_model_world *w,
 	int slot = sva_model_step_mm(m, st);
 	bool ok;
 
-	fake_iommu_log_reset();
+	fake_iommu_log_reset(&w->res);
 	m->ncalls = 0;
 	m->calls_lost = false;
 	m->npick_dom = 0;
@@ -1937,7 +1937,7 @@ static bool sva_model_step(struct sva_model_world *w,
 	/* The free op may read the mm_count of an mm the test holds. */
 	m->watched = slot >= 0 && m->mm[slot].live ? slot : -1;
 	if (m->watched >= 0)
-		fake_iommu_watch_mm(w->mm[slot]);
+		fake_iommu_watch_mm(&w->res, w->mm[slot]);
 	w->line[0] = '\0';
 	ok = sva_model_do_step(w, st) && sva_model_check(w);
 	if (ok && READ_ONCE(w->test->status) == KUNIT_FAILURE)
@@ -1952,7 +1952,7 @@ static bool sva_model_step(struct sva_model_world *w,
 		if (!ok) {
 			kunit_info(w->test, "\t/* ^ the model and the kernel differ: %s */\n",
 				   w->why);
-			fake_iommu_log_dump(w->test);
+			fake_iommu_log_dump(&w->res);
 		}
 	}
 	return ok;

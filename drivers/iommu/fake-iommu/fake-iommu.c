@@ -4,7 +4,12 @@
  *
  * The driver keeps a record of every callback, with the mm_count of the
  * domain's mm at that moment, so that a test can check the order in which
- * the core calls it and print the record when it does not match.
+ * the core calls it and print the record when it does not match. There is
+ * one record per test, shared by the instances the test registers: the
+ * callbacks find it through their instance or domain, whichever context
+ * they run in (a thread the test started, the IO page fault workqueue,
+ * the kernel's own TLB invalidations), and the driver checks at the end
+ * of the test that the core never broke its contract.
  */
 #ifdef FAKE_IOMMU_HAS_MOCK_BUS
 /*
@@ -29,6 +34,7 @@
 #include <linux/device.h>
 #include <linux/idr.h>
 #include <linux/iommu.h>
+#include <linux/kref.h>
 #include <linux/log2.h>
 #include <linux/mmu_notifier.h>
 #include <linux/module.h>
@@ -58,8 +64,35 @@ struct fake_iommu_fault {
 	int err;
 };
 
+/*
+ * What the fake IOMMUs of one test saw. A KUnit resource of the test;
+ * its instances and their domains hold a reference too, so that a
+ * callback that comes late (a domain freed after the test) still writes
+ * to live memory.
+ */
+struct fake_iommu_record {
+	struct kref ref;
+	struct kunit *test;
+	atomic_t live_domains;
+	/*
+	 * Covers what follows. Readers of the log and of the violations
+	 * take no lock: an entry is written once, then published by @len or
+	 * @violation_count.
+	 */
+	spinlock_t lock;
+	struct fake_iommu_call log[FAKE_IOMMU_LOG_SIZE];
+	unsigned int len;
+	unsigned int lost;
+	/* Totals survive a full log: [op][0] succeeded, [op][1] failed. */
+	unsigned int totals[FAKE_OP_COUNT][2];
+	struct mm_struct *watched_mm;
+	char violations[FAKE_IOMMU_VIOLATIONS_KEPT][FAKE_IOMMU_VIOLATION_LEN];
+	unsigned int violation_count;
+};
+
 struct fake_iommu {
 	struct iommu_device iommu;
+	struct fake_iommu_record *rec;
 #ifdef FAKE_IOMMU_HAS_MOCK_BUS
 	/* The core's notifier on fake_iommu_bus, for this instance */
 	struct notifier_block nb;
@@ -97,6 +130,7 @@ struct fake_iommu_client {
 
 struct fake_domain {
 	struct iommu_domain domain;
+	struct fake_iommu_record *rec;
 	int instance;
 	enum fake_iommu_driver driver;
 	bool sva;
@@ -113,18 +147,8 @@ static DEFINE_IDA(fake_iommu_ida);
 #ifdef FAKE_IOMMU_HAS_MOCK_BUS
 static DEFINE_IDA(fake_client_ida);
 #endif
-static atomic_t fake_live_domains = ATOMIC_INIT(0);
-
-static DEFINE_SPINLOCK(fake_log_lock);
-static struct fake_iommu_call fake_log[FAKE_IOMMU_LOG_SIZE];
-static unsigned int fake_log_len;
-static unsigned int fake_log_lost;
-/* Totals survive a full log: [op][0] succeeded, [op][1] failed. */
-static unsigned int fake_call_totals[FAKE_OP_COUNT][2];
-static unsigned int fake_domain_seq;
-static struct mm_struct *fake_watched_mm;
-static char fake_violations[FAKE_IOMMU_VIOLATIONS_KEPT][FAKE_IOMMU_VIOLATION_LEN];
-static unsigned int fake_violation_count;
+/* Domain numbers: one names one domain for the whole boot. */
+static atomic_t fake_domain_seq = ATOMIC_INIT(0);
 /* jiffies when the newest instance was registered, 0 before the first */
 static unsigned long fake_newest_instance;
 
@@ -160,6 +184,51 @@ const char *fake_iommu_op_name(enum fake_iommu_op op)
 }
 EXPORT_SYMBOL_GPL(fake_iommu_op_name);
 
+static void fake_record_free(struct kref *ref)
+{
+	kfree(container_of(ref, struct fake_iommu_record, ref));
+}
+
+/* Undo fake_domain_new(). */
+static void fake_domain_discard(struct fake_domain *fdom)
+{
+	atomic_dec(&fdom->rec->live_domains);
+	kref_put(&fdom->rec->ref, fake_record_free);
+	kfree(fdom);
+}
+
+/* Entry @i of @rec's log, or NULL past the last whole one. */
+static const struct fake_iommu_call *
+fake_record_entry(struct fake_iommu_record *rec, unsigned int i)
+{
+	/* Pairs with fake_record_range(): the entries below it are whole. */
+	return rec && i < smp_load_acquire(&rec->len) ? &rec->log[i] : NULL;
+}
+
+static void fake_record_dump(struct kunit *test, struct fake_iommu_record *rec)
+{
+	const struct fake_iommu_call *c;
+	unsigned int i, n;
+
+	kunit_info(test, "fake IOMMU call record (%u calls, %u lost):\n",
+		   READ_ONCE(rec->len), READ_ONCE(rec->lost));
+	for (i = 0; (c = fake_record_entry(rec, i)); i++)
+		kunit_info(test,
+			   "  #%-2u %-19s iommu%d %-20s pasid=%-7d dom#%u%s mm_count=%d ret=%d\n",
+			   i, fake_iommu_op_name(c->op), c->instance, c->dev,
+			   c->pasid == IOMMU_NO_PASID ? -1 : (int)c->pasid,
+			   c->domain,
+			   c->domain_type == IOMMU_DOMAIN_SVA ? "(sva)" :
+			   c->domain ? "(paging)" : "",
+			   c->mm_count, c->ret);
+	/* Pairs with fake_violation(): the messages below it are whole. */
+	n = min(smp_load_acquire(&rec->violation_count),
+		FAKE_IOMMU_VIOLATIONS_KEPT);
+	for (i = 0; i < n; i++)
+		kunit_info(test, "  contract violation: %s\n",
+			   rec->violations[i]);
+}
+
 static struct fake_domain *to_fake_domain(struct iommu_domain *domain)
 {
 	return container_of(domain, struct fake_domain, domain);
@@ -170,7 +239,8 @@ static int fake_mm_count(const struct mm_struct *mm)
 	return mm ? atomic_read(&mm->mm_count) : -1;
 }
 
-static void fake_record_range(enum fake_iommu_op op, int instance,
+static void fake_record_range(struct fake_iommu_record *rec,
+			      enum fake_iommu_op op, int instance,
 			      struct device *dev, u32 pasid,
 			      const struct fake_domain *fdom, int mm_count,
 			      int ret, unsigned long start, unsigned long end)
@@ -178,13 +248,13 @@ static void fake_record_range(enum fake_iommu_op op, int instance,
 	struct fake_iommu_call *call;
 	unsigned long flags;
 
-	spin_lock_irqsave(&fake_log_lock, flags);
-	fake_call_totals[op][ret != 0]++;
-	if (fake_log_len == ARRAY_SIZE(fake_log)) {
-		fake_log_lost++;
+	spin_lock_irqsave(&rec->lock, flags);
+	rec->totals[op][ret != 0]++;
+	if (rec->len == ARRAY_SIZE(rec->log)) {
+		rec->lost++;
 		goto out;
 	}
-	call = &fake_log[fake_log_len];
+	call = &rec->log[rec->len];
 	*call = (struct fake_iommu_call) {
 		.op = op,
 		.instance = instance,
@@ -199,25 +269,28 @@ static void fake_record_range(enum fake_iommu_op op, int instance,
 	};
 	strscpy(call->dev, dev ? dev_name(dev) : "", sizeof(call->dev));
 	/* Readers take no lock: count the entry only once it is whole. */
-	smp_store_release(&fake_log_len, fake_log_len + 1);
+	smp_store_release(&rec->len, rec->len + 1);
 out:
-	spin_unlock_irqrestore(&fake_log_lock, flags);
+	spin_unlock_irqrestore(&rec->lock, flags);
 }
 
-static void fake_record(enum fake_iommu_op op, int instance,
-			struct device *dev, u32 pasid,
+static void fake_record(struct fake_iommu_record *rec, enum fake_iommu_op op,
+			int instance, struct device *dev, u32 pasid,
 			const struct fake_domain *fdom, int mm_count, int ret)
 {
-	fake_record_range(op, instance, dev, pasid, fdom, mm_count, ret, 0, 0);
+	fake_record_range(rec, op, instance, dev, pasid, fdom, mm_count, ret,
+			  0, 0);
 }
 
 /*
  * The core broke the contract that every IOMMU driver relies on. Like
  * iommufd's mock, say so loudly where it happens: a WARN for the kernel
- * log, a failure of the running KUnit case that names it, and a copy for
- * fake_iommu_log_dump().
+ * log, a failure of the running KUnit case, if any, that names it, and a
+ * copy in the record of the test that owns the instance, @rec (NULL for a
+ * device no instance knows), which fails that test at its end too.
  */
-static __printf(1, 2) void fake_violation(const char *fmt, ...)
+static __printf(2, 3) void fake_violation(struct fake_iommu_record *rec,
+					  const char *fmt, ...)
 {
 	char msg[FAKE_IOMMU_VIOLATION_LEN];
 	unsigned long flags;
@@ -227,11 +300,15 @@ static __printf(1, 2) void fake_violation(const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, args);
 	va_end(args);
 
-	spin_lock_irqsave(&fake_log_lock, flags);
-	if (fake_violation_count < FAKE_IOMMU_VIOLATIONS_KEPT)
-		strscpy(fake_violations[fake_violation_count], msg);
-	fake_violation_count++;
-	spin_unlock_irqrestore(&fake_log_lock, flags);
+	if (rec) {
+		spin_lock_irqsave(&rec->lock, flags);
+		if (rec->violation_count < FAKE_IOMMU_VIOLATIONS_KEPT)
+			strscpy(rec->violations[rec->violation_count], msg);
+		/* Pairs with fake_record_dump(): the message is whole. */
+		smp_store_release(&rec->violation_count,
+				  rec->violation_count + 1);
+		spin_unlock_irqrestore(&rec->lock, flags);
+	}
 
 	WARN(1, "fake-iommu: the IOMMU core broke the driver contract: %s\n",
 	     msg);
@@ -357,7 +434,8 @@ static struct fake_iommu_client *fake_client_for_op(struct device *dev,
 	struct fake_iommu_client *client = fake_client_of(dev);
 
 	if (!client || dev_iommu_priv_get(dev) != client) {
-		fake_violation("%s for %s, a device this driver never probed",
+		fake_violation(client ? client->iommu->rec : NULL,
+			       "%s for %s, a device this driver never probed",
 			       op, dev_name(dev));
 		return NULL;
 	}
@@ -381,19 +459,22 @@ static bool fake_set_dev_pasid_contract(struct fake_iommu_client *client,
 	void *cur;
 
 	if (pasid == IOMMU_NO_PASID || pasid >= max) {
-		fake_violation("set_dev_pasid of PASID %u on %s, whose PASIDs are [1, %u)",
+		fake_violation(client->iommu->rec,
+			       "set_dev_pasid of PASID %u on %s, whose PASIDs are [1, %u)",
 			       pasid, dev_name(dev), max);
 		return false;
 	}
 	if (fdom->driver != client->iommu->driver) {
-		fake_violation("set_dev_pasid of a driver %c domain on %s, a device of driver %c",
+		fake_violation(client->iommu->rec,
+			       "set_dev_pasid of a driver %c domain on %s, a device of driver %c",
 			       'A' + fdom->driver, dev_name(dev),
 			       'A' + client->iommu->driver);
 		return false;
 	}
 	cur = xa_load(&client->pasids, pasid);
 	if (cur && cur != old) {
-		fake_violation("set_dev_pasid of PASID %u on %s, which is already set",
+		fake_violation(client->iommu->rec,
+			       "set_dev_pasid of PASID %u on %s, which is already set",
 			       pasid, dev_name(dev));
 		return false;
 	}
@@ -402,7 +483,8 @@ static bool fake_set_dev_pasid_contract(struct fake_iommu_client *client,
 	if (domain->type != IOMMU_DOMAIN_SVA || domain->mm != fdom->mm ||
 	    domain->owner != &fake_iommu_ops[fdom->driver] ||
 	    !domain->iopf_handler) {
-		fake_violation("SVA domain #%u unset by core: type %u mm %s owner %s iopf %s",
+		fake_violation(client->iommu->rec,
+			       "SVA domain #%u unset by core: type %u mm %s owner %s iopf %s",
 			       fdom->seq, domain->type,
 			       domain->mm == fdom->mm ? "ok" : "wrong",
 			       domain->owner == &fake_iommu_ops[fdom->driver] ?
@@ -441,7 +523,7 @@ static int fake_set_dev_pasid(struct iommu_domain *domain, struct device *dev,
 			atomic_dec(&to_fake_domain(old)->attached);
 	}
 
-	fake_record(FAKE_OP_SET_DEV_PASID, client->iommu->id, dev, pasid, fdom,
+	fake_record(client->iommu->rec, FAKE_OP_SET_DEV_PASID, client->iommu->id, dev, pasid, fdom,
 		    fdom->sva ? fake_mm_count(fdom->mm) : -1, ret);
 	return ret;
 }
@@ -464,7 +546,8 @@ static void fake_detach_dev_pasid(struct device *dev, ioasid_t pasid,
 		return;
 	was = xa_load(&client->pasids, pasid);
 	if (!dev->iommu->max_pasids) {
-		fake_violation("PASID %u detached from %s, a device without PASID support",
+		fake_violation(client->iommu->rec,
+			       "PASID %u detached from %s, a device without PASID support",
 			       pasid, dev_name(dev));
 		ret = -ENOENT;
 	} else if (was == fdom) {
@@ -473,7 +556,8 @@ static void fake_detach_dev_pasid(struct device *dev, ioasid_t pasid,
 			 GFP_KERNEL);
 		atomic_dec(&fdom->attached);
 	} else {
-		fake_violation("PASID %u of %s detached from domain #%u, but it is %s",
+		fake_violation(client->iommu->rec,
+			       "PASID %u of %s detached from domain #%u, but it is %s",
 			       pasid, dev_name(dev), fdom->seq,
 			       was ? "set to another domain" :
 			       xa_load(&client->removed, pasid) ?
@@ -482,7 +566,8 @@ static void fake_detach_dev_pasid(struct device *dev, ioasid_t pasid,
 		ret = -ENOENT;
 	}
 
-	fake_record(FAKE_OP_REMOVE_DEV_PASID, client->iommu->id, dev, pasid,
+	fake_record(client->iommu->rec, FAKE_OP_REMOVE_DEV_PASID,
+		    client->iommu->id, dev, pasid,
 		    fdom, fdom->sva ? fake_mm_count(fdom->mm) : -1, ret);
 }
 
@@ -492,7 +577,10 @@ static int fake_blocked_set_dev_pasid(struct iommu_domain *blocked,
 				      struct iommu_domain *old)
 {
 	if (!old) {
-		fake_violation("blocked domain set on PASID %u of %s with no old domain",
+		struct fake_iommu_client *client = fake_client_of(dev);
+
+		fake_violation(client ? client->iommu->rec : NULL,
+			       "blocked domain set on PASID %u of %s with no old domain",
 			       pasid, dev_name(dev));
 		return -EINVAL;
 	}
@@ -519,7 +607,7 @@ static struct iommu_domain fake_blocked_domain = {
 static void fake_domain_free(struct iommu_domain *domain)
 {
 	struct fake_domain *fdom = to_fake_domain(domain);
-	struct mm_struct *watched = READ_ONCE(fake_watched_mm);
+	struct mm_struct *watched = READ_ONCE(fdom->rec->watched_mm);
 	int mm_count = -1;
 
 	if (watched && fdom->mm == watched)
@@ -527,14 +615,14 @@ static void fake_domain_free(struct iommu_domain *domain)
 
 	/* The core detaches every PASID before it frees the domain. */
 	if (atomic_read(&fdom->attached))
-		fake_violation("domain #%u freed while still set on %d PASIDs",
+		fake_violation(fdom->rec,
+			       "domain #%u freed while still set on %d PASIDs",
 			       fdom->seq, atomic_read(&fdom->attached));
-	fake_record(FAKE_OP_DOMAIN_FREE, fdom->instance, NULL, IOMMU_NO_PASID,
-		    fdom, mm_count, 0);
+	fake_record(fdom->rec, FAKE_OP_DOMAIN_FREE, fdom->instance, NULL,
+		    IOMMU_NO_PASID, fdom, mm_count, 0);
 	if (fdom->notifier.mm)
 		mmu_notifier_unregister(&fdom->notifier, fdom->notifier.mm);
-	atomic_dec(&fake_live_domains);
-	kfree(fdom);
+	fake_domain_discard(fdom);
 }
 
 static const struct iommu_domain_ops fake_sva_domain_ops = {
@@ -557,7 +645,7 @@ static void fake_invalidate_secondary_tlbs(struct mmu_notifier *mn,
 	struct fake_domain *fdom = container_of(mn, struct fake_domain,
 						notifier);
 
-	fake_record_range(FAKE_OP_INVALIDATE, fdom->instance, NULL,
+	fake_record_range(fdom->rec, FAKE_OP_INVALIDATE, fdom->instance, NULL,
 			  IOMMU_NO_PASID, fdom, fake_mm_count(mm), 0, start,
 			  end);
 }
@@ -571,19 +659,18 @@ static struct fake_domain *fake_domain_new(struct fake_iommu_client *client,
 					   const struct iommu_domain_ops *ops)
 {
 	struct fake_domain *fdom = kzalloc_obj(*fdom);
-	unsigned long flags;
 
 	if (!fdom)
 		return NULL;
 	fdom->domain.ops = ops;
+	fdom->rec = client->iommu->rec;
+	kref_get(&fdom->rec->ref);
 	fdom->instance = client->iommu->id;
 	fdom->driver = client->iommu->driver;
 	fdom->sva = sva;
 	atomic_set(&fdom->attached, 0);
-	spin_lock_irqsave(&fake_log_lock, flags);
-	fdom->seq = ++fake_domain_seq;
-	spin_unlock_irqrestore(&fake_log_lock, flags);
-	atomic_inc(&fake_live_domains);
+	fdom->seq = atomic_inc_return(&fake_domain_seq);
+	atomic_inc(&fdom->rec->live_domains);
 	return fdom;
 }
 
@@ -610,14 +697,14 @@ static struct iommu_domain *fake_domain_alloc_sva(struct device *dev,
 		fdom->notifier.ops = &fake_mmu_notifier_ops;
 		ret = mmu_notifier_register(&fdom->notifier, mm);
 		if (ret) {
-			atomic_dec(&fake_live_domains);
-			kfree(fdom);
+			fake_domain_discard(fdom);
 			fdom = NULL;
 		}
 	}
 	if (fdom)
 		fdom->mm = mm;
-	fake_record(FAKE_OP_DOMAIN_ALLOC_SVA, client->iommu->id, dev,
+	fake_record(client->iommu->rec, FAKE_OP_DOMAIN_ALLOC_SVA,
+		    client->iommu->id, dev,
 		    IOMMU_NO_PASID, fdom, fake_mm_count(mm), ret);
 	return ret ? ERR_PTR(ret) : &fdom->domain;
 }
@@ -636,7 +723,8 @@ static struct iommu_domain *fake_domain_alloc_paging(struct device *dev)
 		else
 			ret = -ENOMEM;
 	}
-	fake_record(FAKE_OP_DOMAIN_ALLOC_PAGING, client->iommu->id, dev,
+	fake_record(client->iommu->rec, FAKE_OP_DOMAIN_ALLOC_PAGING,
+		    client->iommu->id, dev,
 		    IOMMU_NO_PASID, fdom, -1, ret);
 	return ret ? ERR_PTR(ret) : &fdom->domain;
 }
@@ -681,8 +769,8 @@ static int fake_enable_sva(struct device *dev)
 
 	if (!ret)
 		client->sva_enabled = true;
-	fake_record(FAKE_OP_ENABLE_SVA, client->iommu->id, dev, IOMMU_NO_PASID,
-		    NULL, -1, ret);
+	fake_record(client->iommu->rec, FAKE_OP_ENABLE_SVA, client->iommu->id,
+		    dev, IOMMU_NO_PASID, NULL, -1, ret);
 	return ret;
 }
 
@@ -714,8 +802,9 @@ static int fake_dev_disable_feat(struct device *dev,
 		ret = xa_empty(&client->pasids) ? 0 : -EBUSY;
 		if (!ret)
 			client->sva_enabled = false;
-		fake_record(FAKE_OP_DISABLE_SVA, client->iommu->id, dev,
-			    IOMMU_NO_PASID, NULL, -1, ret);
+		fake_record(client->iommu->rec, FAKE_OP_DISABLE_SVA,
+			    client->iommu->id, dev, IOMMU_NO_PASID, NULL, -1,
+			    ret);
 		return ret;
 	default:
 		return -ENODEV;
@@ -751,6 +840,8 @@ static const struct iommu_ops fake_iommu_ops[] = {
  */
 static void fake_iommu_destroy(struct fake_iommu *iommu)
 {
+	struct fake_iommu_record *rec = iommu->rec;
+
 #ifdef FAKE_IOMMU_HAS_MOCK_BUS
 	iommu_device_unregister_bus(&iommu->iommu, &fake_iommu_bus, &iommu->nb);
 	iommu_device_sysfs_remove(&iommu->iommu);
@@ -761,6 +852,61 @@ static void fake_iommu_destroy(struct fake_iommu *iommu)
 #endif
 	ida_free(&fake_iommu_ida, iommu->id);
 	kfree(iommu);
+	kref_put(&rec->ref, fake_record_free);
+}
+
+/*
+ * The end of the test that owns the record: the core must have kept the
+ * driver's contract. A violation failed the test that ran then, if any;
+ * this fails the owner too, or the test running now when the owner is a
+ * context of the running test's own (kunit_init_test()).
+ */
+static void fake_record_release(struct kunit_resource *res)
+{
+	struct fake_iommu_record *rec = res->data;
+	struct kunit *test = kunit_get_current_test() ?: rec->test;
+	unsigned int n = READ_ONCE(rec->violation_count);
+
+	if (n) {
+		KUNIT_FAIL(test, "the IOMMU core broke the fake driver's contract %u times",
+			   n);
+		fake_record_dump(test, rec);
+	}
+	kref_put(&rec->ref, fake_record_free);
+}
+
+static int fake_record_init(struct kunit_resource *res, void *test)
+{
+	struct fake_iommu_record *rec = kzalloc_obj(*rec);
+
+	if (!rec)
+		return -ENOMEM;
+	kref_init(&rec->ref);
+	rec->test = test;
+	spin_lock_init(&rec->lock);
+	res->data = rec;
+	return 0;
+}
+
+static bool fake_record_match(struct kunit *test, struct kunit_resource *res,
+			      void *unused)
+{
+	return res->free == fake_record_release;
+}
+
+/* The record of @test's instances, or NULL before its first one. */
+static struct fake_iommu_record *fake_record_of(struct kunit *test)
+{
+	struct kunit_resource *res;
+	struct fake_iommu_record *rec;
+
+	res = kunit_find_resource(test, fake_record_match, NULL);
+	if (!res)
+		return NULL;
+	rec = res->data;
+	/* @test holds the resource until it ends, and the record with it. */
+	kunit_put_resource(res);
+	return rec;
 }
 
 KUNIT_DEFINE_ACTION_WRAPPER(fake_iommu_destroy_action, fake_iommu_destroy,
@@ -785,6 +931,14 @@ struct fake_iommu *fake_iommu_kunit_create(struct kunit *test,
 	iommu = kzalloc_obj(*iommu);
 	if (!iommu)
 		return ERR_PTR(-ENOMEM);
+	iommu->rec = fake_record_of(test) ?:
+		     kunit_alloc_resource(test, fake_record_init,
+					  fake_record_release, GFP_KERNEL, test);
+	if (!iommu->rec) {
+		kfree(iommu);
+		return ERR_PTR(-ENOMEM);
+	}
+	kref_get(&iommu->rec->ref);
 	iommu->policy = cfg->policy;
 	iommu->driver = cfg->driver;
 	iommu->mm_notifier = cfg->mm_notifier;
@@ -838,6 +992,7 @@ err_fwnode:
 err_ida:
 	ida_free(&fake_iommu_ida, iommu->id);
 err_free:
+	kref_put(&iommu->rec->ref, fake_record_free);
 	kfree(iommu);
 	return ERR_PTR(ret);
 }
@@ -1123,69 +1278,85 @@ EXPORT_SYMBOL_GPL(fake_iommu_dev_pasid_set);
 
 /**
  * fake_iommu_live_domains() - domains allocated and not yet freed
+ * @test: the test whose instances allocated them
  *
- * Return: the number, over every instance.
+ * Return: the number, over every instance of @test.
  */
-int fake_iommu_live_domains(void)
+int fake_iommu_live_domains(struct kunit *test)
 {
-	return atomic_read(&fake_live_domains);
+	struct fake_iommu_record *rec = fake_record_of(test);
+
+	return rec ? atomic_read(&rec->live_domains) : 0;
 }
 EXPORT_SYMBOL_GPL(fake_iommu_live_domains);
 
 /**
- * fake_iommu_log_reset() - empty the call record and forget the watched mm
+ * fake_iommu_log_reset() - empty a test's call record, forget its watched mm
+ * @test: the test
  *
  * Domain numbers go on: a number names one domain for the whole boot.
+ * Contract violations stay counted: the test fails at its end for them.
  */
-void fake_iommu_log_reset(void)
+void fake_iommu_log_reset(struct kunit *test)
 {
+	struct fake_iommu_record *rec = fake_record_of(test);
 	unsigned long flags;
 
-	spin_lock_irqsave(&fake_log_lock, flags);
-	fake_log_len = 0;
-	fake_log_lost = 0;
-	memset(fake_call_totals, 0, sizeof(fake_call_totals));
-	fake_violation_count = 0;
-	WRITE_ONCE(fake_watched_mm, NULL);
-	spin_unlock_irqrestore(&fake_log_lock, flags);
+	if (!rec)
+		return;
+	spin_lock_irqsave(&rec->lock, flags);
+	rec->len = 0;
+	rec->lost = 0;
+	memset(rec->totals, 0, sizeof(rec->totals));
+	WRITE_ONCE(rec->watched_mm, NULL);
+	spin_unlock_irqrestore(&rec->lock, flags);
 }
 EXPORT_SYMBOL_GPL(fake_iommu_log_reset);
 
 /**
  * fake_iommu_watch_mm() - record @mm's mm_count in the free op too
+ * @test: the test whose instances are to watch it
  * @mm: an mm the caller keeps a reference to until the next
- *	fake_iommu_log_reset()
+ *	fake_iommu_log_reset(), or the end of @test
  *
  * Lets a test see whether the core dropped its reference before it asked
  * the driver to free the domain.
  */
-void fake_iommu_watch_mm(struct mm_struct *mm)
+void fake_iommu_watch_mm(struct kunit *test, struct mm_struct *mm)
 {
-	WRITE_ONCE(fake_watched_mm, mm);
+	struct fake_iommu_record *rec = fake_record_of(test);
+
+	if (rec)
+		WRITE_ONCE(rec->watched_mm, mm);
 }
 EXPORT_SYMBOL_GPL(fake_iommu_watch_mm);
 
 /**
  * fake_iommu_log_len() - number of calls recorded since the last reset
+ * @test: the test whose instances were called
  *
  * Return: the number of entries that fake_iommu_log_entry() can return.
  */
-unsigned int fake_iommu_log_len(void)
+unsigned int fake_iommu_log_len(struct kunit *test)
 {
+	struct fake_iommu_record *rec = fake_record_of(test);
+
 	/* Pairs with fake_record_range(): the entries below it are whole. */
-	return smp_load_acquire(&fake_log_len);
+	return rec ? smp_load_acquire(&rec->len) : 0;
 }
 EXPORT_SYMBOL_GPL(fake_iommu_log_len);
 
 /**
  * fake_iommu_log_entry() - one recorded call
+ * @test: the test whose instances were called
  * @i: its index, from 0
  *
  * Return: the entry, or NULL past the end.
  */
-const struct fake_iommu_call *fake_iommu_log_entry(unsigned int i)
+const struct fake_iommu_call *fake_iommu_log_entry(struct kunit *test,
+						   unsigned int i)
 {
-	return i < fake_iommu_log_len() ? &fake_log[i] : NULL;
+	return fake_record_entry(fake_record_of(test), i);
 }
 EXPORT_SYMBOL_GPL(fake_iommu_log_entry);
 
@@ -1197,24 +1368,28 @@ static bool fake_call_matches(const struct fake_iommu_call *call,
 
 /**
  * fake_iommu_log_count() - how often a callback was recorded
+ * @test: the test whose instances were called
  * @op: the callback
  * @dev: only calls for this device, or NULL for all
  *
  * Return: the number of matching calls, failed ones included.
  */
-unsigned int fake_iommu_log_count(enum fake_iommu_op op,
+unsigned int fake_iommu_log_count(struct kunit *test, enum fake_iommu_op op,
 				  const struct device *dev)
 {
+	struct fake_iommu_record *rec = fake_record_of(test);
+	const struct fake_iommu_call *c;
 	unsigned int i, n = 0;
 
-	for (i = 0; i < fake_iommu_log_len(); i++)
-		n += fake_call_matches(&fake_log[i], op, dev);
+	for (i = 0; (c = fake_record_entry(rec, i)); i++)
+		n += fake_call_matches(c, op, dev);
 	return n;
 }
 EXPORT_SYMBOL_GPL(fake_iommu_log_count);
 
 /**
  * fake_iommu_call_total() - how often a callback ran since the last reset
+ * @test: the test whose instances were called
  * @op: the callback
  * @failed: count the calls that returned an error instead of the others
  *
@@ -1222,14 +1397,18 @@ EXPORT_SYMBOL_GPL(fake_iommu_log_count);
  *
  * Return: the number of calls.
  */
-unsigned int fake_iommu_call_total(enum fake_iommu_op op, bool failed)
+unsigned int fake_iommu_call_total(struct kunit *test, enum fake_iommu_op op,
+				   bool failed)
 {
+	struct fake_iommu_record *rec = fake_record_of(test);
 	unsigned long flags;
 	unsigned int n;
 
-	spin_lock_irqsave(&fake_log_lock, flags);
-	n = fake_call_totals[op][failed];
-	spin_unlock_irqrestore(&fake_log_lock, flags);
+	if (!rec)
+		return 0;
+	spin_lock_irqsave(&rec->lock, flags);
+	n = rec->totals[op][failed];
+	spin_unlock_irqrestore(&rec->lock, flags);
 	return n;
 }
 EXPORT_SYMBOL_GPL(fake_iommu_call_total);
@@ -1250,12 +1429,12 @@ unsigned int fake_iommu_invalidations(const struct iommu_domain *domain,
 {
 	const struct fake_domain *fdom =
 		container_of(domain, struct fake_domain, domain);
+	const struct fake_iommu_call *c;
 	unsigned int i, n = 0;
 
-	for (i = 0; i < fake_iommu_log_len(); i++)
-		n += fake_log[i].op == FAKE_OP_INVALIDATE &&
-		     fake_log[i].domain == fdom->seq &&
-		     fake_log[i].start == start && fake_log[i].end == end;
+	for (i = 0; (c = fake_record_entry(fdom->rec, i)); i++)
+		n += c->op == FAKE_OP_INVALIDATE && c->domain == fdom->seq &&
+		     c->start == start && c->end == end;
 	return n;
 }
 EXPORT_SYMBOL_GPL(fake_iommu_invalidations);
@@ -1276,66 +1455,58 @@ EXPORT_SYMBOL_GPL(fake_iommu_domain_id);
 
 /**
  * fake_iommu_log_find() - index of the first matching call from @from on
+ * @test: the test whose instances were called
  * @op: the callback
  * @dev: only calls for this device, or NULL for all
  * @from: index to start at
  *
  * Return: the index, or -1 when there is none.
  */
-int fake_iommu_log_find(enum fake_iommu_op op, const struct device *dev,
-			unsigned int from)
+int fake_iommu_log_find(struct kunit *test, enum fake_iommu_op op,
+			const struct device *dev, unsigned int from)
 {
+	struct fake_iommu_record *rec = fake_record_of(test);
+	const struct fake_iommu_call *c;
 	unsigned int i;
 
-	for (i = from; i < fake_iommu_log_len(); i++)
-		if (fake_call_matches(&fake_log[i], op, dev))
+	for (i = from; (c = fake_record_entry(rec, i)); i++)
+		if (fake_call_matches(c, op, dev))
 			return i;
 	return -1;
 }
 EXPORT_SYMBOL_GPL(fake_iommu_log_find);
 
 /**
- * fake_iommu_violations() - contract violations since the last reset
+ * fake_iommu_violations() - contract violations during a test
+ * @test: the test whose instances saw them
  *
- * Each one has already failed the test that was running and WARNed;
- * fake_iommu_log_dump() prints the first few.
+ * Each one has already WARNed and failed the test that was running, and
+ * fails @test when it ends; fake_iommu_log_dump() prints the first few.
  *
  * Return: how many times the core broke the driver contract.
  */
-unsigned int fake_iommu_violations(void)
+unsigned int fake_iommu_violations(struct kunit *test)
 {
-	return READ_ONCE(fake_violation_count);
+	struct fake_iommu_record *rec = fake_record_of(test);
+
+	return rec ? READ_ONCE(rec->violation_count) : 0;
 }
 EXPORT_SYMBOL_GPL(fake_iommu_violations);
 
 /**
- * fake_iommu_log_dump() - print the call record into a test's log
+ * fake_iommu_log_dump() - print a test's call record into its log
  * @test: the test
  *
  * For assertion messages: a wrong order or count reads from the output.
  */
 void fake_iommu_log_dump(struct kunit *test)
 {
-	unsigned int i;
+	struct fake_iommu_record *rec = fake_record_of(test);
 
-	kunit_info(test, "fake IOMMU call record (%u calls, %u lost):\n",
-		   fake_iommu_log_len(), READ_ONCE(fake_log_lost));
-	for (i = 0; i < fake_iommu_log_len(); i++) {
-		const struct fake_iommu_call *c = &fake_log[i];
-
-		kunit_info(test,
-			   "  #%-2u %-19s iommu%d %-20s pasid=%-7d dom#%u%s mm_count=%d ret=%d\n",
-			   i, fake_iommu_op_name(c->op), c->instance, c->dev,
-			   c->pasid == IOMMU_NO_PASID ? -1 : (int)c->pasid,
-			   c->domain,
-			   c->domain_type == IOMMU_DOMAIN_SVA ? "(sva)" :
-			   c->domain ? "(paging)" : "",
-			   c->mm_count, c->ret);
-	}
-	for (i = 0; i < min(fake_iommu_violations(), FAKE_IOMMU_VIOLATIONS_KEPT);
-	     i++)
-		kunit_info(test, "  contract violation: %s\n",
-			   fake_violations[i]);
+	if (rec)
+		fake_record_dump(test, rec);
+	else
+		kunit_info(test, "no fake IOMMU call record: no instance\n");
 }
 EXPORT_SYMBOL_GPL(fake_iommu_log_dump);
 

@@ -154,22 +154,24 @@ void fake_iommu_dev_inject_fault(struct device *dev,
 
 unsigned int fake_iommu_dev_pasids_set(struct device *dev);
 bool fake_iommu_dev_pasid_set(struct device *dev, u32 pasid);
-int fake_iommu_live_domains(void);
+int fake_iommu_live_domains(struct kunit *test);
 const char *fake_iommu_op_name(enum fake_iommu_op op);
 
-void fake_iommu_log_reset(void);
-void fake_iommu_watch_mm(struct mm_struct *mm);
-unsigned int fake_iommu_log_len(void);
-const struct fake_iommu_call *fake_iommu_log_entry(unsigned int i);
-unsigned int fake_iommu_log_count(enum fake_iommu_op op,
+void fake_iommu_log_reset(struct kunit *test);
+void fake_iommu_watch_mm(struct kunit *test, struct mm_struct *mm);
+unsigned int fake_iommu_log_len(struct kunit *test);
+const struct fake_iommu_call *fake_iommu_log_entry(struct kunit *test,
+						   unsigned int i);
+unsigned int fake_iommu_log_count(struct kunit *test, enum fake_iommu_op op,
 				  const struct device *dev);
-unsigned int fake_iommu_call_total(enum fake_iommu_op op, bool failed);
+unsigned int fake_iommu_call_total(struct kunit *test, enum fake_iommu_op op,
+				   bool failed);
 unsigned int fake_iommu_domain_id(const struct iommu_domain *domain);
 unsigned int fake_iommu_invalidations(const struct iommu_domain *domain,
 				      unsigned long start, unsigned long end);
-int fake_iommu_log_find(enum fake_iommu_op op, const struct device *dev,
-			unsigned int from);
-unsigned int fake_iommu_violations(void);
+int fake_iommu_log_find(struct kunit *test, enum fake_iommu_op op,
+			const struct device *dev, unsigned int from);
+unsigned int fake_iommu_violations(struct kunit *test);
 void fake_iommu_log_dump(struct kunit *test);
 
 #endif /* __FAKE_IOMMU_H */

@@ -14,7 +14,6 @@
 #include <kunit/resource.h>
 #include <kunit/test.h>
 #include <linux/completion.h>
-#include <linux/cpumask.h>
 #include <linux/iommu.h>
 #include <linux/kthread.h>
 #include <linux/list.h>
@@ -26,6 +25,7 @@
 #include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/workqueue.h>
 
 #include "fake-iommu/fake-iommu.h"
 #include "iommu-priv.h"
@@ -38,8 +38,6 @@ struct sva_test_ctx {
 	/* Every PASID an mm of this case was given */
 	DECLARE_BITMAP(pasids_held, SVA_MAX_PASIDS);
 	int live_domains;
-	/* kthread_use_mm() left the mm as a CPU's lazy TLB mm (SMP only) */
-	bool mm_may_linger;
 };
 
 KUNIT_DEFINE_ACTION_WRAPPER(sva_unbind_action, iommu_sva_unbind_device,
@@ -318,10 +316,6 @@ static void sva_check_released(void *data)
 	sva_free_pasids(ctx->dev, free, SVA_MAX_PASIDS);
 	pasids_ok = !bitmap_andnot(kept, ctx->pasids_held, free,
 				   SVA_MAX_PASIDS);
-	if (!pasids_ok && ctx->mm_may_linger) {
-		kunit_info(test, "PASID check skipped: an idle CPU still holds the bound mm as its lazy TLB mm\n");
-		pasids_ok = true;
-	}
 	KUNIT_EXPECT_EQ_MSG(test, live, ctx->live_domains,
 			    "domains alive after the test released everything");
 	KUNIT_EXPECT_TRUE_MSG(test, pasids_ok,
@@ -1561,7 +1555,7 @@ static void sva_test_race_bind_unbind(struct kunit *test)
 
 /*
  * What follows needs symbols the kernel does not export to modules:
- * kernel_clone() and kernel_wait() to fork, and
+ * kernel_clone(), kernel_wait() and schedule_on_each_cpu() to fork, and
  * iommu_sva_invalidate_kva_range() for the mm list. It is built in only.
  */
 #if IS_BUILTIN(CONFIG_IOMMU_SVA_KUNIT_TEST)
@@ -1587,6 +1581,33 @@ static int sva_fork_child_fn(void *data)
 	}
 	complete(&child->done);
 	do_exit(0);
+}
+
+static struct mm_struct *sva_lazy_mm;
+
+static void sva_use_lazy_mm(struct work_struct *work)
+{
+	kthread_use_mm(sva_lazy_mm);
+	kthread_unuse_mm(sva_lazy_mm);
+}
+
+/*
+ * A CPU that ran a task of an mm and then a kernel thread keeps that mm
+ * as its lazy TLB mm, with an mm_count of its own, until a task of
+ * another mm runs there: kthread_unuse_mm() leaves the parent's mm so,
+ * and the child's exit_mm() its own. In a KUnit kernel no such task may
+ * ever come, and the parent's PASID would outlive the case. A kernel
+ * thread on every CPU switches to a scratch mm instead, which drops those
+ * references.
+ */
+static int sva_drop_lazy_mms(struct kunit *test)
+{
+	int ret;
+
+	sva_lazy_mm = sva_mm(test);
+	ret = schedule_on_each_cpu(sva_use_lazy_mm);
+	sva_lazy_mm = NULL;
+	return ret;
 }
 
 /*
@@ -1631,12 +1652,6 @@ static void sva_test_fork_child_has_no_iommu_mm(struct kunit *test)
 	kthread_use_mm(mm);
 	pid = kernel_clone(&args);
 	kthread_unuse_mm(mm);
-	/*
-	 * This kthread keeps mm as its active_mm, and on exit hands it to the
-	 * CPU's idle task, which holds it until a user task runs there: with
-	 * no user tasks, the parent's mm (and its PASID) may outlive the test.
-	 */
-	ctx->mm_may_linger = num_online_cpus() > 1;
 	if (pid <= 0) {
 		kernel_sigaction(SIGCHLD, SIG_IGN);
 		kfree(child);
@@ -1651,6 +1666,7 @@ static void sva_test_fork_child_has_no_iommu_mm(struct kunit *test)
 	/* All it has left is do_exit(): its exit_mm() has run once it is reaped. */
 	kernel_wait(pid, &status);
 	kernel_sigaction(SIGCHLD, SIG_IGN);
+	KUNIT_EXPECT_EQ(test, 0, sva_drop_lazy_mms(test));
 	/* After complete(), the child no longer touches *child. */
 	child_mm = child->mm;
 	child_iommu_mm = child->iommu_mm;

@@ -1360,6 +1360,27 @@ const struct fake_iommu_call *fake_iommu_log_entry(struct kunit *test,
 }
 EXPORT_SYMBOL_GPL(fake_iommu_log_entry);
 
+/**
+ * fake_iommu_log() - every whole entry of a test's call record at once
+ * @test: the test whose instances were called
+ * @len: set to the number of entries
+ *
+ * For a reader that walks the record often: one lookup instead of one
+ * per entry. Entries after the @len-th may be written meanwhile.
+ *
+ * Return: the first entry, or NULL (and @len 0) before the first instance.
+ */
+const struct fake_iommu_call *fake_iommu_log(struct kunit *test,
+					     unsigned int *len)
+{
+	struct fake_iommu_record *rec = fake_record_of(test);
+
+	/* Pairs with fake_record_range(): the entries below it are whole. */
+	*len = rec ? smp_load_acquire(&rec->len) : 0;
+	return rec ? rec->log : NULL;
+}
+EXPORT_SYMBOL_GPL(fake_iommu_log);
+
 static bool fake_call_matches(const struct fake_iommu_call *call,
 			      enum fake_iommu_op op, const struct device *dev)
 {

@@ -162,6 +162,8 @@ void fake_iommu_watch_mm(struct kunit *test, struct mm_struct *mm);
 unsigned int fake_iommu_log_len(struct kunit *test);
 const struct fake_iommu_call *fake_iommu_log_entry(struct kunit *test,
 						   unsigned int i);
+const struct fake_iommu_call *fake_iommu_log(struct kunit *test,
+					     unsigned int *len);
 unsigned int fake_iommu_log_count(struct kunit *test, enum fake_iommu_op op,
 				  const struct device *dev);
 unsigned int fake_iommu_call_total(struct kunit *test, enum fake_iommu_op op,

@@ -926,7 +926,8 @@ static struct sva_model_world *sva_model_world_build(struct kunit *test,
 	*err = -ENOMEM;
 	if (!w)
 		return NULL;
-	kunit_init_test(&w->res, "iommu_sva_model_world", NULL);
+	/* What the world's fake IOMMUs print goes to the test's own log. */
+	kunit_init_test(&w->res, test->name, test->log);
 	w->test = test;
 	w->spec = s;
 	w->m.spec = s;

@@ -2166,6 +2166,7 @@ static bool sva_model_seed_run(struct kunit *test, u64 seed, unsigned int nsteps
 	struct sva_model_step *steps;
 	struct sva_model_spec *s;
 
+	cond_resched();	/* the soak runs seeds for minutes */
 	s = kzalloc_obj(*s);
 	steps = kcalloc(nsteps, sizeof(*steps), GFP_KERNEL);
 	if (!s || !steps) {
@@ -2474,6 +2475,8 @@ static void sva_model_test_exhaustive(struct kunit *test)
 		do {
 			if (ktime_get_ns() > end)
 				goto spent;
+			/* Seconds of this without a schedule are a soft lockup. */
+			cond_resched();
 			for (i = 0; i < depth; i++)
 				seq[i] = alphabet[idx[i]];
 			ran = sva_model_exhaust_one(w, seq, depth, set, &nstates,

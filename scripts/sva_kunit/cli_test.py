@@ -108,6 +108,9 @@ class RunTest(CliTestCase):
         self.assertEqual(argv[3:], [
             f'--build_dir={build}', '--arch=um',
             '--kernel_args=kasan_multi_shot', f'--json={json_path}',
+            '--kconfig_add=CONFIG_DETECT_HUNG_TASK=y',
+            '--kconfig_add=CONFIG_DEFAULT_HUNG_TASK_TIMEOUT=0',
+            '--kconfig_add=CONFIG_SOFTLOCKUP_DETECTOR=y',
             '--kconfig_add=CONFIG_KASAN=y',
             '--kconfig_add=CONFIG_PROVE_LOCKING=y', 'iommu_sva.bind*'])
         self.assertFalse(any(a.startswith('--make_options') for a in argv))

@@ -302,6 +302,13 @@ class SchemataTest(MutateTestCase):
         config, build, baseline, boot = self.calls()
         self.assertIn('--kconfig_add=CONFIG_DETECT_HUNG_TASK=y',
                       build['argv'])
+        # Run's idle timeout first, the armed one after it: kunit.py keeps
+        # the last, so the build differs from run's by that one option.
+        self.assertLess(
+            build['argv'].index(
+                '--kconfig_add=CONFIG_DEFAULT_HUNG_TASK_TIMEOUT=0'),
+            build['argv'].index(
+                '--kconfig_add=CONFIG_DEFAULT_HUNG_TASK_TIMEOUT=10'))
         self.assertEqual(boot['argv'][0], 'exec')
         self.assertIn('--kernel_args=sva_kunit_mutant=1', boot['argv'])
         self.assertIn('--kernel_args=watchdog_thresh=5', boot['argv'])

@@ -30,8 +30,9 @@ from .mutants import Mutant, NoApply, fitting, load_catalogue, select
 
 # The kernel's own detectors, so that a mutant that hangs the kernel
 # speaks before the time limit: a task blocked for 10 s (reported within
-# 20 s), a CPU that does not schedule for 2 * watchdog_thresh s.  Only in
-# the mutation build, which has a build directory of its own.  (RCU stall
+# 20 s), a CPU that does not schedule for 2 * watchdog_thresh s.  Run's
+# kernel has them built in but idle (suite_run.IDLE_DETECTORS), so the
+# mutation build, a copy of run's, rebuilds one file for them.  (RCU stall
 # reports would need CONFIG_PREEMPT on UML, whose preemption hides the
 # soft lockups of a looping kernel.)
 DETECTORS = ('CONFIG_DETECT_HUNG_TASK=y',

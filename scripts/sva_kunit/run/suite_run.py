@@ -260,6 +260,15 @@ KUNITCONFIGS = ('--kunitconfig=drivers/iommu',
                 '--kunitconfig=tools/testing/kunit/configs/iommu_sva.config')
 
 
+# The kernel's lockup detectors, built into every run's kernel but idle
+# there (a hung task timeout of 0, soft lockups after 20 s): a mutation
+# build, which arms them, is then run's build plus kernel/hung_task.c, not
+# the whole kernel that task_struct's hung-task fields would rebuild.
+IDLE_DETECTORS = ('CONFIG_DETECT_HUNG_TASK=y',
+                  'CONFIG_DEFAULT_HUNG_TASK_TIMEOUT=0',
+                  'CONFIG_SOFTLOCKUP_DETECTOR=y')
+
+
 def kunit_argv(options: RunOptions, subcommand: str, build_dir: str
                ) -> List[str]:
     """argv for `kunit.py SUBCOMMAND` on the suite, from the tree's top,
@@ -281,7 +290,9 @@ def kunit_argv(options: RunOptions, subcommand: str, build_dir: str
             # "=" form: --json takes an optional value and must not
             # swallow the filter glob.
             argv.append(f'--json={os.path.abspath(options.json_path)}')
-    argv.extend(f'--kconfig_add={option}' for option in options.kconfig_add)
+    # The user's and the campaign's come last: kunit.py keeps the last.
+    argv.extend(f'--kconfig_add={option}'
+                for option in (*IDLE_DETECTORS, *options.kconfig_add))
     # kunit.py passes each to make as one argument, and splits each
     # --qemu_args value like a shell would; the user's come last, so
     # that a later -cpu wins.

@@ -24,7 +24,11 @@ class KunitArgvTest(unittest.TestCase):
         common = ['--kunitconfig=drivers/iommu',
                   '--kunitconfig=tools/testing/kunit/configs/iommu_sva.config',
                   '--build_dir=/b', '--arch=arm64']
-        tail = ['--kconfig_add=CONFIG_KASAN=y',
+        # The idle detectors first: the user's options override them.
+        tail = ['--kconfig_add=CONFIG_DETECT_HUNG_TASK=y',
+                '--kconfig_add=CONFIG_DEFAULT_HUNG_TASK_TIMEOUT=0',
+                '--kconfig_add=CONFIG_SOFTLOCKUP_DETECTOR=y',
+                '--kconfig_add=CONFIG_KASAN=y',
                 '--make_options=CC=ccache aarch64-linux-gnu-gcc',
                 '--cross_compile=aarch64-linux-gnu-',
                 '--qemu_args=-cpu max,pauth-impdef=on', '--qemu_args=-smp 2']

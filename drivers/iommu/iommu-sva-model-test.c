@@ -1099,10 +1099,26 @@ static bool sva_model_call_eq(const struct fake_iommu_call *a,
 	       a->ret == b->ret && a->mm_count == b->mm_count;
 }
 
+/*
+ * The calls the model predicts: not the fake driver's IO page fault
+ * bookkeeping, which the iommu_sva_iopf suite checks, nor the kernel's
+ * own invalidations.
+ */
 static bool sva_model_ours(const struct fake_iommu_call *c)
 {
-	return c->op != FAKE_OP_INVALIDATE ||
-	       (c->start == SVA_MODEL_KVA_START && c->end == SVA_MODEL_KVA_END);
+	switch (c->op) {
+	case FAKE_OP_INVALIDATE:
+		return c->start == SVA_MODEL_KVA_START &&
+		       c->end == SVA_MODEL_KVA_END;
+	case FAKE_OP_IOPF_ENABLE:
+	case FAKE_OP_IOPF_DISABLE:
+	case FAKE_OP_IOPF_DRAIN:
+	case FAKE_OP_PAGE_RESPONSE:
+	case FAKE_OP_RELEASE_DEVICE:
+		return false;
+	default:
+		return true;
+	}
 }
 
 /*

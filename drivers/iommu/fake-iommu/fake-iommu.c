@@ -38,6 +38,7 @@
 #include <linux/log2.h>
 #include <linux/mmu_notifier.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
 #ifndef FAKE_IOMMU_HAS_MOCK_BUS
 #include <linux/platform_device.h>
 #endif
@@ -47,6 +48,7 @@
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
+#include <linux/wait.h>
 #include <linux/xarray.h>
 
 #include "../iommu-priv.h"
@@ -86,6 +88,8 @@ struct fake_iommu_record {
 	/* Totals survive a full log: [op][0] succeeded, [op][1] failed. */
 	unsigned int totals[FAKE_OP_COUNT][2];
 	struct mm_struct *watched_mm;
+	/* Woken for every entry, so that a test can wait for a callback. */
+	wait_queue_head_t changed;
 	char violations[FAKE_IOMMU_VIOLATIONS_KEPT][FAKE_IOMMU_VIOLATION_LEN];
 	unsigned int violation_count;
 };
@@ -100,6 +104,8 @@ struct fake_iommu {
 	struct fwnode_handle *fwnode;
 #endif
 	int id;
+	/* Its page request handling, as a PRI-capable IOMMU has one */
+	struct iopf_queue *iopf_queue;
 	enum fake_iommu_policy policy;
 	enum fake_iommu_driver driver;
 	bool mm_notifier;
@@ -126,6 +132,20 @@ struct fake_iommu_client {
 	/* PASIDs that were set and then removed, to name a double remove */
 	struct xarray removed;
 	struct fake_iommu_fault faults[FAKE_FAULT_NR];
+	/*
+	 * The device's page request queue in the "hardware": a report runs
+	 * under it, and draining it waits for the reports in progress.
+	 */
+	struct mutex prq_lock;
+	/* grpid -> xa_mk_value(PASID): groups waiting for their response */
+	struct xarray pending;
+	/*
+	 * Reasons the device is in its instance's fault queue: the
+	 * fault-capable domains set on its PASIDs, or IOMMU_DEV_FEAT_IOPF
+	 * (then at most 1). Under the group mutex, or the core's lock for
+	 * the device's features.
+	 */
+	unsigned int iopf_users;
 };
 
 struct fake_domain {
@@ -165,6 +185,11 @@ static const char * const fake_op_names[FAKE_OP_COUNT] = {
 	[FAKE_OP_REMOVE_DEV_PASID] = "blocked:set_dev_pasid",
 #endif
 	[FAKE_OP_INVALIDATE] = "invalidate_secondary",
+	[FAKE_OP_IOPF_ENABLE] = "iopf_enable",
+	[FAKE_OP_IOPF_DISABLE] = "iopf_disable",
+	[FAKE_OP_IOPF_DRAIN] = "iopf_drain",
+	[FAKE_OP_PAGE_RESPONSE] = "page_response",
+	[FAKE_OP_RELEASE_DEVICE] = "release_device",
 	[FAKE_OP_DOMAIN_FREE] = "domain_free",
 	[FAKE_OP_ENABLE_SVA] = "enable_sva",
 #ifdef FAKE_IOMMU_HAS_DEV_FEAT_SVA
@@ -212,7 +237,14 @@ static void fake_record_dump(struct kunit *test, struct fake_iommu_record *rec)
 
 	kunit_info(test, "fake IOMMU call record (%u calls, %u lost):\n",
 		   READ_ONCE(rec->len), READ_ONCE(rec->lost));
-	for (i = 0; (c = fake_record_entry(rec, i)); i++)
+	for (i = 0; (c = fake_record_entry(rec, i)); i++) {
+		if (c->op == FAKE_OP_PAGE_RESPONSE) {
+			kunit_info(test,
+				   "  #%-2u %-19s iommu%d %-20s pasid=%-7u grp=%u code=%d\n",
+				   i, fake_iommu_op_name(c->op), c->instance,
+				   c->dev, c->pasid, c->grpid, c->code);
+			continue;
+		}
 		kunit_info(test,
 			   "  #%-2u %-19s iommu%d %-20s pasid=%-7d dom#%u%s mm_count=%d ret=%d\n",
 			   i, fake_iommu_op_name(c->op), c->instance, c->dev,
@@ -221,6 +253,7 @@ static void fake_record_dump(struct kunit *test, struct fake_iommu_record *rec)
 			   c->domain_type == IOMMU_DOMAIN_SVA ? "(sva)" :
 			   c->domain ? "(paging)" : "",
 			   c->mm_count, c->ret);
+	}
 	/* Pairs with fake_violation(): the messages below it are whole. */
 	n = min(smp_load_acquire(&rec->violation_count),
 		FAKE_IOMMU_VIOLATIONS_KEPT);
@@ -239,23 +272,37 @@ static int fake_mm_count(const struct mm_struct *mm)
 	return mm ? atomic_read(&mm->mm_count) : -1;
 }
 
+/* Append @call, with @dev's name, to @rec; the totals count a failure by ret. */
+static void fake_record_call(struct fake_iommu_record *rec,
+			     const struct fake_iommu_call *call,
+			     struct device *dev)
+{
+	struct fake_iommu_call *entry;
+	unsigned long flags;
+
+	spin_lock_irqsave(&rec->lock, flags);
+	rec->totals[call->op][call->ret != 0]++;
+	if (rec->len == ARRAY_SIZE(rec->log)) {
+		rec->lost++;
+		goto out;
+	}
+	entry = &rec->log[rec->len];
+	*entry = *call;
+	strscpy(entry->dev, dev ? dev_name(dev) : "", sizeof(entry->dev));
+	/* Readers take no lock: count the entry only once it is whole. */
+	smp_store_release(&rec->len, rec->len + 1);
+out:
+	spin_unlock_irqrestore(&rec->lock, flags);
+	wake_up_all(&rec->changed);
+}
+
 static void fake_record_range(struct fake_iommu_record *rec,
 			      enum fake_iommu_op op, int instance,
 			      struct device *dev, u32 pasid,
 			      const struct fake_domain *fdom, int mm_count,
 			      int ret, unsigned long start, unsigned long end)
 {
-	struct fake_iommu_call *call;
-	unsigned long flags;
-
-	spin_lock_irqsave(&rec->lock, flags);
-	rec->totals[op][ret != 0]++;
-	if (rec->len == ARRAY_SIZE(rec->log)) {
-		rec->lost++;
-		goto out;
-	}
-	call = &rec->log[rec->len];
-	*call = (struct fake_iommu_call) {
+	struct fake_iommu_call call = {
 		.op = op,
 		.instance = instance,
 		.pasid = pasid,
@@ -267,11 +314,8 @@ static void fake_record_range(struct fake_iommu_record *rec,
 		.start = start,
 		.end = end,
 	};
-	strscpy(call->dev, dev ? dev_name(dev) : "", sizeof(call->dev));
-	/* Readers take no lock: count the entry only once it is whole. */
-	smp_store_release(&rec->len, rec->len + 1);
-out:
-	spin_unlock_irqrestore(&rec->lock, flags);
+
+	fake_record_call(rec, &call, dev);
 }
 
 static void fake_record(struct fake_iommu_record *rec, enum fake_iommu_op op,
@@ -363,6 +407,8 @@ static void fake_client_release(struct device *dev)
 	 */
 	xa_destroy(&client->pasids);
 	xa_destroy(&client->removed);
+	xa_destroy(&client->pending);
+	mutex_destroy(&client->prq_lock);
 	ida_free(&fake_client_ida, client->id);
 	kfree(client);
 }
@@ -388,6 +434,8 @@ static void fake_client_release(struct device *dev)
 		dev_iommu_free(dev);
 	xa_destroy(&client->pasids);
 	xa_destroy(&client->removed);
+	xa_destroy(&client->pending);
+	mutex_destroy(&client->prq_lock);
 	kfree(client);
 }
 
@@ -440,6 +488,75 @@ static struct fake_iommu_client *fake_client_for_op(struct device *dev,
 		return NULL;
 	}
 	return client;
+}
+
+/*
+ * Until v6.16 a device's driver enabled IO page faults through the core
+ * (IOMMU_DEV_FEAT_IOPF) before SVA; since, the IOMMU driver enables them
+ * itself for each fault-capable domain it sets on a PASID, as VT-d and
+ * SMMUv3 do.
+ */
+#ifdef FAKE_IOMMU_HAS_DEV_FEAT_SVA
+#define FAKE_IOPF_PER_DOMAIN	false
+#else
+#define FAKE_IOPF_PER_DOMAIN	true
+#endif
+
+static bool fake_fault_capable(const struct iommu_domain *domain)
+{
+	return domain && domain != &fake_blocked_domain &&
+	       domain->iopf_handler;
+}
+
+/*
+ * One more reason for @dev to be in its instance's fault queue; the first
+ * one adds it.
+ */
+static int fake_iopf_get(struct fake_iommu_client *client, struct device *dev)
+{
+	int ret;
+
+	if (client->iopf_users++)
+		return 0;
+	ret = iopf_queue_add_device(client->iommu->iopf_queue, dev);
+	if (ret)
+		client->iopf_users--;
+	fake_record(client->iommu->rec, FAKE_OP_IOPF_ENABLE, client->iommu->id,
+		    dev, IOMMU_NO_PASID, NULL, -1, ret);
+	return ret;
+}
+
+/*
+ * One reason fewer; after the last one the device leaves the queue, which
+ * answers the groups still pending there.
+ */
+static void fake_iopf_put(struct fake_iommu_client *client, struct device *dev)
+{
+	if (WARN_ON(!client->iopf_users) || --client->iopf_users)
+		return;
+	iopf_queue_remove_device(client->iommu->iopf_queue, dev);
+	fake_record(client->iommu->rec, FAKE_OP_IOPF_DISABLE, client->iommu->id,
+		    dev, IOMMU_NO_PASID, NULL, -1, 0);
+}
+
+/*
+ * Before a driver lets a PASID go, every page request the hardware
+ * reported for it has been handled (iopf_queue_flush_dev()'s contract):
+ * wait for the reports in progress, then for the fault handlers the core
+ * queued. Then no fault of the old address space lands in the next one
+ * that gets the PASID.
+ */
+static void fake_iopf_drain(struct fake_iommu_client *client,
+			    struct device *dev, ioasid_t pasid,
+			    const struct fake_domain *fdom)
+{
+	if (!client->iopf_users)
+		return;
+	fake_record(client->iommu->rec, FAKE_OP_IOPF_DRAIN, client->iommu->id,
+		    dev, pasid, fdom, -1, 0);
+	mutex_lock(&client->prq_lock);
+	mutex_unlock(&client->prq_lock);
+	iopf_queue_flush_dev(dev);
 }
 
 /*
@@ -498,8 +615,11 @@ static bool fake_set_dev_pasid_contract(struct fake_iommu_client *client,
 static int fake_set_dev_pasid(struct iommu_domain *domain, struct device *dev,
 			      ioasid_t pasid, struct iommu_domain *old)
 {
+	bool old_iopf = fake_fault_capable(old);
+	bool iopf = fake_fault_capable(domain);
 	struct fake_iommu_client *client;
 	struct fake_domain *fdom = to_fake_domain(domain);
+	bool queued = false;
 	int ret;
 
 	client = fake_client_for_op(dev, "set_dev_pasid");
@@ -514,17 +634,41 @@ static int fake_set_dev_pasid(struct iommu_domain *domain, struct device *dev,
 	if (!ret && fdom->sva && client->iommu->policy == FAKE_IOMMU_SHARE_OWN &&
 	    fdom->instance != client->iommu->id)
 		ret = -EINVAL;
-	if (!ret)
+	/* A fault-capable domain needs the device in the fault queue first. */
+	if (!ret && iopf && !FAKE_IOPF_PER_DOMAIN && !client->iopf_users)
+		ret = -ENODEV;
+	if (!ret && iopf && !old_iopf && FAKE_IOPF_PER_DOMAIN)
+		ret = fake_iopf_get(client, dev);
+	if (!ret) {
+		/* Programs the PASID: the device may fault on it from here on. */
 		ret = xa_err(xa_store(&client->pasids, pasid, fdom, GFP_KERNEL));
+		queued = client->iopf_users;
+		if (ret && iopf && !old_iopf && FAKE_IOPF_PER_DOMAIN)
+			fake_iopf_put(client, dev);
+	}
 	if (!ret) {
 		xa_erase(&client->removed, pasid);
 		atomic_inc(&fdom->attached);
 		if (old && old != &fake_blocked_domain)
 			atomic_dec(&to_fake_domain(old)->attached);
+		/* A replace: the old domain's faults go before it does. */
+		if (old_iopf)
+			fake_iopf_drain(client, dev, pasid, to_fake_domain(old));
+		if (old_iopf && !iopf && FAKE_IOPF_PER_DOMAIN)
+			fake_iopf_put(client, dev);
 	}
 
-	fake_record(client->iommu->rec, FAKE_OP_SET_DEV_PASID, client->iommu->id, dev, pasid, fdom,
-		    fdom->sva ? fake_mm_count(fdom->mm) : -1, ret);
+	fake_record_call(client->iommu->rec, &(struct fake_iommu_call) {
+		.op = FAKE_OP_SET_DEV_PASID,
+		.instance = client->iommu->id,
+		.pasid = pasid,
+		.domain = fdom->seq,
+		.domain_type = fdom->sva ? IOMMU_DOMAIN_SVA :
+			       IOMMU_DOMAIN_UNMANAGED,
+		.mm_count = fdom->sva ? fake_mm_count(fdom->mm) : -1,
+		.ret = ret,
+		.iopf_queued = queued,
+	}, dev);
 	return ret;
 }
 
@@ -555,6 +699,11 @@ static void fake_detach_dev_pasid(struct device *dev, ioasid_t pasid,
 		xa_store(&client->removed, pasid, xa_mk_value(fdom->seq),
 			 GFP_KERNEL);
 		atomic_dec(&fdom->attached);
+		if (fake_fault_capable(domain)) {
+			fake_iopf_drain(client, dev, pasid, fdom);
+			if (FAKE_IOPF_PER_DOMAIN)
+				fake_iopf_put(client, dev);
+		}
 	} else {
 		fake_violation(client->iommu->rec,
 			       "PASID %u of %s detached from domain #%u, but it is %s",
@@ -756,16 +905,88 @@ static struct iommu_group *fake_device_group(struct device *dev)
 	return group;
 }
 
+/*
+ * The core answers each group of page requests exactly once: a response
+ * to a group with no request waiting for one (never reported, or already
+ * answered), or with another PASID than the request's, breaks the
+ * contract.
+ */
+static void fake_page_response(struct device *dev, struct iopf_fault *evt,
+			       struct iommu_page_response *msg)
+{
+	struct fake_iommu_call call = {
+		.op = FAKE_OP_PAGE_RESPONSE,
+		.pasid = msg->pasid,
+		.grpid = msg->grpid,
+		.code = msg->code,
+	};
+	struct fake_iommu_client *client;
+	void *pending;
+
+	client = fake_client_for_op(dev, "page_response");
+	if (!client)
+		return;
+	call.instance = client->iommu->id;
+	pending = xa_erase(&client->pending, msg->grpid);
+	if (!pending) {
+		fake_violation(client->iommu->rec,
+			       "page response (code %d) to group %u of %s, which has no request waiting: never reported, or answered before",
+			       msg->code, msg->grpid, dev_name(dev));
+		call.ret = -ENOENT;
+	} else if (xa_to_value(pending) != msg->pasid ||
+		   evt->fault.prm.grpid != msg->grpid) {
+		fake_violation(client->iommu->rec,
+			       "page response to group %u of %s for PASID %u, but the request had PASID %lu",
+			       msg->grpid, dev_name(dev), msg->pasid,
+			       xa_to_value(pending));
+		call.ret = -EINVAL;
+	}
+	fake_record_call(client->iommu->rec, &call, dev);
+}
+
+/*
+ * The device goes. Like VT-d and SMMUv3, stop its page requests first:
+ * drain what was reported, flush the handlers, and take it out of the
+ * fault queue, which answers the groups still pending. A fault-capable
+ * domain still set on one of its PASIDs is recorded as -EBUSY.
+ */
+static void fake_release_device(struct device *dev)
+{
+	struct fake_iommu_client *client;
+	int ret = 0;
+
+	client = fake_client_for_op(dev, "release_device");
+	if (!client)
+		return;
+	if (client->iopf_users) {
+		mutex_lock(&client->prq_lock);
+		mutex_unlock(&client->prq_lock);
+		iopf_queue_flush_dev(dev);
+		if (FAKE_IOPF_PER_DOMAIN)
+			ret = -EBUSY;
+		client->iopf_users = 1;
+		fake_iopf_put(client, dev);
+	}
+	fake_record(client->iommu->rec, FAKE_OP_RELEASE_DEVICE,
+		    client->iommu->id, dev, IOMMU_NO_PASID, NULL, -1, ret);
+}
+
 static int fake_def_domain_type(struct device *dev)
 {
 	return IOMMU_DOMAIN_IDENTITY;
 }
 
-/* What a device needs before it can take an SVA domain: PASID support. */
+/*
+ * What a device needs before it can take an SVA domain: PASID support,
+ * and IO page faults where its driver enables them.
+ */
 static int fake_enable_sva(struct device *dev)
 {
 	struct fake_iommu_client *client = dev_iommu_priv_get(dev);
 	int ret = dev->iommu->max_pasids ? 0 : -ENODEV;
+
+	if (!ret && !FAKE_IOPF_PER_DOMAIN && !client->iopf_users)
+		ret = -EINVAL;
 
 	if (!ret)
 		client->sva_enabled = true;
@@ -778,9 +999,11 @@ static int fake_enable_sva(struct device *dev)
 static int fake_dev_enable_feat(struct device *dev,
 				enum iommu_dev_features feat)
 {
+	struct fake_iommu_client *client = dev_iommu_priv_get(dev);
+
 	switch (feat) {
 	case IOMMU_DEV_FEAT_IOPF:
-		return 0;
+		return client->iopf_users ? -EBUSY : fake_iopf_get(client, dev);
 	case IOMMU_DEV_FEAT_SVA:
 		return fake_enable_sva(dev);
 	default:
@@ -796,6 +1019,12 @@ static int fake_dev_disable_feat(struct device *dev,
 
 	switch (feat) {
 	case IOMMU_DEV_FEAT_IOPF:
+		/* Real drivers refuse while SVA still needs it. */
+		if (client->sva_enabled)
+			return -EBUSY;
+		if (!client->iopf_users)
+			return -EINVAL;
+		fake_iopf_put(client, dev);
 		return 0;
 	case IOMMU_DEV_FEAT_SVA:
 		/* Real drivers refuse while a PASID is still in use. */
@@ -820,6 +1049,8 @@ static const struct iommu_ops fake_iommu_ops[] = {
 		.domain_alloc_sva = fake_domain_alloc_sva,
 		.domain_alloc_paging = fake_domain_alloc_paging,
 		.probe_device = fake_probe_device,
+		.release_device = fake_release_device,
+		.page_response = fake_page_response,
 		.device_group = fake_device_group,
 		.def_domain_type = fake_def_domain_type,
 #ifdef FAKE_IOMMU_HAS_DEV_FEAT_SVA
@@ -850,6 +1081,7 @@ static void fake_iommu_destroy(struct fake_iommu *iommu)
 	iommu_device_sysfs_remove(&iommu->iommu);
 	fwnode_remove_software_node(iommu->fwnode);
 #endif
+	iopf_queue_free(iommu->iopf_queue);
 	ida_free(&fake_iommu_ida, iommu->id);
 	kfree(iommu);
 	kref_put(&rec->ref, fake_record_free);
@@ -884,6 +1116,7 @@ static int fake_record_init(struct kunit_resource *res, void *test)
 	kref_init(&rec->ref);
 	rec->test = test;
 	spin_lock_init(&rec->lock);
+	init_waitqueue_head(&rec->changed);
 	res->data = rec;
 	return 0;
 }
@@ -923,6 +1156,7 @@ struct fake_iommu *fake_iommu_kunit_create(struct kunit *test,
 					   const struct fake_iommu_config *cfg)
 {
 	struct fake_iommu *iommu;
+	char name[24];
 	int ret;
 
 	if (cfg->driver > FAKE_IOMMU_DRIVER_B)
@@ -948,6 +1182,13 @@ struct fake_iommu *fake_iommu_kunit_create(struct kunit *test,
 	if (ret < 0)
 		goto err_free;
 	iommu->id = ret;
+
+	snprintf(name, sizeof(name), "fake-iommu.%d", iommu->id);
+	iommu->iopf_queue = iopf_queue_alloc(name);
+	if (!iommu->iopf_queue) {
+		ret = -ENOMEM;
+		goto err_ida;
+	}
 
 #ifdef FAKE_IOMMU_HAS_MOCK_BUS
 	/* The core links each client to the instance's sysfs device. */
@@ -990,6 +1231,7 @@ err_fwnode:
 	fwnode_remove_software_node(iommu->fwnode);
 #endif
 err_ida:
+	iopf_queue_free(iommu->iopf_queue);
 	ida_free(&fake_iommu_ida, iommu->id);
 err_free:
 	kref_put(&iommu->rec->ref, fake_record_free);
@@ -1075,6 +1317,20 @@ KUNIT_DEFINE_ACTION_WRAPPER(fake_iommu_remove_device_action,
 			    fake_iommu_remove_device, struct device *);
 
 /**
+ * fake_iommu_kunit_remove_device() - unplug a client device now
+ * @test: the test that added it
+ * @dev: a device from fake_iommu_kunit_add_device() for @test
+ *
+ * As fake_iommu_remove_device(), in the middle of @test instead of at its
+ * end.
+ */
+void fake_iommu_kunit_remove_device(struct kunit *test, struct device *dev)
+{
+	kunit_release_action(test, fake_iommu_remove_device_action, dev);
+}
+EXPORT_SYMBOL_GPL(fake_iommu_kunit_remove_device);
+
+/**
  * fake_iommu_kunit_add_device() - add a client device behind an instance
  * @test: the test that owns it; it is removed when the test ends
  * @iommu: the instance that translates for it
@@ -1118,6 +1374,8 @@ struct device *fake_iommu_kunit_add_device(struct kunit *test,
 	client->group = group;
 	xa_init(&client->pasids);
 	xa_init(&client->removed);
+	xa_init(&client->pending);
+	mutex_init(&client->prq_lock);
 #ifdef FAKE_IOMMU_HAS_MOCK_BUS
 	dev = &client->dev;
 	device_initialize(dev);
@@ -1185,13 +1443,23 @@ static struct fake_iommu_client *fake_client_checked(struct device *dev)
  * @dev: a device from fake_iommu_kunit_add_device()
  *
  * A device that was never prepared refuses SVA domains with -ENODEV.
+ * Where the device's driver enables IO page faults (IOMMU_DEV_FEAT_IOPF),
+ * this enables them first.
  *
  * Return: 0, or -ENODEV for a device without PASID support.
  */
 int fake_iommu_dev_enable_sva(struct device *dev)
 {
 #ifdef FAKE_IOMMU_HAS_DEV_FEAT_SVA
-	/* The device's driver enables IOMMU_DEV_FEAT_SVA through the core. */
+	int ret;
+
+	/*
+	 * The device's driver enables IO page faults, then SVA, through the
+	 * core, as idxd does.
+	 */
+	ret = iommu_dev_enable_feature(dev, IOMMU_DEV_FEAT_IOPF);
+	if (ret && ret != -EBUSY)
+		return ret;
 	return iommu_dev_enable_feature(dev, IOMMU_DEV_FEAT_SVA);
 #else
 	/*
@@ -1387,6 +1655,19 @@ static bool fake_call_matches(const struct fake_iommu_call *call,
 	return call->op == op && (!dev || !strcmp(call->dev, dev_name(dev)));
 }
 
+static int fake_record_find(struct fake_iommu_record *rec,
+			    enum fake_iommu_op op, const struct device *dev,
+			    unsigned int from)
+{
+	const struct fake_iommu_call *c;
+	unsigned int i;
+
+	for (i = from; (c = fake_record_entry(rec, i)); i++)
+		if (fake_call_matches(c, op, dev))
+			return i;
+	return -1;
+}
+
 /**
  * fake_iommu_log_count() - how often a callback was recorded
  * @test: the test whose instances were called
@@ -1486,16 +1767,103 @@ EXPORT_SYMBOL_GPL(fake_iommu_domain_id);
 int fake_iommu_log_find(struct kunit *test, enum fake_iommu_op op,
 			const struct device *dev, unsigned int from)
 {
-	struct fake_iommu_record *rec = fake_record_of(test);
-	const struct fake_iommu_call *c;
-	unsigned int i;
-
-	for (i = from; (c = fake_record_entry(rec, i)); i++)
-		if (fake_call_matches(c, op, dev))
-			return i;
-	return -1;
+	return fake_record_find(fake_record_of(test), op, dev, from);
 }
 EXPORT_SYMBOL_GPL(fake_iommu_log_find);
+
+/**
+ * fake_iommu_wait_call() - wait until a callback is recorded
+ * @test: the test whose instances are to be called
+ * @op: the callback
+ * @dev: only calls for this device, or NULL for all
+ * @from: only entries from this index on
+ * @timeout: how long to wait, in jiffies
+ *
+ * Waits on the record itself: every new entry wakes the waiter.
+ *
+ * Return: the index of the first matching entry, or -1 when none was
+ * recorded within @timeout.
+ */
+int fake_iommu_wait_call(struct kunit *test, enum fake_iommu_op op,
+			 const struct device *dev, unsigned int from,
+			 unsigned long timeout)
+{
+	struct fake_iommu_record *rec = fake_record_of(test);
+	int i = -1;
+
+	if (rec)
+		wait_event_timeout(rec->changed,
+				   (i = fake_record_find(rec, op, dev, from)) >= 0,
+				   timeout);
+	return i;
+}
+EXPORT_SYMBOL_GPL(fake_iommu_wait_call);
+
+/**
+ * fake_iommu_report_page_req() - the hardware reports a page request
+ * @dev: a device from fake_iommu_kunit_add_device(), which sent it
+ * @req: what it asks for
+ *
+ * As a driver's page request thread does: iommu_report_device_fault(),
+ * under the device's page request queue, which the release of a PASID
+ * drains. From its first request on, the group waits for one response.
+ *
+ * Return: what iommu_report_device_fault() returned: 0 once the core took
+ * the request; an error once it answered the request itself, or for a
+ * request it could not keep.
+ */
+int fake_iommu_report_page_req(struct device *dev,
+			       const struct fake_iommu_page_req *req)
+{
+	struct fake_iommu_client *client = fake_client_checked(dev);
+	bool pasid_valid = req->pasid != IOMMU_NO_PASID;
+	struct iopf_fault evt = {
+		.fault = {
+			.type = IOMMU_FAULT_PAGE_REQ,
+			.prm = {
+				.flags = (pasid_valid ?
+					  IOMMU_FAULT_PAGE_REQUEST_PASID_VALID : 0) |
+					 (req->last ?
+					  IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE : 0),
+				.pasid = pasid_valid ? req->pasid : 0,
+				.grpid = req->grpid,
+				.perm = req->perm,
+				.addr = req->addr,
+			},
+		},
+	};
+	int ret;
+
+	if (!client)
+		return -EINVAL;
+	mutex_lock(&client->prq_lock);
+	ret = xa_insert(&client->pending, req->grpid,
+			xa_mk_value(evt.fault.prm.pasid), GFP_KERNEL);
+	/* A later request of a group that is already waiting */
+	if (ret == -EBUSY)
+		ret = 0;
+	if (!ret)
+		ret = iommu_report_device_fault(dev, &evt);
+	mutex_unlock(&client->prq_lock);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(fake_iommu_report_page_req);
+
+/**
+ * fake_iommu_dev_iopf_users() - why a device is in its fault queue
+ * @dev: a device from fake_iommu_kunit_add_device()
+ *
+ * Return: the number of fault-capable domains set on its PASIDs where the
+ * IOMMU driver enables IO page faults itself, else 1 while its driver has
+ * IOMMU_DEV_FEAT_IOPF enabled; 0 when the device is not in the queue.
+ */
+unsigned int fake_iommu_dev_iopf_users(struct device *dev)
+{
+	struct fake_iommu_client *client = fake_client_checked(dev);
+
+	return client ? client->iopf_users : 0;
+}
+EXPORT_SYMBOL_GPL(fake_iommu_dev_iopf_users);
 
 /**
  * fake_iommu_violations() - contract violations during a test

@@ -59,6 +59,18 @@ enum fake_iommu_driver {
  *	fake_iommu_dev_enable_sva()
  * @FAKE_OP_INVALIDATE: arch_invalidate_secondary_tlbs() of the notifier
  *	that a domain registered on its mm
+ * @FAKE_OP_IOPF_ENABLE: the driver added a device to its instance's IO page
+ *	fault queue: before the first fault-capable domain is set on one of
+ *	its PASIDs, or for IOMMU_DEV_FEAT_IOPF where the core has that
+ * @FAKE_OP_IOPF_DISABLE: the driver took a device out of the queue: when
+ *	the last fault-capable domain left it, for IOMMU_DEV_FEAT_IOPF, or
+ *	on release
+ * @FAKE_OP_IOPF_DRAIN: the driver releases a PASID of a device in the
+ *	queue and begins to drain its page requests: it waits for the
+ *	reports in progress, then iopf_queue_flush_dev()
+ * @FAKE_OP_PAGE_RESPONSE: page_response(), with the group and the code
+ * @FAKE_OP_RELEASE_DEVICE: release_device(); ret is -EBUSY when a
+ *	fault-capable domain was still set on one of the device's PASIDs
  * @FAKE_OP_COUNT: number of operations
  */
 enum fake_iommu_op {
@@ -73,6 +85,11 @@ enum fake_iommu_op {
 	FAKE_OP_DISABLE_SVA,
 #endif
 	FAKE_OP_INVALIDATE,
+	FAKE_OP_IOPF_ENABLE,
+	FAKE_OP_IOPF_DISABLE,
+	FAKE_OP_IOPF_DRAIN,
+	FAKE_OP_PAGE_RESPONSE,
+	FAKE_OP_RELEASE_DEVICE,
 	FAKE_OP_COUNT,
 };
 
@@ -119,6 +136,10 @@ struct fake_iommu_config {
  * @ret: what the callback returned
  * @start: first address of an invalidation, 0 for other callbacks
  * @end: end of an invalidation, 0 for other callbacks
+ * @grpid: the page request group a page response answers, else 0
+ * @code: the &enum iommu_page_response_code of a page response, else 0
+ * @iopf_queued: for set_dev_pasid(), whether the device was in its
+ *	instance's fault queue when the driver programmed the PASID
  */
 struct fake_iommu_call {
 	enum fake_iommu_op op;
@@ -131,6 +152,25 @@ struct fake_iommu_call {
 	int ret;
 	unsigned long start;
 	unsigned long end;
+	u32 grpid;
+	int code;
+	bool iopf_queued;
+};
+
+/**
+ * struct fake_iommu_page_req - a page request, as the hardware reports it
+ * @addr: the faulting address
+ * @pasid: its PASID, or IOMMU_NO_PASID for a request without one
+ * @perm: IOMMU_FAULT_PERM_READ, _WRITE, _EXEC, _PRIV
+ * @grpid: the page request group
+ * @last: the last request of its group: the one the device wants answered
+ */
+struct fake_iommu_page_req {
+	unsigned long addr;
+	u32 pasid;
+	u32 perm;
+	u32 grpid;
+	bool last;
 };
 
 struct fake_iommu *fake_iommu_kunit_create(struct kunit *test,
@@ -143,6 +183,7 @@ struct device *fake_iommu_kunit_add_device(struct kunit *test,
 					   struct fake_iommu_group *group,
 					   u32 max_pasids);
 void fake_iommu_remove_device(struct device *dev);
+void fake_iommu_kunit_remove_device(struct kunit *test, struct device *dev);
 int fake_iommu_dev_enable_sva(struct device *dev);
 
 void fake_iommu_inject_fault(struct fake_iommu *iommu,
@@ -174,6 +215,13 @@ unsigned int fake_iommu_invalidations(const struct iommu_domain *domain,
 int fake_iommu_log_find(struct kunit *test, enum fake_iommu_op op,
 			const struct device *dev, unsigned int from);
 unsigned int fake_iommu_violations(struct kunit *test);
+int fake_iommu_wait_call(struct kunit *test, enum fake_iommu_op op,
+			 const struct device *dev, unsigned int from,
+			 unsigned long timeout);
+
+int fake_iommu_report_page_req(struct device *dev,
+			       const struct fake_iommu_page_req *req);
+unsigned int fake_iommu_dev_iopf_users(struct device *dev);
 void fake_iommu_log_dump(struct kunit *test);
 
 #endif /* __FAKE_IOMMU_H */

@@ -14,12 +14,17 @@
 #include <kunit/resource.h>
 #include <kunit/test.h>
 #include <linux/completion.h>
+#include <linux/cpu.h>
 #include <linux/iommu.h>
 #include <linux/kthread.h>
 #include <linux/list.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
 #include <linux/mm_types.h>
 #include <linux/mmu_context.h>
+#include <linux/mmap_lock.h>
 #include <linux/mmu_notifier.h>
+#include <linux/percpu.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/task.h>
@@ -297,6 +302,24 @@ static bool sva_driver_calls_balanced(struct kunit *test)
 }
 
 /*
+ * The fake driver's own rule: every SVA domain it programmed on a PASID
+ * found the device in its fault queue, so that a fault on it from then on
+ * has a handler. A check of the rig, not of the core.
+ */
+static bool sva_driver_iopf_ready(struct kunit *test)
+{
+	const struct fake_iommu_call *c;
+	unsigned int i, late = 0;
+
+	for (i = 0; (c = fake_iommu_log_entry(test, i)); i++)
+		late += c->op == FAKE_OP_SET_DEV_PASID && !c->ret &&
+			c->domain_type == IOMMU_DOMAIN_SVA && !c->iopf_queued;
+	KUNIT_EXPECT_EQ_MSG(test, late, 0,
+			    "SVA PASIDs programmed before the device was in its fault queue");
+	return !late;
+}
+
+/*
  * Runs after everything the test body registered has been undone: no
  * domain may be left; every such mm is gone, so every PASID that an mm of
  * the case held must be free again (I1); and the driver's callbacks must
@@ -310,7 +333,8 @@ static void sva_check_released(void *data)
 	DECLARE_BITMAP(free, SVA_MAX_PASIDS);
 	DECLARE_BITMAP(kept, SVA_MAX_PASIDS);
 	int live = fake_iommu_live_domains(test);
-	bool ok = sva_driver_calls_balanced(test);
+	bool balanced = sva_driver_calls_balanced(test);
+	bool ok = sva_driver_iopf_ready(test) && balanced;
 	bool pasids_ok;
 
 	sva_free_pasids(ctx->dev, free, SVA_MAX_PASIDS);
@@ -1362,6 +1386,47 @@ static void sva_test_group_revert_skips_no_pasid_device(struct kunit *test)
 	sva_expect_no_trace(test, devs[0], mm, 1, live);
 }
 
+/* ---- Lazy TLB mms ---- */
+
+static struct mm_struct *sva_lazy_mm;
+
+static void sva_use_lazy_mm(struct work_struct *work)
+{
+	kthread_use_mm(sva_lazy_mm);
+	kthread_unuse_mm(sva_lazy_mm);
+}
+
+/*
+ * A CPU that ran a task of an mm and then a kernel thread keeps that mm
+ * as its lazy TLB mm, with an mm_count of its own, until a task of
+ * another mm runs there: kthread_unuse_mm() leaves the mm so, and a
+ * child's exit_mm() its own. In a KUnit kernel no such task may ever
+ * come, and the mm's PASID would outlive the case. A kernel thread on
+ * every CPU switches to a scratch mm instead, which drops those
+ * references.
+ */
+static int sva_drop_lazy_mms(struct kunit *test)
+{
+	struct work_struct __percpu *works;
+	int cpu;
+
+	works = alloc_percpu(struct work_struct);
+	if (!works)
+		return -ENOMEM;
+	sva_lazy_mm = sva_mm(test);
+	cpus_read_lock();
+	for_each_online_cpu(cpu) {
+		INIT_WORK(per_cpu_ptr(works, cpu), sva_use_lazy_mm);
+		queue_work_on(cpu, system_wq, per_cpu_ptr(works, cpu));
+	}
+	for_each_online_cpu(cpu)
+		flush_work(per_cpu_ptr(works, cpu));
+	cpus_read_unlock();
+	sva_lazy_mm = NULL;
+	free_percpu(works);
+	return 0;
+}
+
 /* ---- iommu_sva_race: binds and unbinds from several threads ---- */
 
 #define SVA_RACE_THREADS	4
@@ -1553,9 +1618,768 @@ static void sva_test_race_bind_unbind(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, sva_pasid(mm), pasid);
 }
 
+/* ---- iommu_sva_iopf: IO page faults on an SVA PASID ---- */
+
+#define SVA_IOPF_PAGES		4
+#define SVA_IOPF_TIMEOUT	(10 * HZ)
+
+/*
+ * An mm with a read-write and a read-only anonymous mapping and no page
+ * in either, as a process that has not touched them yet.
+ */
+struct sva_iopf_mm {
+	struct mm_struct *mm;
+	unsigned long rw;
+	unsigned long ro;
+};
+
+static void sva_iopf_mm(struct kunit *test, struct sva_iopf_mm *m)
+{
+	m->mm = sva_mm(test);
+	m->mm->task_size = TASK_SIZE;
+	arch_pick_mmap_layout(m->mm, &current->signal->rlim[RLIMIT_STACK]);
+	kthread_use_mm(m->mm);
+	m->rw = vm_mmap(NULL, 0, SVA_IOPF_PAGES * PAGE_SIZE,
+			PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	m->ro = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ,
+			MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	kthread_unuse_mm(m->mm);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(m->rw));
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(m->ro));
+}
+
+/* An address no mapping of an sva_iopf_mm() covers */
+static unsigned long sva_iopf_unmapped(const struct sva_iopf_mm *m)
+{
+	return m->rw + SVA_IOPF_PAGES * PAGE_SIZE == m->ro ?
+	       m->ro + PAGE_SIZE : m->rw + SVA_IOPF_PAGES * PAGE_SIZE;
+}
+
+/*
+ * Whether @addr of @mm has a page, writable for @write, without faulting
+ * one in.
+ */
+static bool sva_iopf_present(struct mm_struct *mm, unsigned long addr,
+			     bool write)
+{
+	struct page *page;
+	long got;
+
+	if (!mmget_not_zero(mm))
+		return false;
+	mmap_read_lock(mm);
+	got = get_user_pages_remote(mm, addr, 1,
+				    FOLL_NOFAULT | (write ? FOLL_WRITE : 0),
+				    &page, NULL);
+	mmap_read_unlock(mm);
+	mmput(mm);
+	if (got == 1)
+		put_page(page);
+	return got == 1;
+}
+
+static int sva_iopf_fault(struct device *dev, ioasid_t pasid,
+			  unsigned long addr, u32 perm, u32 grpid, bool last)
+{
+	struct fake_iommu_page_req req = {
+		.addr = addr,
+		.pasid = pasid,
+		.perm = perm,
+		.grpid = grpid,
+		.last = last,
+	};
+
+	return fake_iommu_report_page_req(dev, &req);
+}
+
+/*
+ * Responses to group @grpid of the device named @name in the record (by
+ * name: the device may be gone); the last one's code
+ */
+static unsigned int sva_iopf_responses(struct kunit *test, const char *name,
+				       u32 grpid, int *code)
+{
+	const struct fake_iommu_call *c;
+	unsigned int i, n = 0;
+
+	for (i = 0; (c = fake_iommu_log_entry(test, i)); i++) {
+		if (c->op != FAKE_OP_PAGE_RESPONSE || c->grpid != grpid ||
+		    strcmp(c->dev, name))
+			continue;
+		*code = c->code;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Index of the first response to group @grpid of @dev, waited for up to
+ * SVA_IOPF_TIMEOUT; -1 when none came.
+ */
+static int sva_iopf_wait_response(struct kunit *test, struct device *dev,
+				  u32 grpid)
+{
+	unsigned long deadline = jiffies + SVA_IOPF_TIMEOUT;
+	unsigned int from = 0;
+	int i;
+
+	do {
+		i = fake_iommu_wait_call(test, FAKE_OP_PAGE_RESPONSE, dev, from,
+					 max_t(long, deadline - jiffies, 1));
+		if (i < 0 || fake_iommu_log_entry(test, i)->grpid == grpid)
+			return i;
+		from = i + 1;
+	} while (time_before(jiffies, deadline));
+	return -1;
+}
+
+/*
+ * The core answered group @grpid of the device named @name exactly once,
+ * with @want: a device waits for that one response, and a second one
+ * would answer a later group that reuses the id.
+ */
+#define SVA_IOPF_EXPECT_ANSWER(test, name, grpid, want)			\
+	do {								\
+		struct kunit *__test = (test);				\
+		int __code = -1, __want = (want);			\
+		u32 __grpid = (grpid);					\
+		unsigned int __n;					\
+									\
+		__n = sva_iopf_responses(__test, name, __grpid, &__code); \
+		KUNIT_EXPECT_EQ_MSG(__test, __n, 1,			\
+				    "responses to page request group %u", \
+				    __grpid);				\
+		KUNIT_EXPECT_EQ_MSG(__test, __code, __want,		\
+				    "response code of group %u", __grpid); \
+		if (__n != 1 || __code != __want)			\
+			fake_iommu_log_dump(__test);			\
+	} while (0)
+
+static void sva_iopf_drop_lazy_mms(void *data)
+{
+	struct kunit *test = data;
+
+	KUNIT_EXPECT_EQ(test, 0, sva_drop_lazy_mms(test));
+}
+
+/*
+ * The case's mms were set up with kthread_use_mm(): their lazy TLB
+ * references go before the exit check looks for their PASIDs.
+ */
+static int sva_iopf_init(struct kunit *test)
+{
+	int ret = sva_test_init(test);
+
+	return ret ?: kunit_add_action_or_reset(test, sva_iopf_drop_lazy_mms,
+						test);
+}
+
+struct sva_iopf_access {
+	u32 perm;
+	const char *desc;
+};
+
+static const struct sva_iopf_access sva_iopf_served_params[] = {
+	{ IOMMU_FAULT_PERM_READ, "read" },
+	{ IOMMU_FAULT_PERM_READ | IOMMU_FAULT_PERM_WRITE, "write" },
+	{ IOMMU_FAULT_PERM_READ | IOMMU_FAULT_PERM_PRIV, "privileged read" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(sva_iopf_served, sva_iopf_served_params, desc);
+
+/*
+ * A fault on a mapped address of a bound mm is served: the SVA handler
+ * faults the page in, and the group gets one SUCCESS response on its
+ * PASID.
+ */
+static void sva_iopf_test_fault_served(struct kunit *test)
+{
+	const struct sva_iopf_access *p = test->param_value;
+	bool write = p->perm & IOMMU_FAULT_PERM_WRITE;
+	struct sva_test_ctx *ctx = test->priv;
+	struct sva_iopf_mm m;
+	int i;
+
+	sva_iopf_mm(test, &m);
+	sva_bind(test, ctx->dev, m.mm);
+	KUNIT_ASSERT_FALSE(test, sva_iopf_present(m.mm, m.rw, false));
+
+	KUNIT_EXPECT_EQ(test, 0, sva_iopf_fault(ctx->dev, sva_pasid(m.mm), m.rw,
+						p->perm, 1, true));
+	i = sva_iopf_wait_response(test, ctx->dev, 1);
+	KUNIT_ASSERT_GE_MSG(test, i, 0, "no response within %u s",
+			    SVA_IOPF_TIMEOUT / HZ);
+	SVA_IOPF_EXPECT_ANSWER(test, dev_name(ctx->dev), 1, IOMMU_PAGE_RESP_SUCCESS);
+	KUNIT_EXPECT_EQ(test, fake_iommu_log_entry(test, i)->pasid,
+			sva_pasid(m.mm));
+	KUNIT_EXPECT_TRUE_MSG(test, sva_iopf_present(m.mm, m.rw, write),
+			      "the page is not %s after the fault",
+			      write ? "mapped writable" : "present");
+	KUNIT_EXPECT_FALSE(test, sva_iopf_present(m.mm, m.rw + PAGE_SIZE,
+						  false));
+}
+
+enum sva_iopf_bad {
+	SVA_IOPF_NO_VMA,
+	SVA_IOPF_WRITE_RO,
+	SVA_IOPF_EXEC_NX,
+	SVA_IOPF_NO_PASID,
+};
+
+struct sva_iopf_bad_param {
+	enum sva_iopf_bad bad;
+	const char *desc;
+};
+
+static const struct sva_iopf_bad_param sva_iopf_bad_params[] = {
+	{ SVA_IOPF_NO_VMA, "no mapping" },
+	{ SVA_IOPF_WRITE_RO, "write to a read-only mapping" },
+	{ SVA_IOPF_EXEC_NX, "exec in a non-exec mapping" },
+	{ SVA_IOPF_NO_PASID, "request without a PASID" },
+};
+
+KUNIT_ARRAY_PARAM_DESC(sva_iopf_bad, sva_iopf_bad_params, desc);
+
+/*
+ * A request the mm does not allow gets one INVALID response and maps
+ * nothing. One without a PASID never reaches the SVA handler: the core
+ * answers it before it returns, as it has no handler for it.
+ */
+static void sva_iopf_test_fault_refused(struct kunit *test)
+{
+	const struct sva_iopf_bad_param *p = test->param_value;
+	u32 perm = IOMMU_FAULT_PERM_READ;
+	struct sva_test_ctx *ctx = test->priv;
+	ioasid_t pasid;
+	struct sva_iopf_mm m;
+	unsigned long addr;
+	int ret;
+
+	sva_iopf_mm(test, &m);
+	sva_bind(test, ctx->dev, m.mm);
+	pasid = sva_pasid(m.mm);
+	addr = m.rw;
+	switch (p->bad) {
+	case SVA_IOPF_NO_VMA:
+		addr = sva_iopf_unmapped(&m);
+		break;
+	case SVA_IOPF_WRITE_RO:
+		addr = m.ro;
+		perm |= IOMMU_FAULT_PERM_WRITE;
+		break;
+	case SVA_IOPF_EXEC_NX:
+		perm |= IOMMU_FAULT_PERM_EXEC;
+		break;
+	case SVA_IOPF_NO_PASID:
+		pasid = IOMMU_NO_PASID;
+		break;
+	}
+
+	ret = sva_iopf_fault(ctx->dev, pasid, addr, perm, 7, true);
+	if (p->bad == SVA_IOPF_NO_PASID) {
+		KUNIT_EXPECT_EQ(test, ret, -EINVAL);
+		SVA_IOPF_EXPECT_ANSWER(test, dev_name(ctx->dev), 7,
+				       IOMMU_PAGE_RESP_INVALID);
+	} else {
+		KUNIT_EXPECT_EQ(test, ret, 0);
+		KUNIT_EXPECT_GE(test, sva_iopf_wait_response(test, ctx->dev, 7),
+				0);
+		SVA_IOPF_EXPECT_ANSWER(test, dev_name(ctx->dev), 7,
+				       IOMMU_PAGE_RESP_INVALID);
+	}
+	KUNIT_EXPECT_FALSE(test, sva_iopf_present(m.mm, addr, false));
+}
+
+/*
+ * A group of requests is answered once, after its last request, and
+ * every page of it is served; a request of another group that came in
+ * between waits for its own group.
+ */
+static void sva_iopf_test_group_served(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	const unsigned int n = SVA_IOPF_PAGES - 1;
+	struct sva_iopf_mm m;
+	unsigned int i;
+	ioasid_t pasid;
+
+	sva_iopf_mm(test, &m);
+	sva_bind(test, ctx->dev, m.mm);
+	pasid = sva_pasid(m.mm);
+
+	for (i = 0; i < n; i++) {
+		KUNIT_EXPECT_EQ(test, 0,
+				sva_iopf_fault(ctx->dev, pasid, m.rw + i * PAGE_SIZE,
+					       IOMMU_FAULT_PERM_WRITE, 3,
+					       i == n - 1));
+		/* Group 4 begins while group 3 is still open. */
+		if (!i)
+			KUNIT_EXPECT_EQ(test, 0,
+					sva_iopf_fault(ctx->dev, pasid,
+						       m.rw + n * PAGE_SIZE,
+						       IOMMU_FAULT_PERM_WRITE, 4,
+						       false));
+		if (i < n - 1)
+			KUNIT_EXPECT_EQ_MSG(test,
+					    fake_iommu_log_count(test, FAKE_OP_PAGE_RESPONSE,
+								 ctx->dev), 0,
+					    "a response before the last request of the group");
+	}
+	KUNIT_ASSERT_GE(test, sva_iopf_wait_response(test, ctx->dev, 3), 0);
+	SVA_IOPF_EXPECT_ANSWER(test, dev_name(ctx->dev), 3,
+			       IOMMU_PAGE_RESP_SUCCESS);
+	for (i = 0; i < n; i++)
+		KUNIT_EXPECT_TRUE_MSG(test,
+				      sva_iopf_present(m.mm, m.rw + i * PAGE_SIZE,
+						       true),
+				      "page %u of the group not served", i);
+	KUNIT_EXPECT_FALSE_MSG(test, sva_iopf_present(m.mm, m.rw + n * PAGE_SIZE,
+						      false),
+			       "a request of another group was served with this one");
+
+	/* Group 4's last request: now its first one is served too. */
+	KUNIT_EXPECT_EQ(test, 0, sva_iopf_fault(ctx->dev, pasid, m.ro,
+						IOMMU_FAULT_PERM_READ, 4, true));
+	KUNIT_ASSERT_GE(test, sva_iopf_wait_response(test, ctx->dev, 4), 0);
+	SVA_IOPF_EXPECT_ANSWER(test, dev_name(ctx->dev), 4,
+			       IOMMU_PAGE_RESP_SUCCESS);
+	KUNIT_EXPECT_TRUE(test, sva_iopf_present(m.mm, m.rw + n * PAGE_SIZE,
+						 true));
+	KUNIT_EXPECT_TRUE(test, sva_iopf_present(m.mm, m.ro, false));
+}
+
+/*
+ * An error in a group is sticky: the requests after it are not served,
+ * and the whole group is answered INVALID.
+ */
+static void sva_iopf_test_group_error_sticky(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct sva_iopf_mm m;
+	ioasid_t pasid;
+
+	sva_iopf_mm(test, &m);
+	sva_bind(test, ctx->dev, m.mm);
+	pasid = sva_pasid(m.mm);
+
+	KUNIT_EXPECT_EQ(test, 0, sva_iopf_fault(ctx->dev, pasid, m.rw,
+						IOMMU_FAULT_PERM_WRITE, 5,
+						false));
+	KUNIT_EXPECT_EQ(test, 0, sva_iopf_fault(ctx->dev, pasid, m.ro,
+						IOMMU_FAULT_PERM_WRITE, 5,
+						false));
+	KUNIT_EXPECT_EQ(test, 0, sva_iopf_fault(ctx->dev, pasid,
+						m.rw + PAGE_SIZE,
+						IOMMU_FAULT_PERM_WRITE, 5,
+						true));
+	KUNIT_ASSERT_GE(test, sva_iopf_wait_response(test, ctx->dev, 5), 0);
+	SVA_IOPF_EXPECT_ANSWER(test, dev_name(ctx->dev), 5, IOMMU_PAGE_RESP_INVALID);
+	KUNIT_EXPECT_TRUE_MSG(test, sva_iopf_present(m.mm, m.rw, true),
+			      "the request before the error was not served");
+	KUNIT_EXPECT_FALSE_MSG(test, sva_iopf_present(m.mm, m.rw + PAGE_SIZE,
+						      false),
+			       "a request after the error was served");
+}
+
+/*
+ * The process exited, but the bond keeps its mm_struct (mm_count), and
+ * with it the PASID: a fault on it finds no address space to serve
+ * (mmget_not_zero() fails) and is answered INVALID, without touching the
+ * freed page tables.
+ */
+static void sva_iopf_test_fault_after_exit(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct sva_iopf_mm m;
+	ioasid_t pasid;
+
+	sva_iopf_mm(test, &m);
+	sva_mm_hold(test, m.mm);
+	sva_bind(test, ctx->dev, m.mm);
+	pasid = sva_pasid(m.mm);
+	sva_mm_exit(test, m.mm);
+	KUNIT_ASSERT_EQ(test, atomic_read(&m.mm->mm_users), 0);
+
+	KUNIT_EXPECT_EQ(test, 0, sva_iopf_fault(ctx->dev, pasid, m.rw,
+						IOMMU_FAULT_PERM_WRITE, 9,
+						true));
+	KUNIT_ASSERT_GE(test, sva_iopf_wait_response(test, ctx->dev, 9), 0);
+	SVA_IOPF_EXPECT_ANSWER(test, dev_name(ctx->dev), 9, IOMMU_PAGE_RESP_INVALID);
+	KUNIT_EXPECT_EQ(test, atomic_read(&m.mm->mm_users), 0);
+	KUNIT_EXPECT_EQ(test, sva_pasid(m.mm), pasid);
+	KUNIT_EXPECT_FALSE_MSG(test, sva_pasid_free(ctx->dev, pasid),
+			       "the PASID was freed before __mmdrop() (I1)");
+}
+
+static const bool sva_iopf_was_bound[] = { true, false };
+
+static void sva_iopf_was_bound_desc(const bool *was_bound, char *desc)
+{
+	strscpy(desc, *was_bound ? "after the last unbind" :
+		"never attached", KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(sva_iopf_was_bound, sva_iopf_was_bound,
+		  sva_iopf_was_bound_desc);
+
+/*
+ * A PASID with nothing attached has no fault handler: the core answers
+ * the request itself, INVALID, before it returns, and no SVA handler
+ * runs for it, whether the PASID had an mm before or never had one.
+ */
+static void sva_iopf_test_fault_no_domain(struct kunit *test)
+{
+	bool was_bound = *(const bool *)test->param_value;
+	struct sva_test_ctx *ctx = test->priv;
+	struct sva_iopf_mm m;
+	ioasid_t pasid;
+
+	sva_iopf_mm(test, &m);
+	if (was_bound) {
+		sva_unbind(test, sva_bind(test, ctx->dev, m.mm));
+		pasid = sva_pasid(m.mm);
+	} else {
+		pasid = iommu_alloc_global_pasid(ctx->dev);
+		KUNIT_ASSERT_NE(test, pasid, IOMMU_PASID_INVALID);
+		KUNIT_ASSERT_EQ(test, 0,
+				kunit_add_action_or_reset(test, sva_pasid_free_action,
+							  (void *)(uintptr_t)pasid));
+	}
+
+	KUNIT_EXPECT_EQ(test, -EINVAL,
+			sva_iopf_fault(ctx->dev, pasid, m.rw,
+				       IOMMU_FAULT_PERM_WRITE, 11, true));
+	SVA_IOPF_EXPECT_ANSWER(test, dev_name(ctx->dev), 11, IOMMU_PAGE_RESP_INVALID);
+	KUNIT_EXPECT_FALSE(test, sva_iopf_present(m.mm, m.rw, false));
+}
+
+/* Wait until a fault handler waits for @mm's mmap lock, which we hold. */
+static bool sva_iopf_wait_handler_blocked(struct mm_struct *mm)
+{
+	unsigned long deadline = jiffies + SVA_IOPF_TIMEOUT;
+
+	while (!mmap_lock_is_contended(mm)) {
+		if (time_after(jiffies, deadline))
+			return false;
+		schedule_timeout_uninterruptible(1);
+	}
+	return true;
+}
+
+struct sva_iopf_unbinder {
+	struct iommu_sva *handle;
+	struct completion done;
+	/* The length of the call record when unbind returned */
+	unsigned int log_len;
+	struct kunit *test;
+};
+
+static int sva_iopf_unbind_fn(void *data)
+{
+	struct sva_iopf_unbinder *u = data;
+
+	iommu_sva_unbind_device(u->handle);
+	u->log_len = fake_iommu_log_len(u->test);
+	complete(&u->done);
+	return 0;
+}
+
+/*
+ * Unbind while the SVA handler is inside a fault of the mm (it waits for
+ * the mmap lock, which the test holds): unbind returns only once the
+ * fault was answered, exactly once, before the driver let the PASID go.
+ * Then no fault of this mm can land in the next mm that gets the PASID.
+ */
+static void sva_iopf_test_unbind_waits_for_fault(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct sva_iopf_unbinder *u;
+	struct task_struct *task;
+	struct mm_struct *next;
+	int drain, resp, removed;
+	struct iommu_sva *handle;
+	struct sva_iopf_mm m;
+	ioasid_t pasid;
+	bool blocked;
+
+	sva_iopf_mm(test, &m);
+	handle = sva_bind(test, ctx->dev, m.mm);
+	pasid = sva_pasid(m.mm);
+	/* Not KUnit-managed: a thread that hangs in unbind still uses it. */
+	u = kzalloc_obj(*u);
+	KUNIT_ASSERT_NOT_NULL(test, u);
+	*u = (struct sva_iopf_unbinder) { .handle = handle, .test = test };
+	init_completion(&u->done);
+
+	mmap_write_lock(m.mm);
+	KUNIT_EXPECT_EQ(test, 0, sva_iopf_fault(ctx->dev, pasid, m.rw,
+						IOMMU_FAULT_PERM_WRITE, 13,
+						true));
+	blocked = sva_iopf_wait_handler_blocked(m.mm);
+	if (blocked) {
+		kunit_remove_action(test, sva_unbind_action, handle);
+		task = kthread_run(sva_iopf_unbind_fn, u, "sva-iopf-unbind");
+		if (IS_ERR(task)) {
+			kunit_add_action(test, sva_unbind_action, handle);
+			blocked = false;
+		}
+	}
+	drain = blocked ? fake_iommu_wait_call(test, FAKE_OP_IOPF_DRAIN,
+					       ctx->dev, 0, SVA_IOPF_TIMEOUT) : -1;
+	KUNIT_EXPECT_FALSE_MSG(test, blocked && completion_done(&u->done),
+			       "unbind returned while the fault was in flight");
+	mmap_write_unlock(m.mm);
+	if (!blocked) {
+		kfree(u);
+		KUNIT_FAIL(test, "the fault handler never waited for the mmap lock");
+		return;
+	}
+	if (!wait_for_completion_timeout(&u->done, SVA_IOPF_TIMEOUT)) {
+		KUNIT_FAIL(test, "unbind hangs (%u s)", SVA_IOPF_TIMEOUT / HZ);
+		return;
+	}
+
+	KUNIT_EXPECT_GE_MSG(test, drain, 0,
+			    "the driver never drained the PASID's faults");
+	SVA_IOPF_EXPECT_ANSWER(test, dev_name(ctx->dev), 13, IOMMU_PAGE_RESP_SUCCESS);
+	resp = fake_iommu_log_find(test, FAKE_OP_PAGE_RESPONSE, ctx->dev, 0);
+	removed = fake_iommu_log_find(test, FAKE_OP_REMOVE_DEV_PASID, ctx->dev, 0);
+	KUNIT_EXPECT_GE(test, removed, 0);
+	KUNIT_EXPECT_TRUE_MSG(test, resp >= 0 && resp < removed &&
+			      resp < u->log_len,
+			      "response #%d, PASID released #%d, unbind returned at #%u",
+			      resp, removed, u->log_len);
+	if (resp < 0 || resp >= removed || resp >= u->log_len)
+		fake_iommu_log_dump(test);
+	kfree(u);
+	KUNIT_EXPECT_TRUE(test, sva_iopf_present(m.mm, m.rw, true));
+
+	/* The PASID goes to another mm: nothing of the old fault follows it. */
+	sva_mm_exit(test, m.mm);
+	KUNIT_ASSERT_EQ(test, 0, sva_drop_lazy_mms(test));
+	KUNIT_ASSERT_TRUE_MSG(test, sva_pasid_free(ctx->dev, pasid),
+			      "the PASID outlived its mm (I1)");
+	sva_take_pasids_but(test, ctx->dev, pasid);
+	next = sva_mm(test);
+	sva_bind(test, ctx->dev, next);
+	KUNIT_EXPECT_EQ(test, sva_pasid(next), pasid);
+	KUNIT_EXPECT_EQ(test, fake_iommu_log_count(test, FAKE_OP_PAGE_RESPONSE,
+						   ctx->dev), 1);
+}
+
+/*
+ * The process exits while the SVA handler is inside its fault: the
+ * handler's own reference (mmget_not_zero()) keeps the address space
+ * until the fault is served, and its mmput() is the last one. The fault
+ * is answered once, and the PASID stays with the bond.
+ */
+static void sva_iopf_test_exit_during_fault(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct sva_iopf_mm m;
+	ioasid_t pasid;
+	bool blocked;
+
+	sva_iopf_mm(test, &m);
+	sva_mm_hold(test, m.mm);
+	sva_bind(test, ctx->dev, m.mm);
+	pasid = sva_pasid(m.mm);
+
+	mmap_write_lock(m.mm);
+	KUNIT_EXPECT_EQ(test, 0, sva_iopf_fault(ctx->dev, pasid, m.rw,
+						IOMMU_FAULT_PERM_WRITE, 17,
+						true));
+	blocked = sva_iopf_wait_handler_blocked(m.mm);
+	if (!blocked)
+		mmap_write_unlock(m.mm);
+	KUNIT_ASSERT_TRUE_MSG(test, blocked,
+			      "the fault handler never waited for the mmap lock");
+	/* The handler holds a user: this is not the last mmput(). */
+	sva_mm_exit(test, m.mm);
+	KUNIT_EXPECT_EQ(test, atomic_read(&m.mm->mm_users), 1);
+	mmap_write_unlock(m.mm);
+
+	KUNIT_ASSERT_GE(test, sva_iopf_wait_response(test, ctx->dev, 17), 0);
+	SVA_IOPF_EXPECT_ANSWER(test, dev_name(ctx->dev), 17, IOMMU_PAGE_RESP_SUCCESS);
+	KUNIT_EXPECT_EQ_MSG(test, atomic_read(&m.mm->mm_users), 0,
+			    "the fault handler kept the address space");
+	KUNIT_EXPECT_EQ(test, sva_pasid(m.mm), pasid);
+	KUNIT_EXPECT_FALSE(test, sva_pasid_free(ctx->dev, pasid));
+}
+
+/* A fault handler that keeps every group pending, as iommufd's does */
+static int sva_iopf_keep_handler(struct iopf_group *group)
+{
+	return 0;
+}
+
+/*
+ * Groups a handler keeps pending when the device leaves its fault queue
+ * (when the last fault-capable domain leaves it, or when it is unplugged)
+ * are answered INVALID, each once, and freed: kmemleak, in the last
+ * suite, finds any that were not. The request of a group that never got
+ * its last one needs no answer.
+ */
+static void sva_iopf_test_remove_answers_pending(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct device *dev = sva_dev(test, ctx->iommu, NULL, SVA_MAX_PASIDS);
+	struct iommu_attach_handle *attach;
+	struct iommu_domain *paging;
+	char name[32];
+	unsigned int grp;
+	ioasid_t pasid;
+	int code;
+
+	paging = iommu_paging_domain_alloc(dev);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, paging);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_domain_free_action,
+						  paging));
+	paging->iopf_handler = sva_iopf_keep_handler;
+	attach = kunit_kzalloc(test, sizeof(*attach), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, attach);
+	pasid = iommu_alloc_global_pasid(dev);
+	KUNIT_ASSERT_NE(test, pasid, IOMMU_PASID_INVALID);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_pasid_free_action,
+						  (void *)(uintptr_t)pasid));
+	KUNIT_ASSERT_EQ(test, 0,
+			iommu_attach_device_pasid(paging, dev, pasid, attach));
+
+	for (grp = 20; grp < 23; grp++)
+		KUNIT_EXPECT_EQ(test, 0,
+				sva_iopf_fault(dev, pasid, 0x10000 + grp * PAGE_SIZE,
+					       IOMMU_FAULT_PERM_READ, grp, true));
+	/* A request of a fourth group that never got its last one */
+	KUNIT_EXPECT_EQ(test, 0, sva_iopf_fault(dev, pasid, 0x20000,
+						IOMMU_FAULT_PERM_READ, 23,
+						false));
+	KUNIT_EXPECT_EQ(test, fake_iommu_log_count(test, FAKE_OP_PAGE_RESPONSE,
+						   dev), 0);
+
+	strscpy(name, dev_name(dev));
+	iommu_detach_device_pasid(paging, dev, pasid);
+	fake_iommu_kunit_remove_device(test, dev);
+	for (grp = 20; grp < 24; grp++)
+		KUNIT_EXPECT_EQ_MSG(test, sva_iopf_responses(test, name, grp, &code),
+				    grp < 23, "responses to group %u", grp);
+	for (grp = 20; grp < 23; grp++)
+		SVA_IOPF_EXPECT_ANSWER(test, name, grp, IOMMU_PAGE_RESP_INVALID);
+}
+
+/*
+ * Where the IOMMU driver enables IO page faults itself, it does so before
+ * the first fault-capable domain is set on a PASID of the device, and
+ * disables them when the last one goes, whatever the binds and unbinds
+ * in between: a count out of balance WARNs in real drivers (VT-d's
+ * 534b5f98ab73) or leaves the device taking faults nobody handles.
+ */
+static bool sva_iopf_per_domain(struct kunit *test)
+{
+#ifdef FAKE_IOMMU_HAS_DEV_FEAT_SVA
+	kunit_skip(test,
+		   "this kernel's drivers enable IO page faults per device (IOMMU_DEV_FEAT_IOPF), not per domain");
+	return false;
+#else
+	return true;
+#endif
+}
+
+#define SVA_IOPF_MMS	3
+
+/* Several mms on one device: one enable before the first, one disable. */
+static void sva_iopf_test_enable_balanced_mms(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct iommu_sva *handles[SVA_IOPF_MMS];
+	unsigned int i;
+	int first_set, enable;
+
+	if (!sva_iopf_per_domain(test))
+		return;
+	for (i = 0; i < SVA_IOPF_MMS; i++) {
+		handles[i] = sva_bind(test, ctx->dev, sva_mm(test));
+		KUNIT_EXPECT_EQ(test, fake_iommu_dev_iopf_users(ctx->dev), i + 1);
+	}
+	first_set = fake_iommu_log_find(test, FAKE_OP_SET_DEV_PASID, ctx->dev, 0);
+	enable = fake_iommu_log_find(test, FAKE_OP_IOPF_ENABLE, ctx->dev, 0);
+	KUNIT_EXPECT_TRUE_MSG(test, enable >= 0 && enable < first_set,
+			      "IO page faults enabled at #%d, the first fault-capable domain set at #%d",
+			      enable, first_set);
+	for (i = 0; i < SVA_IOPF_MMS; i++) {
+		sva_unbind(test, handles[i]);
+		KUNIT_EXPECT_EQ(test, fake_iommu_dev_iopf_users(ctx->dev),
+				SVA_IOPF_MMS - 1 - i);
+	}
+	SVA_EXPECT_CALLS(test, FAKE_OP_IOPF_ENABLE, ctx->dev, 1);
+	SVA_EXPECT_CALLS(test, FAKE_OP_IOPF_DISABLE, ctx->dev, 1);
+	SVA_EXPECT_CALLS(test, FAKE_OP_IOPF_DRAIN, ctx->dev, SVA_IOPF_MMS);
+}
+
+static const unsigned int sva_iopf_failing_member[] = { 0, 1, 2 };
+
+static void sva_iopf_member_desc(const unsigned int *i, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "member %u refuses", *i);
+}
+
+KUNIT_ARRAY_PARAM(sva_iopf_member, sva_iopf_failing_member,
+		  sva_iopf_member_desc);
+
+/*
+ * A bind into a group of three devices that one member refuses: every
+ * device whose PASID the core set and undid again is back out of the
+ * fault queue, and a later bind and unbind of the group balance too.
+ */
+static void sva_iopf_test_enable_balanced_group(struct kunit *test)
+{
+	unsigned int failing = *(const unsigned int *)test->param_value;
+	struct sva_test_ctx *ctx = test->priv;
+	struct fake_iommu_group *group;
+	struct mm_struct *mm = sva_mm(test);
+	struct device *devs[3];
+	struct iommu_sva *err;
+	unsigned int i;
+
+	if (!sva_iopf_per_domain(test))
+		return;
+	group = fake_iommu_kunit_group(test);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, group);
+	for (i = 0; i < ARRAY_SIZE(devs); i++)
+		devs[i] = sva_dev(test, ctx->iommu, group, SVA_MAX_PASIDS);
+	fake_iommu_dev_inject_fault(devs[failing], FAKE_FAULT_SET_DEV_PASID, 1,
+				    -EIO);
+
+	err = iommu_sva_bind_device(devs[0], mm);
+	sva_note_pasid(test, mm);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(err), -EIO);
+	for (i = 0; i < ARRAY_SIZE(devs); i++) {
+		KUNIT_EXPECT_EQ_MSG(test, fake_iommu_dev_iopf_users(devs[i]), 0,
+				    "device %u after the failed bind", i);
+		KUNIT_EXPECT_EQ_MSG(test,
+				    fake_iommu_log_count(test, FAKE_OP_IOPF_ENABLE,
+							 devs[i]),
+				    fake_iommu_log_count(test, FAKE_OP_IOPF_DISABLE,
+							 devs[i]),
+				    "device %u: IO page faults enabled and disabled", i);
+	}
+
+	sva_unbind(test, sva_bind(test, devs[0], mm));
+	for (i = 0; i < ARRAY_SIZE(devs); i++) {
+		KUNIT_EXPECT_EQ(test, fake_iommu_dev_iopf_users(devs[i]), 0);
+		KUNIT_EXPECT_EQ_MSG(test,
+				    fake_iommu_log_count(test, FAKE_OP_IOPF_ENABLE,
+							 devs[i]),
+				    fake_iommu_log_count(test, FAKE_OP_IOPF_DISABLE,
+							 devs[i]),
+				    "device %u: IO page faults enabled and disabled", i);
+	}
+}
+
 /*
  * What follows needs symbols the kernel does not export to modules:
- * kernel_clone(), kernel_wait() and schedule_on_each_cpu() to fork, and
+ * kernel_clone() and kernel_wait() to fork, and
  * iommu_sva_invalidate_kva_range() for the mm list. It is built in only.
  */
 #if IS_BUILTIN(CONFIG_IOMMU_SVA_KUNIT_TEST)
@@ -1581,33 +2405,6 @@ static int sva_fork_child_fn(void *data)
 	}
 	complete(&child->done);
 	do_exit(0);
-}
-
-static struct mm_struct *sva_lazy_mm;
-
-static void sva_use_lazy_mm(struct work_struct *work)
-{
-	kthread_use_mm(sva_lazy_mm);
-	kthread_unuse_mm(sva_lazy_mm);
-}
-
-/*
- * A CPU that ran a task of an mm and then a kernel thread keeps that mm
- * as its lazy TLB mm, with an mm_count of its own, until a task of
- * another mm runs there: kthread_unuse_mm() leaves the parent's mm so,
- * and the child's exit_mm() its own. In a KUnit kernel no such task may
- * ever come, and the parent's PASID would outlive the case. A kernel
- * thread on every CPU switches to a scratch mm instead, which drops those
- * references.
- */
-static int sva_drop_lazy_mms(struct kunit *test)
-{
-	int ret;
-
-	sva_lazy_mm = sva_mm(test);
-	ret = schedule_on_each_cpu(sva_use_lazy_mm);
-	sva_lazy_mm = NULL;
-	return ret;
 }
 
 /*
@@ -2028,6 +2825,24 @@ static struct kunit_case sva_race_cases[] = {
 	{}
 };
 
+static struct kunit_case sva_iopf_cases[] = {
+	KUNIT_CASE_PARAM(sva_iopf_test_fault_served,
+			 sva_iopf_served_gen_params),
+	KUNIT_CASE_PARAM(sva_iopf_test_fault_refused, sva_iopf_bad_gen_params),
+	KUNIT_CASE(sva_iopf_test_group_served),
+	KUNIT_CASE(sva_iopf_test_group_error_sticky),
+	KUNIT_CASE(sva_iopf_test_fault_after_exit),
+	KUNIT_CASE_PARAM(sva_iopf_test_fault_no_domain,
+			 sva_iopf_was_bound_gen_params),
+	KUNIT_CASE(sva_iopf_test_unbind_waits_for_fault),
+	KUNIT_CASE(sva_iopf_test_exit_during_fault),
+	KUNIT_CASE(sva_iopf_test_remove_answers_pending),
+	KUNIT_CASE(sva_iopf_test_enable_balanced_mms),
+	KUNIT_CASE_PARAM(sva_iopf_test_enable_balanced_group,
+			 sva_iopf_member_gen_params),
+	{}
+};
+
 static struct kunit_suite sva_bind_suite = {
 	.name = "iommu_sva_bind",
 	.init = sva_test_init,
@@ -2071,9 +2886,15 @@ static struct kunit_suite sva_race_suite = {
 	.test_cases = sva_race_cases,
 };
 
+static struct kunit_suite sva_iopf_suite = {
+	.name = "iommu_sva_iopf",
+	.init = sva_iopf_init,
+	.test_cases = sva_iopf_cases,
+};
+
 kunit_test_suites(&sva_nobind_suite, &sva_bind_suite, &sva_pasid_suite,
 		  &sva_share_suite, &sva_error_suite, &sva_group_suite,
-		  &sva_race_suite);
+		  &sva_race_suite, &sva_iopf_suite);
 
 #if IS_BUILTIN(CONFIG_IOMMU_SVA_KUNIT_TEST)
 static struct kunit_case sva_fork_cases[] = {

@@ -25,7 +25,7 @@ from ..run.suite_run import (RunOptions, RunOutcome, default_build_dir,
 from ..tree.fs_journal import read_file
 from . import mutation_journal, schemata
 from .mutant_report import (NO_APPLY, MutantResult, classify, progress_line,
-                            summary_line, table)
+                            rig_line, summary_line, table)
 from .mutants import Mutant, NoApply, fitting, load_catalogue, select
 
 # The kernel's own detectors, so that a mutant that hangs the kernel
@@ -322,7 +322,12 @@ def run_campaign(only: Sequence[str], options: RunOptions, out: TextIO,
 def report_lines(campaign: Campaign) -> List[str]:
     """The table, the summary, and what was built by patching or checked
     both ways."""
-    lines = ['', *table(campaign.results), '']
+    core = [r for r in campaign.results if not r.mutant.rig]
+    rig = [r for r in campaign.results if r.mutant.rig]
+    lines = ['', *table(core), '']
+    if rig:
+        lines += ['fake-driver mutants (they test the test rig):',
+                  *table(rig), '']
     lines += [f'sva-kunit: {name}: built by patching, since {why}'
               for name, why in campaign.fallback.items()]
     for name, switched, patched, _ in campaign.verified:
@@ -335,4 +340,5 @@ def report_lines(campaign: Campaign) -> List[str]:
                      'judged both ways, ' + (
                          f'{bad} verdicts differ' if bad else
                          'the same verdicts'))
-    return lines + [summary_line(campaign.results, campaign.baseline_s)]
+    return lines + [summary_line(campaign.results, campaign.baseline_s),
+                    *filter(None, [rig_line(campaign.results)])]

@@ -129,8 +129,11 @@ def progress_line(index: int, total: int, result: MutantResult) -> str:
 
 
 def _summary(results: Sequence[MutantResult]) -> dict:
+    """The core's mutants and the correct variants; rig_line() reports
+    the fake driver's mutants."""
     variants = [r for r in results if r.mutant.correct]
-    results = [r for r in results if not r.mutant.correct]
+    results = [r for r in results if not r.mutant.correct
+               and not r.mutant.rig]
     ordinary = [r for r in results if not r.mutant.survivor]
     killed = sum(r.result == KILLED for r in ordinary)
     ran = [r.seconds for r in results if r.result != NO_APPLY]
@@ -168,6 +171,19 @@ def summary_line(results: Sequence[MutantResult], baseline_s: float) -> str:
             f'{len(failing)} turned the suite red ({", ".join(failing)})'
             if failing else 'the suite passes each'))
     return text
+
+
+def rig_line(results: Sequence[MutantResult]) -> str:
+    """The fake driver's mutants, apart from the core's: a survivor
+    there is a check the rig does not make; '' when none ran."""
+    rig = [r for r in results if r.mutant.rig]
+    if not rig:
+        return ''
+    killed = [r for r in rig if r.result == KILLED]
+    missed = [r.mutant.name for r in rig if r.result != KILLED]
+    return (f'sva-kunit: {len(rig)} fake-driver mutants (the test rig): '
+            f'{len(killed)} killed' + (f'; not killed: {", ".join(missed)}'
+                                       if missed else ''))
 
 
 def to_json(results: Sequence[MutantResult], baseline_s: float,

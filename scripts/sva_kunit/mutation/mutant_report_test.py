@@ -159,6 +159,23 @@ class CorrectVariantTest(unittest.TestCase):
         self.assertIn('(correct variant: must pass)',
                       mutant_report.list_lines([VARIANT])[0])
 
+    def test_fake_driver_mutants_are_reported_apart(self):
+        rig = Mutant('fake-no-flush', ('I16',),
+                     'drivers/iommu/fake-iommu/fake-iommu.c', 'd',
+                     (Hunk('a', ''),))
+        self.assertTrue(rig.rig)
+        self.assertFalse(ORDINARY.rig)
+        killed = classify(ORDINARY, outcome(FAILING_LOG))
+        missed = classify(rig, outcome(PASSING_LOG))
+        line = mutant_report.summary_line([killed, missed], 10.0)
+        self.assertIn('1 mutants: 1 killed, 0 survived; kill rate 1/1', line)
+        self.assertEqual(mutant_report.rig_line([killed, missed]),
+                         'sva-kunit: 1 fake-driver mutants (the test rig): '
+                         '0 killed; not killed: fake-no-flush')
+        self.assertEqual(mutant_report.rig_line([killed]), '')
+        # A rig mutant that survives fails the campaign all the same.
+        self.assertEqual(exit_code([killed, missed]), EXIT_FAILED)
+
 
 class ExitCodeTest(unittest.TestCase):
 

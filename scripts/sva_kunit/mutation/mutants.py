@@ -13,6 +13,7 @@ from ..errors import SetupError
 
 CATALOGUE_DIR = 'mutants'
 VARIANTS_DIR = 'variants'  # its files end in .variant, not .mutant
+RIG_DIR = 'drivers/iommu/fake-iommu/'  # the test rig's files, not the core's
 KEYS = ('Name', 'Trees', 'Invariant', 'File', 'Description', 'Fix',
         'Survivor')  # all but the last two required
 FILE_NAME = re.compile(
@@ -41,6 +42,12 @@ class Mutant:
     # A correct variant (variants/): a choice the design leaves open, made
     # differently; the suite must pass with it in.
     correct: bool = False
+
+    @property
+    def rig(self) -> bool:
+        """A mutant of the fake driver: it tests the test rig, not the
+        core, and is reported apart."""
+        return self.file.startswith(RIG_DIR)
 
 
 class NoApply(Exception):

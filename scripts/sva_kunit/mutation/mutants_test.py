@@ -111,7 +111,7 @@ class CatalogueTest(unittest.TestCase):
             for hunk in m.hunks:
                 self.assertNotEqual(hunk.find, hunk.replace, m.name)
             for invariant in m.invariants:
-                self.assertIn(int(invariant[1:]), range(1, 14), m.name)
+                self.assertIn(int(invariant[1:]), range(1, 18), m.name)
         self.assertTrue(any(m.survivor for m in catalogue))
 
     def test_name_must_match_file_and_be_unique(self):

@@ -23,7 +23,9 @@ INSTALLED = re.compile(r'drivers/iommu/(fake-iommu(/.+)?|iommu-sva[\w-]*-test'
                        r'(/iommu_sva[\w-]*\.config)?')
 HOOKED = ('drivers/iommu/Kconfig', 'drivers/iommu/Makefile')
 MANIFEST_NAME = '.sva-kunit-manifest'
-MUTATED = re.compile(r'(drivers/iommu|kernel)/[\w.-]+\.c')
+# The core's files, and the fake driver's (its mutants test the test rig).
+MUTATED = re.compile(r'(drivers/iommu|kernel)/[\w.-]+\.c'
+                     r'|drivers/iommu/fake-iommu/fake-iommu\.c')
 # A path's state: ABSENT, DIR, or the sha256 of the file there.
 ABSENT, DIR = 'absent', 'dir'
 _SHA256 = re.compile(r'[0-9a-f]{64}')

@@ -14,6 +14,8 @@
 #include <kunit/resource.h>
 #include <kunit/test.h>
 #include <linux/completion.h>
+#include <linux/file.h>
+#include <linux/fs.h>
 #include <linux/cpu.h>
 #include <linux/iommu.h>
 #include <linux/kthread.h>
@@ -24,6 +26,7 @@
 #include <linux/mmu_context.h>
 #include <linux/mmap_lock.h>
 #include <linux/mmu_notifier.h>
+#include <linux/mount.h>
 #include <linux/percpu.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
@@ -1633,11 +1636,17 @@ struct sva_iopf_mm {
 	unsigned long ro;
 };
 
+/* An mm that vm_mmap() can map into, as a new process's before exec */
+static void sva_user_mm_layout(struct mm_struct *mm)
+{
+	mm->task_size = TASK_SIZE;
+	arch_pick_mmap_layout(mm, &current->signal->rlim[RLIMIT_STACK]);
+}
+
 static void sva_iopf_mm(struct kunit *test, struct sva_iopf_mm *m)
 {
 	m->mm = sva_mm(test);
-	m->mm->task_size = TASK_SIZE;
-	arch_pick_mmap_layout(m->mm, &current->signal->rlim[RLIMIT_STACK]);
+	sva_user_mm_layout(m->mm);
 	kthread_use_mm(m->mm);
 	m->rw = vm_mmap(NULL, 0, SVA_IOPF_PAGES * PAGE_SIZE,
 			PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, 0);
@@ -2764,6 +2773,166 @@ static void sva_test_mmlist_nothing_bound(struct kunit *test)
 	sva_expect_mm_walks(test, obs, 0, "an mm bound and unbound");
 }
 
+/* ---- Failing the core's own allocations ---- */
+
+#if defined(CONFIG_FAILSLAB) && defined(CONFIG_FAULT_INJECTION_DEBUG_FS)
+#define SVA_FAIL_NTH_MAX	64
+
+/* Write @val to /sys/kernel/debug/failslab/@name, from the user page @ubuf. */
+static int sva_failslab_knob(struct vfsmount *debugfs, unsigned long ubuf,
+			     const char *name, const char *val)
+{
+	size_t len = strlen(val);
+	struct file *file;
+	char path[40];
+	loff_t pos = 0;
+	ssize_t ret;
+
+	snprintf(path, sizeof(path), "failslab/%s", name);
+	file = file_open_root_mnt(debugfs, path, O_WRONLY, 0);
+	if (IS_ERR(file))
+		return PTR_ERR(file);
+	ret = copy_to_user((char __user *)ubuf, val, len) ? -EFAULT :
+	      vfs_write(file, (const char __user *)ubuf, len, &pos);
+	fput(file);
+	return ret == len ? 0 : ret < 0 ? ret : -EIO;
+}
+
+/*
+ * Let current->fail_nth fail any slab allocation (@on), or only those
+ * failslab fails by default again. failslab ignores the allocations that
+ * may reclaim, GFP_KERNEL ones, unless its "ignore-gfp-wait" knob is off,
+ * and that knob, like "verbose", is reachable only through debugfs, as a
+ * file with a user-memory write method: the page written from is mapped
+ * in an mm of its own, here.
+ */
+static int sva_failslab_any(bool on)
+{
+	struct file_system_type *fs = get_fs_type("debugfs");
+	struct vfsmount *debugfs;
+	struct mm_struct *mm;
+	unsigned long ubuf;
+	int ret;
+
+	if (!fs)
+		return -ENODEV;
+	debugfs = kern_mount(fs);
+	put_filesystem(fs);
+	if (IS_ERR(debugfs))
+		return PTR_ERR(debugfs);
+	mm = mm_alloc();
+	if (!mm) {
+		kern_unmount(debugfs);
+		return -ENOMEM;
+	}
+	sva_user_mm_layout(mm);
+	kthread_use_mm(mm);
+	ubuf = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	ret = IS_ERR_VALUE(ubuf) ? (int)ubuf :
+	      sva_failslab_knob(debugfs, ubuf, "ignore-gfp-wait",
+				on ? "N" : "Y");
+	/* A failure injected on purpose is no news for the kernel log. */
+	if (!ret)
+		ret = sva_failslab_knob(debugfs, ubuf, "verbose", on ? "0" : "2");
+	kthread_unuse_mm(mm);
+	mmput(mm);
+	kern_unmount(debugfs);
+	return ret;
+}
+
+static void sva_failslab_restore(void *data)
+{
+	struct kunit *test = data;
+
+	KUNIT_EXPECT_EQ_MSG(test, 0, sva_failslab_any(false),
+			    "failslab's knobs not restored");
+}
+
+/*
+ * Make every allocation of this thread eligible for current->fail_nth
+ * until the end of @test; skips @test where the kernel cannot.
+ */
+static void sva_fail_nth_begin(struct kunit *test)
+{
+	int ret = sva_failslab_any(true);
+
+	if (ret == -ENOENT || ret == -ENODEV)
+		kunit_skip(test, "failslab's debugfs files are missing (%d)",
+			   ret);
+	KUNIT_ASSERT_EQ_MSG(test, ret, 0, "failslab's knobs");
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_failslab_restore,
+						  test));
+}
+
+/*
+ * The core cannot allocate the group of a page request: it answers the
+ * request FAILURE, once, and leaks nothing (kmemleak, in the last suite).
+ * Each allocation the report makes in the reporting thread fails in
+ * turn, the n-th one for n = 1, 2, ... (current->fail_nth), until a
+ * report leaves current->fail_nth non-zero: no allocation was left to
+ * fail. Every report is answered exactly once, whichever one failed.
+ */
+static void sva_iopf_test_group_alloc_fails(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	unsigned int n, failures = 0, refused = 0;
+	bool exhausted = false;
+	struct sva_iopf_mm m;
+	int ret, code;
+	ioasid_t pasid;
+	u32 grp;
+
+	sva_iopf_mm(test, &m);
+	sva_bind(test, ctx->dev, m.mm);
+	pasid = sva_pasid(m.mm);
+	sva_fail_nth_begin(test);
+
+	for (n = 1; n <= SVA_FAIL_NTH_MAX && !exhausted; n++) {
+		grp = 100 + n;
+		current->fail_nth = n;
+		ret = sva_iopf_fault(ctx->dev, pasid, m.rw,
+				     IOMMU_FAULT_PERM_WRITE, grp, true);
+		exhausted = current->fail_nth;
+		current->fail_nth = 0;
+		if (ret == -ENOMEM) {
+			/* The fake hardware's own allocation: nothing reported */
+			refused++;
+			KUNIT_EXPECT_EQ(test, 0,
+					sva_iopf_responses(test, dev_name(ctx->dev),
+							   grp, &code));
+			continue;
+		}
+		KUNIT_EXPECT_EQ_MSG(test, ret, 0, "report %u", n);
+		KUNIT_ASSERT_GE_MSG(test, sva_iopf_wait_response(test, ctx->dev, grp),
+				    0, "report %u never answered", n);
+		KUNIT_EXPECT_EQ_MSG(test, 1,
+				    sva_iopf_responses(test, dev_name(ctx->dev),
+						       grp, &code),
+				    "responses to report %u", n);
+		if (code == IOMMU_PAGE_RESP_FAILURE)
+			failures++;
+		else
+			KUNIT_EXPECT_EQ_MSG(test, code, IOMMU_PAGE_RESP_SUCCESS,
+					    "report %u", n);
+	}
+	KUNIT_EXPECT_TRUE_MSG(test, exhausted,
+			      "an allocation still failed at the %u-th", n - 1);
+	KUNIT_EXPECT_EQ_MSG(test, failures, 1,
+			    "FAILURE responses: one for the group the core could not allocate");
+	kunit_info(test,
+		   "failed each of the %u allocations of a report in turn (%u of the fake hardware's own)\n",
+		   n - 2, refused);
+}
+#else
+static void sva_iopf_test_group_alloc_fails(struct kunit *test)
+{
+	kunit_skip(test,
+		   "needs CONFIG_FAILSLAB and CONFIG_FAULT_INJECTION_DEBUG_FS, to fail the core's allocations");
+}
+#endif
+
 #endif /* IS_BUILTIN(CONFIG_IOMMU_SVA_KUNIT_TEST) */
 
 static struct kunit_case sva_bind_cases[] = {
@@ -2840,6 +3009,9 @@ static struct kunit_case sva_iopf_cases[] = {
 	KUNIT_CASE(sva_iopf_test_enable_balanced_mms),
 	KUNIT_CASE_PARAM(sva_iopf_test_enable_balanced_group,
 			 sva_iopf_member_gen_params),
+#if IS_BUILTIN(CONFIG_IOMMU_SVA_KUNIT_TEST)
+	KUNIT_CASE(sva_iopf_test_group_alloc_fails),
+#endif
 	{}
 };
 

@@ -27,6 +27,13 @@ ifeq ($(call fake_iommu_h_has,IOMMU_DEV_FEAT_SVA),y)
 fake_iommu_compat_flags += -DFAKE_IOMMU_HAS_DEV_FEAT_SVA
 endif
 
+# v6.16, the same series: a device's driver no longer enables IO page
+# faults through the core (IOMMU_DEV_FEAT_IOPF); an IOMMU driver enables
+# them itself for each fault-capable domain it sets on a PASID.
+ifeq ($(call fake_iommu_h_has,IOMMU_DEV_FEAT_IOPF),y)
+fake_iommu_compat_flags += -DFAKE_IOMMU_HAS_DEV_FEAT_IOPF
+endif
+
 # v6.19, fd714986e4e4 ("iommu: Pass in old domain to attach_dev callback
 # functions"): attach_dev() is told which domain it replaces.
 ifeq ($(call fake_iommu_h_has,attach_dev.(struct iommu_domain \*domain. struct device \*dev. *struct iommu_domain \*old)),y)

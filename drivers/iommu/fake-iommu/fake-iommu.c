@@ -141,9 +141,9 @@ struct fake_iommu_client {
 	struct xarray pending;
 	/*
 	 * Reasons the device is in its instance's fault queue: the
-	 * fault-capable domains set on its PASIDs, or IOMMU_DEV_FEAT_IOPF
-	 * (then at most 1). Under the group mutex, or the core's lock for
-	 * the device's features.
+	 * fault-capable domains set on its PASIDs, under the group mutex;
+	 * or IOMMU_DEV_FEAT_IOPF (then at most 1), whose enable and disable
+	 * the device's driver, here the test, serializes.
 	 */
 	unsigned int iopf_users;
 };
@@ -226,7 +226,7 @@ static void fake_domain_discard(struct fake_domain *fdom)
 static const struct fake_iommu_call *
 fake_record_entry(struct fake_iommu_record *rec, unsigned int i)
 {
-	/* Pairs with fake_record_range(): the entries below it are whole. */
+	/* Pairs with fake_record_call(): the entries below it are whole. */
 	return rec && i < smp_load_acquire(&rec->len) ? &rec->log[i] : NULL;
 }
 
@@ -496,7 +496,7 @@ static struct fake_iommu_client *fake_client_for_op(struct device *dev,
  * itself for each fault-capable domain it sets on a PASID, as VT-d and
  * SMMUv3 do.
  */
-#ifdef FAKE_IOMMU_HAS_DEV_FEAT_SVA
+#ifdef FAKE_IOMMU_HAS_DEV_FEAT_IOPF
 #define FAKE_IOPF_PER_DOMAIN	false
 #else
 #define FAKE_IOPF_PER_DOMAIN	true
@@ -527,24 +527,44 @@ static int fake_iopf_get(struct fake_iommu_client *client, struct device *dev)
 }
 
 /*
- * One reason fewer; after the last one the device leaves the queue, which
- * answers the groups still pending there.
+ * Take @dev out of its instance's fault queue, whatever its count: the
+ * core answers the groups still pending there INVALID and frees them.
  */
-static void fake_iopf_put(struct fake_iommu_client *client, struct device *dev)
+static void fake_iopf_leave(struct fake_iommu_client *client,
+			    struct device *dev)
 {
-	if (WARN_ON(!client->iopf_users) || --client->iopf_users)
-		return;
+	client->iopf_users = 0;
 	iopf_queue_remove_device(client->iommu->iopf_queue, dev);
 	fake_record(client->iommu->rec, FAKE_OP_IOPF_DISABLE, client->iommu->id,
 		    dev, IOMMU_NO_PASID, NULL, -1, 0);
 }
 
+/* One reason fewer; after the last one the device leaves the queue. */
+static void fake_iopf_put(struct fake_iommu_client *client, struct device *dev)
+{
+	if (WARN_ON(!client->iopf_users) || --client->iopf_users)
+		return;
+	fake_iopf_leave(client, dev);
+}
+
+/*
+ * Wait until every page request the hardware reported for @dev has been
+ * handled: the reports in progress, then the fault handlers the core
+ * queued for them (iopf_queue_flush_dev()).
+ */
+static void fake_iopf_flush(struct fake_iommu_client *client,
+			    struct device *dev)
+{
+	mutex_lock(&client->prq_lock);
+	mutex_unlock(&client->prq_lock);
+	iopf_queue_flush_dev(dev);
+}
+
 /*
  * Before a driver lets a PASID go, every page request the hardware
- * reported for it has been handled (iopf_queue_flush_dev()'s contract):
- * wait for the reports in progress, then for the fault handlers the core
- * queued. Then no fault of the old address space lands in the next one
- * that gets the PASID.
+ * reported for it has been handled (iopf_queue_flush_dev()'s contract),
+ * so that no fault of the old address space lands in the next one that
+ * gets the PASID.
  */
 static void fake_iopf_drain(struct fake_iommu_client *client,
 			    struct device *dev, ioasid_t pasid,
@@ -554,9 +574,7 @@ static void fake_iopf_drain(struct fake_iommu_client *client,
 		return;
 	fake_record(client->iommu->rec, FAKE_OP_IOPF_DRAIN, client->iommu->id,
 		    dev, pasid, fdom, -1, 0);
-	mutex_lock(&client->prq_lock);
-	mutex_unlock(&client->prq_lock);
-	iopf_queue_flush_dev(dev);
+	fake_iopf_flush(client, dev);
 }
 
 /*
@@ -933,12 +951,16 @@ static void fake_page_response(struct device *dev, struct iopf_fault *evt,
 			       "page response (code %d) to group %u of %s, which has no request waiting: never reported, or answered before",
 			       msg->code, msg->grpid, dev_name(dev));
 		call.ret = -ENOENT;
-	} else if (xa_to_value(pending) != msg->pasid ||
-		   evt->fault.prm.grpid != msg->grpid) {
+	} else if (xa_to_value(pending) != msg->pasid) {
 		fake_violation(client->iommu->rec,
 			       "page response to group %u of %s for PASID %u, but the request had PASID %lu",
 			       msg->grpid, dev_name(dev), msg->pasid,
 			       xa_to_value(pending));
+		call.ret = -EINVAL;
+	} else if (evt->fault.prm.grpid != msg->grpid) {
+		fake_violation(client->iommu->rec,
+			       "page response for group %u of %s names the request of group %u",
+			       msg->grpid, dev_name(dev), evt->fault.prm.grpid);
 		call.ret = -EINVAL;
 	}
 	fake_record_call(client->iommu->rec, &call, dev);
@@ -959,13 +981,11 @@ static void fake_release_device(struct device *dev)
 	if (!client)
 		return;
 	if (client->iopf_users) {
-		mutex_lock(&client->prq_lock);
-		mutex_unlock(&client->prq_lock);
-		iopf_queue_flush_dev(dev);
+		fake_iopf_flush(client, dev);
+		/* Where domains count, one is still set: the caller left it. */
 		if (FAKE_IOPF_PER_DOMAIN)
 			ret = -EBUSY;
-		client->iopf_users = 1;
-		fake_iopf_put(client, dev);
+		fake_iopf_leave(client, dev);
 	}
 	fake_record(client->iommu->rec, FAKE_OP_RELEASE_DEVICE,
 		    client->iommu->id, dev, IOMMU_NO_PASID, NULL, -1, ret);
@@ -1002,8 +1022,10 @@ static int fake_dev_enable_feat(struct device *dev,
 	struct fake_iommu_client *client = dev_iommu_priv_get(dev);
 
 	switch (feat) {
+#ifdef FAKE_IOMMU_HAS_DEV_FEAT_IOPF
 	case IOMMU_DEV_FEAT_IOPF:
 		return client->iopf_users ? -EBUSY : fake_iopf_get(client, dev);
+#endif
 	case IOMMU_DEV_FEAT_SVA:
 		return fake_enable_sva(dev);
 	default:
@@ -1018,14 +1040,17 @@ static int fake_dev_disable_feat(struct device *dev,
 	int ret;
 
 	switch (feat) {
+#ifdef FAKE_IOMMU_HAS_DEV_FEAT_IOPF
 	case IOMMU_DEV_FEAT_IOPF:
-		/* Real drivers refuse while SVA still needs it. */
-		if (client->sva_enabled)
+		/* Real drivers refuse while SVA or a PASID still needs it. */
+		if (client->sva_enabled || !xa_empty(&client->pasids))
 			return -EBUSY;
 		if (!client->iopf_users)
 			return -EINVAL;
+		fake_iopf_flush(client, dev);
 		fake_iopf_put(client, dev);
 		return 0;
+#endif
 	case IOMMU_DEV_FEAT_SVA:
 		/* Real drivers refuse while a PASID is still in use. */
 		ret = xa_empty(&client->pasids) ? 0 : -EBUSY;
@@ -1322,7 +1347,7 @@ KUNIT_DEFINE_ACTION_WRAPPER(fake_iommu_remove_device_action,
  * @dev: a device from fake_iommu_kunit_add_device() for @test
  *
  * As fake_iommu_remove_device(), in the middle of @test instead of at its
- * end.
+ * end. @dev is freed on return: keep its name for the call record.
  */
 void fake_iommu_kunit_remove_device(struct kunit *test, struct device *dev)
 {
@@ -1451,15 +1476,16 @@ static struct fake_iommu_client *fake_client_checked(struct device *dev)
 int fake_iommu_dev_enable_sva(struct device *dev)
 {
 #ifdef FAKE_IOMMU_HAS_DEV_FEAT_SVA
-	int ret;
-
+#ifdef FAKE_IOMMU_HAS_DEV_FEAT_IOPF
 	/*
 	 * The device's driver enables IO page faults, then SVA, through the
 	 * core, as idxd does.
 	 */
-	ret = iommu_dev_enable_feature(dev, IOMMU_DEV_FEAT_IOPF);
+	int ret = iommu_dev_enable_feature(dev, IOMMU_DEV_FEAT_IOPF);
+
 	if (ret && ret != -EBUSY)
 		return ret;
+#endif
 	return iommu_dev_enable_feature(dev, IOMMU_DEV_FEAT_SVA);
 #else
 	/*
@@ -1609,7 +1635,7 @@ unsigned int fake_iommu_log_len(struct kunit *test)
 {
 	struct fake_iommu_record *rec = fake_record_of(test);
 
-	/* Pairs with fake_record_range(): the entries below it are whole. */
+	/* Pairs with fake_record_call(): the entries below it are whole. */
 	return rec ? smp_load_acquire(&rec->len) : 0;
 }
 EXPORT_SYMBOL_GPL(fake_iommu_log_len);
@@ -1643,7 +1669,7 @@ const struct fake_iommu_call *fake_iommu_log(struct kunit *test,
 {
 	struct fake_iommu_record *rec = fake_record_of(test);
 
-	/* Pairs with fake_record_range(): the entries below it are whole. */
+	/* Pairs with fake_record_call(): the entries below it are whole. */
 	*len = rec ? smp_load_acquire(&rec->len) : 0;
 	return rec ? rec->log : NULL;
 }
@@ -1781,8 +1807,9 @@ EXPORT_SYMBOL_GPL(fake_iommu_log_find);
  *
  * Waits on the record itself: every new entry wakes the waiter.
  *
+ * Context: process context; sleeps.
  * Return: the index of the first matching entry, or -1 when none was
- * recorded within @timeout.
+ * recorded within @timeout, or the record is full (entries were lost).
  */
 int fake_iommu_wait_call(struct kunit *test, enum fake_iommu_op op,
 			 const struct device *dev, unsigned int from,
@@ -1793,8 +1820,8 @@ int fake_iommu_wait_call(struct kunit *test, enum fake_iommu_op op,
 
 	if (rec)
 		wait_event_timeout(rec->changed,
-				   (i = fake_record_find(rec, op, dev, from)) >= 0,
-				   timeout);
+				   (i = fake_record_find(rec, op, dev, from)) >= 0 ||
+				   READ_ONCE(rec->lost), timeout);
 	return i;
 }
 EXPORT_SYMBOL_GPL(fake_iommu_wait_call);
@@ -1808,9 +1835,13 @@ EXPORT_SYMBOL_GPL(fake_iommu_wait_call);
  * under the device's page request queue, which the release of a PASID
  * drains. From its first request on, the group waits for one response.
  *
+ * Context: process context; sleeps. Not under the group mutex, inside
+ * which the drain of a PASID's release takes the page request queue.
  * Return: what iommu_report_device_fault() returned: 0 once the core took
  * the request; an error once it answered the request itself, or for a
- * request it could not keep.
+ * request it could not keep. -ENOMEM when the fake hardware could not
+ * note the group, -EINVAL for a device of another driver: then nothing
+ * was reported.
  */
 int fake_iommu_report_page_req(struct device *dev,
 			       const struct fake_iommu_page_req *req)
@@ -1852,6 +1883,9 @@ EXPORT_SYMBOL_GPL(fake_iommu_report_page_req);
 /**
  * fake_iommu_dev_iopf_users() - why a device is in its fault queue
  * @dev: a device from fake_iommu_kunit_add_device()
+ *
+ * Read without a lock: call it when no bind, unbind or feature change of
+ * the device is under way.
  *
  * Return: the number of fault-capable domains set on its PASIDs where the
  * IOMMU driver enables IO page faults itself, else 1 while its driver has

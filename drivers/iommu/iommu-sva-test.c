@@ -2360,16 +2360,6 @@ static void sva_iopf_test_enable_balanced_mms(struct kunit *test)
 	SVA_EXPECT_CALLS(test, FAKE_OP_IOPF_DRAIN, ctx->dev, SVA_IOPF_MMS);
 }
 
-static const unsigned int sva_iopf_failing_member[] = { 0, 1, 2 };
-
-static void sva_iopf_member_desc(const unsigned int *i, char *desc)
-{
-	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "member %u refuses", *i);
-}
-
-KUNIT_ARRAY_PARAM(sva_iopf_member, sva_iopf_failing_member,
-		  sva_iopf_member_desc);
-
 /*
  * A bind into a group of three devices that one member refuses: every
  * device whose PASID the core set and undid again is back out of the
@@ -3059,7 +3049,7 @@ static struct kunit_case sva_iopf_cases[] = {
 	KUNIT_CASE(sva_iopf_test_remove_answers_pending),
 	KUNIT_CASE(sva_iopf_test_enable_balanced_mms),
 	KUNIT_CASE_PARAM(sva_iopf_test_enable_balanced_group,
-			 sva_iopf_member_gen_params),
+			 sva_member_gen_params),
 #if IS_BUILTIN(CONFIG_IOMMU_SVA_KUNIT_TEST)
 	KUNIT_CASE(sva_iopf_test_group_alloc_fails),
 #endif

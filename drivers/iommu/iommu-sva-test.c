@@ -16,7 +16,6 @@
 #include <linux/completion.h>
 #include <linux/file.h>
 #include <linux/fs.h>
-#include <linux/cpu.h>
 #include <linux/iommu.h>
 #include <linux/kthread.h>
 #include <linux/list.h>
@@ -27,13 +26,11 @@
 #include <linux/mmap_lock.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mount.h>
-#include <linux/percpu.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/string.h>
-#include <linux/workqueue.h>
 
 #include "fake-iommu/fake-iommu.h"
 #include "iommu-priv.h"
@@ -284,20 +281,23 @@ static bool sva_pasid_attached(struct device *dev, ioasid_t pasid)
 }
 
 /*
- * Every set_dev_pasid that succeeded was undone exactly once, and nothing
- * undid a PASID that was not set (I12).
+ * Every set_dev_pasid that succeeded was undone exactly once, by the core
+ * or, for a device that went with the PASID still set, by the driver's
+ * release_device(); and nothing undid a PASID that was not set (I12).
  */
 static bool sva_driver_calls_balanced(struct kunit *test)
 {
 	unsigned int set, removed, bad_removes;
 
 	set = fake_iommu_call_total(test, FAKE_OP_SET_DEV_PASID, false);
-	removed = fake_iommu_call_total(test, FAKE_OP_REMOVE_DEV_PASID, false);
+	removed = fake_iommu_call_total(test, FAKE_OP_REMOVE_DEV_PASID, false) +
+		  fake_iommu_call_total(test, FAKE_OP_RELEASE_PASID, false);
 	bad_removes = fake_iommu_call_total(test, FAKE_OP_REMOVE_DEV_PASID, true);
 
 	KUNIT_EXPECT_EQ_MSG(test, set, removed,
-			    "successful set_dev_pasid vs %s (I12)",
-			    fake_iommu_op_name(FAKE_OP_REMOVE_DEV_PASID));
+			    "successful set_dev_pasid vs %s and %s (I12)",
+			    fake_iommu_op_name(FAKE_OP_REMOVE_DEV_PASID),
+			    fake_iommu_op_name(FAKE_OP_RELEASE_PASID));
 	KUNIT_EXPECT_EQ_MSG(test, bad_removes, 0,
 			    "%s for a PASID the device never had set (I12, I13)",
 			    fake_iommu_op_name(FAKE_OP_REMOVE_DEV_PASID));
@@ -1389,47 +1389,6 @@ static void sva_test_group_revert_skips_no_pasid_device(struct kunit *test)
 	sva_expect_no_trace(test, devs[0], mm, 1, live);
 }
 
-/* ---- Lazy TLB mms ---- */
-
-static struct mm_struct *sva_lazy_mm;
-
-static void sva_use_lazy_mm(struct work_struct *work)
-{
-	kthread_use_mm(sva_lazy_mm);
-	kthread_unuse_mm(sva_lazy_mm);
-}
-
-/*
- * A CPU that ran a task of an mm and then a kernel thread keeps that mm
- * as its lazy TLB mm, with an mm_count of its own, until a task of
- * another mm runs there: kthread_unuse_mm() leaves the mm so, and a
- * child's exit_mm() its own. In a KUnit kernel no such task may ever
- * come, and the mm's PASID would outlive the case. A kernel thread on
- * every CPU switches to a scratch mm instead, which drops those
- * references.
- */
-static int sva_drop_lazy_mms(struct kunit *test)
-{
-	struct work_struct __percpu *works;
-	int cpu;
-
-	works = alloc_percpu(struct work_struct);
-	if (!works)
-		return -ENOMEM;
-	sva_lazy_mm = sva_mm(test);
-	cpus_read_lock();
-	for_each_online_cpu(cpu) {
-		INIT_WORK(per_cpu_ptr(works, cpu), sva_use_lazy_mm);
-		queue_work_on(cpu, system_wq, per_cpu_ptr(works, cpu));
-	}
-	for_each_online_cpu(cpu)
-		flush_work(per_cpu_ptr(works, cpu));
-	cpus_read_unlock();
-	sva_lazy_mm = NULL;
-	free_percpu(works);
-	return 0;
-}
-
 /* ---- iommu_sva_race: binds and unbinds from several threads ---- */
 
 #define SVA_RACE_THREADS	4
@@ -1636,30 +1595,14 @@ struct sva_iopf_mm {
 	unsigned long ro;
 };
 
-/* An mm that vm_mmap() can map into, as a new process's before exec */
-static void sva_user_mm_layout(struct mm_struct *mm)
-{
-	mm->task_size = TASK_SIZE;
-	arch_pick_mmap_layout(mm, &current->signal->rlim[RLIMIT_STACK]);
-}
-
 static void sva_iopf_mm(struct kunit *test, struct sva_iopf_mm *m)
 {
 	m->mm = sva_mm(test);
-	sva_user_mm_layout(m->mm);
-	kthread_use_mm(m->mm);
-	m->rw = vm_mmap(NULL, 0, SVA_IOPF_PAGES * PAGE_SIZE,
-			PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, 0);
-	m->ro = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ,
-			MAP_PRIVATE | MAP_ANONYMOUS, 0);
-	kthread_unuse_mm(m->mm);
+	m->rw = fake_iommu_mmap(m->mm, SVA_IOPF_PAGES * PAGE_SIZE,
+				PROT_READ | PROT_WRITE);
+	m->ro = fake_iommu_mmap(m->mm, PAGE_SIZE, PROT_READ);
 	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(m->rw));
 	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(m->ro));
-	/* One fault, one page: no huge page over its neighbours. */
-	mmap_write_lock(m->mm);
-	vm_flags_set(vma_lookup(m->mm, m->rw), VM_NOHUGEPAGE);
-	vm_flags_set(vma_lookup(m->mm, m->ro), VM_NOHUGEPAGE);
-	mmap_write_unlock(m->mm);
 }
 
 /* An address no mapping of an sva_iopf_mm() covers */
@@ -1667,29 +1610,6 @@ static unsigned long sva_iopf_unmapped(const struct sva_iopf_mm *m)
 {
 	return m->rw + SVA_IOPF_PAGES * PAGE_SIZE == m->ro ?
 	       m->ro + PAGE_SIZE : m->rw + SVA_IOPF_PAGES * PAGE_SIZE;
-}
-
-/*
- * Whether @addr of @mm has a page, writable for @write, without faulting
- * one in.
- */
-static bool sva_iopf_present(struct mm_struct *mm, unsigned long addr,
-			     bool write)
-{
-	struct page *page;
-	long got;
-
-	if (!mmget_not_zero(mm))
-		return false;
-	mmap_read_lock(mm);
-	got = get_user_pages_remote(mm, addr, 1,
-				    FOLL_NOFAULT | (write ? FOLL_WRITE : 0),
-				    &page, NULL);
-	mmap_read_unlock(mm);
-	mmput(mm);
-	if (got == 1)
-		put_page(page);
-	return got == 1;
 }
 
 static int sva_iopf_fault(struct device *dev, ioasid_t pasid,
@@ -1769,25 +1689,6 @@ static int sva_iopf_wait_response(struct kunit *test, struct device *dev,
 			fake_iommu_log_dump(__test);			\
 	} while (0)
 
-static void sva_iopf_drop_lazy_mms(void *data)
-{
-	struct kunit *test = data;
-
-	KUNIT_EXPECT_EQ(test, 0, sva_drop_lazy_mms(test));
-}
-
-/*
- * The case's mms were set up with kthread_use_mm(): their lazy TLB
- * references go before the exit check looks for their PASIDs.
- */
-static int sva_iopf_init(struct kunit *test)
-{
-	int ret = sva_test_init(test);
-
-	return ret ?: kunit_add_action_or_reset(test, sva_iopf_drop_lazy_mms,
-						test);
-}
-
 struct sva_iopf_access {
 	u32 perm;
 	const char *desc;
@@ -1816,7 +1717,7 @@ static void sva_iopf_test_fault_served(struct kunit *test)
 
 	sva_iopf_mm(test, &m);
 	sva_bind(test, ctx->dev, m.mm);
-	KUNIT_ASSERT_FALSE(test, sva_iopf_present(m.mm, m.rw, false));
+	KUNIT_ASSERT_FALSE(test, fake_iommu_page_present(m.mm, m.rw, false));
 
 	KUNIT_EXPECT_EQ(test, 0, sva_iopf_fault(ctx->dev, sva_pasid(m.mm), m.rw,
 						p->perm, 1, true));
@@ -1826,11 +1727,11 @@ static void sva_iopf_test_fault_served(struct kunit *test)
 	SVA_IOPF_EXPECT_ANSWER(test, dev_name(ctx->dev), 1, IOMMU_PAGE_RESP_SUCCESS);
 	KUNIT_EXPECT_EQ(test, fake_iommu_log_entry(test, i)->pasid,
 			sva_pasid(m.mm));
-	KUNIT_EXPECT_TRUE_MSG(test, sva_iopf_present(m.mm, m.rw, write),
+	KUNIT_EXPECT_TRUE_MSG(test, fake_iommu_page_present(m.mm, m.rw, write),
 			      "the page is not %s after the fault",
 			      write ? "mapped writable" : "present");
-	KUNIT_EXPECT_FALSE(test, sva_iopf_present(m.mm, m.rw + PAGE_SIZE,
-						  false));
+	KUNIT_EXPECT_FALSE(test,
+			   fake_iommu_page_present(m.mm, m.rw + PAGE_SIZE, false));
 }
 
 enum sva_iopf_bad {
@@ -1902,7 +1803,7 @@ static void sva_iopf_test_fault_refused(struct kunit *test)
 		SVA_IOPF_EXPECT_ANSWER(test, dev_name(ctx->dev), 7,
 				       IOMMU_PAGE_RESP_INVALID);
 	}
-	KUNIT_EXPECT_FALSE(test, sva_iopf_present(m.mm, addr, false));
+	KUNIT_EXPECT_FALSE(test, fake_iommu_page_present(m.mm, addr, false));
 }
 
 /*
@@ -1945,11 +1846,13 @@ static void sva_iopf_test_group_served(struct kunit *test)
 			       IOMMU_PAGE_RESP_SUCCESS);
 	for (i = 0; i < n; i++)
 		KUNIT_EXPECT_TRUE_MSG(test,
-				      sva_iopf_present(m.mm, m.rw + i * PAGE_SIZE,
-						       true),
+				      fake_iommu_page_present(m.mm,
+							      m.rw + i * PAGE_SIZE,
+							      true),
 				      "page %u of the group not served", i);
-	KUNIT_EXPECT_FALSE_MSG(test, sva_iopf_present(m.mm, m.rw + n * PAGE_SIZE,
-						      false),
+	KUNIT_EXPECT_FALSE_MSG(test,
+			       fake_iommu_page_present(m.mm, m.rw + n * PAGE_SIZE,
+						       false),
 			       "a request of another group was served with this one");
 
 	/* Group 4's last request: now its first one is served too. */
@@ -1958,9 +1861,9 @@ static void sva_iopf_test_group_served(struct kunit *test)
 	KUNIT_ASSERT_GE(test, sva_iopf_wait_response(test, ctx->dev, 4), 0);
 	SVA_IOPF_EXPECT_ANSWER(test, dev_name(ctx->dev), 4,
 			       IOMMU_PAGE_RESP_SUCCESS);
-	KUNIT_EXPECT_TRUE(test, sva_iopf_present(m.mm, m.rw + n * PAGE_SIZE,
-						 true));
-	KUNIT_EXPECT_TRUE(test, sva_iopf_present(m.mm, m.ro, false));
+	KUNIT_EXPECT_TRUE(test,
+			  fake_iommu_page_present(m.mm, m.rw + n * PAGE_SIZE, true));
+	KUNIT_EXPECT_TRUE(test, fake_iommu_page_present(m.mm, m.ro, false));
 }
 
 /*
@@ -1989,10 +1892,11 @@ static void sva_iopf_test_group_error_sticky(struct kunit *test)
 						true));
 	KUNIT_ASSERT_GE(test, sva_iopf_wait_response(test, ctx->dev, 5), 0);
 	SVA_IOPF_EXPECT_ANSWER(test, dev_name(ctx->dev), 5, IOMMU_PAGE_RESP_INVALID);
-	KUNIT_EXPECT_TRUE_MSG(test, sva_iopf_present(m.mm, m.rw, true),
+	KUNIT_EXPECT_TRUE_MSG(test, fake_iommu_page_present(m.mm, m.rw, true),
 			      "the request before the error was not served");
-	KUNIT_EXPECT_FALSE_MSG(test, sva_iopf_present(m.mm, m.rw + PAGE_SIZE,
-						      false),
+	KUNIT_EXPECT_FALSE_MSG(test,
+			       fake_iommu_page_present(m.mm, m.rw + PAGE_SIZE,
+						       false),
 			       "a request after the error was served");
 }
 
@@ -2066,7 +1970,7 @@ static void sva_iopf_test_fault_no_domain(struct kunit *test)
 					     IOMMU_FAULT_PERM_WRITE, 11, true),
 			0);
 	SVA_IOPF_EXPECT_ANSWER(test, dev_name(ctx->dev), 11, IOMMU_PAGE_RESP_INVALID);
-	KUNIT_EXPECT_FALSE(test, sva_iopf_present(m.mm, m.rw, false));
+	KUNIT_EXPECT_FALSE(test, fake_iommu_page_present(m.mm, m.rw, false));
 }
 
 /* Wait until a fault handler waits for @mm's mmap lock, which we hold. */
@@ -2082,8 +1986,10 @@ static bool sva_iopf_wait_handler_blocked(struct mm_struct *mm)
 	return true;
 }
 
+/* A thread that unbinds a handle, or unplugs a device, behind a fault */
 struct sva_iopf_unbinder {
 	struct iommu_sva *handle;
+	struct device *unplug;	/* when there is no @handle */
 	struct completion done;
 	/*
 	 * The test gave up waiting: it may be gone, with what @test points
@@ -2092,7 +1998,7 @@ struct sva_iopf_unbinder {
 	spinlock_t lock;
 	bool abandoned;
 	struct kunit *test;
-	/* The length of the call record when unbind returned */
+	/* The length of the call record when the call returned */
 	unsigned int log_len;
 };
 
@@ -2100,7 +2006,10 @@ static int sva_iopf_unbind_fn(void *data)
 {
 	struct sva_iopf_unbinder *u = data;
 
-	iommu_sva_unbind_device(u->handle);
+	if (u->handle)
+		iommu_sva_unbind_device(u->handle);
+	else
+		fake_iommu_remove_device(u->unplug);
 	spin_lock(&u->lock);
 	if (!u->abandoned)
 		u->log_len = fake_iommu_log_len(u->test);
@@ -2110,34 +2019,84 @@ static int sva_iopf_unbind_fn(void *data)
 }
 
 /*
- * Unbind while the SVA handler is inside a fault of the mm (it waits for
- * the mmap lock, which the test holds): the driver drains the PASID's
- * faults, and unbind returns only once the fault was answered, exactly
- * once, before the domain is freed. A fault on the PASID once it belongs
- * to the next mm is that mm's, and no fault of the first one follows.
+ * With the SVA handler inside a fault of @mm on @dev (it waits for the
+ * mmap lock, which the test holds), unbind @handle, or unplug @dev when
+ * there is none, from another thread: the IOMMU driver drains @dev's page
+ * requests, and the call must still be waiting 100 ms later. Then release
+ * the lock, and wait for the call to return.
+ *
+ * Return: the thread's account, which the caller frees; NULL when the
+ * thread could not start, or hangs (the test failed then).
+ */
+static struct sva_iopf_unbinder *
+sva_iopf_unbind_behind_fault(struct kunit *test, struct mm_struct *mm,
+			     struct device *dev, struct iommu_sva *handle)
+{
+	const char *what = handle ? "unbind" : "unplug";
+	struct sva_iopf_unbinder *u;
+	struct task_struct *task;
+	int drain;
+	bool early;
+
+	/* Not KUnit-managed: a thread that hangs still uses it. */
+	u = kzalloc_obj(*u);
+	if (!u) {
+		mmap_write_unlock(mm);
+		KUNIT_FAIL(test, "out of memory");
+		return NULL;
+	}
+	*u = (struct sva_iopf_unbinder) {
+		.handle = handle, .unplug = dev, .test = test,
+	};
+	init_completion(&u->done);
+	spin_lock_init(&u->lock);
+	task = kthread_run(sva_iopf_unbind_fn, u, "sva-iopf-%s", what);
+	if (IS_ERR(task)) {
+		mmap_write_unlock(mm);
+		sva_iopf_unbind_fn(u);
+		kfree(u);
+		KUNIT_FAIL(test, "kthread_run: %pe", task);
+		return NULL;
+	}
+	drain = fake_iommu_wait_call(test, FAKE_OP_IOPF_DRAIN, dev, 0,
+				     SVA_IOPF_TIMEOUT);
+	/* A guard: the call must still be waiting for the handler. */
+	early = wait_for_completion_timeout(&u->done, HZ / 10);
+	mmap_write_unlock(mm);
+	KUNIT_EXPECT_GE_MSG(test, drain, 0,
+			    "the driver never drained the device's faults");
+	KUNIT_EXPECT_FALSE_MSG(test, early,
+			       "%s returned while the fault was in flight", what);
+	if (!wait_for_completion_timeout(&u->done, SVA_IOPF_TIMEOUT)) {
+		spin_lock(&u->lock);
+		u->abandoned = true;
+		spin_unlock(&u->lock);
+		KUNIT_FAIL(test, "%s hangs (%u s)", what, SVA_IOPF_TIMEOUT / HZ);
+		return NULL;
+	}
+	return u;
+}
+
+/*
+ * Unbind while the SVA handler is inside a fault of the mm: unbind
+ * returns only once the fault was answered, exactly once, before the
+ * domain is freed. A fault on the PASID once it belongs to the next mm is
+ * that mm's, and no fault of the first one follows.
  */
 static void sva_iopf_test_unbind_waits_for_fault(struct kunit *test)
 {
 	struct sva_test_ctx *ctx = test->priv;
 	const char *name = dev_name(ctx->dev);
-	int drain = -1, resp, freed, code;
 	struct sva_iopf_unbinder *u;
-	struct task_struct *task;
 	struct mm_struct *next;
 	struct iommu_sva *handle;
 	struct sva_iopf_mm m;
+	int resp, freed, code;
 	ioasid_t pasid;
-	bool early;
 
 	sva_iopf_mm(test, &m);
 	handle = sva_bind(test, ctx->dev, m.mm);
 	pasid = sva_pasid(m.mm);
-	/* Not KUnit-managed: a thread that hangs in unbind still uses it. */
-	u = kzalloc_obj(*u);
-	KUNIT_ASSERT_NOT_NULL(test, u);
-	*u = (struct sva_iopf_unbinder) { .handle = handle, .test = test };
-	init_completion(&u->done);
-	spin_lock_init(&u->lock);
 
 	mmap_write_lock(m.mm);
 	KUNIT_EXPECT_EQ(test, 0, sva_iopf_fault(ctx->dev, pasid, m.rw,
@@ -2145,36 +2104,14 @@ static void sva_iopf_test_unbind_waits_for_fault(struct kunit *test)
 						true));
 	if (!sva_iopf_wait_handler_blocked(m.mm)) {
 		mmap_write_unlock(m.mm);
-		kfree(u);
 		KUNIT_FAIL(test, "the fault handler never waited for the mmap lock");
 		return;
 	}
 	kunit_remove_action(test, sva_unbind_action, handle);
-	task = kthread_run(sva_iopf_unbind_fn, u, "sva-iopf-unbind");
-	if (IS_ERR(task)) {
-		mmap_write_unlock(m.mm);
-		kfree(u);
-		iommu_sva_unbind_device(handle);
-		KUNIT_FAIL(test, "kthread_run: %pe", task);
+	u = sva_iopf_unbind_behind_fault(test, m.mm, ctx->dev, handle);
+	if (!u)
 		return;
-	}
-	drain = fake_iommu_wait_call(test, FAKE_OP_IOPF_DRAIN, ctx->dev, 0,
-				     SVA_IOPF_TIMEOUT);
-	/* A guard: unbind must still be waiting for the handler. */
-	early = wait_for_completion_timeout(&u->done, HZ / 10);
-	mmap_write_unlock(m.mm);
-	KUNIT_EXPECT_FALSE_MSG(test, early,
-			       "unbind returned while the fault was in flight");
-	if (!wait_for_completion_timeout(&u->done, SVA_IOPF_TIMEOUT)) {
-		spin_lock(&u->lock);
-		u->abandoned = true;
-		spin_unlock(&u->lock);
-		KUNIT_FAIL(test, "unbind hangs (%u s)", SVA_IOPF_TIMEOUT / HZ);
-		return;
-	}
 
-	KUNIT_EXPECT_GE_MSG(test, drain, 0,
-			    "the driver never drained the PASID's faults");
 	SVA_IOPF_EXPECT_ANSWER(test, name, 13, IOMMU_PAGE_RESP_SUCCESS);
 	resp = fake_iommu_log_find(test, FAKE_OP_PAGE_RESPONSE, ctx->dev, 0);
 	freed = fake_iommu_log_find(test, FAKE_OP_DOMAIN_FREE, NULL, 0);
@@ -2185,11 +2122,10 @@ static void sva_iopf_test_unbind_waits_for_fault(struct kunit *test)
 	if (resp < 0 || resp >= freed || resp >= u->log_len)
 		fake_iommu_log_dump(test);
 	kfree(u);
-	KUNIT_EXPECT_TRUE(test, sva_iopf_present(m.mm, m.rw, true));
+	KUNIT_EXPECT_TRUE(test, fake_iommu_page_present(m.mm, m.rw, true));
 
 	/* The PASID goes to another mm, which has no mapping there. */
 	sva_mm_exit(test, m.mm);
-	KUNIT_ASSERT_EQ(test, 0, sva_drop_lazy_mms(test));
 	KUNIT_ASSERT_TRUE_MSG(test, sva_pasid_free(ctx->dev, pasid),
 			      "the PASID outlived its mm (I1)");
 	sva_take_pasids_but(test, ctx->dev, pasid);
@@ -2202,6 +2138,79 @@ static void sva_iopf_test_unbind_waits_for_fault(struct kunit *test)
 	KUNIT_ASSERT_GE(test, sva_iopf_wait_response(test, ctx->dev, 14), 0);
 	SVA_IOPF_EXPECT_ANSWER(test, name, 14, IOMMU_PAGE_RESP_INVALID);
 	KUNIT_EXPECT_EQ(test, 1, sva_iopf_responses(test, name, 13, &code));
+}
+
+/*
+ * One device of a group is unplugged while the SVA handler is inside a
+ * fault it reported. Its driver let its reference to the bond go first,
+ * but the bond stays for the group's other device, so the domain is set on
+ * the leaving device's PASID: the IOMMU driver's release path drains its
+ * page requests first, and stops using the domain. The unplug returns
+ * only once the fault was answered, exactly once; the domain lives on,
+ * and serves the other device's faults.
+ */
+static void sva_iopf_test_unplug_during_fault(struct kunit *test)
+{
+	struct fake_iommu_group *group = fake_iommu_kunit_group(test);
+	struct sva_test_ctx *ctx = test->priv;
+	struct device *stay, *leave;
+	struct sva_iopf_unbinder *u;
+	struct iommu_sva *handle;
+	struct sva_iopf_mm m;
+	int resp, released;
+	ioasid_t pasid;
+	char name[32];
+
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, group);
+	stay = sva_dev(test, ctx->iommu, group, SVA_MAX_PASIDS);
+	leave = sva_dev(test, ctx->iommu, group, SVA_MAX_PASIDS);
+	strscpy(name, dev_name(leave));
+	sva_iopf_mm(test, &m);
+	sva_bind(test, stay, m.mm);
+	pasid = sva_pasid(m.mm);
+	/* The second device's driver binds the mm too: the group's handle. */
+	handle = iommu_sva_bind_device(leave, m.mm);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, handle);
+	/* Its driver goes: it unbinds, then its device is unplugged. */
+	iommu_sva_unbind_device(handle);
+	KUNIT_EXPECT_EQ(test, fake_iommu_log_count(test, FAKE_OP_REMOVE_DEV_PASID,
+						   NULL), 0);
+
+	mmap_write_lock(m.mm);
+	KUNIT_EXPECT_EQ(test, 0, sva_iopf_fault(leave, pasid, m.rw,
+						IOMMU_FAULT_PERM_WRITE, 30,
+						true));
+	if (!sva_iopf_wait_handler_blocked(m.mm)) {
+		mmap_write_unlock(m.mm);
+		KUNIT_FAIL(test, "the fault handler never waited for the mmap lock");
+		return;
+	}
+	fake_iommu_kunit_disown_device(test, leave);
+	u = sva_iopf_unbind_behind_fault(test, m.mm, leave, NULL);
+	if (!u)
+		return;
+
+	SVA_IOPF_EXPECT_ANSWER(test, name, 30, IOMMU_PAGE_RESP_SUCCESS);
+	resp = fake_iommu_log_find(test, FAKE_OP_PAGE_RESPONSE, NULL, 0);
+	released = fake_iommu_log_find(test, FAKE_OP_RELEASE_DEVICE, NULL, 0);
+	KUNIT_EXPECT_TRUE_MSG(test, resp >= 0 && resp < released,
+			      "response #%d, release_device #%d", resp, released);
+	if (resp < 0 || resp >= released)
+		fake_iommu_log_dump(test);
+	kfree(u);
+	KUNIT_EXPECT_TRUE(test, fake_iommu_page_present(m.mm, m.rw, true));
+	KUNIT_EXPECT_EQ(test, fake_iommu_log_count(test, FAKE_OP_DOMAIN_FREE,
+						   NULL), 0);
+
+	/* The other device still faults through the same domain. */
+	KUNIT_EXPECT_EQ(test, 0, sva_iopf_fault(stay, pasid, m.rw + PAGE_SIZE,
+						IOMMU_FAULT_PERM_WRITE, 31,
+						true));
+	KUNIT_ASSERT_GE(test, sva_iopf_wait_response(test, stay, 31), 0);
+	SVA_IOPF_EXPECT_ANSWER(test, dev_name(stay), 31,
+			       IOMMU_PAGE_RESP_SUCCESS);
+	KUNIT_EXPECT_TRUE(test,
+			  fake_iommu_page_present(m.mm, m.rw + PAGE_SIZE, true));
 }
 
 /*
@@ -2495,7 +2504,7 @@ static void sva_test_fork_child_has_no_iommu_mm(struct kunit *test)
 	/* All it has left is do_exit(): its exit_mm() has run once it is reaped. */
 	kernel_wait(pid, &status);
 	kernel_sigaction(SIGCHLD, SIG_IGN);
-	KUNIT_EXPECT_EQ(test, 0, sva_drop_lazy_mms(test));
+	KUNIT_EXPECT_EQ(test, 0, fake_iommu_drop_lazy_mms());
 	/* After complete(), the child no longer touches *child. */
 	child_mm = child->mm;
 	child_iommu_mm = child->iommu_mm;
@@ -2863,10 +2872,8 @@ static int sva_failslab_any(bool on)
 		kern_unmount(debugfs);
 		return -ENOMEM;
 	}
-	sva_user_mm_layout(mm);
+	ubuf = fake_iommu_mmap(mm, PAGE_SIZE, PROT_READ | PROT_WRITE);
 	kthread_use_mm(mm);
-	ubuf = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, 0);
 	ret = IS_ERR_VALUE(ubuf) ? (int)ubuf :
 	      sva_failslab_knob(debugfs, ubuf, "ignore-gfp-wait",
 				on ? "N" : sva_failslab_saved[0],
@@ -3047,6 +3054,7 @@ static struct kunit_case sva_iopf_cases[] = {
 	KUNIT_CASE(sva_iopf_test_unbind_waits_for_fault),
 	KUNIT_CASE(sva_iopf_test_exit_during_fault),
 	KUNIT_CASE(sva_iopf_test_remove_answers_pending),
+	KUNIT_CASE(sva_iopf_test_unplug_during_fault),
 	KUNIT_CASE(sva_iopf_test_enable_balanced_mms),
 	KUNIT_CASE_PARAM(sva_iopf_test_enable_balanced_group,
 			 sva_member_gen_params),
@@ -3101,7 +3109,7 @@ static struct kunit_suite sva_race_suite = {
 
 static struct kunit_suite sva_iopf_suite = {
 	.name = "iommu_sva_iopf",
-	.init = sva_iopf_init,
+	.init = sva_test_init,
 	.test_cases = sva_iopf_cases,
 };
 

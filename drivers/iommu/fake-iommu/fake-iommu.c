@@ -31,24 +31,32 @@
 #include <kunit/resource.h>
 #include <kunit/test-bug.h>
 #include <kunit/test.h>
+#include <linux/cpu.h>
 #include <linux/device.h>
 #include <linux/idr.h>
 #include <linux/iommu.h>
 #include <linux/kref.h>
+#include <linux/kthread.h>
 #include <linux/log2.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/mmap_lock.h>
 #include <linux/mmu_notifier.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/percpu.h>
 #ifndef FAKE_IOMMU_HAS_MOCK_BUS
 #include <linux/platform_device.h>
 #endif
 #include <linux/property.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 #include <linux/xarray.h>
 
 #include "../iommu-priv.h"
@@ -189,6 +197,7 @@ static const char * const fake_op_names[FAKE_OP_COUNT] = {
 	[FAKE_OP_IOPF_DISABLE] = "iopf_disable",
 	[FAKE_OP_IOPF_DRAIN] = "iopf_drain",
 	[FAKE_OP_PAGE_RESPONSE] = "page_response",
+	[FAKE_OP_RELEASE_PASID] = "release_device:pasid",
 	[FAKE_OP_RELEASE_DEVICE] = "release_device",
 	[FAKE_OP_DOMAIN_FREE] = "domain_free",
 	[FAKE_OP_ENABLE_SVA] = "enable_sva",
@@ -968,25 +977,34 @@ static void fake_page_response(struct device *dev, struct iopf_fault *evt,
 
 /*
  * The device goes. Like VT-d and SMMUv3, stop its page requests first:
- * drain what was reported, flush the handlers, and take it out of the
- * fault queue, which answers the groups still pending. A fault-capable
- * domain still set on one of its PASIDs is recorded as -EBUSY.
+ * drain what was reported and flush the handlers. Then stop using every
+ * domain still set on one of its PASIDs, as the core requires of
+ * release_device(): the core will not take them off this device, and
+ * frees them when their last other user goes. Last, take the device out
+ * of the fault queue, which answers the groups still pending. A PASID
+ * still set is recorded as -EBUSY: the device's driver left a handle
+ * bound, or another device of the group holds it.
  */
 static void fake_release_device(struct device *dev)
 {
 	struct fake_iommu_client *client;
+	struct fake_domain *fdom;
+	unsigned long pasid;
 	int ret = 0;
 
 	client = fake_client_for_op(dev, "release_device");
 	if (!client)
 		return;
-	if (client->iopf_users) {
-		fake_iopf_flush(client, dev);
-		/* Where domains count, one is still set: the caller left it. */
-		if (FAKE_IOPF_PER_DOMAIN)
-			ret = -EBUSY;
-		fake_iopf_leave(client, dev);
+	fake_iopf_drain(client, dev, IOMMU_NO_PASID, NULL);
+	xa_for_each(&client->pasids, pasid, fdom) {
+		xa_erase(&client->pasids, pasid);
+		atomic_dec(&fdom->attached);
+		fake_record(client->iommu->rec, FAKE_OP_RELEASE_PASID,
+			    client->iommu->id, dev, pasid, fdom, -1, 0);
+		ret = -EBUSY;
 	}
+	if (client->iopf_users)
+		fake_iopf_leave(client, dev);
 	fake_record(client->iommu->rec, FAKE_OP_RELEASE_DEVICE,
 		    client->iommu->id, dev, IOMMU_NO_PASID, NULL, -1, ret);
 }
@@ -1354,6 +1372,20 @@ void fake_iommu_kunit_remove_device(struct kunit *test, struct device *dev)
 	kunit_release_action(test, fake_iommu_remove_device_action, dev);
 }
 EXPORT_SYMBOL_GPL(fake_iommu_kunit_remove_device);
+
+/**
+ * fake_iommu_kunit_disown_device() - let a client device outlive its test
+ * @test: the test that added it
+ * @dev: a device from fake_iommu_kunit_add_device() for @test
+ *
+ * @test no longer removes @dev when it ends: the caller does, with
+ * fake_iommu_remove_device(), from a thread that may outlive @test.
+ */
+void fake_iommu_kunit_disown_device(struct kunit *test, struct device *dev)
+{
+	kunit_remove_action(test, fake_iommu_remove_device_action, dev);
+}
+EXPORT_SYMBOL_GPL(fake_iommu_kunit_disown_device);
 
 /**
  * fake_iommu_kunit_add_device() - add a client device behind an instance
@@ -1879,6 +1911,132 @@ int fake_iommu_report_page_req(struct device *dev,
 	return ret;
 }
 EXPORT_SYMBOL_GPL(fake_iommu_report_page_req);
+
+/* ---- the address space of a process the devices work for ---- */
+
+static struct mm_struct *fake_lazy_mm;
+
+static void fake_use_lazy_mm(struct work_struct *work)
+{
+	kthread_use_mm(fake_lazy_mm);
+	kthread_unuse_mm(fake_lazy_mm);
+}
+
+/**
+ * fake_iommu_drop_lazy_mms() - let no CPU keep an mm as its lazy TLB mm
+ *
+ * A CPU that ran a task of an mm and then a kernel thread keeps that mm
+ * as its lazy TLB mm, with an mm_count of its own, until a task of
+ * another mm runs there: kthread_unuse_mm() leaves the mm so, and a
+ * child's exit_mm() its own. In a KUnit kernel no such task may ever
+ * come, and the mm's PASID would outlive the test. A kernel thread on
+ * every CPU switches to a scratch mm instead, which drops those
+ * references.
+ *
+ * Context: process context; sleeps.
+ * Return: 0, or -ENOMEM.
+ */
+int fake_iommu_drop_lazy_mms(void)
+{
+	static DEFINE_MUTEX(lock);
+	struct work_struct __percpu *works;
+	struct mm_struct *scratch;
+	int cpu;
+
+	works = alloc_percpu(struct work_struct);
+	scratch = mm_alloc();
+	if (!works || !scratch) {
+		free_percpu(works);
+		if (scratch)
+			mmput(scratch);
+		return -ENOMEM;
+	}
+	mutex_lock(&lock);
+	fake_lazy_mm = scratch;
+	cpus_read_lock();
+	for_each_online_cpu(cpu) {
+		INIT_WORK(per_cpu_ptr(works, cpu), fake_use_lazy_mm);
+		queue_work_on(cpu, system_wq, per_cpu_ptr(works, cpu));
+	}
+	for_each_online_cpu(cpu)
+		flush_work(per_cpu_ptr(works, cpu));
+	cpus_read_unlock();
+	fake_lazy_mm = NULL;
+	mutex_unlock(&lock);
+	free_percpu(works);
+	/* The CPUs' lazy references keep the scratch mm until they move on. */
+	mmput(scratch);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(fake_iommu_drop_lazy_mms);
+
+/**
+ * fake_iommu_mmap() - map anonymous memory into a process's address space
+ * @mm: an mm from mm_alloc(), whose mm_users the caller holds
+ * @len: how many bytes
+ * @prot: PROT_READ, PROT_WRITE, PROT_EXEC, as mmap() takes them
+ *
+ * As the process would with mmap(MAP_PRIVATE | MAP_ANONYMOUS), without
+ * huge pages, so that a page request brings in one page. The first
+ * mapping lays the address space out, as exec does. Afterwards no CPU
+ * keeps @mm as its lazy TLB mm: its mm_count is what it was.
+ *
+ * Context: a kernel thread (KUnit runs each test in one); sleeps.
+ * Return: the address, or a negative errno (IS_ERR_VALUE()).
+ */
+unsigned long fake_iommu_mmap(struct mm_struct *mm, size_t len,
+			      unsigned long prot)
+{
+	unsigned long addr;
+	int ret;
+
+	if (!mm->task_size) {
+		mm->task_size = TASK_SIZE;
+		arch_pick_mmap_layout(mm, &current->signal->rlim[RLIMIT_STACK]);
+	}
+	kthread_use_mm(mm);
+	addr = vm_mmap(NULL, 0, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	kthread_unuse_mm(mm);
+	if (!IS_ERR_VALUE(addr)) {
+		mmap_write_lock(mm);
+		vm_flags_set(vma_lookup(mm, addr), VM_NOHUGEPAGE);
+		mmap_write_unlock(mm);
+	}
+	ret = fake_iommu_drop_lazy_mms();
+	return ret ? ret : addr;
+}
+EXPORT_SYMBOL_GPL(fake_iommu_mmap);
+
+/**
+ * fake_iommu_page_present() - whether a process has a page at an address
+ * @mm: the process's mm
+ * @addr: the address
+ * @write: whether the page must be writable
+ *
+ * Without faulting one in. A process that exited has none.
+ *
+ * Context: process context; sleeps.
+ * Return: true when @addr of @mm has a page, writable for @write.
+ */
+bool fake_iommu_page_present(struct mm_struct *mm, unsigned long addr,
+			     bool write)
+{
+	struct page *page;
+	long got;
+
+	if (!mmget_not_zero(mm))
+		return false;
+	mmap_read_lock(mm);
+	got = get_user_pages_remote(mm, addr, 1,
+				    FOLL_NOFAULT | (write ? FOLL_WRITE : 0),
+				    &page, NULL);
+	mmap_read_unlock(mm);
+	mmput(mm);
+	if (got == 1)
+		put_page(page);
+	return got == 1;
+}
+EXPORT_SYMBOL_GPL(fake_iommu_page_present);
 
 /**
  * fake_iommu_dev_iopf_users() - why a device is in its fault queue

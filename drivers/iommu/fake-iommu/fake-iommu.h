@@ -66,11 +66,15 @@ enum fake_iommu_driver {
  *	the last fault-capable domain left it, for IOMMU_DEV_FEAT_IOPF, or
  *	on release
  * @FAKE_OP_IOPF_DRAIN: the driver releases a PASID of a device in the
- *	queue and begins to drain its page requests: it waits for the
- *	reports in progress, then iopf_queue_flush_dev()
+ *	queue, or the device itself (no PASID), and begins to drain its page
+ *	requests: it waits for the reports in progress, then
+ *	iopf_queue_flush_dev()
  * @FAKE_OP_PAGE_RESPONSE: page_response(), with the group and the code
+ * @FAKE_OP_RELEASE_PASID: release_device() stopped using a domain still
+ *	set on a PASID of the device, which the core will not take off: one
+ *	call for each, before the device's release_device call
  * @FAKE_OP_RELEASE_DEVICE: release_device(); ret is -EBUSY when a
- *	fault-capable domain was still set on one of the device's PASIDs
+ *	domain was still set on one of the device's PASIDs
  * @FAKE_OP_COUNT: number of operations
  */
 enum fake_iommu_op {
@@ -89,6 +93,7 @@ enum fake_iommu_op {
 	FAKE_OP_IOPF_DISABLE,
 	FAKE_OP_IOPF_DRAIN,
 	FAKE_OP_PAGE_RESPONSE,
+	FAKE_OP_RELEASE_PASID,
 	FAKE_OP_RELEASE_DEVICE,
 	FAKE_OP_COUNT,
 };
@@ -184,6 +189,7 @@ struct device *fake_iommu_kunit_add_device(struct kunit *test,
 					   u32 max_pasids);
 void fake_iommu_remove_device(struct device *dev);
 void fake_iommu_kunit_remove_device(struct kunit *test, struct device *dev);
+void fake_iommu_kunit_disown_device(struct kunit *test, struct device *dev);
 int fake_iommu_dev_enable_sva(struct device *dev);
 
 void fake_iommu_inject_fault(struct fake_iommu *iommu,
@@ -222,6 +228,11 @@ int fake_iommu_wait_call(struct kunit *test, enum fake_iommu_op op,
 int fake_iommu_report_page_req(struct device *dev,
 			       const struct fake_iommu_page_req *req);
 unsigned int fake_iommu_dev_iopf_users(struct device *dev);
+int fake_iommu_drop_lazy_mms(void);
+unsigned long fake_iommu_mmap(struct mm_struct *mm, size_t len,
+			      unsigned long prot);
+bool fake_iommu_page_present(struct mm_struct *mm, unsigned long addr,
+			     bool write);
 void fake_iommu_log_dump(struct kunit *test);
 
 #endif /* __FAKE_IOMMU_H */

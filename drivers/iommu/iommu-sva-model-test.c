@@ -7,13 +7,15 @@
  * included, some in multi-device groups) and mms, and walks a random
  * sequence of operations over it: bind, unbind, the exit of a process that
  * is still bound, a new mm, a driver failure injected into the next
- * allocation or set_dev_pasid, a PASID taken by a paging domain, and the
- * invalidation of a kernel range. A model written from invariants of the SVA lifecycle,
- * each stated where the model relies on it (I1-I13), and not from the
- * core's code, predicts every step: which binds fail and with which error,
+ * allocation or set_dev_pasid, a PASID taken by a paging domain, the
+ * invalidation of a kernel range, and a device's page request on an mm's
+ * PASID. A model written from invariants of the SVA lifecycle, each
+ * stated where the model relies on it (I1-I15), and not from the core's
+ * code, predicts every step: which binds fail and with which error,
  * handle and domain user counts, the domains of each mm (per instance),
- * each mm's mm_count, which PASIDs are allocated, and the driver calls the
- * step must cause, each with the mm_count it must see. After every step
+ * each mm's mm_count, which PASIDs are allocated, the driver calls the
+ * step must cause, each with the mm_count it must see, and the response
+ * to a page request and the pages it brings in. After every step
  * the test compares the model with what the core and the fake driver
  * report, and stops at the first difference.
  *
@@ -33,10 +35,8 @@
  * finds the shortest sequences that show a difference. The hand-written
  * suite stays; this one is a second opinion.
  *
- * Parameters (built in, so on the kernel command line, e.g. through
- * kunit.py run --kernel_args): iommu_sva_model_test.seed=, .seeds=,
- * .steps=, .soak_seeds= (the slow soak case runs only when that is set),
- * and .depth= and .budget_ms= of the exhaustive case (depth 0 skips it).
+ * Its parameters (below) go on the kernel command line when it is built
+ * in: kunit.py run --kernel_args=iommu_sva_model_test.seed=7, ...
  */
 #include <kunit/resource.h>
 #include <kunit/test.h>
@@ -49,6 +49,7 @@
 #include <linux/list.h>
 #include <linux/math64.h>
 #include <linux/mm_types.h>
+#include <linux/mman.h>
 #include <linux/moduleparam.h>
 #include <linux/prandom.h>
 #include <linux/sched.h>
@@ -71,6 +72,8 @@
 #define SVA_MODEL_WIDE		16
 #define SVA_MODEL_MSG		256
 #define SVA_MODEL_SOAK_BLOCKS	10
+/* Pages of each mm's mapping that page requests hit, and one past it */
+#define SVA_MODEL_PAGES		2
 /* A range no real caller of iommu_sva_invalidate_kva_range() uses */
 #define SVA_MODEL_KVA_START	0x5a5c0000UL
 #define SVA_MODEL_KVA_END	0x5a5d0000UL
@@ -126,7 +129,6 @@ struct sva_model_spec {
 	u8 nmm;
 	struct sva_model_inst_spec inst[SVA_MODEL_MAX_INST];
 	struct sva_model_dev_spec dev[SVA_MODEL_MAX_DEVS];
-	bool mm_present[SVA_MODEL_MAX_MMS];
 };
 
 /* ---- the steps ---- */
@@ -140,6 +142,7 @@ enum sva_model_opcode {
 	SVA_OP_INVALIDATE,
 	SVA_OP_BUSY,		/* a: device (its group), b: the mm whose PASID, c: handle */
 	SVA_OP_UNBUSY,		/* a: device (its group) */
+	SVA_OP_PAGE_REQ,	/* a: device, b: the mm whose PASID, c: page, d: write */
 };
 
 struct sva_model_step {
@@ -168,6 +171,8 @@ struct sva_model_mm {
 	bool live;	/* the test holds its mm_users reference */
 	int count;	/* mm_count */
 	u32 pasid;	/* 0: none, mm->iommu_mm is NULL */
+	u8 paged;	/* pages of its mapping faulted in */
+	u8 written;	/* of those, the ones written */
 	u8 ndom;
 	u8 dom[SVA_MODEL_MAX_DEVS];	/* sva_domains, newest first */
 };
@@ -667,12 +672,6 @@ static void sva_model_exit(struct sva_model *m, unsigned int slot)
 	sva_model_mm_drop(m, slot);
 }
 
-/* A new mm starts with no iommu_mm (I10). */
-static void sva_model_new_mm(struct sva_model *m, unsigned int slot)
-{
-	m->mm[slot] = (struct sva_model_mm) { .used = true, .live = true, .count = 1 };
-}
-
 /*
  * An invalidation of a kernel range reaches each mm that has a domain
  * exactly once, through the notifiers its domains registered (I11); an mm
@@ -733,6 +732,27 @@ static void sva_model_unbusy(struct sva_model *m, unsigned int g)
 	busy->used = false;
 }
 
+/*
+ * A page request of device a on the PASID of mm b, for page c of the mm's
+ * mapping (SVA_MODEL_PAGES: past its end), a write if d: served only
+ * through the mm's SVA domain on the device's group, while the mm has
+ * users, inside the mapping; the group is answered once, SUCCESS when
+ * served, else INVALID (I14, I15).
+ */
+static int sva_model_page_req(struct sva_model *m,
+			      const struct sva_model_step *st)
+{
+	struct sva_model_mm *mm = &m->mm[st->b];
+
+	if (sva_model_find_bond(m, sva_model_gid(m->spec, st->a), st->b) < 0 ||
+	    !mm->live || st->c >= SVA_MODEL_PAGES)
+		return IOMMU_PAGE_RESP_INVALID;
+	mm->paged |= BIT(st->c);
+	if (st->d)
+		mm->written |= BIT(st->c);
+	return IOMMU_PAGE_RESP_SUCCESS;
+}
+
 /* Whether @st can run in the model's state. */
 static bool sva_model_applicable(const struct sva_model *m,
 				 const struct sva_model_step *st)
@@ -751,11 +771,9 @@ static bool sva_model_applicable(const struct sva_model *m,
 	case SVA_OP_NEW_MM:
 		return st->a < SVA_MODEL_MAX_MMS && !m->mm[st->a].used;
 	case SVA_OP_FAULT:
-		if (st->c >= FAKE_FAULT_NR || st->d >= ARRAY_SIZE(sva_model_errs))
-			return false;
-		if (st->a)
-			return sva_model_dev_ok(s, st->b);
-		return st->b < s->ninst && s->inst[st->b].present;
+		return st->c < FAKE_FAULT_NR && st->d < ARRAY_SIZE(sva_model_errs) &&
+		       (st->a ? sva_model_dev_ok(s, st->b) :
+			st->b < s->ninst && s->inst[st->b].present);
 	case SVA_OP_INVALIDATE:
 		return true;
 	case SVA_OP_BUSY:
@@ -765,6 +783,10 @@ static bool sva_model_applicable(const struct sva_model *m,
 	case SVA_OP_UNBUSY:
 		return sva_model_dev_ok(s, st->a) &&
 		       m->busy[sva_model_gid(s, st->a)].used;
+	case SVA_OP_PAGE_REQ:
+		return sva_model_dev_ok(s, st->a) && s->dev[st->a].max_pasids &&
+		       st->b < SVA_MODEL_MAX_MMS && m->mm[st->b].pasid &&
+		       st->c <= SVA_MODEL_PAGES;
 	}
 	return false;
 }
@@ -790,6 +812,8 @@ struct sva_model_world {
 	struct device *scan_dev;
 	struct mm_struct *mm[SVA_MODEL_MAX_MMS];
 	bool mm_held[SVA_MODEL_MAX_MMS];
+	unsigned long va[SVA_MODEL_MAX_MMS];	/* its mapping, 0: none yet */
+	u32 grpid;	/* the last page request group */
 	struct sva_model_held held[SVA_MODEL_MAX_BONDS];
 	struct iommu_domain *busy_dom[SVA_MODEL_MAX_DEVS];
 	struct iommu_attach_handle *busy_handle[SVA_MODEL_MAX_DEVS];
@@ -799,9 +823,6 @@ struct sva_model_world {
 	bool verbose;
 	unsigned int *steps_run;
 	struct sva_model m;
-	/* the invalidations the driver recorded in a step */
-	struct fake_iommu_call inv[SVA_MODEL_MAX_CALLS];
-	bool inv_used[SVA_MODEL_MAX_CALLS];
 	/* the model's calls of a step that a recorded call matched */
 	bool call_matched[SVA_MODEL_MAX_CALLS];
 	char why[SVA_MODEL_MSG];
@@ -878,6 +899,19 @@ static u64 sva_model_scan_pasids(struct device *dev)
 }
 
 /* ---- building and tearing down a world ---- */
+
+/* A new process: an mm with no iommu_mm (I10), and no mapping yet */
+static bool sva_model_mm_alloc(struct sva_model_world *w, unsigned int slot)
+{
+	w->mm[slot] = mm_alloc();
+	w->mm_held[slot] = w->mm[slot];
+	w->va[slot] = 0;
+	if (w->mm[slot])
+		w->m.mm[slot] = (struct sva_model_mm) {
+			.used = true, .live = true, .count = 1,
+		};
+	return w->mm[slot];
+}
 
 static void sva_model_world_destroy(struct sva_model_world *w)
 {
@@ -990,15 +1024,9 @@ static struct sva_model_world *sva_model_world_build(struct kunit *test,
 		}
 	}
 	*err = -ENOMEM;
-	for (i = 0; i < s->nmm; i++) {
-		if (!s->mm_present[i])
-			continue;
-		w->mm[i] = mm_alloc();
-		if (!w->mm[i])
+	for (i = 0; i < s->nmm; i++)
+		if (!sva_model_mm_alloc(w, i))
 			goto err;
-		w->mm_held[i] = true;
-		sva_model_new_mm(&w->m, i);
-	}
 	if (w->scan_dev)
 		w->m.free0 = sva_model_scan_pasids(w->scan_dev) &
 			     GENMASK_ULL(w->m.wide - 1, 1);
@@ -1038,8 +1066,6 @@ static void sva_model_read_picks(struct sva_model_world *w, int slot)
 	int d;
 
 	log = fake_iommu_log(&w->res, &n);
-	m->npick_dom = 0;
-	m->npick_dev = 0;
 	m->bad_pasid = false;
 	iommu_mm = slot >= 0 && w->mm[slot] ? READ_ONCE(w->mm[slot]->iommu_mm) :
 		   NULL;
@@ -1114,6 +1140,7 @@ static bool sva_model_ours(const struct fake_iommu_call *c)
 	case FAKE_OP_IOPF_DISABLE:
 	case FAKE_OP_IOPF_DRAIN:
 	case FAKE_OP_PAGE_RESPONSE:
+	case FAKE_OP_RELEASE_PASID:
 	case FAKE_OP_RELEASE_DEVICE:
 		return false;
 	default:
@@ -1152,16 +1179,16 @@ static bool sva_model_check_order(struct sva_model_world *w)
 
 /*
  * Checks the driver calls of the step as a set, each with the mm_count it
- * saw (I2, I9); invalidations (I11) by instance and mm_count only, since
- * the order of the mms on the core's list is not the model's business.
+ * saw (I2, I9): the order of a group's devices (I13) and of the mms on
+ * the core's list (I11) is not the model's business.
  */
 static bool sva_model_check_calls(struct sva_model_world *w)
 {
 	struct sva_model *m = &w->m;
-	struct fake_iommu_call want, *inv = w->inv;
 	const struct fake_iommu_call *log, *c;
-	unsigned int i, j, n, ninv = 0;
-	bool *used = w->inv_used, *matched = w->call_matched;
+	bool *matched = w->call_matched;
+	struct fake_iommu_call want;
+	unsigned int i, j, n;
 	char a[128];
 
 	if (m->calls_lost)
@@ -1173,15 +1200,8 @@ static bool sva_model_check_calls(struct sva_model_world *w)
 		c = &log[i];
 		if (!sva_model_ours(c))
 			continue;
-		if (c->op == FAKE_OP_INVALIDATE) {
-			if (ninv == ARRAY_SIZE(w->inv))
-				return sva_model_diff(w, "too many invalidations");
-			used[ninv] = false;
-			inv[ninv++] = *c;
-			continue;
-		}
 		for (j = 0; j < m->ncalls; j++) {
-			if (matched[j] || m->calls[j].op == FAKE_OP_INVALIDATE)
+			if (matched[j])
 				continue;
 			sva_model_call_rec(w, &m->calls[j], &want);
 			if (sva_model_call_eq(&want, c))
@@ -1194,32 +1214,11 @@ static bool sva_model_check_calls(struct sva_model_world *w)
 		matched[j] = true;
 	}
 	for (j = 0; j < m->ncalls; j++) {
-		if (matched[j] || m->calls[j].op == FAKE_OP_INVALIDATE)
+		if (matched[j])
 			continue;
 		sva_model_call_rec(w, &m->calls[j], &want);
 		sva_model_call_str(w, &want, a, sizeof(a));
 		return sva_model_diff(w, "driver call missing: %s", a);
-	}
-	/* Each domain notifier of each listed mm, once (I11) */
-	for (j = 0; j < m->ncalls; j++) {
-		if (m->calls[j].op != FAKE_OP_INVALIDATE)
-			continue;
-		sva_model_call_rec(w, &m->calls[j], &want);
-		for (i = 0; i < ninv; i++)
-			if (!used[i] && inv[i].instance == want.instance &&
-			    inv[i].mm_count == want.mm_count)
-				break;
-		if (i == ninv) {
-			sva_model_call_str(w, &want, a, sizeof(a));
-			return sva_model_diff(w, "invalidation missing: %s", a);
-		}
-		used[i] = true;
-	}
-	for (i = 0; i < ninv; i++) {
-		if (used[i])
-			continue;
-		sva_model_call_str(w, &inv[i], a, sizeof(a));
-		return sva_model_diff(w, "invalidation not in the model: %s", a);
 	}
 	return sva_model_check_order(w);
 }
@@ -1434,21 +1433,6 @@ static const char *sva_model_errstr(int err, const char *ok, char *buf,
 	return buf;
 }
 
-static int sva_model_step_mm(const struct sva_model *m,
-			     const struct sva_model_step *st)
-{
-	int b;
-
-	switch (st->op) {
-	case SVA_OP_BIND:
-		return st->b;
-	case SVA_OP_UNBIND:
-		b = sva_model_find_bond(m, sva_model_gid(m->spec, st->a), st->b);
-		return b < 0 ? -1 : m->bond[b].mm;
-	}
-	return -1;
-}
-
 static bool sva_model_do_bind(struct sva_model_world *w,
 			      const struct sva_model_step *st)
 {
@@ -1573,6 +1557,49 @@ static bool sva_model_do_unbusy(struct sva_model_world *w,
 	return true;
 }
 
+static bool sva_model_do_page_req(struct sva_model_world *w,
+				  const struct sva_model_step *st)
+{
+	struct sva_model_mm *mm = &w->m.mm[st->b];
+	struct fake_iommu_page_req req = {
+		.pasid = mm->pasid, .grpid = ++w->grpid % 512, .last = true,
+		.perm = IOMMU_FAULT_PERM_READ | (st->d ? IOMMU_FAULT_PERM_WRITE : 0),
+	};
+	unsigned long *va = &w->va[st->b];
+	const struct fake_iommu_call *c;
+	u8 paged = 0, written = 0;
+	int want, i;
+
+	if (mm->live && !*va)
+		*va = fake_iommu_mmap(w->mm[st->b], SVA_MODEL_PAGES * PAGE_SIZE,
+				      PROT_READ | PROT_WRITE);
+	if (IS_ERR_VALUE(*va))
+		return sva_model_diff(w, "mm[%u] could not be mapped: %ld", st->b,
+				      (long)*va);
+	req.addr = *va + st->c * PAGE_SIZE;
+	fake_iommu_report_page_req(w->dev[st->a], &req);
+	want = sva_model_page_req(&w->m, st);
+	i = fake_iommu_wait_call(&w->res, FAKE_OP_PAGE_RESPONSE, w->dev[st->a],
+				 0, 10 * HZ);
+	c = i < 0 ? NULL : fake_iommu_log_entry(&w->res, i);
+	if (!c || c->grpid != req.grpid || c->pasid != req.pasid ||
+	    c->code != want)
+		return sva_model_diff(w, "page response %d, PASID %u, group %u; model %d, %u, %u",
+				      c ? c->code : -1, c ? c->pasid : 0,
+				      c ? c->grpid : 0, want, req.pasid, req.grpid);
+	/* Served: the page is there, writable after a write; else untouched (I15) */
+	for (i = 0; mm->live && i < SVA_MODEL_PAGES; i++) {
+		paged |= fake_iommu_page_present(w->mm[st->b], *va + i * PAGE_SIZE,
+						 false) << i;
+		written |= fake_iommu_page_present(w->mm[st->b], *va + i * PAGE_SIZE,
+						   true) << i;
+	}
+	if (mm->live && (paged != mm->paged || written != mm->written))
+		return sva_model_diff(w, "mm[%u] pages present %#x, written %#x; model %#x, %#x",
+				      st->b, paged, written, mm->paged, mm->written);
+	return true;
+}
+
 static bool sva_model_do_step(struct sva_model_world *w,
 			      const struct sva_model_step *st)
 {
@@ -1590,12 +1617,8 @@ static bool sva_model_do_step(struct sva_model_world *w,
 		w->mm_held[st->a] = false;
 		return true;
 	case SVA_OP_NEW_MM:
-		w->mm[st->a] = mm_alloc();
-		if (!w->mm[st->a])
-			return sva_model_diff(w, "out of memory");
-		w->mm_held[st->a] = true;
-		sva_model_new_mm(m, st->a);
-		return true;
+		return sva_model_mm_alloc(w, st->a) ||
+		       sva_model_diff(w, "out of memory");
 	case SVA_OP_FAULT:
 		err = sva_model_errs[st->d];
 		if (st->a) {
@@ -1618,6 +1641,8 @@ static bool sva_model_do_step(struct sva_model_world *w,
 		return sva_model_do_busy(w, st);
 	case SVA_OP_UNBUSY:
 		return sva_model_do_unbusy(w, st);
+	case SVA_OP_PAGE_REQ:
+		return sva_model_do_page_req(w, st);
 	}
 	return sva_model_diff(w, "unknown step %u", st->op);
 }
@@ -1627,16 +1652,14 @@ static void sva_model_step_str(const struct sva_model_step *st, char *buf,
 {
 	switch (st->op) {
 	case SVA_OP_BIND:
-		snprintf(buf, len, "bind dev[%u] mm[%u]", st->a, st->b);
-		break;
 	case SVA_OP_UNBIND:
-		snprintf(buf, len, "unbind dev[%u] mm[%u]", st->a, st->b);
+		snprintf(buf, len, "%s dev[%u] mm[%u]",
+			 st->op == SVA_OP_BIND ? "bind" : "unbind", st->a, st->b);
 		break;
 	case SVA_OP_EXIT:
-		snprintf(buf, len, "exit of mm[%u]", st->a);
-		break;
 	case SVA_OP_NEW_MM:
-		snprintf(buf, len, "new mm[%u]", st->a);
+		snprintf(buf, len, "%s mm[%u]",
+			 st->op == SVA_OP_EXIT ? "exit of" : "new", st->a);
 		break;
 	case SVA_OP_FAULT:
 		snprintf(buf, len, "fault on %s[%u] site %u error %d",
@@ -1653,6 +1676,10 @@ static void sva_model_step_str(const struct sva_model_step *st, char *buf,
 	case SVA_OP_UNBUSY:
 		snprintf(buf, len, "paging domain off dev[%u]", st->a);
 		break;
+	case SVA_OP_PAGE_REQ:
+		snprintf(buf, len, "page request of dev[%u] on mm[%u]'s PASID, %s page %u",
+			 st->a, st->b, st->d ? "write" : "read", st->c);
+		break;
 	default:
 		snprintf(buf, len, "step %u", st->op);
 	}
@@ -1668,7 +1695,7 @@ static bool sva_model_step(struct sva_model_world *w,
 			   const struct sva_model_step *st, const char *tag)
 {
 	struct sva_model *m = &w->m;
-	int slot = sva_model_step_mm(m, st);
+	int slot = st->op == SVA_OP_BIND || st->op == SVA_OP_UNBIND ? st->b : -1;
 	bool ok;
 
 	fake_iommu_log_reset(&w->res);
@@ -1704,14 +1731,15 @@ static bool sva_model_step(struct sva_model_world *w,
 
 /* ---- generating steps ---- */
 
+/* A random device; only of a multi-device group (I13) if @grouped */
 static int sva_model_pick_dev(const struct sva_model_spec *s,
-			      struct rnd_state *rng)
+			      struct rnd_state *rng, bool grouped)
 {
 	unsigned int d, n = 0;
 	u8 devs[SVA_MODEL_MAX_DEVS];
 
 	for (d = 0; d < s->ndev; d++)
-		if (s->dev[d].present)
+		if (s->dev[d].present && (!grouped || s->dev[d].group >= 0))
 			devs[n++] = d;
 	return n ? devs[sva_model_below(rng, n)] : -1;
 }
@@ -1794,19 +1822,6 @@ static int sva_model_pick_share(const struct sva_model *m,
 	return n ? devs[sva_model_below(rng, n)] : -1;
 }
 
-/* A device of a multi-device group (I13) */
-static int sva_model_pick_grouped(const struct sva_model_spec *s,
-				  struct rnd_state *rng)
-{
-	unsigned int d, n = 0;
-	u8 devs[SVA_MODEL_MAX_DEVS];
-
-	for (d = 0; d < s->ndev; d++)
-		if (s->dev[d].present && s->dev[d].group >= 0)
-			devs[n++] = d;
-	return n ? devs[sva_model_below(rng, n)] : -1;
-}
-
 /* A member of a group whose PASID of a live mm a paging domain holds (I8) */
 static int sva_model_pick_busy(const struct sva_model *m,
 			       struct rnd_state *rng, int *mm)
@@ -1836,6 +1851,7 @@ static const u8 sva_model_weights[] = {
 	[SVA_OP_INVALIDATE] = 5,
 	[SVA_OP_BUSY] = 4,
 	[SVA_OP_UNBUSY] = 2,
+	[SVA_OP_PAGE_REQ] = 10,
 };
 
 /* Try to draw arguments for @op; false when it cannot run now. */
@@ -1873,13 +1889,13 @@ static bool sva_model_gen_args(const struct sva_model *m,
 			d = sva_model_pick_busy(m, rng, &mm);
 			break;
 		case 5:
-			d = sva_model_pick_grouped(s, rng);
+			d = sva_model_pick_dev(s, rng, true);
 			break;
 		}
 		if (mm < 0)
 			mm = sva_model_pick_mm(m, rng, true, false, false);
 		if (d < 0)
-			d = sva_model_pick_dev(s, rng);
+			d = sva_model_pick_dev(s, rng, false);
 		st->a = d;
 		st->b = mm;
 		return d >= 0 && mm >= 0;
@@ -1900,19 +1916,12 @@ static bool sva_model_gen_args(const struct sva_model *m,
 		return b >= 0;
 	case SVA_OP_FAULT:
 		st->a = sva_model_below(rng, 10) >= 3;
-		if (st->a) {
-			d = sva_model_pick_dev(s, rng);
-			if (d < 0)
-				return false;
-			st->b = d;
-		} else {
-			st->b = sva_model_below(rng, s->ninst);
-			if (!s->inst[st->b].present)
-				return false;
-		}
+		d = st->a ? sva_model_pick_dev(s, rng, false) :
+		    sva_model_below(rng, s->ninst);
+		st->b = d;
 		st->c = sva_model_below(rng, FAKE_FAULT_NR);
 		st->d = sva_model_below(rng, ARRAY_SIZE(sva_model_errs));
-		return true;
+		return d >= 0;
 	case SVA_OP_INVALIDATE:
 #ifdef FAKE_IOMMU_HAS_SVA_MM_LIST
 		return SVA_MODEL_KERNEL_STEPS;
@@ -1924,16 +1933,28 @@ static bool sva_model_gen_args(const struct sva_model *m,
 		return false;
 #endif
 	case SVA_OP_BUSY:
-		d = sva_model_pick_dev(s, rng);
+		d = sva_model_pick_dev(s, rng, false);
 		mm = sva_model_pick_mm(m, rng, false, true, false);
 		st->a = d;
 		st->b = mm;
 		st->c = sva_model_below(rng, 2);
 		return d >= 0 && mm >= 0 && !m->busy[sva_model_gid(s, d)].used;
 	case SVA_OP_UNBUSY:
-		d = sva_model_pick_dev(s, rng);
+		d = sva_model_pick_dev(s, rng, false);
 		st->a = d;
 		return d >= 0 && m->busy[sva_model_gid(s, d)].used;
+	case SVA_OP_PAGE_REQ:
+		/* Mostly through a bond; page SVA_MODEL_PAGES is past the mapping */
+		b = sva_model_below(rng, 4) ? sva_model_pick_bond(m, rng) : -1;
+		d = b < 0 ? sva_model_pick_dev(s, rng, false) :
+		    sva_model_pick_member(s, m->bond[b].gid, rng);
+		mm = b < 0 ? sva_model_pick_mm(m, rng, false, true, false) :
+		     m->bond[b].mm;
+		st->a = d;
+		st->b = mm;
+		st->c = sva_model_below(rng, SVA_MODEL_PAGES + 1);
+		st->d = sva_model_below(rng, 2);
+		return d >= 0 && mm >= 0;
 	}
 	return false;
 }
@@ -2020,8 +2041,6 @@ static void sva_model_gen_world(struct sva_model_spec *s, struct rnd_state *rng)
 		}
 	}
 	s->nmm = 2 + sva_model_below(rng, 2);
-	for (i = 0; i < s->nmm; i++)
-		s->mm_present[i] = true;
 }
 
 /* ---- running and replaying a sequence ---- */
@@ -2048,9 +2067,7 @@ static void sva_model_print_world(struct kunit *test, const struct sva_model_spe
 				   i, s->dev[i].inst, s->dev[i].group,
 				   s->dev[i].max_pasids,
 				   s->dev[i].sva ? "" : ", SVA not enabled");
-	for (i = 0; i < s->nmm; i++)
-		if (s->mm_present[i])
-			kunit_info(test, "\tmm[%u]\n", i);
+	kunit_info(test, "\tmm[0] to mm[%u]\n", s->nmm - 1);
 }
 
 /*
@@ -2204,17 +2221,17 @@ static bool sva_model_seed_run(struct kunit *test, u64 seed, unsigned int nsteps
 	return !res.err && res.fail < 0;
 }
 
-#ifdef FAKE_IOMMU_SVA_OFF_ON_X86
 /*
- * This kernel has 72f98ef9a4be ("iommu: disable SVA when CONFIG_X86 is
- * set"): every bind fails on x86, so there is nothing to walk.
+ * A kernel with 72f98ef9a4be ("iommu: disable SVA when CONFIG_X86 is
+ * set") fails every bind on x86: there is nothing to walk.
  */
 static void sva_model_skip_on_x86(struct kunit *test)
 {
+#ifdef FAKE_IOMMU_SVA_OFF_ON_X86
 	if (IS_ENABLED(CONFIG_X86))
 		kunit_skip(test, "SVA is disabled on x86 in this kernel (stable 72f98ef9a4be)");
-}
 #endif
+}
 
 static unsigned int sva_model_nsteps(void)
 {
@@ -2226,9 +2243,7 @@ static void sva_model_test_walk(struct kunit *test)
 {
 	unsigned int i, steps = 0;
 
-#ifdef FAKE_IOMMU_SVA_OFF_ON_X86
 	sva_model_skip_on_x86(test);
-#endif
 	for (i = 0; i < sva_model_seeds; i++)
 		if (!sva_model_seed_run(test, sva_model_seed + i, sva_model_nsteps(),
 					&steps))
@@ -2278,9 +2293,7 @@ static void sva_model_test_soak(struct kunit *test)
 	sva_model_soak_range(test->param_value, &first, &n);
 	if (!n)
 		kunit_skip(test, "no seeds left for this block");
-#ifdef FAKE_IOMMU_SVA_OFF_ON_X86
 	sva_model_skip_on_x86(test);
-#endif
 	for (i = 0; i < n; i++)
 		if (!sva_model_seed_run(test, first + i, sva_model_nsteps(), &steps))
 			break;
@@ -2321,7 +2334,6 @@ static const struct sva_model_spec sva_model_small_world = {
 		{ .present = true, .sva = true, .inst = 0, .group = -1,
 		  .max_pasids = 2 },
 	},
-	.mm_present = { true, true },
 };
 
 /* Every step the small world offers: binds, unbinds, exits, a failure. */
@@ -2354,7 +2366,8 @@ static u32 sva_model_state_hash(const struct sva_model *m)
 	for (i = 0; i < SVA_MODEL_MAX_MMS; i++) {
 		const struct sva_model_mm *mm = &m->mm[i];
 
-		h = jhash_3words(mm->used | mm->live << 1 | mm->ndom << 2,
+		h = jhash_3words(mm->used | mm->live << 1 | mm->ndom << 2 |
+				 mm->paged << 8 | mm->written << 12,
 				 mm->count, mm->pasid, h);
 		h = jhash(mm->dom, mm->ndom, h);
 	}
@@ -2406,15 +2419,9 @@ static int sva_model_world_restart(struct sva_model_world *w)
 	memset(m->fault_inst, 0, sizeof(m->fault_inst));
 	memset(m->fault_dev, 0, sizeof(m->fault_dev));
 	w->why[0] = '\0';
-	for (i = 0; i < s->nmm; i++) {
-		if (!s->mm_present[i])
-			continue;
-		w->mm[i] = mm_alloc();
-		if (!w->mm[i])
+	for (i = 0; i < s->nmm; i++)
+		if (!sva_model_mm_alloc(w, i))
 			return -ENOMEM;
-		w->mm_held[i] = true;
-		sva_model_new_mm(m, i);
-	}
 	return 0;
 }
 
@@ -2476,9 +2483,7 @@ static void sva_model_test_exhaustive(struct kunit *test)
 
 	if (!max)
 		kunit_skip(test, "iommu_sva_model_test.depth=0");
-#ifdef FAKE_IOMMU_SVA_OFF_ON_X86
 	sva_model_skip_on_x86(test);
-#endif
 	nalpha = sva_model_alphabet(alphabet);
 	set = kunit_kcalloc(test, SVA_MODEL_STATES, sizeof(*set), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, set);

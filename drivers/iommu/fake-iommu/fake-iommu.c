@@ -2105,5 +2105,12 @@ static void __exit fake_iommu_exit(void)
 module_exit(fake_iommu_exit);
 #endif
 
+/* mm_alloc() and arch_pick_mmap_layout(), for fake_iommu_mmap() */
+#ifdef FAKE_IOMMU_NS_UNQUOTED
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
+#else
+MODULE_IMPORT_NS("EXPORTED_FOR_KUNIT_TESTING");
+#endif
+
 MODULE_DESCRIPTION("Fake multi-instance IOMMU driver for KUnit tests");
 MODULE_LICENSE("GPL");

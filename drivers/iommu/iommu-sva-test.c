@@ -2423,6 +2423,404 @@ static void sva_iopf_test_enable_balanced_group(struct kunit *test)
  * kernel_clone() and kernel_wait() to fork, and
  * iommu_sva_invalidate_kva_range() for the mm list. It is built in only.
  */
+/* ---- iommu_sva_device: devices that come and go, replace and attach ---- */
+
+static bool sva_core_bugs;
+module_param_named(core_bugs, sva_core_bugs, bool, 0644);
+MODULE_PARM_DESC(core_bugs,
+		 "run the cases that show bugs of the IOMMU core: they fail, and may crash the kernel");
+
+/*
+ * A case that shows a bug of the core runs only when asked for: it fails,
+ * and may take the kernel down with it.
+ */
+static void sva_need_core_bugs(struct kunit *test, const char *bug)
+{
+	if (!sva_core_bugs)
+		kunit_skip(test, "shows a core bug (%s): set iommu_sva_test.core_bugs=1 to run it",
+			   bug);
+}
+
+/* Calls @op for @dev (NULL: any) in the record from entry @from on */
+static unsigned int sva_calls_since(struct kunit *test, enum fake_iommu_op op,
+				    struct device *dev, unsigned int from)
+{
+	unsigned int n = 0;
+	int i = from;
+
+	while ((i = fake_iommu_log_find(test, op, dev, i)) >= 0) {
+		n++;
+		i++;
+	}
+	return n;
+}
+
+/*
+ * A device whose driver unbinds every handle and then goes: the IOMMU
+ * driver's release_device() finds no PASID set, the domains went with the
+ * last unbinds, and each mm's PASID is free at its __mmdrop()
+ * (I1, I6, I12).
+ */
+static void sva_device_test_unbind_then_unplug(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct device *dev = sva_dev(test, ctx->iommu, NULL, SVA_MAX_PASIDS);
+	struct mm_struct *mm1 = sva_mm(test), *mm2 = sva_mm(test);
+	int live = fake_iommu_live_domains(test);
+	struct iommu_sva *h1, *h2;
+	ioasid_t pasid1, pasid2;
+	int released;
+
+	h1 = sva_bind(test, dev, mm1);
+	h2 = sva_bind(test, dev, mm2);
+	pasid1 = sva_pasid(mm1);
+	pasid2 = sva_pasid(mm2);
+	sva_unbind(test, h1);
+	sva_unbind(test, h2);
+	fake_iommu_kunit_remove_device(test, dev);
+
+	released = fake_iommu_log_find(test, FAKE_OP_RELEASE_DEVICE, NULL, 0);
+	KUNIT_ASSERT_GE(test, released, 0);
+	KUNIT_EXPECT_EQ_MSG(test, fake_iommu_log_entry(test, released)->ret, 0,
+			    "release_device() found a PASID still set");
+	SVA_EXPECT_CALLS(test, FAKE_OP_RELEASE_PASID, NULL, 0);
+	KUNIT_EXPECT_EQ(test, fake_iommu_live_domains(test), live);
+	sva_mm_exit(test, mm1);
+	sva_mm_exit(test, mm2);
+	KUNIT_EXPECT_TRUE(test, sva_pasid_free(ctx->dev, pasid1));
+	KUNIT_EXPECT_TRUE(test, sva_pasid_free(ctx->dev, pasid2));
+}
+
+/*
+ * An instance is unregistered after its devices went, while an mm bound
+ * through them stays bound on another instance: nothing of the instance
+ * is left, the other bond is untouched, and the PASID is free at the
+ * mm's __mmdrop() (I1, I6).
+ */
+static void sva_device_test_instance_gone(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct fake_iommu *iommu = sva_iommu(test, FAKE_IOMMU_SHARE_OWN,
+					     FAKE_IOMMU_DRIVER_B);
+	struct device *a = sva_dev(test, iommu, NULL, SVA_MAX_PASIDS);
+	struct device *b = sva_dev(test, iommu, NULL, SVA_MAX_PASIDS);
+	struct mm_struct *mm = sva_mm(test);
+	int base = atomic_read(&mm->mm_count);
+	int live = fake_iommu_live_domains(test);
+	struct iommu_sva *kept;
+	ioasid_t pasid;
+
+	kept = sva_bind(test, ctx->dev, mm);
+	pasid = sva_pasid(mm);
+	sva_unbind(test, sva_bind(test, a, mm));
+	sva_unbind(test, sva_bind(test, b, mm));
+	fake_iommu_kunit_remove_device(test, a);
+	fake_iommu_kunit_remove_device(test, b);
+	fake_iommu_kunit_destroy(test, iommu);
+
+	SVA_EXPECT_CALLS(test, FAKE_OP_RELEASE_PASID, NULL, 0);
+	KUNIT_EXPECT_EQ(test, sva_pasid(mm), pasid);
+	KUNIT_EXPECT_TRUE(test, fake_iommu_dev_pasid_set(ctx->dev, pasid));
+	KUNIT_EXPECT_EQ(test, sva_nr_domains(mm), 1);
+	sva_unbind(test, kept);
+	KUNIT_EXPECT_EQ(test, fake_iommu_live_domains(test), live);
+	SVA_EXPECT_MM_COUNT(test, mm, base);
+	sva_mm_exit(test, mm);
+	KUNIT_EXPECT_TRUE(test, sva_pasid_free(ctx->dev, pasid));
+}
+
+/*
+ * One device of a group goes while the group's bond stays for the other.
+ * Its driver let its reference go; the handle, made through the other
+ * device, stays. The PASID is stopped on the leaving device exactly once
+ * (by the core, or by the IOMMU driver's release_device(), as the core
+ * requires of it), the domain lives on, and the other device's unbind
+ * then detaches that device alone and frees the domain (I5, I12, I13).
+ */
+static void sva_device_test_member_unplugged(struct kunit *test)
+{
+	struct fake_iommu_group *group = fake_iommu_kunit_group(test);
+	struct sva_test_ctx *ctx = test->priv;
+	struct iommu_sva *handle, *again;
+	struct device *stay, *leave;
+	struct mm_struct *mm = sva_mm(test);
+	unsigned int from;
+	ioasid_t pasid;
+
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, group);
+	stay = sva_dev(test, ctx->iommu, group, SVA_MAX_PASIDS);
+	leave = sva_dev(test, ctx->iommu, group, SVA_MAX_PASIDS);
+	handle = sva_bind(test, stay, mm);
+	pasid = sva_pasid(mm);
+	again = iommu_sva_bind_device(leave, mm);
+	KUNIT_EXPECT_PTR_EQ(test, again, handle);
+	if (!IS_ERR_OR_NULL(again))
+		iommu_sva_unbind_device(again);
+
+	from = fake_iommu_log_len(test);
+	fake_iommu_kunit_remove_device(test, leave);
+	KUNIT_EXPECT_EQ_MSG(test,
+			    sva_calls_since(test, FAKE_OP_RELEASE_PASID, NULL, from) +
+			    sva_calls_since(test, FAKE_OP_REMOVE_DEV_PASID, NULL, from),
+			    1, "the PASID stopped on the device that went");
+	KUNIT_EXPECT_EQ(test, sva_calls_since(test, FAKE_OP_DOMAIN_FREE, NULL,
+					      from), 0);
+	KUNIT_EXPECT_TRUE(test, fake_iommu_dev_pasid_set(stay, pasid));
+
+	from = fake_iommu_log_len(test);
+	sva_unbind(test, handle);
+	KUNIT_EXPECT_EQ(test, sva_calls_since(test, FAKE_OP_REMOVE_DEV_PASID,
+					      stay, from), 1);
+	KUNIT_EXPECT_EQ(test, sva_calls_since(test, FAKE_OP_REMOVE_DEV_PASID,
+					      NULL, from), 1);
+	KUNIT_EXPECT_EQ(test, sva_calls_since(test, FAKE_OP_DOMAIN_FREE, NULL,
+					      from), 1);
+	if (fake_iommu_dev_pasids_set(stay))
+		fake_iommu_log_dump(test);
+}
+
+/*
+ * A device joins a group that has an SVA domain on a PASID (a hot-plugged
+ * function behind a bridge without ACS). One attachment per group and
+ * PASID means: the newcomer is programmed with it, or the join is refused;
+ * either way the group's last unbind takes the PASID off only devices
+ * that had it. A core that lets the device in without the PASID, then
+ * asks its driver to take off a PASID it never had, breaks that.
+ */
+static void sva_device_test_join_bound_group(struct kunit *test)
+{
+	struct fake_iommu_group *group = fake_iommu_kunit_group(test);
+	struct sva_test_ctx *ctx = test->priv;
+	struct mm_struct *mm = sva_mm(test);
+	struct iommu_sva *handle, *again;
+	struct device *first, *late;
+	ioasid_t pasid;
+
+	sva_need_core_bugs(test, "a device joins a group without its PASIDs");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, group);
+	first = sva_dev(test, ctx->iommu, group, SVA_MAX_PASIDS);
+	handle = sva_bind(test, first, mm);
+	pasid = sva_pasid(mm);
+	late = fake_iommu_kunit_add_device(test, ctx->iommu, group,
+					   SVA_MAX_PASIDS);
+	if (IS_ERR(late)) {
+		kunit_info(test, "the core refused the device: %pe\n", late);
+		KUNIT_EXPECT_TRUE(test, fake_iommu_dev_pasid_set(first, pasid));
+		return;
+	}
+	KUNIT_EXPECT_EQ(test, 0, fake_iommu_dev_enable_sva(late));
+	KUNIT_EXPECT_TRUE_MSG(test, fake_iommu_dev_pasid_set(late, pasid),
+			      "the device joined the group without its PASID %u",
+			      pasid);
+	again = iommu_sva_bind_device(late, mm);
+	KUNIT_EXPECT_PTR_EQ(test, again, handle);
+	if (!IS_ERR_OR_NULL(again))
+		iommu_sva_unbind_device(again);
+	sva_unbind(test, handle);
+	KUNIT_EXPECT_EQ(test, fake_iommu_violations(test), 0);
+}
+
+/*
+ * The misuse: a device goes while a handle bound through it is live, and
+ * the handle is unbound afterwards. Either the core refuses the unbind of
+ * a handle whose device is gone, or release stops the bond; the domain is
+ * freed, the PASID free at __mmdrop(), and nothing touches the freed
+ * device.
+ */
+static void sva_device_test_unplug_bound(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct mm_struct *mm = sva_mm(test);
+	int live = fake_iommu_live_domains(test);
+	struct iommu_sva *handle;
+	struct device *dev;
+
+	sva_need_core_bugs(test, "unbind after the device went: use-after-free");
+	dev = sva_dev(test, ctx->iommu, NULL, SVA_MAX_PASIDS);
+	handle = iommu_sva_bind_device(dev, mm);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, handle);
+	sva_note_pasid(test, mm);
+	fake_iommu_kunit_remove_device(test, dev);
+	iommu_sva_unbind_device(handle);
+	KUNIT_EXPECT_EQ(test, fake_iommu_live_domains(test), live);
+}
+
+#ifdef FAKE_IOMMU_HAS_REPLACE_DEVICE_PASID
+struct sva_replace_param {
+	const char *desc;
+	int failing;	/* the member whose set_dev_pasid fails, or -1 */
+	bool same;	/* to the domain already there */
+	bool empty;	/* on a PASID with nothing attached */
+};
+
+static const struct sva_replace_param sva_replace_params[] = {
+	{ "to another domain", -1 },
+	{ "member 0 refuses", 0 },
+	{ "member 1 refuses", 1 },
+	{ "member 2 refuses", 2 },
+	{ "to the same domain", -1, true },
+	{ "on a PASID with nothing attached", -1, false, true },
+};
+
+KUNIT_ARRAY_PARAM_DESC(sva_replace, sva_replace_params, desc);
+
+static struct iommu_domain *sva_paging_domain(struct kunit *test,
+					      struct device *dev)
+{
+	struct iommu_domain *domain = iommu_paging_domain_alloc(dev);
+
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, domain);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_domain_free_action,
+						  domain));
+	return domain;
+}
+
+/*
+ * iommu_replace_device_pasid() on a three-device group, with paging
+ * domains (iommufd's path; SVA does not replace). It succeeds with the
+ * new domain on every device and the new handle in the group; it fails
+ * with the old domain left working on every device and the old handle in
+ * place, whichever device refused; to the same domain it swaps the handle
+ * without a driver call; on a PASID with nothing attached it refuses,
+ * without a driver call (I8, I12, I13).
+ */
+static void sva_device_test_replace(struct kunit *test)
+{
+	const struct sva_replace_param *p = test->param_value;
+	struct fake_iommu_group *group = fake_iommu_kunit_group(test);
+	struct iommu_attach_handle *old_handle, *new_handle, *want;
+	struct sva_test_ctx *ctx = test->priv;
+	struct iommu_domain *old, *new, *cur;
+	struct device *devs[3];
+	unsigned int from, i;
+	ioasid_t pasid;
+	int ret;
+
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, group);
+	for (i = 0; i < ARRAY_SIZE(devs); i++)
+		devs[i] = sva_dev(test, ctx->iommu, group, SVA_MAX_PASIDS);
+	old = sva_paging_domain(test, devs[0]);
+	new = p->same ? old : sva_paging_domain(test, devs[0]);
+	old_handle = kunit_kzalloc(test, sizeof(*old_handle), GFP_KERNEL);
+	new_handle = kunit_kzalloc(test, sizeof(*new_handle), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, old_handle);
+	KUNIT_ASSERT_NOT_NULL(test, new_handle);
+	pasid = iommu_alloc_global_pasid(devs[0]);
+	KUNIT_ASSERT_NE(test, pasid, IOMMU_PASID_INVALID);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_pasid_free_action,
+						  (void *)(uintptr_t)pasid));
+	if (!p->empty)
+		KUNIT_ASSERT_EQ(test, 0,
+				iommu_attach_device_pasid(old, devs[0], pasid,
+							  old_handle));
+
+	if (p->failing >= 0)
+		fake_iommu_dev_inject_fault(devs[p->failing],
+					    FAKE_FAULT_SET_DEV_PASID, 1, -EIO);
+	from = fake_iommu_log_len(test);
+	ret = iommu_replace_device_pasid(new, devs[0], pasid, new_handle);
+
+	if (p->empty) {
+		KUNIT_EXPECT_EQ(test, ret, -EINVAL);
+		cur = NULL;
+	} else if (p->failing >= 0) {
+		KUNIT_EXPECT_EQ(test, ret, -EIO);
+		cur = old;
+	} else {
+		KUNIT_EXPECT_EQ(test, ret, 0);
+		cur = new;
+	}
+	want = !cur ? ERR_PTR(-ENOENT) : cur == old && ret ? old_handle :
+	       new_handle;
+	KUNIT_EXPECT_PTR_EQ_MSG(test, iommu_attach_handle_get(devs[0]->iommu_group,
+							      pasid, 0),
+				want, "the group's handle on PASID %u", pasid);
+	for (i = 0; i < ARRAY_SIZE(devs); i++)
+		KUNIT_EXPECT_EQ_MSG(test, fake_iommu_dev_pasid_domain(devs[i], pasid),
+				    cur ? fake_iommu_domain_id(cur) : 0,
+				    "the domain on device %u", i);
+	if (p->same || p->empty)
+		KUNIT_EXPECT_EQ_MSG(test,
+				    sva_calls_since(test, FAKE_OP_REPLACE_DEV_PASID,
+						    NULL, from) +
+				    sva_calls_since(test, FAKE_OP_SET_DEV_PASID,
+						    NULL, from), 0,
+				    "driver calls for a replace that changes nothing");
+	if (!cur)
+		return;
+	/* Whatever is there still works: it comes off every device once. */
+	from = fake_iommu_log_len(test);
+	iommu_detach_device_pasid(cur, devs[0], pasid);
+	KUNIT_EXPECT_EQ(test, sva_calls_since(test, FAKE_OP_REMOVE_DEV_PASID,
+					      NULL, from), ARRAY_SIZE(devs));
+	for (i = 0; i < ARRAY_SIZE(devs); i++)
+		KUNIT_EXPECT_FALSE(test, fake_iommu_dev_pasid_set(devs[i], pasid));
+}
+#else
+static void sva_device_test_replace(struct kunit *test)
+{
+	kunit_skip(test, "this kernel has no iommu_replace_device_pasid()");
+}
+
+static const bool sva_replace_params[] = { false };
+static void sva_replace_desc(const bool *unused, char *desc)
+{
+	strscpy(desc, "not in this kernel", KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(sva_replace, sva_replace_params, sva_replace_desc);
+#endif
+
+/*
+ * A second domain attached to a PASID that has one: -EBUSY, without a
+ * driver call, and the first stays (I8).
+ */
+static void sva_device_test_attach_taken_pasid(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct device *dev = ctx->dev;
+	struct iommu_domain *first, *second;
+	struct sva_pasid_user *user;
+	unsigned int from;
+	ioasid_t pasid;
+
+	first = iommu_paging_domain_alloc(dev);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, first);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_domain_free_action,
+						  first));
+	second = iommu_paging_domain_alloc(dev);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, second);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_domain_free_action,
+						  second));
+	pasid = iommu_alloc_global_pasid(dev);
+	KUNIT_ASSERT_NE(test, pasid, IOMMU_PASID_INVALID);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_pasid_free_action,
+						  (void *)(uintptr_t)pasid));
+	KUNIT_ASSERT_EQ(test, 0, iommu_attach_device_pasid(first, dev, pasid,
+							   NULL));
+	user = kunit_kzalloc(test, sizeof(*user), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, user);
+	*user = (struct sva_pasid_user) {
+		.domain = first, .dev = dev, .pasid = pasid,
+	};
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_pasid_user_detach,
+						  user));
+
+	from = fake_iommu_log_len(test);
+	KUNIT_EXPECT_EQ(test, iommu_attach_device_pasid(second, dev, pasid, NULL),
+			-EBUSY);
+	KUNIT_EXPECT_EQ(test, sva_calls_since(test, FAKE_OP_SET_DEV_PASID, NULL,
+					      from), 0);
+	KUNIT_EXPECT_EQ(test, fake_iommu_dev_pasid_domain(dev, pasid),
+			fake_iommu_domain_id(first));
+}
+
 #if IS_BUILTIN(CONFIG_IOMMU_SVA_KUNIT_TEST)
 
 /* ---- iommu_sva_fork: a forked mm starts without SVA (I10) ---- */
@@ -2807,6 +3205,22 @@ static void sva_test_mmlist_nothing_bound(struct kunit *test)
 
 /* ---- Failing the core's own allocations ---- */
 
+struct sva_alloc_param {
+	const char *desc;
+	/* The bind under test is a second device's, the mm bound already */
+	bool second;
+	/* ... behind a share-own instance, which needs a domain of its own */
+	bool own_domain;
+};
+
+static const struct sva_alloc_param sva_alloc_params[] = {
+	{ "first bind of an mm", false, false },
+	{ "second device, the shared domain", true, false },
+	{ "second device, a domain of its own", true, true },
+};
+
+KUNIT_ARRAY_PARAM_DESC(sva_alloc, sva_alloc_params, desc);
+
 #if defined(CONFIG_FAILSLAB) && defined(CONFIG_FAULT_INJECTION_DEBUG_FS)
 #define SVA_FAIL_NTH_MAX	64
 
@@ -2973,8 +3387,122 @@ static void sva_iopf_test_group_alloc_fails(struct kunit *test)
 		   "failed each of the %u slab allocations of a report in turn, kmemleak's own included (%u of the fake hardware's)\n",
 		   n - 2, refused);
 }
+
+/* @what, under allocation failure @n, left nothing behind on @dev (I7) */
+static void sva_expect_undone(struct kunit *test, const char *what,
+			      unsigned int n, struct device *dev,
+			      struct mm_struct *mm, int base, int live,
+			      unsigned int set)
+{
+	KUNIT_EXPECT_EQ_MSG(test, fake_iommu_live_domains(test), live,
+			    "%s %u left a domain (I7)", what, n);
+	KUNIT_EXPECT_EQ_MSG(test, atomic_read(&mm->mm_count), base,
+			    "%s %u left an mm_count (I7)", what, n);
+	KUNIT_EXPECT_EQ_MSG(test, fake_iommu_dev_pasids_set(dev), set,
+			    "%s %u left a PASID set (I7)", what, n);
+	if (mm->iommu_mm)
+		KUNIT_EXPECT_FALSE_MSG(test, sva_pasid_attached(dev, sva_pasid(mm)),
+				       "%s %u left an attach handle (I7)", what, n);
+}
+
+/*
+ * Every allocation of a bind fails in turn, the n-th for n = 1, 2, ...
+ * (current->fail_nth), until a bind leaves current->fail_nth non-zero: no
+ * allocation was left to fail, as syzkaller stops. A bind that failed
+ * returned an error pointer, never NULL, and left nothing: no handle, no
+ * domain, no PASID set, no mm_count (I7, I8); the mm may keep its
+ * iommu_mm and PASID until __mmdrop() (I1), which the exit check sees.
+ * A bind may also succeed although an allocation failed: the xarray
+ * retries with other flags. Either way, a bind of the same pair without a
+ * failure then succeeds. The same for unbind: whatever allocation fails,
+ * it leaves nothing.
+ */
+static void sva_device_test_bind_alloc_fails(struct kunit *test)
+{
+	const struct sva_alloc_param *p = test->param_value;
+	struct sva_test_ctx *ctx = test->priv;
+	unsigned int n, failed = 0, unharmed = 0, set;
+	struct device *dev = ctx->dev;
+	struct iommu_sva *handle;
+	struct mm_struct *mm = NULL;
+	bool exhausted = false;
+	int live, base;
+
+	if (p->second) {
+		dev = sva_dev(test, p->own_domain ?
+			      sva_iommu(test, FAKE_IOMMU_SHARE_OWN,
+					FAKE_IOMMU_DRIVER_A) : ctx->iommu,
+			      NULL, SVA_MAX_PASIDS);
+		mm = sva_mm(test);
+		sva_bind(test, ctx->dev, mm);
+	}
+	sva_fail_nth_begin(test);
+
+	for (n = 1; n <= SVA_FAIL_NTH_MAX && !exhausted; n++) {
+		if (!p->second)
+			mm = sva_mm(test);
+		live = fake_iommu_live_domains(test);
+		base = atomic_read(&mm->mm_count);
+		set = fake_iommu_dev_pasids_set(dev);
+		current->fail_nth = n;
+		handle = iommu_sva_bind_device(dev, mm);
+		exhausted = current->fail_nth;
+		current->fail_nth = 0;
+		sva_note_pasid(test, mm);
+		KUNIT_EXPECT_NOT_NULL_MSG(test, handle, "bind %u returned NULL (I8)",
+					  n);
+		if (IS_ERR_OR_NULL(handle)) {
+			failed++;
+			sva_expect_undone(test, "the failed bind", n, dev, mm,
+					  base, live, set);
+			handle = iommu_sva_bind_device(dev, mm);
+			KUNIT_EXPECT_FALSE_MSG(test, IS_ERR_OR_NULL(handle),
+					       "the bind after the failed bind %u: %pe",
+					       n, handle);
+		} else {
+			unharmed++;
+		}
+		if (!IS_ERR_OR_NULL(handle))
+			iommu_sva_unbind_device(handle);
+		sva_expect_undone(test, "bind and unbind", n, dev, mm, base,
+				  live, set);
+		if (!p->second)
+			sva_mm_exit(test, mm);
+	}
+	KUNIT_EXPECT_TRUE_MSG(test, exhausted,
+			      "an allocation of bind still failed at the %u-th", n - 1);
+	KUNIT_EXPECT_GT_MSG(test, failed, 0, "no allocation failure failed a bind");
+	kunit_info(test,
+		   "failed each of the %u slab allocations of a bind in turn: the bind failed %u times, and succeeded all the same %u times\n",
+		   n - 2, failed, unharmed);
+
+	/* Unbind: it cannot fail, and must leave nothing whatever fails. */
+	if (!p->second)
+		mm = sva_mm(test);
+	live = fake_iommu_live_domains(test);
+	base = atomic_read(&mm->mm_count);
+	set = fake_iommu_dev_pasids_set(dev);
+	exhausted = false;
+	for (n = 1; n <= SVA_FAIL_NTH_MAX && !exhausted; n++) {
+		handle = sva_bind(test, dev, mm);
+		kunit_remove_action(test, sva_unbind_action, handle);
+		current->fail_nth = n;
+		iommu_sva_unbind_device(handle);
+		exhausted = current->fail_nth;
+		current->fail_nth = 0;
+		sva_expect_undone(test, "unbind", n, dev, mm, base, live, set);
+	}
+	kunit_info(test, "failed each of the %u slab allocations of an unbind in turn\n",
+		   n - 2);
+}
 #else
 static void sva_iopf_test_group_alloc_fails(struct kunit *test)
+{
+	kunit_skip(test,
+		   "needs CONFIG_FAILSLAB and CONFIG_FAULT_INJECTION_DEBUG_FS, to fail the core's allocations");
+}
+
+static void sva_device_test_bind_alloc_fails(struct kunit *test)
 {
 	kunit_skip(test,
 		   "needs CONFIG_FAILSLAB and CONFIG_FAULT_INJECTION_DEBUG_FS, to fail the core's allocations");
@@ -3064,6 +3592,21 @@ static struct kunit_case sva_iopf_cases[] = {
 	{}
 };
 
+static struct kunit_case sva_device_cases[] = {
+	KUNIT_CASE(sva_device_test_unbind_then_unplug),
+	KUNIT_CASE(sva_device_test_instance_gone),
+	KUNIT_CASE(sva_device_test_member_unplugged),
+	KUNIT_CASE_PARAM(sva_device_test_replace, sva_replace_gen_params),
+	KUNIT_CASE(sva_device_test_attach_taken_pasid),
+#if IS_BUILTIN(CONFIG_IOMMU_SVA_KUNIT_TEST)
+	KUNIT_CASE_PARAM(sva_device_test_bind_alloc_fails, sva_alloc_gen_params),
+#endif
+	/* Last: when asked for, they may take the kernel down. */
+	KUNIT_CASE(sva_device_test_join_bound_group),
+	KUNIT_CASE(sva_device_test_unplug_bound),
+	{}
+};
+
 static struct kunit_suite sva_bind_suite = {
 	.name = "iommu_sva_bind",
 	.init = sva_test_init,
@@ -3113,9 +3656,15 @@ static struct kunit_suite sva_iopf_suite = {
 	.test_cases = sva_iopf_cases,
 };
 
+static struct kunit_suite sva_device_suite = {
+	.name = "iommu_sva_device",
+	.init = sva_test_init,
+	.test_cases = sva_device_cases,
+};
+
 kunit_test_suites(&sva_nobind_suite, &sva_bind_suite, &sva_pasid_suite,
 		  &sva_share_suite, &sva_error_suite, &sva_group_suite,
-		  &sva_race_suite, &sva_iopf_suite);
+		  &sva_race_suite, &sva_iopf_suite, &sva_device_suite);
 
 #if IS_BUILTIN(CONFIG_IOMMU_SVA_KUNIT_TEST)
 static struct kunit_case sva_fork_cases[] = {

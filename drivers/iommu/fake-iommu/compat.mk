@@ -48,6 +48,12 @@ ifeq ($(call fake_iommu_h_has,iommu_sva_invalidate_kva_range),y)
 fake_iommu_compat_flags += -DFAKE_IOMMU_HAS_SVA_MM_LIST
 endif
 
+# iommu_replace_device_pasid() (IOMMUFD_INTERNAL, after v6.12): iommufd
+# replaces the domain on a PASID in one step, without a detach between.
+ifneq ($(shell grep -s -q 'iommu_replace_device_pasid' $(srctree)/drivers/iommu/iommu-priv.h && echo y),)
+fake_iommu_compat_flags += -DFAKE_IOMMU_HAS_REPLACE_DEVICE_PASID
+endif
+
 # The core builds iommu_device_register_bus(), iommu_device_unregister_bus()
 # and iommu_mock_device_add() for CONFIG_FAKE_IOMMU too, not only for
 # CONFIG_IOMMUFD_TEST: then the fake driver puts its client devices on a

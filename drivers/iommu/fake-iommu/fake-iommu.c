@@ -187,6 +187,7 @@ static const char * const fake_op_names[FAKE_OP_COUNT] = {
 	[FAKE_OP_DOMAIN_ALLOC_SVA] = "domain_alloc_sva",
 	[FAKE_OP_DOMAIN_ALLOC_PAGING] = "domain_alloc_paging",
 	[FAKE_OP_SET_DEV_PASID] = "set_dev_pasid",
+	[FAKE_OP_REPLACE_DEV_PASID] = "set_dev_pasid:replace",
 #ifdef FAKE_IOMMU_HAS_REMOVE_DEV_PASID
 	[FAKE_OP_REMOVE_DEV_PASID] = "remove_dev_pasid",
 #else
@@ -686,7 +687,8 @@ static int fake_set_dev_pasid(struct iommu_domain *domain, struct device *dev,
 	}
 
 	fake_record_call(client->iommu->rec, &(struct fake_iommu_call) {
-		.op = FAKE_OP_SET_DEV_PASID,
+		.op = old && old != &fake_blocked_domain ?
+		      FAKE_OP_REPLACE_DEV_PASID : FAKE_OP_SET_DEV_PASID,
 		.instance = client->iommu->id,
 		.pasid = pasid,
 		.domain = fdom->seq,
@@ -1284,6 +1286,20 @@ err_free:
 EXPORT_SYMBOL_GPL(fake_iommu_kunit_create);
 
 /**
+ * fake_iommu_kunit_destroy() - unregister an instance now
+ * @test: the test that created it
+ * @iommu: an instance from fake_iommu_kunit_create() for @test
+ *
+ * As at the end of @test, in its middle: the instance's devices must be
+ * gone first (fake_iommu_kunit_remove_device()).
+ */
+void fake_iommu_kunit_destroy(struct kunit *test, struct fake_iommu *iommu)
+{
+	kunit_release_action(test, fake_iommu_destroy_action, iommu);
+}
+EXPORT_SYMBOL_GPL(fake_iommu_kunit_destroy);
+
+/**
  * fake_iommu_newest_instance() - when the newest instance was registered
  *
  * What a test allocated before that moment is at least as old, which
@@ -1601,6 +1617,24 @@ bool fake_iommu_dev_pasid_set(struct device *dev, u32 pasid)
 	return client && xa_load(&client->pasids, pasid);
 }
 EXPORT_SYMBOL_GPL(fake_iommu_dev_pasid_set);
+
+/**
+ * fake_iommu_dev_pasid_domain() - which domain the driver has on a PASID
+ * @dev: a device from fake_iommu_kunit_add_device()
+ * @pasid: the PASID
+ *
+ * Return: the fake_iommu_domain_id() of the domain set on @pasid of @dev,
+ * or 0 when none is.
+ */
+unsigned int fake_iommu_dev_pasid_domain(struct device *dev, u32 pasid)
+{
+	struct fake_iommu_client *client = fake_client_checked(dev);
+	struct fake_domain *fdom = client ? xa_load(&client->pasids, pasid) :
+				   NULL;
+
+	return fdom ? fdom->seq : 0;
+}
+EXPORT_SYMBOL_GPL(fake_iommu_dev_pasid_domain);
 
 /**
  * fake_iommu_live_domains() - domains allocated and not yet freed

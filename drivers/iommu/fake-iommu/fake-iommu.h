@@ -51,7 +51,10 @@ enum fake_iommu_driver {
  * enum fake_iommu_op - driver callbacks in the call record
  * @FAKE_OP_DOMAIN_ALLOC_SVA: domain_alloc_sva()
  * @FAKE_OP_DOMAIN_ALLOC_PAGING: domain_alloc_paging()
- * @FAKE_OP_SET_DEV_PASID: set_dev_pasid(), whatever it returned
+ * @FAKE_OP_SET_DEV_PASID: set_dev_pasid() of a PASID that had no domain (or
+ *	the blocked one), whatever it returned
+ * @FAKE_OP_REPLACE_DEV_PASID: set_dev_pasid() that replaces another domain
+ *	on the PASID, whatever it returned
  * @FAKE_OP_REMOVE_DEV_PASID: the core took a domain off a PASID;
  *	fake_iommu_op_name() names the callback it used
  * @FAKE_OP_DOMAIN_FREE: the free op of a domain
@@ -81,6 +84,7 @@ enum fake_iommu_op {
 	FAKE_OP_DOMAIN_ALLOC_SVA,
 	FAKE_OP_DOMAIN_ALLOC_PAGING,
 	FAKE_OP_SET_DEV_PASID,
+	FAKE_OP_REPLACE_DEV_PASID,
 	FAKE_OP_REMOVE_DEV_PASID,
 	FAKE_OP_DOMAIN_FREE,
 	FAKE_OP_ENABLE_SVA,
@@ -180,6 +184,7 @@ struct fake_iommu_page_req {
 
 struct fake_iommu *fake_iommu_kunit_create(struct kunit *test,
 					   const struct fake_iommu_config *cfg);
+void fake_iommu_kunit_destroy(struct kunit *test, struct fake_iommu *iommu);
 int fake_iommu_id(const struct fake_iommu *iommu);
 unsigned long fake_iommu_newest_instance(void);
 struct fake_iommu_group *fake_iommu_kunit_group(struct kunit *test);
@@ -201,6 +206,7 @@ void fake_iommu_dev_inject_fault(struct device *dev,
 
 unsigned int fake_iommu_dev_pasids_set(struct device *dev);
 bool fake_iommu_dev_pasid_set(struct device *dev, u32 pasid);
+unsigned int fake_iommu_dev_pasid_domain(struct device *dev, u32 pasid);
 int fake_iommu_live_domains(struct kunit *test);
 const char *fake_iommu_op_name(enum fake_iommu_op op);
 

@@ -25,7 +25,8 @@ KCONFIG = ('CONFIG_MODULES=y', 'CONFIG_IOMMU_SVA_KUNIT_TEST=m',
 # The suites a module holds: all but those that need unexported symbols.
 SUITES = ('iommu_sva_nobind', 'iommu_sva_bind', 'iommu_sva_pasid',
           'iommu_sva_share', 'iommu_sva_error', 'iommu_sva_group',
-          'iommu_sva_race', 'iommu_sva_iopf', 'iommu_sva_model')
+          'iommu_sva_race', 'iommu_sva_iopf', 'iommu_sva_device',
+          'iommu_sva_model')
 BUILT_IN_ONLY = ('iommu_sva_fork', 'iommu_sva_mmlist', 'iommu_sva_leak')
 INSMOD_FAILED = 'sva-kunit: insmod failed: '
 TIMEOUT_S = 300.0

@@ -18,7 +18,7 @@ class JudgeTest(unittest.TestCase):
     def test_a_real_modular_boot_passes(self):
         run = module_run.judge_log(LOG)
         self.assertTrue(run.passed, run.details)
-        self.assertEqual(run.details, ['9 suites, 40 tests passed as '
+        self.assertEqual(run.details, ['10 suites, 48 tests passed as '
                                        'modules; kernel log clean'])
 
     def test_a_module_that_did_not_load(self):

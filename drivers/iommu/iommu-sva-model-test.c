@@ -904,7 +904,7 @@ static u64 sva_model_scan_pasids(struct device *dev)
 static bool sva_model_mm_alloc(struct sva_model_world *w, unsigned int slot)
 {
 	w->mm[slot] = mm_alloc();
-	w->mm_held[slot] = w->mm[slot];
+	w->mm_held[slot] = !!w->mm[slot];
 	w->va[slot] = 0;
 	if (w->mm[slot])
 		w->m.mm[slot] = (struct sva_model_mm) {

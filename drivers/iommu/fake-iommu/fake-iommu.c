@@ -1990,7 +1990,7 @@ int fake_iommu_drop_lazy_mms(void)
 	cpus_read_lock();
 	for_each_online_cpu(cpu) {
 		INIT_WORK(per_cpu_ptr(works, cpu), fake_use_lazy_mm);
-		queue_work_on(cpu, system_wq, per_cpu_ptr(works, cpu));
+		schedule_work_on(cpu, per_cpu_ptr(works, cpu));
 	}
 	for_each_online_cpu(cpu)
 		flush_work(per_cpu_ptr(works, cpu));
@@ -2032,8 +2032,12 @@ unsigned long fake_iommu_mmap(struct mm_struct *mm, size_t len,
 	addr = vm_mmap(NULL, 0, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, 0);
 	kthread_unuse_mm(mm);
 	if (!IS_ERR_VALUE(addr)) {
+		struct vm_area_struct *vma;
+
 		mmap_write_lock(mm);
-		vm_flags_set(vma_lookup(mm, addr), VM_NOHUGEPAGE);
+		vma = vma_lookup(mm, addr);
+		if (vma)
+			vm_flags_set(vma, VM_NOHUGEPAGE);
 		mmap_write_unlock(mm);
 	}
 	ret = fake_iommu_drop_lazy_mms();

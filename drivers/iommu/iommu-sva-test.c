@@ -1404,6 +1404,8 @@ static void sva_test_group_revert_skips_no_pasid_device(struct kunit *test)
 #define SVA_RACE_LOOPS		200
 #define SVA_RACE_TIMEOUT	(30 * HZ)
 #define SVA_RACE_HOLD_EVERY	25
+/* How long a race case may go on to see its threads overlap */
+#define SVA_RACE_BUDGET		(3 * HZ)
 
 struct sva_race;
 
@@ -1417,34 +1419,70 @@ struct sva_race_worker {
 	unsigned int wrong_pasid;
 	/* Binds that found the domain already in use by another device */
 	unsigned int shared;
+	unsigned int binds;
 	struct completion done;
 };
 
 /* The threads of a race, and their binds per instance, to wait on. */
 struct sva_race {
 	wait_queue_head_t wq;
+	unsigned long deadline;	/* of SVA_RACE_BUDGET */
 	atomic_t binds[2];	/* successful binds on each instance so far */
 	atomic_t running[2];	/* threads on each instance not done yet */
+	atomic_t inside;	/* threads inside iommu_sva_bind_device() */
+	atomic_t overlaps;	/* binds that started while another was inside */
 	struct sva_race_worker workers[SVA_RACE_THREADS];
 };
 
 /*
- * Hold the bond until another thread of the same instance has bound since
- * (or none is left), so that its bind finds our domain in use, even on
- * one CPU without preemption. Of the threads of an instance, only the one
- * that bound last can wait for nothing, and the others' next bind wakes it.
+ * Threads only overlap with a CPU each; on one CPU they merely take turns,
+ * and a race case proves nothing there.
  */
-static int sva_race_hold(struct sva_race_worker *w)
+static void sva_race_need_cpus(struct kunit *test)
+{
+	if (num_online_cpus() < 2)
+		kunit_skip(test,
+			   "needs two CPUs for its threads to overlap: CONFIG_SMP=y and ncpus=2 on UML (v6.17+), -smp 2 under QEMU");
+}
+
+/*
+ * A call of the core that starts while another thread is inside one, the
+ * proof that the threads of a race overlapped: returns whether one was.
+ */
+static bool sva_race_enter(atomic_t *inside)
+{
+	return atomic_inc_return(inside) > 1;
+}
+
+/*
+ * Hold the bond until another thread of the same instance has bound since
+ * our bind, the @mine-th of the instance (or none is left), so that its
+ * bind finds our domain in use, even on one CPU without preemption. Of the
+ * threads of an instance, only the one that bound last can wait, and the
+ * others' next bind wakes it: two holders never wait for each other.
+ */
+static int sva_race_hold(struct sva_race_worker *w, int mine)
 {
 	struct sva_race *race = w->race;
 	atomic_t *binds = &race->binds[w->instance];
-	int seen = atomic_read(binds);
 
-	if (!wait_event_timeout(race->wq, atomic_read(binds) != seen ||
+	if (!wait_event_timeout(race->wq, atomic_read(binds) != mine ||
 				atomic_read(&race->running[w->instance]) == 1,
 				SVA_RACE_TIMEOUT))
 		return -ETIMEDOUT;
 	return 0;
+}
+
+/*
+ * SVA_RACE_LOOPS binds each; on two CPUs more, within the budget, until
+ * some bind has started while another was inside one.
+ */
+static bool sva_race_more(struct sva_race *race, unsigned int i)
+{
+	if (i < SVA_RACE_LOOPS)
+		return true;
+	return num_online_cpus() > 1 && !atomic_read(&race->overlaps) &&
+	       time_before(jiffies, race->deadline);
 }
 
 static int sva_race_fn(void *data)
@@ -1453,14 +1491,19 @@ static int sva_race_fn(void *data)
 	struct sva_race *race = w->race;
 	struct iommu_sva *handle;
 	unsigned int i;
+	int mine;
 
-	for (i = 0; i < SVA_RACE_LOOPS && !w->err; i++) {
+	for (i = 0; sva_race_more(race, i) && !w->err; i++) {
+		if (sva_race_enter(&race->inside))
+			atomic_inc(&race->overlaps);
 		handle = iommu_sva_bind_device(w->dev, w->mm);
+		atomic_dec(&race->inside);
 		if (IS_ERR(handle)) {
 			w->err = PTR_ERR(handle);
 			break;
 		}
-		atomic_inc(&race->binds[w->instance]);
+		w->binds++;
+		mine = atomic_inc_return(&race->binds[w->instance]);
 		wake_up_all(&race->wq);
 		if (iommu_sva_get_pasid(handle) != w->pasid)
 			w->wrong_pasid++;
@@ -1469,7 +1512,7 @@ static int sva_race_fn(void *data)
 			w->shared++;
 		/* Now and then hold the bond; reschedule in between. */
 		if (i % SVA_RACE_HOLD_EVERY == 0)
-			w->err = sva_race_hold(w);
+			w->err = sva_race_hold(w, mine);
 		else if (i & 1)
 			cond_resched();
 		iommu_sva_unbind_device(handle);
@@ -1494,10 +1537,11 @@ KUNIT_ARRAY_PARAM(sva_race, sva_race_policies, sva_policy_desc);
 
 /*
  * Threads bind and unbind one mm on devices of two instances at once, so
- * that domains are created, shared and freed under each other's feet. The
- * threads must have overlapped (some bind found a domain another thread's
- * device was using), and the counts must balance at the end; KASAN,
- * lockdep (and KCSAN, when enabled) watch the interleavings.
+ * that domains are created, shared and freed under each other's feet. Some
+ * bind must have found a domain another thread's device was using; on two
+ * CPUs or more, some bind must have started while another thread was
+ * inside one; and the counts must balance at the end. KASAN, lockdep (and
+ * KCSAN, when enabled) watch the interleavings.
  */
 static void sva_test_race_bind_unbind(struct kunit *test)
 {
@@ -1507,7 +1551,7 @@ static void sva_test_race_bind_unbind(struct kunit *test)
 	struct mm_struct *mm = sva_mm(test);
 	struct fake_iommu *iommus[2];
 	struct sva_race *race;
-	unsigned int i, started, shared = 0;
+	unsigned int i, started, shared = 0, binds = 0, overlaps;
 	unsigned long deadline;
 	struct device *first;
 	int base, live;
@@ -1530,6 +1574,7 @@ static void sva_test_race_bind_unbind(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, race);
 	workers = race->workers;
 	init_waitqueue_head(&race->wq);
+	race->deadline = jiffies + SVA_RACE_BUDGET;
 	for (i = 0; i < SVA_RACE_THREADS; i++) {
 		atomic_inc(&race->running[i % 2]);
 		workers[i] = (struct sva_race_worker) {
@@ -1551,10 +1596,19 @@ static void sva_test_race_bind_unbind(struct kunit *test)
 	for (started = 0; started < SVA_RACE_THREADS; started++) {
 		struct task_struct *task;
 
-		task = kthread_run(sva_race_fn, &workers[started], "sva-race-%u",
-				   started);
+		task = kthread_create(sva_race_fn, &workers[started],
+				      "sva-race-%u", started);
+		/*
+		 * Threads that seldom sleep stay on the CPU that made them:
+		 * spread them over the CPUs there are.
+		 */
+		if (!IS_ERR(task)) {
+			kthread_bind(task, cpumask_local_spread(started,
+								NUMA_NO_NODE));
+			wake_up_process(task);
+		}
 		if (IS_ERR(task)) {
-			KUNIT_FAIL(test, "kthread_run: %pe", task);
+			KUNIT_FAIL(test, "kthread_create: %pe", task);
 			/* Those that will not run are done. */
 			for (i = started; i < SVA_RACE_THREADS; i++)
 				atomic_dec(&race->running[i % 2]);
@@ -1577,16 +1631,275 @@ static void sva_test_race_bind_unbind(struct kunit *test)
 		KUNIT_EXPECT_EQ_MSG(test, workers[i].wrong_pasid, 0, "thread %u", i);
 		KUNIT_EXPECT_EQ(test, fake_iommu_dev_pasids_set(workers[i].dev), 0);
 		shared += workers[i].shared;
+		binds += workers[i].binds;
 	}
+	overlaps = atomic_read(&race->overlaps);
 	kfree(race);
 	KUNIT_EXPECT_GT_MSG(test, shared, 0,
-			    "the threads never overlapped: no bind found a domain in use by another device");
-	kunit_info(test, "%u of %u binds shared a domain with another thread\n",
-		   shared, started * SVA_RACE_LOOPS);
+			    "no bind found a domain in use by another thread's device");
+	kunit_info(test, "%u of %u binds shared a domain with another thread, %u started while another thread was inside a bind (%u CPUs)\n",
+		   shared, binds, overlaps,
+		   num_online_cpus());
+	/*
+	 * On one CPU the holds above still make the threads' binds share
+	 * domains in every order; only with two can they be inside at once.
+	 */
+	if (num_online_cpus() > 1)
+		KUNIT_EXPECT_GT_MSG(test, overlaps, 0,
+				    "the threads never overlapped: no bind started while another was inside one");
 	KUNIT_EXPECT_EQ(test, sva_nr_domains(mm), 0);
 	KUNIT_EXPECT_EQ(test, fake_iommu_live_domains(test), live);
 	SVA_EXPECT_MM_COUNT(test, mm, base);
 	KUNIT_EXPECT_EQ(test, sva_pasid(mm), pasid);
+}
+
+/*
+ * The first bind of a fresh mm from several threads at once: it allocates
+ * the mm's iommu_mm and PASID and publishes mm->iommu_mm, and every other
+ * thread's bind must find what it published.
+ */
+#define SVA_FRESH_THREADS	4
+#define SVA_FRESH_ROUNDS	200
+
+struct sva_fresh;
+
+struct sva_fresh_worker {
+	struct sva_fresh *fresh;
+	struct device *dev;
+	struct iommu_sva *handle;	/* of the current round, or an error */
+	struct completion exited;
+};
+
+struct sva_fresh {
+	wait_queue_head_t wq;
+	struct mm_struct *mm;	/* of the current round */
+	unsigned int step;	/* odd: every thread binds @mm; even: unbinds */
+	bool stop;
+	atomic_t done;		/* threads through the current step */
+	atomic_t inside;
+	atomic_t overlaps;
+	struct sva_fresh_worker workers[SVA_FRESH_THREADS];
+};
+
+static int sva_fresh_fn(void *data)
+{
+	struct sva_fresh_worker *w = data;
+	struct sva_fresh *fresh = w->fresh;
+	unsigned int seen = 0;
+
+	for (;;) {
+		wait_event(fresh->wq,
+			   READ_ONCE(fresh->step) != seen || READ_ONCE(fresh->stop));
+		if (READ_ONCE(fresh->stop))
+			break;
+		/* Pairs with sva_fresh_step(): the round's mm is set. */
+		seen = smp_load_acquire(&fresh->step);
+		if (seen & 1) {
+			if (sva_race_enter(&fresh->inside))
+				atomic_inc(&fresh->overlaps);
+			w->handle = iommu_sva_bind_device(w->dev, fresh->mm);
+			atomic_dec(&fresh->inside);
+		} else if (!IS_ERR_OR_NULL(w->handle)) {
+			iommu_sva_unbind_device(w->handle);
+			w->handle = NULL;
+		}
+		if (atomic_inc_return(&fresh->done) == SVA_FRESH_THREADS)
+			wake_up_all(&fresh->wq);
+	}
+	complete(&w->exited);
+	return 0;
+}
+
+/* Every thread takes the next step at once: false if one did not finish. */
+static bool sva_fresh_step(struct sva_fresh *fresh)
+{
+	atomic_set(&fresh->done, 0);
+	/* The round's mm and the reset count before the step, for the threads. */
+	smp_store_release(&fresh->step, fresh->step + 1);
+	wake_up_all(&fresh->wq);
+	return wait_event_timeout(fresh->wq, atomic_read(&fresh->done) ==
+				  SVA_FRESH_THREADS, SVA_RACE_TIMEOUT);
+}
+
+/* False if a thread is stuck: then @fresh must stay allocated. */
+static bool sva_fresh_stop(struct sva_fresh *fresh, unsigned int started)
+{
+	unsigned int i;
+
+	WRITE_ONCE(fresh->stop, true);
+	wake_up_all(&fresh->wq);
+	for (i = 0; i < started; i++)
+		if (!wait_for_completion_timeout(&fresh->workers[i].exited,
+						 SVA_RACE_TIMEOUT))
+			return false;
+	return true;
+}
+
+/*
+ * After the threads' binds of a fresh mm: each succeeded, all on the one
+ * PASID the mm was given (I1); the mm has one domain per set of devices
+ * that can share one, whichever thread made it (I3), each with an mm_count
+ * of its own (I2).
+ */
+static bool sva_fresh_check_bound(struct kunit *test, struct sva_fresh *fresh,
+				  size_t want_domains, unsigned int round)
+{
+	struct iommu_domain *domains[SVA_FRESH_THREADS];
+	struct mm_struct *mm = fresh->mm;
+	unsigned int i, j, n = 0;
+	bool ok = true;
+
+	if (!mm->iommu_mm) {
+		KUNIT_FAIL(test, "round %u: bound, but the mm has no iommu_mm",
+			   round);
+		return false;
+	}
+	for (i = 0; i < SVA_FRESH_THREADS; i++) {
+		struct iommu_sva *handle = fresh->workers[i].handle;
+
+		if (IS_ERR_OR_NULL(handle)) {
+			KUNIT_FAIL(test, "round %u: thread %u: bind: %pe",
+				   round, i, handle);
+			ok = false;
+			continue;
+		}
+		if (iommu_sva_get_pasid(handle) != mm->iommu_mm->pasid) {
+			KUNIT_FAIL(test, "round %u: thread %u bound PASID %u, the mm has %u",
+				   round, i, iommu_sva_get_pasid(handle),
+				   mm->iommu_mm->pasid);
+			ok = false;
+		}
+		for (j = 0; j < n && domains[j] != sva_domain(handle); j++)
+			;
+		if (j == n)
+			domains[n++] = sva_domain(handle);
+	}
+	if (!ok)
+		return false;
+	if (n != want_domains || sva_nr_domains(mm) != want_domains ||
+	    atomic_read(&mm->mm_count) != 1 + want_domains) {
+		KUNIT_FAIL(test,
+			   "round %u: %u domains among the handles, %zu on the mm, mm_count %d; want %zu, %zu and %zu",
+			   round, n, sva_nr_domains(mm),
+			   atomic_read(&mm->mm_count), want_domains,
+			   want_domains, 1 + want_domains);
+		return false;
+	}
+	return true;
+}
+
+/* Once every thread unbound: no domain left, the mm's PASID kept (I6). */
+static bool sva_fresh_check_unbound(struct kunit *test,
+				    struct sva_fresh *fresh, unsigned int round)
+{
+	struct mm_struct *mm = fresh->mm;
+	unsigned int i, pasids = 0;
+
+	for (i = 0; i < SVA_FRESH_THREADS; i++)
+		pasids += fake_iommu_dev_pasids_set(fresh->workers[i].dev);
+	if (!pasids && !sva_nr_domains(mm) && mm->iommu_mm &&
+	    atomic_read(&mm->mm_count) == 1)
+		return true;
+	KUNIT_FAIL(test,
+		   "round %u, all unbound: %u PASIDs still set, %zu domains, iommu_mm %s, mm_count %d (want 0, 0, kept, 1)",
+		   round, pasids, sva_nr_domains(mm),
+		   mm->iommu_mm ? "kept" : "gone", atomic_read(&mm->mm_count));
+	return false;
+}
+
+/*
+ * Four threads bind a fresh mm at once on devices of two instances, then
+ * unbind it, round after round with a new mm each time. Exactly one
+ * iommu_mm and one PASID may come of it, and one domain per set of devices
+ * that can share one: one for all under share-any, one per instance under
+ * share-own. When every round's mm is dropped, its PASID is free again
+ * (the exit check). The threads must have overlapped: some bind started
+ * while another thread was inside one.
+ */
+static void sva_test_race_fresh_mm(struct kunit *test)
+{
+	const enum fake_iommu_policy policy =
+		*(const enum fake_iommu_policy *)test->param_value;
+	const size_t want_domains = policy == FAKE_IOMMU_SHARE_ANY ? 1 : 2;
+	unsigned long deadline = jiffies + SVA_RACE_BUDGET;
+	unsigned int i, started, round = 0, overlaps;
+	struct fake_iommu *iommus[2];
+	struct sva_fresh *fresh;
+	bool ok = true;
+
+	sva_race_need_cpus(test);
+	iommus[0] = sva_iommu(test, policy, FAKE_IOMMU_DRIVER_A);
+	iommus[1] = sva_iommu(test, policy, FAKE_IOMMU_DRIVER_A);
+
+	/* Not KUnit-managed: a thread that hangs still uses it. */
+	fresh = kzalloc_obj(*fresh);
+	KUNIT_ASSERT_NOT_NULL(test, fresh);
+	init_waitqueue_head(&fresh->wq);
+	for (i = 0; i < SVA_FRESH_THREADS; i++) {
+		struct sva_fresh_worker *w = &fresh->workers[i];
+
+		w->fresh = fresh;
+		w->dev = fake_iommu_kunit_add_device(test, iommus[i % 2], NULL,
+						     SVA_MAX_PASIDS);
+		init_completion(&w->exited);
+		if (IS_ERR(w->dev) || fake_iommu_dev_enable_sva(w->dev)) {
+			kfree(fresh);
+			KUNIT_FAIL(test, "could not add SVA device %u", i);
+			return;
+		}
+	}
+	for (started = 0; started < SVA_FRESH_THREADS; started++) {
+		struct task_struct *task;
+
+		task = kthread_run(sva_fresh_fn, &fresh->workers[started],
+				   "sva-fresh-%u", started);
+		if (IS_ERR(task)) {
+			KUNIT_FAIL(test, "kthread_run: %pe", task);
+			ok = false;
+			break;
+		}
+	}
+
+	while (ok && round < SVA_FRESH_ROUNDS &&
+	       time_before(jiffies, deadline)) {
+		struct mm_struct *mm = mm_alloc();
+
+		if (!mm) {
+			KUNIT_FAIL(test, "round %u: mm_alloc() failed", round);
+			break;
+		}
+		fresh->mm = mm;
+		if (!sva_fresh_step(fresh)) {
+			KUNIT_FAIL(test, "round %u: a thread hangs in bind (%u s)",
+				   round, SVA_RACE_TIMEOUT / HZ);
+			/* Its bind may still use the mm. */
+			return;
+		}
+		sva_note_pasid(test, mm);
+		ok = sva_fresh_check_bound(test, fresh, want_domains, round);
+		if (!sva_fresh_step(fresh)) {
+			KUNIT_FAIL(test, "round %u: a thread hangs in unbind (%u s)",
+				   round, SVA_RACE_TIMEOUT / HZ);
+			return;
+		}
+		ok = sva_fresh_check_unbound(test, fresh, round) && ok;
+		if (!ok)
+			fake_iommu_log_dump(test);
+		/* The mm goes, and with it its PASID (I1). */
+		mmput(mm);
+		round++;
+	}
+	if (!sva_fresh_stop(fresh, started)) {
+		KUNIT_FAIL(test, "a thread did not stop within %u s",
+			   SVA_RACE_TIMEOUT / HZ);
+		return;
+	}
+	overlaps = atomic_read(&fresh->overlaps);
+	kfree(fresh);
+	kunit_info(test, "%u rounds: %u of %u binds of a fresh mm started while another thread was inside a bind\n",
+		   round, overlaps, round * SVA_FRESH_THREADS);
+	KUNIT_EXPECT_GT_MSG(test, overlaps, 0,
+			    "the threads never overlapped: no bind started while another was inside one");
 }
 
 /* ---- iommu_sva_iopf: IO page faults on an SVA PASID ---- */
@@ -2791,6 +3104,124 @@ KUNIT_ARRAY_PARAM(sva_replace, sva_replace_params, sva_replace_desc);
 #endif
 
 /*
+ * A device goes after its driver unbound it, and another comes in its
+ * place (a hot-replugged function, a VF recreated) while the mm stays
+ * bound through a third: the mm keeps its one PASID (I1), the newcomer is
+ * programmed with it and shares the domain that is there (I3), and the
+ * domain holds its one mm_count all along (I2).
+ */
+static void sva_device_test_replug_same_mm(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	struct device *gone = sva_dev(test, ctx->iommu, NULL, SVA_MAX_PASIDS);
+	struct mm_struct *mm = sva_mm(test);
+	struct iommu_sva *stays, *handle;
+	struct device *newcomer;
+	ioasid_t pasid;
+	int base;
+
+	base = atomic_read(&mm->mm_count);
+	stays = sva_bind(test, ctx->dev, mm);
+	pasid = sva_pasid(mm);
+	sva_unbind(test, sva_bind(test, gone, mm));
+	fake_iommu_kunit_remove_device(test, gone);
+	SVA_EXPECT_CALLS(test, FAKE_OP_RELEASE_PASID, NULL, 0);
+
+	newcomer = sva_dev(test, ctx->iommu, NULL, SVA_MAX_PASIDS);
+	handle = sva_bind(test, newcomer, mm);
+	KUNIT_EXPECT_EQ(test, iommu_sva_get_pasid(handle), pasid);
+	KUNIT_EXPECT_TRUE(test, fake_iommu_dev_pasid_set(newcomer, pasid));
+	KUNIT_EXPECT_PTR_EQ(test, sva_domain(handle), sva_domain(stays));
+	KUNIT_EXPECT_EQ(test, sva_nr_domains(mm), 1);
+	SVA_EXPECT_MM_COUNT(test, mm, base + 1);
+}
+
+struct sva_refused_param {
+	const char *desc;
+	enum { SVA_REFUSE_NO_PASID, SVA_REFUSE_PAST_MEMBER,
+	       SVA_REFUSE_OTHER_DRIVER } what;
+};
+
+static const struct sva_refused_param sva_refused_params[] = {
+	{ "PASID 0, the device's own", SVA_REFUSE_NO_PASID },
+	{ "a PASID past a group member's range", SVA_REFUSE_PAST_MEMBER },
+	{ "another driver's domain", SVA_REFUSE_OTHER_DRIVER },
+};
+
+KUNIT_ARRAY_PARAM_DESC(sva_refused, sva_refused_params, desc);
+
+/*
+ * iommu_attach_device_pasid() refuses a domain it cannot set: on
+ * IOMMU_NO_PASID, on a PASID some device of the group cannot issue, or
+ * from another driver. The refusal is -EINVAL with no driver call and no
+ * attachment left on the PASID, and the domain then attaches where it can
+ * (I8, I13).
+ */
+static void sva_device_test_attach_refused(struct kunit *test)
+{
+	const struct sva_refused_param *p = test->param_value;
+	struct sva_test_ctx *ctx = test->priv;
+	struct fake_iommu_group *group = fake_iommu_kunit_group(test);
+	struct device *dev = sva_dev(test, ctx->iommu, group, SVA_MAX_PASIDS);
+	struct device *narrowest = dev;
+	struct iommu_domain *domain;
+	struct sva_pasid_user *user;
+	ioasid_t pasid = 1, good;
+	unsigned int from;
+
+	if (p->what == SVA_REFUSE_PAST_MEMBER) {
+		/* It issues PASID 1 only. */
+		narrowest = sva_dev(test, ctx->iommu, group, 2);
+		pasid = 2;
+	} else if (p->what == SVA_REFUSE_NO_PASID) {
+		pasid = IOMMU_NO_PASID;
+	}
+	if (p->what == SVA_REFUSE_OTHER_DRIVER) {
+		struct fake_iommu *other = sva_iommu(test, FAKE_IOMMU_SHARE_ANY,
+						     FAKE_IOMMU_DRIVER_B);
+
+		domain = iommu_paging_domain_alloc(sva_dev(test, other, NULL,
+							   SVA_MAX_PASIDS));
+	} else {
+		domain = iommu_paging_domain_alloc(dev);
+	}
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, domain);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_domain_free_action,
+						  domain));
+
+	from = fake_iommu_log_len(test);
+	KUNIT_EXPECT_EQ(test, iommu_attach_device_pasid(domain, dev, pasid,
+							NULL), -EINVAL);
+	KUNIT_EXPECT_EQ(test, sva_calls_since(test, FAKE_OP_SET_DEV_PASID, NULL,
+					      from) +
+			sva_calls_since(test, FAKE_OP_REPLACE_DEV_PASID, NULL,
+					from), 0);
+	KUNIT_EXPECT_FALSE(test, sva_pasid_attached(dev, pasid));
+	if (p->what == SVA_REFUSE_OTHER_DRIVER)
+		return;
+
+	/* Nothing was left behind: the domain attaches where it fits. */
+	good = iommu_alloc_global_pasid(narrowest);
+	KUNIT_ASSERT_NE_MSG(test, good, IOMMU_PASID_INVALID,
+			    "no PASID free that every device of the group issues");
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_pasid_free_action,
+						  (void *)(uintptr_t)good));
+	KUNIT_ASSERT_EQ(test, 0, iommu_attach_device_pasid(domain, dev, good,
+							   NULL));
+	user = kunit_kzalloc(test, sizeof(*user), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, user);
+	*user = (struct sva_pasid_user) {
+		.domain = domain, .dev = dev, .pasid = good,
+	};
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_pasid_user_detach,
+						  user));
+	KUNIT_EXPECT_TRUE(test, fake_iommu_dev_pasid_set(dev, good));
+}
+
+/*
  * A second domain attached to a PASID that has one: -EBUSY, without a
  * driver call, and the first stays (I8).
  */
@@ -3227,6 +3658,193 @@ static void sva_test_mmlist_nothing_bound(struct kunit *test)
 	sva_expect_mm_walks(test, obs, 0, "an mm bound and unbound");
 }
 
+/*
+ * Threads bind, exit and unbind mms while another walks the list. Each
+ * binder's round: a fresh mm bound on a device of each of two instances,
+ * the process exits (mmput()), then both unbind, and the last mm_count
+ * holder to go frees the mm and its iommu_mm.
+ */
+#define SVA_WALK_BINDERS	2
+
+struct sva_walk_race;
+
+struct sva_walk_binder {
+	struct sva_walk_race *race;
+	struct device *devs[2];
+	unsigned int rounds;
+	int err;
+	DECLARE_BITMAP(pasids, SVA_MAX_PASIDS);
+	struct completion done;
+};
+
+struct sva_walk_race {
+	unsigned long deadline;
+	atomic_t binding;	/* binders inside a bind, an unbind or mmput() */
+	atomic_t walking;	/* 1 while the walker is inside a walk */
+	atomic_t op_overlaps;	/* of those, started during a walk */
+	atomic_t running;	/* binders not done yet */
+	unsigned int walks, walk_overlaps;
+	struct sva_walk_binder binders[SVA_WALK_BINDERS];
+};
+
+static void sva_walk_op_enter(struct sva_walk_race *race)
+{
+	atomic_inc(&race->binding);
+	if (atomic_read(&race->walking))
+		atomic_inc(&race->op_overlaps);
+}
+
+static int sva_walk_binder_fn(void *data)
+{
+	struct sva_walk_binder *b = data;
+	struct sva_walk_race *race = b->race;
+	struct iommu_sva *handles[2];
+	struct mm_struct *mm;
+	unsigned int i;
+
+	while (!b->err && b->rounds < SVA_FRESH_ROUNDS &&
+	       time_before(jiffies, race->deadline)) {
+		mm = mm_alloc();
+		if (!mm) {
+			b->err = -ENOMEM;
+			break;
+		}
+		for (i = 0; i < 2; i++) {
+			sva_walk_op_enter(race);
+			handles[i] = iommu_sva_bind_device(b->devs[i], mm);
+			atomic_dec(&race->binding);
+			if (IS_ERR(handles[i]))
+				b->err = PTR_ERR(handles[i]);
+		}
+		if (mm->iommu_mm)
+			__set_bit(mm->iommu_mm->pasid, b->pasids);
+		/* The process exits; the domains keep the mm_struct (I2). */
+		sva_walk_op_enter(race);
+		mmput(mm);
+		atomic_dec(&race->binding);
+		/* In either order; nothing may touch the mm once freed (I9). */
+		for (i = 0; i < 2; i++) {
+			struct iommu_sva *handle = handles[(i + b->rounds) % 2];
+
+			if (IS_ERR(handle))
+				continue;
+			sva_walk_op_enter(race);
+			iommu_sva_unbind_device(handle);
+			atomic_dec(&race->binding);
+		}
+		b->rounds++;
+	}
+	atomic_dec(&race->running);
+	complete(&b->done);
+	return 0;
+}
+
+/*
+ * Walks of the list (the kernel's KVA invalidation) while other threads
+ * bind fresh mms, the mms' processes exit, and the last unbind of each
+ * frees its mm: the list must stay whole (KASAN, list debugging), an mm
+ * bound all along must be reached by every walk exactly once (I11), and
+ * everything balances at the end. The walks and the binders' calls must
+ * have overlapped, both ways.
+ */
+static void sva_test_race_mmlist_walk(struct kunit *test)
+{
+	struct sva_test_ctx *ctx = test->priv;
+	unsigned int i, started, rounds = 0, op_overlaps;
+	struct sva_observer *obs;
+	struct mm_struct *anchor;
+	struct fake_iommu *iommus[2];
+	struct sva_walk_race *race;
+	int live, hits;
+
+#ifndef FAKE_IOMMU_HAS_SVA_MM_LIST
+	kunit_skip(test, "the global SVA mm list came with v6.19 (e37d5a2d60a3)");
+#endif
+	sva_race_need_cpus(test);
+	anchor = sva_mm(test);
+	obs = sva_observe(test, anchor);
+	/*
+	 * A walk that reaches a binder's mm calls into the notifier of its
+	 * domain on the first instance, while that mm may be leaving the list.
+	 */
+	iommus[0] = sva_iommu_notifier(test, FAKE_IOMMU_SHARE_OWN);
+	iommus[1] = sva_iommu(test, FAKE_IOMMU_SHARE_OWN, FAKE_IOMMU_DRIVER_A);
+	sva_bind(test, ctx->dev, anchor);
+	live = fake_iommu_live_domains(test);
+	hits = atomic_read(&obs->hits);
+
+	/* Not KUnit-managed: a binder that hangs still uses it. */
+	race = kzalloc_obj(*race);
+	KUNIT_ASSERT_NOT_NULL(test, race);
+	for (i = 0; i < SVA_WALK_BINDERS; i++) {
+		struct sva_walk_binder *b = &race->binders[i];
+
+		b->race = race;
+		init_completion(&b->done);
+		b->devs[0] = fake_iommu_kunit_add_device(test, iommus[0], NULL,
+							 SVA_MAX_PASIDS);
+		b->devs[1] = fake_iommu_kunit_add_device(test, iommus[1], NULL,
+							 SVA_MAX_PASIDS);
+		if (IS_ERR(b->devs[0]) || IS_ERR(b->devs[1]) ||
+		    fake_iommu_dev_enable_sva(b->devs[0]) ||
+		    fake_iommu_dev_enable_sva(b->devs[1])) {
+			kfree(race);
+			KUNIT_FAIL(test, "could not add the SVA devices of binder %u",
+				   i);
+			return;
+		}
+	}
+	race->deadline = jiffies + SVA_RACE_BUDGET;
+	for (started = 0; started < SVA_WALK_BINDERS; started++) {
+		struct task_struct *task;
+
+		atomic_inc(&race->running);
+		task = kthread_run(sva_walk_binder_fn, &race->binders[started],
+				   "sva-walk-%u", started);
+		if (IS_ERR(task)) {
+			atomic_dec(&race->running);
+			KUNIT_FAIL(test, "kthread_run: %pe", task);
+			break;
+		}
+	}
+	/* The case's own thread walks, for as long as a binder runs. */
+	while (atomic_read(&race->running)) {
+		atomic_set(&race->walking, 1);
+		race->walk_overlaps += atomic_read(&race->binding) > 0;
+		sva_invalidate_kva();
+		atomic_set(&race->walking, 0);
+		race->walks++;
+		if (time_after(jiffies, race->deadline + SVA_RACE_TIMEOUT)) {
+			KUNIT_FAIL(test, "a binder hangs (%u s)",
+				   SVA_RACE_TIMEOUT / HZ);
+			return;
+		}
+		cond_resched();
+	}
+	for (i = 0; i < started; i++) {
+		struct sva_walk_binder *b = &race->binders[i];
+
+		wait_for_completion(&b->done);
+		KUNIT_EXPECT_EQ_MSG(test, b->err, 0, "binder %u", i);
+		KUNIT_EXPECT_EQ(test, fake_iommu_dev_pasids_set(b->devs[0]), 0);
+		KUNIT_EXPECT_EQ(test, fake_iommu_dev_pasids_set(b->devs[1]), 0);
+		bitmap_or(ctx->pasids_held, ctx->pasids_held, b->pasids,
+			  SVA_MAX_PASIDS);
+		rounds += b->rounds;
+	}
+	op_overlaps = atomic_read(&race->op_overlaps);
+	kunit_info(test, "%u walks, %u of them while a bind, unbind or exit was in progress; %u rounds of the binders, %u of their calls started during a walk\n",
+		   race->walks, race->walk_overlaps, rounds, op_overlaps);
+	sva_expect_mm_walks(test, obs, hits + race->walks,
+			    "the mm bound all along");
+	KUNIT_EXPECT_GT_MSG(test, race->walk_overlaps, 0,
+			    "no walk started while a binder was inside a call");
+	KUNIT_EXPECT_GT_MSG(test, op_overlaps, 0,
+			    "no bind, unbind or exit started during a walk");
+	kfree(race);
+	KUNIT_EXPECT_EQ(test, fake_iommu_live_domains(test), live);
+}
+
 /* ---- Failing the core's own allocations ---- */
 
 struct sva_alloc_param {
@@ -3591,6 +4209,10 @@ static struct kunit_case sva_group_cases[] = {
 
 static struct kunit_case sva_race_cases[] = {
 	KUNIT_CASE_PARAM(sva_test_race_bind_unbind, sva_race_gen_params),
+	KUNIT_CASE_PARAM(sva_test_race_fresh_mm, sva_race_gen_params),
+#if IS_BUILTIN(CONFIG_IOMMU_SVA_KUNIT_TEST)
+	KUNIT_CASE(sva_test_race_mmlist_walk),
+#endif
 	{}
 };
 
@@ -3622,6 +4244,9 @@ static struct kunit_case sva_device_cases[] = {
 	KUNIT_CASE(sva_device_test_member_unplugged),
 	KUNIT_CASE_PARAM(sva_device_test_replace, sva_replace_gen_params),
 	KUNIT_CASE(sva_device_test_attach_taken_pasid),
+	KUNIT_CASE_PARAM(sva_device_test_attach_refused,
+			 sva_refused_gen_params),
+	KUNIT_CASE(sva_device_test_replug_same_mm),
 #if IS_BUILTIN(CONFIG_IOMMU_SVA_KUNIT_TEST)
 	KUNIT_CASE_PARAM(sva_device_test_bind_alloc_fails, sva_alloc_gen_params),
 #endif

@@ -20,7 +20,7 @@ from .locks import sigterm_as_interrupt
 from .mutation.campaign import report_lines, run_campaign
 from .run.suite_run import (GROUP_TIMEOUT_S, KUNITCONFIGS, RunOptions,
                             ccache_env, check_options, make_options,
-                            resolve_tree, run_suite)
+                            resolve_tree, run_suite, uml_has_smp)
 from .tree import checkpatch, kernel_sources
 
 # Every Debian tree the suite supports runs on UML and through the
@@ -38,9 +38,12 @@ VERIFY_SAMPLE = ('no-mmgrab', 'no-mmdrop', 'no-users-inc-on-share',
                  'no-handle-refcount-inc', 'handle-leak-on-alloc-failure',
                  'undo-all-group-devices', 'lock-held-on-rebind',
                  'no-other-mm-busy-check')
-# Two CPUs, so that the race case's threads run in parallel under QEMU
-# (on UML they only interleave).
+# Two CPUs, so that the race cases' threads run in parallel under QEMU
+# (on one CPU they only take turns, and skip).
 QEMU_SMP = '-smp 2'
+# The race cases again on UML with two CPUs (--smp), where UML has SMP:
+# its one-CPU boot skips them.
+RACE_FILTER = 'iommu_sva_race*'
 CHECKPATCH_CLEAN = re.compile(r'^total: 0 errors, 0 warnings, 0 checks, ',
                               re.M)
 # checkpatch.pl runs scripts/spdxcheck.py as `python3`, and takes its
@@ -102,6 +105,17 @@ def run_kunit_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
     for line in outcome.details:
         out.write(f'  {line}\n')
     out.write(f'{outcome.summary}\n')
+
+
+def run_race_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
+    """The race cases on UML with two CPUs; a skip, with the reason, where
+    the tree's UML has no SMP (the QEMU parts still run them)."""
+    if not uml_has_smp(resolve_tree(options, out)):
+        out.write('skipped: the UML of this kernel has no SMP (v6.17+); '
+                  "the QEMU parts run the race cases with '-smp 2'\n")
+        tally.add(True, skipped=True)
+        return
+    run_kunit_part(options, out, tally)
 
 
 def run_mutation_part(options: RunOptions, out: TextIO, tally: Tally) -> None:
@@ -301,8 +315,11 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
     qemu = [(f'KUnit suite on {arch} under QEMU ({QEMU_SMP})', run_kunit_part,
              [replace(o, arch=arch, qemu_args=[QEMU_SMP]) for o in newest],
              getattr(args, f'skip_{arch}')) for arch in ('arm64', 'x86_64')]
+    races = [replace(o, smp=True, filter_glob=RACE_FILTER) for o in newest]
     for name, run, runs_on, skip in (
-            ('KUnit suite on UML', run_kunit_part, on.values(), False), *qemu,
+            ('KUnit suite on UML', run_kunit_part, on.values(), False),
+            ('KUnit race cases on UML with two CPUs (--smp)', run_race_part,
+             races, False), *qemu,
             ('upstream series (format-patch, git am, checkpatch, '
              'get_maintainer, a build per patch, a module build, plain '
              'kunit.py)', run_series_part, newest, args.skip_series),

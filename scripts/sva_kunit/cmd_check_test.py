@@ -68,7 +68,7 @@ class CheckTest(CliTestCase):
         rc, out, _ = self.check()
         # 10 unit tests; 4 C files, one failing; 2 KUnit cases + verdict;
         # the three faked parts.
-        self.assertEqual(out.splitlines()[-1], '19 passed, 1 failed')
+        self.assertEqual(out.splitlines()[-1], '19 passed, 1 failed, 1 skipped')
         self.assertEqual(rc, 1)
         self.assertEqual(self.checked, [
             'drivers/iommu/fake-iommu/bad.h',
@@ -91,7 +91,7 @@ class CheckTest(CliTestCase):
                           'Linux 7.3', out)
         # The KUnit part's 2 cases + verdict, twice more.
         self.assertEqual((rc, out.splitlines()[-1]),
-                         (1, '25 passed, 1 failed'))
+                         (1, '25 passed, 1 failed, 1 skipped'))
         boots = [call['argv'] for call in self.calls()
                  if call['argv'][0] == 'exec']
         arches = [a for argv in boots for a in argv if a.startswith('--arch=')]
@@ -100,6 +100,27 @@ class CheckTest(CliTestCase):
         # Two CPUs under QEMU, so that the race case runs in parallel.
         smp = [argv.count('--qemu_args=-smp 2') for argv in boots]
         self.assertEqual(smp, [0, 1, 1])
+
+    def test_race_part_boots_two_cpus_where_uml_has_smp(self):
+        write(self.tree, 'arch/um/Kconfig', b'config SMP\n\tbool "SMP"\n')
+        write(self.tree, 'arch/um/os-Linux/start_up.c',
+              b'__uml_setup("seccomp=", uml_seccomp_config,\n')
+        rc, out, _ = self.check()
+        self.assertIn('KUnit race cases on UML with two CPUs (--smp), '
+                      'Linux 7.3', out)
+        # The suite's 2 cases + verdict, once more, and nothing skipped.
+        self.assertEqual((rc, out.splitlines()[-1]),
+                         (1, '22 passed, 1 failed'))
+        calls = [call['argv'] for call in self.calls()]
+        # Every build for SMP, so that the two-CPU boot needs no other.
+        self.assertTrue(all('--kconfig_add=CONFIG_SMP=y' in argv
+                            for argv in calls))
+        boots = [argv for argv in calls if argv[0] == 'exec']
+        self.assertEqual(len(boots), 2)
+        self.assertNotIn('--kernel_args=ncpus=2', boots[0])
+        for arg in ('ncpus=2', 'seccomp=on', 'kmemleak=off'):
+            self.assertIn(f'--kernel_args={arg}', boots[1])
+        self.assertEqual(boots[1][-1], 'iommu_sva_race*')
 
     def test_every_tree_by_default_qemu_only_on_the_newest(self):
         sources = []
@@ -110,8 +131,10 @@ class CheckTest(CliTestCase):
         ours, run_suites = patch_resolve_tree(new=resolve)
         with ours, run_suites:
             rc, out, _ = self.main('check', f'--cache-dir={self.cache}')
+        # checkpatch's, the UML runs, the race part's look at its UML.
         self.assertEqual(sources, [('7.3', 'um'), ('7.3', 'um'),
-                                   ('6.12', 'um'), ('7.3', 'arm64'),
+                                   ('6.12', 'um'), ('7.3', 'um'),
+                                   ('7.3', 'arm64'),
                                    ('7.3', 'x86_64')])
         self.assertEqual(self.parts,
                          ['series', 'mutants', 'mutants', 'bisect'])
@@ -129,7 +152,7 @@ class CheckTest(CliTestCase):
         with mock.patch.object(cmd_check, 'run_bisect_part', bisect):
             _, out, _ = self.check()
         self.assertEqual(out.splitlines()[-1],
-                         '18 passed, 1 failed, 2 skipped')
+                         '18 passed, 1 failed, 3 skipped')
 
     def test_skip_options_leave_parts_out(self):
         self.check('--skip-mutants', '--skip-bisect', '--skip-series')
@@ -141,14 +164,14 @@ class CheckTest(CliTestCase):
         os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/bad.h'))
         rc, out, _ = self.check()
         self.assertEqual((rc, out.splitlines()[-1]),
-                         (0, '19 passed, 0 failed'))
+                         (0, '19 passed, 0 failed, 1 skipped'))
 
     def test_kernel_log_reports_fail_test_and_verdict(self):
         os.unlink(os.path.join(self.repo, 'drivers/iommu/fake-iommu/bad.h'))
         self.set_control(log=KASAN_IN_TEST_LOG)
         rc, out, _ = self.check()
         self.assertEqual((rc, out.splitlines()[-1]),
-                         (1, '17 passed, 2 failed'))
+                         (1, '17 passed, 2 failed, 1 skipped'))
         self.assertIn('FAIL iommu_sva.iommu_sva_unbind', out)
 
     def test_a_log_that_ends_inside_a_test_fails(self):
@@ -158,7 +181,7 @@ class CheckTest(CliTestCase):
         self.set_control(log=PASSING_LOG.split('    ok 2 ')[0])
         rc, out, _ = self.check()
         self.assertEqual((rc, out.splitlines()[-1]),
-                         (1, '17 passed, 1 failed'))
+                         (1, '17 passed, 1 failed, 1 skipped'))
         self.assertIn('the log ends inside', out)
 
     def test_skip_kunit(self):
@@ -187,7 +210,7 @@ class CheckTest(CliTestCase):
         self.set_control(fail='build', log='')
         rc, out, _ = self.check()
         self.assertEqual((rc, out.splitlines()[-1]),
-                         (1, '16 passed, 1 failed'))
+                         (1, '16 passed, 1 failed, 1 skipped'))
 
     def test_setup_error_still_ends_with_tally(self):
         ours, run_suites = patch_resolve_tree(side_effect=SetupError(
@@ -195,7 +218,7 @@ class CheckTest(CliTestCase):
         with ours, run_suites:
             rc, out, _ = self.check()
         self.assertEqual((rc, out.splitlines()[-1]),
-                         (1, '13 passed, 2 failed'))
+                         (1, '13 passed, 3 failed'))
         self.assertIn('sva-kunit: error: missing Debian packages: bc; x', out)
 
 

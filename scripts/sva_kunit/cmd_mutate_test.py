@@ -323,6 +323,21 @@ class SchemataTest(MutateTestCase):
         self.assertIn('kill-me: killed', out)
         self.assert_restored()
 
+    def test_a_two_cpu_mutant_boots_two_cpus_alone(self):
+        write(self.tree, 'arch/um/Kconfig', b'config SMP\n')
+        write(self.tree, 'arch/um/os-Linux/start_up.c',
+              b'__uml_setup("seccomp=", uml_seccomp_config,\n')
+        write(self.repo, SWITCHED[0], SWITCHED[1].replace(
+            'Description:', 'Cpus: 2\nDescription:').encode())
+        self.rules()
+        rc, out, err = self.mutate('--only=kill-me')
+        self.assertEqual((rc, err), (0, ''), out)
+        _, _, baseline, boot = self.calls()
+        self.assertIn('--kernel_args=ncpus=2', boot['argv'])
+        self.assertIn('--kernel_args=seccomp=on', boot['argv'])
+        self.assertNotIn('--kernel_args=ncpus=2', baseline['argv'])
+        self.assertIn('kill-me: killed', out)
+
     def test_verify_compares_with_the_patched_way(self):
         self.rules()
         rc, out, _ = self.mutate('--only=kill-me', '--verify=all')

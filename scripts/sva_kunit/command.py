@@ -232,6 +232,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         default=[], type=qemu_args,
                         help="extra QEMU arguments for arm64 / x86_64, e.g. "
                         "'-smp 2' (kunit.py's --qemu_args)")
+    parser.add_argument('--smp', action='store_true',
+                        help='boot two CPUs, for the race cases: under '
+                        "QEMU '-smp 2'; UML (v6.17+) with ncpus=2, its "
+                        'seccomp userspace and kmemleak off')
     add_build_options(parser)
 
 

@@ -143,7 +143,8 @@ def patched(tree: str, mutant: Mutant, options: RunOptions, log_dir: str,
     try:
         with open(log_path, 'w', encoding='utf-8',
                   errors='backslashreplace') as log:
-            outcome = run_suite(options, log, tree=tree)
+            outcome = run_suite(replace(options, smp=mutant.cpus > 1), log,
+                                tree=tree)
     finally:
         mutation_journal.restore(tree, record)
     _keep_log(outcome, log_path)
@@ -168,7 +169,8 @@ def _boot_all(tree: str, numbers: Dict[Mutant, int], options: RunOptions,
             log_path = os.path.join(log_dir, f'{mutant.name}.log')
             selected = replace(options, build_dir=slot, kernel_args=(
                 *options.kernel_args,
-                f'{schemata.PARAMETER}={numbers[mutant]}'))
+                f'{schemata.PARAMETER}={numbers[mutant]}'),
+                smp=mutant.cpus > 1)
             with open(log_path, 'w', encoding='utf-8',
                       errors='backslashreplace') as log:
                 outcome = run_suite(selected, log, tree=tree, boot_only=True,

@@ -15,7 +15,7 @@ CATALOGUE_DIR = 'mutants'
 VARIANTS_DIR = 'variants'  # its files end in .variant, not .mutant
 RIG_DIR = 'drivers/iommu/fake-iommu/'  # the test rig's files, not the core's
 KEYS = ('Name', 'Trees', 'Invariant', 'File', 'Description', 'Fix',
-        'Survivor')  # all but the last two required
+        'Survivor', 'Cpus')  # all but the last three required
 FILE_NAME = re.compile(
     r'^\d+-([a-z0-9-]+)(?:\.(\d+\.\d+))?\.(mutant|variant)$')
 # re.M breaks lines at '\n' only, not at the form feeds and other
@@ -39,6 +39,9 @@ class Mutant:
     fix: str = ''            # the upstream commit it re-creates, if any
     survivor: str = ''       # why it is a known survivor; '' if it is not
     trees: Tuple[str, ...] = ()  # the Debian sources it is written for
+    # 2 for a race that only threads on two CPUs at once can show: its
+    # boot has two (RunOptions.smp).
+    cpus: int = 1
     # A correct variant (variants/): a choice the design leaves open, made
     # differently; the suite must pass with it in.
     correct: bool = False
@@ -97,6 +100,9 @@ def parse_mutant(text: str, source: str) -> Mutant:
         bad = [v for v in values if not re.fullmatch(pattern, v)]
         if bad:
             raise _error(source, 1, f'{key}: {bad[0]!r} is not {what}')
+    cpus = header.get('Cpus', '1')
+    if cpus not in ('1', '2'):
+        raise _error(source, 1, f'Cpus: {cpus!r} is not 1 or 2')
     rel = header['File']
     if (rel.startswith('/') or '\\' in rel
             or {'', '.', '..'} & set(rel.split('/'))):
@@ -105,7 +111,7 @@ def parse_mutant(text: str, source: str) -> Mutant:
     return Mutant(header['Name'], invariants, rel, header['Description'],
                   tuple(map(Hunk, texts[0::2], texts[1::2])),
                   header.get('Fix', ''),
-                  header.get('Survivor', ''), trees)
+                  header.get('Survivor', ''), trees, cpus=int(cpus))
 
 
 def _catalogue_files(repo_root: str) -> List[Tuple[str, bool]]:

@@ -45,6 +45,15 @@ class ParseTest(unittest.TestCase):
                                         'Survivor: unreachable\n'), 'x')
         self.assertEqual((m.fix, m.survivor), ('', 'unreachable'))
 
+    def test_cpus(self):
+        self.assertEqual(parse_mutant(SIMPLE, 'x').cpus, 1)
+        m = parse_mutant(SIMPLE.replace('Fix: 0123456789ab\n', 'Cpus: 2\n'),
+                         'x')
+        self.assertEqual(m.cpus, 2)
+        self.assert_malformed(SIMPLE.replace('Fix: 0123456789ab\n',
+                                             'Cpus: 4\n'),
+                              "Cpus: '4' is not 1 or 2")
+
     def assert_malformed(self, text, message):
         with self.assertRaises(SetupError) as cm:
             parse_mutant(text, 'mutants/01-x.mutant')

@@ -21,6 +21,7 @@ UNFINISHED = 'unfinished'  # the kernel died during this test
 REPORT_PATTERNS = tuple(
     (kind, re.compile(pattern)) for kind, pattern in (
         ('KASAN', r'^BUG: KASAN: '),
+        ('KCSAN', r'^BUG: KCSAN: '),
         ('UBSAN', r'^UBSAN: '),
         ('lockdep', r'^WARNING: (possible circular locking|possible '
                     r'recursive locking|inconsistent lock state|bad unlock '

@@ -153,6 +153,8 @@ class KernelLogTest(unittest.TestCase):
     def test_each_report_kind_is_recognised(self):
         cases = {
             'BUG: KASAN: null-ptr-deref in x': 'KASAN',
+            'BUG: KCSAN: data-race in iommu_sva_bind_device / '
+            'iommu_sva_unbind_device': 'KCSAN',
             'UBSAN: array-index-out-of-bounds in a.c:3:4': 'UBSAN',
             'WARNING: possible recursive locking detected': 'lockdep',
             'WARNING: inconsistent lock state': 'lockdep',

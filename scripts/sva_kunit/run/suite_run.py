@@ -10,7 +10,7 @@ import shutil
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
 
 from .. import locks
@@ -80,6 +80,7 @@ class RunOptions:
     arch: str = 'um'
     jobs: int = field(default_factory=default_jobs)
     use_ccache: bool = True
+    smp: bool = False                  # boot two CPUs (UML_SMP_ARGS, -smp 2)
     repo_root: str = field(default_factory=default_repo_root)
     timeout: Optional[float] = None    # seconds for kunit.py, build included
 
@@ -176,6 +177,47 @@ def sync_payload(tree: str, repo_root: str, out: TextIO) -> None:
     plan = installer.sync(tree, collect_payload(repo_root))
     for line in installer.describe(plan, dry_run=False):
         out.write(f'sva-kunit: {line}\n')
+
+
+# UML runs on several CPUs since v6.17, with its seccomp userspace only
+# (ptrace's cannot).  Where it can, its kernel is always built for SMP and
+# boots one CPU unless asked for two, so that --smp needs no other build.
+UML_SMP_CONFIG = 'CONFIG_SMP=y'
+# kmemleak frees its records with call_rcu(), and UML's second CPU frees
+# its start-up data before it is online: with kmemleak on, every two-CPU
+# boot of 7.3 prints "Callback enqueued on offline CPU!!" (lockdep).
+UML_SMP_ARGS = ('ncpus=2', 'seccomp=on', 'kmemleak=off')
+QEMU_SMP_ARGS = '-smp 2'
+
+
+def uml_has_smp(tree: str) -> bool:
+    def text(*path: str) -> str:
+        try:
+            with open(os.path.join(tree, *path), encoding='utf-8',
+                      errors='replace') as f:
+                return f.read()
+        except OSError:
+            return ''
+    return bool(re.search(r'^config SMP$', text('arch', 'um', 'Kconfig'),
+                          re.M)) and '"seccomp="' in text(
+        'arch', 'um', 'os-Linux', 'start_up.c')
+
+
+def with_smp(options: RunOptions, tree: str) -> RunOptions:
+    """The options for the tree: UML's SMP build where it has one, and
+    two CPUs booted with --smp (refused where the tree's UML has none)."""
+    if get_arch(options.arch).qemu:
+        return replace(options, qemu_args=(QEMU_SMP_ARGS, *options.qemu_args)
+                       ) if options.smp else options
+    if not uml_has_smp(tree):
+        if options.smp:
+            raise SetupError('--smp: the UML of this kernel has no SMP '
+                             '(it came with v6.17)', "use --arch=arm64 "
+                             "(or x86_64), which boots QEMU with '-smp 2'")
+        return options
+    return replace(options, kconfig_add=(UML_SMP_CONFIG, *options.kconfig_add),
+                   kernel_args=(*(UML_SMP_ARGS if options.smp else ()),
+                                *options.kernel_args))
 
 
 def default_build_dir(options: RunOptions, tree: str) -> str:
@@ -362,6 +404,7 @@ def run_suite(options: RunOptions, out: TextIO = sys.stdout,
     else:
         build_dir = hold_build_dir(
             options.build_dir or default_build_dir(options, tree), out)
+    options = with_smp(options, tree)
     commands = [(stage, kunit_argv(options, stage, build_dir))
                 for stage in ((STARTING,) if boot_only else STAGES)]
     # A boot that fails before the kernel writes its log must not be

@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import subprocess
 import tempfile
@@ -6,7 +7,9 @@ from unittest import mock
 
 from ..errors import SetupError
 from .kunit_runner import BUILDING, CONFIGURING, RUN, STARTING
-from .suite_run import RunOptions, kunit_argv, tcg_env
+from ..testing_support import write
+from .suite_run import (UML_SMP_ARGS, RunOptions, kunit_argv, tcg_env,
+                        with_smp)
 
 
 class KunitArgvTest(unittest.TestCase):
@@ -101,3 +104,43 @@ class WrapperTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class WithSmpTest(unittest.TestCase):
+    """UML is built for SMP where it can be, and boots two CPUs on --smp;
+    QEMU gets -smp 2."""
+
+    def setUp(self) -> None:
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.tree = tmp.name
+        self.options = RunOptions(cache_dir=tmp.name, kernel_args=('x=1',))
+
+    def smp_tree(self) -> None:
+        write(self.tree, 'arch/um/Kconfig', b'config SMP\n')
+        write(self.tree, 'arch/um/os-Linux/start_up.c',
+              b'__uml_setup("seccomp=", uml_seccomp_config,\n')
+
+    def test_uml_with_smp_is_built_for_it_and_boots_one_cpu(self):
+        self.smp_tree()
+        got = with_smp(self.options, self.tree)
+        self.assertEqual((got.kconfig_add, got.kernel_args),
+                         (('CONFIG_SMP=y',), ('x=1',)))
+        got = with_smp(replace_smp(self.options), self.tree)
+        self.assertEqual(got.kernel_args, (*UML_SMP_ARGS, 'x=1'))
+
+    def test_uml_without_smp_is_left_alone_and_refuses_smp(self):
+        write(self.tree, 'arch/um/Kconfig', b'config SMP_BROKEN\n')
+        self.assertIs(with_smp(self.options, self.tree), self.options)
+        with self.assertRaisesRegex(SetupError, 'no SMP'):
+            with_smp(replace_smp(self.options), self.tree)
+
+    def test_qemu_gets_two_cpus_only_when_asked(self):
+        qemu = RunOptions(cache_dir=self.tree, arch='arm64')
+        self.assertIs(with_smp(qemu, self.tree), qemu)
+        self.assertEqual(with_smp(replace_smp(qemu), self.tree).qemu_args,
+                         ('-smp 2',))
+
+
+def replace_smp(options: RunOptions) -> RunOptions:
+    return dataclasses.replace(options, smp=True)

@@ -1149,6 +1149,50 @@ static void sva_pasid_user_detach(void *data)
 	iommu_detach_device_pasid(user->domain, user->dev, user->pasid);
 }
 
+/* A paging domain of @dev's driver, freed at the end of the case */
+static struct iommu_domain *sva_paging_domain(struct kunit *test,
+					      struct device *dev)
+{
+	struct iommu_domain *domain = iommu_paging_domain_alloc(dev);
+
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, domain);
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_domain_free_action,
+						  domain));
+	return domain;
+}
+
+/* @domain on @dev's @pasid until the end of the case, before it is freed */
+static void sva_attach_pasid(struct kunit *test, struct iommu_domain *domain,
+			     struct device *dev, ioasid_t pasid,
+			     struct iommu_attach_handle *attach)
+{
+	/* Freed by KUnit after the action below has run. */
+	struct sva_pasid_user *user = kunit_kzalloc(test, sizeof(*user),
+						    GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, user);
+	KUNIT_ASSERT_EQ(test, 0,
+			iommu_attach_device_pasid(domain, dev, pasid, attach));
+	*user = (struct sva_pasid_user) { domain, dev, pasid };
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_pasid_user_detach,
+						  user));
+}
+
+/* A PASID of @dev's range, free again at the end of the case */
+static ioasid_t sva_global_pasid(struct kunit *test, struct device *dev)
+{
+	ioasid_t pasid = iommu_alloc_global_pasid(dev);
+
+	KUNIT_ASSERT_NE_MSG(test, pasid, IOMMU_PASID_INVALID,
+			    "no free PASID in the range of %s", dev_name(dev));
+	KUNIT_ASSERT_EQ(test, 0,
+			kunit_add_action_or_reset(test, sva_pasid_free_action,
+						  (void *)(uintptr_t)pasid));
+	return pasid;
+}
+
 /* The mm's PASID is taken by a non-SVA user of the device: -EBUSY (I7, I8). */
 static void sva_test_error_pasid_busy(struct kunit *test)
 {
@@ -1157,7 +1201,6 @@ static void sva_test_error_pasid_busy(struct kunit *test)
 	struct device *dev = sva_dev(test, ctx->iommu, NULL, SVA_MAX_PASIDS);
 	struct iommu_attach_handle *attach = NULL;
 	struct mm_struct *mm = sva_mm(test);
-	struct sva_pasid_user *busy;
 	struct iommu_domain *paging;
 	struct iommu_sva *err;
 	int base, live;
@@ -1167,26 +1210,12 @@ static void sva_test_error_pasid_busy(struct kunit *test)
 	pasid = sva_pasid(mm);
 	base = atomic_read(&mm->mm_count);
 
-	paging = iommu_paging_domain_alloc(dev);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, paging);
-	KUNIT_ASSERT_EQ(test, 0,
-			kunit_add_action_or_reset(test, sva_domain_free_action,
-						  paging));
+	paging = sva_paging_domain(test, dev);
 	if (with_handle) {
 		attach = kunit_kzalloc(test, sizeof(*attach), GFP_KERNEL);
 		KUNIT_ASSERT_NOT_NULL(test, attach);
 	}
-	KUNIT_ASSERT_EQ(test, 0,
-			iommu_attach_device_pasid(paging, dev, pasid, attach));
-	/* Freed by KUnit after the action below has run. */
-	busy = kunit_kzalloc(test, sizeof(*busy), GFP_KERNEL);
-	if (!busy)
-		iommu_detach_device_pasid(paging, dev, pasid);
-	KUNIT_ASSERT_NOT_NULL(test, busy);
-	*busy = (struct sva_pasid_user) { paging, dev, pasid };
-	KUNIT_ASSERT_EQ(test, 0,
-			kunit_add_action_or_reset(test, sva_pasid_user_detach,
-						  busy));
+	sva_attach_pasid(test, paging, dev, pasid, attach);
 	live = fake_iommu_live_domains(test);
 
 	err = iommu_sva_bind_device(dev, mm);
@@ -2616,19 +2645,11 @@ static void sva_iopf_test_remove_answers_pending(struct kunit *test)
 	ioasid_t pasid;
 	int code;
 
-	paging = iommu_paging_domain_alloc(dev);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, paging);
-	KUNIT_ASSERT_EQ(test, 0,
-			kunit_add_action_or_reset(test, sva_domain_free_action,
-						  paging));
+	paging = sva_paging_domain(test, dev);
 	paging->iopf_handler = sva_iopf_keep_handler;
 	attach = kunit_kzalloc(test, sizeof(*attach), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, attach);
-	pasid = iommu_alloc_global_pasid(dev);
-	KUNIT_ASSERT_NE(test, pasid, IOMMU_PASID_INVALID);
-	KUNIT_ASSERT_EQ(test, 0,
-			kunit_add_action_or_reset(test, sva_pasid_free_action,
-						  (void *)(uintptr_t)pasid));
+	pasid = sva_global_pasid(test, dev);
 	KUNIT_ASSERT_EQ(test, 0,
 			iommu_attach_device_pasid(paging, dev, pasid, attach));
 
@@ -2990,18 +3011,6 @@ static const struct sva_replace_param sva_replace_params[] = {
 
 KUNIT_ARRAY_PARAM_DESC(sva_replace, sva_replace_params, desc);
 
-static struct iommu_domain *sva_paging_domain(struct kunit *test,
-					      struct device *dev)
-{
-	struct iommu_domain *domain = iommu_paging_domain_alloc(dev);
-
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, domain);
-	KUNIT_ASSERT_EQ(test, 0,
-			kunit_add_action_or_reset(test, sva_domain_free_action,
-						  domain));
-	return domain;
-}
-
 /*
  * iommu_replace_device_pasid() on a three-device group, with paging
  * domains (iommufd's path; SVA does not replace). It succeeds with the
@@ -3165,7 +3174,6 @@ static void sva_device_test_attach_refused(struct kunit *test)
 	struct device *dev = sva_dev(test, ctx->iommu, group, SVA_MAX_PASIDS);
 	struct device *narrowest = dev;
 	struct iommu_domain *domain;
-	struct sva_pasid_user *user;
 	ioasid_t pasid = 1, good;
 	unsigned int from;
 
@@ -3180,15 +3188,11 @@ static void sva_device_test_attach_refused(struct kunit *test)
 		struct fake_iommu *other = sva_iommu(test, FAKE_IOMMU_SHARE_ANY,
 						     FAKE_IOMMU_DRIVER_B);
 
-		domain = iommu_paging_domain_alloc(sva_dev(test, other, NULL,
-							   SVA_MAX_PASIDS));
+		domain = sva_paging_domain(test, sva_dev(test, other, NULL,
+							 SVA_MAX_PASIDS));
 	} else {
-		domain = iommu_paging_domain_alloc(dev);
+		domain = sva_paging_domain(test, dev);
 	}
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, domain);
-	KUNIT_ASSERT_EQ(test, 0,
-			kunit_add_action_or_reset(test, sva_domain_free_action,
-						  domain));
 
 	from = fake_iommu_log_len(test);
 	KUNIT_EXPECT_EQ(test, iommu_attach_device_pasid(domain, dev, pasid,
@@ -3202,22 +3206,8 @@ static void sva_device_test_attach_refused(struct kunit *test)
 		return;
 
 	/* Nothing was left behind: the domain attaches where it fits. */
-	good = iommu_alloc_global_pasid(narrowest);
-	KUNIT_ASSERT_NE_MSG(test, good, IOMMU_PASID_INVALID,
-			    "no PASID free that every device of the group issues");
-	KUNIT_ASSERT_EQ(test, 0,
-			kunit_add_action_or_reset(test, sva_pasid_free_action,
-						  (void *)(uintptr_t)good));
-	KUNIT_ASSERT_EQ(test, 0, iommu_attach_device_pasid(domain, dev, good,
-							   NULL));
-	user = kunit_kzalloc(test, sizeof(*user), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, user);
-	*user = (struct sva_pasid_user) {
-		.domain = domain, .dev = dev, .pasid = good,
-	};
-	KUNIT_ASSERT_EQ(test, 0,
-			kunit_add_action_or_reset(test, sva_pasid_user_detach,
-						  user));
+	good = sva_global_pasid(test, narrowest);
+	sva_attach_pasid(test, domain, dev, good, NULL);
 	KUNIT_EXPECT_TRUE(test, fake_iommu_dev_pasid_set(dev, good));
 }
 
@@ -3230,35 +3220,13 @@ static void sva_device_test_attach_taken_pasid(struct kunit *test)
 	struct sva_test_ctx *ctx = test->priv;
 	struct device *dev = ctx->dev;
 	struct iommu_domain *first, *second;
-	struct sva_pasid_user *user;
 	unsigned int from;
 	ioasid_t pasid;
 
-	first = iommu_paging_domain_alloc(dev);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, first);
-	KUNIT_ASSERT_EQ(test, 0,
-			kunit_add_action_or_reset(test, sva_domain_free_action,
-						  first));
-	second = iommu_paging_domain_alloc(dev);
-	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, second);
-	KUNIT_ASSERT_EQ(test, 0,
-			kunit_add_action_or_reset(test, sva_domain_free_action,
-						  second));
-	pasid = iommu_alloc_global_pasid(dev);
-	KUNIT_ASSERT_NE(test, pasid, IOMMU_PASID_INVALID);
-	KUNIT_ASSERT_EQ(test, 0,
-			kunit_add_action_or_reset(test, sva_pasid_free_action,
-						  (void *)(uintptr_t)pasid));
-	KUNIT_ASSERT_EQ(test, 0, iommu_attach_device_pasid(first, dev, pasid,
-							   NULL));
-	user = kunit_kzalloc(test, sizeof(*user), GFP_KERNEL);
-	KUNIT_ASSERT_NOT_NULL(test, user);
-	*user = (struct sva_pasid_user) {
-		.domain = first, .dev = dev, .pasid = pasid,
-	};
-	KUNIT_ASSERT_EQ(test, 0,
-			kunit_add_action_or_reset(test, sva_pasid_user_detach,
-						  user));
+	first = sva_paging_domain(test, dev);
+	second = sva_paging_domain(test, dev);
+	pasid = sva_global_pasid(test, dev);
+	sva_attach_pasid(test, first, dev, pasid, NULL);
 
 	from = fake_iommu_log_len(test);
 	KUNIT_EXPECT_EQ(test, iommu_attach_device_pasid(second, dev, pasid, NULL),

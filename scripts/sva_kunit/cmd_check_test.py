@@ -86,9 +86,10 @@ class CheckTest(CliTestCase):
     def test_qemu_parts_run_the_suite_again_on_the_newest_tree(self):
         rc, out, _ = self.main('check', f'--cache-dir={self.cache}',
                                '--source=7.3')
-        for arch in ('arm64', 'x86_64'):
-            self.assertIn(f'KUnit suite on {arch} under QEMU (-smp 2), '
-                          'Linux 7.3', out)
+        self.assertIn('KUnit suite on arm64 under QEMU (-smp 2, KCSAN), '
+                      'Linux 7.3', out)
+        self.assertIn('KUnit suite on x86_64 under QEMU (-smp 2), Linux 7.3',
+                      out)
         # The KUnit part's 2 cases + verdict, twice more.
         self.assertEqual((rc, out.splitlines()[-1]),
                          (1, '25 passed, 1 failed, 1 skipped'))
@@ -100,6 +101,11 @@ class CheckTest(CliTestCase):
         # Two CPUs under QEMU, so that the race case runs in parallel.
         smp = [argv.count('--qemu_args=-smp 2') for argv in boots]
         self.assertEqual(smp, [0, 1, 1])
+        # KCSAN, which excludes KASAN, on arm64 only; SMP on both.
+        kcsan = ['--kconfig_add=CONFIG_KCSAN=y' in argv for argv in boots]
+        self.assertEqual(kcsan, [False, True, False])
+        self.assertTrue(all('--kconfig_add=CONFIG_SMP=y' in argv
+                            for argv in boots[1:]))
 
     def test_race_part_boots_two_cpus_where_uml_has_smp(self):
         write(self.tree, 'arch/um/Kconfig', b'config SMP\n\tbool "SMP"\n')

@@ -182,7 +182,8 @@ def sync_payload(tree: str, repo_root: str, out: TextIO) -> None:
 # UML runs on several CPUs since v6.17, with its seccomp userspace only
 # (ptrace's cannot).  Where it can, its kernel is always built for SMP and
 # boots one CPU unless asked for two, so that --smp needs no other build.
-UML_SMP_CONFIG = 'CONFIG_SMP=y'
+# kunit.py's x86_64 kernel has no SMP unless told (arm64's always has).
+SMP_CONFIG = 'CONFIG_SMP=y'
 # kmemleak frees its records with call_rcu(), and UML's second CPU frees
 # its start-up data before it is online: with kmemleak on, every two-CPU
 # boot of 7.3 prints "Callback enqueued on offline CPU!!" (lockdep).
@@ -207,7 +208,8 @@ def with_smp(options: RunOptions, tree: str) -> RunOptions:
     """The options for the tree: UML's SMP build where it has one, and
     two CPUs booted with --smp (refused where the tree's UML has none)."""
     if get_arch(options.arch).qemu:
-        return replace(options, qemu_args=(QEMU_SMP_ARGS, *options.qemu_args)
+        return replace(options, kconfig_add=(SMP_CONFIG, *options.kconfig_add),
+                       qemu_args=(QEMU_SMP_ARGS, *options.qemu_args)
                        ) if options.smp else options
     if not uml_has_smp(tree):
         if options.smp:
@@ -215,7 +217,7 @@ def with_smp(options: RunOptions, tree: str) -> RunOptions:
                              '(it came with v6.17)', "use --arch=arm64 "
                              "(or x86_64), which boots QEMU with '-smp 2'")
         return options
-    return replace(options, kconfig_add=(UML_SMP_CONFIG, *options.kconfig_add),
+    return replace(options, kconfig_add=(SMP_CONFIG, *options.kconfig_add),
                    kernel_args=(*(UML_SMP_ARGS if options.smp else ()),
                                 *options.kernel_args))
 

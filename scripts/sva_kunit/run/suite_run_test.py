@@ -138,8 +138,9 @@ class WithSmpTest(unittest.TestCase):
     def test_qemu_gets_two_cpus_only_when_asked(self):
         qemu = RunOptions(cache_dir=self.tree, arch='arm64')
         self.assertIs(with_smp(qemu, self.tree), qemu)
-        self.assertEqual(with_smp(replace_smp(qemu), self.tree).qemu_args,
-                         ('-smp 2',))
+        got = with_smp(replace_smp(qemu), self.tree)
+        self.assertEqual((got.qemu_args, got.kconfig_add),
+                         (('-smp 2',), ('CONFIG_SMP=y',)))
 
 
 def replace_smp(options: RunOptions) -> RunOptions:

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Mapping, Optional, Sequence, TextIO, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
 
 STOP_GRACE_S = 10.0    # from SIGINT to SIGKILL when stopping kunit.py
 READER_JOIN_S = 5.0    # for the last output once kunit.py has gone
@@ -68,7 +68,28 @@ def stop_group(proc: 'subprocess.Popen[str]') -> None:
                     os.P_PID, proc.pid,
                     os.WEXITED | os.WNOHANG | os.WNOWAIT):
                 time.sleep(0.05)
+    # A two-CPU UML that hung was once found spinning long after its
+    # group was killed: kill what is left of the group until it is gone.
+    for _ in range(int(STOP_GRACE_S / 0.05)):
+        left = [pid for pid in group_members(proc.pid) if pid != proc.pid]
+        if not left:
+            break
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
     proc.wait()
+
+
+def group_members(pgid: int) -> List[int]:
+    """The processes of a process group, zombies included."""
+    members = []
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if os.getpgid(int(entry)) == pgid:
+                    members.append(int(entry))
+    return members
 
 
 def _wait(proc: 'subprocess.Popen[str]', deadline: Optional[float],

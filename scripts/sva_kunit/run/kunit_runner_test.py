@@ -1,3 +1,4 @@
+import contextlib
 import io
 import os
 import signal
@@ -89,6 +90,16 @@ class TimeoutTest(unittest.TestCase):
         self.assertTrue(run.timed_out)
         self.assertEqual(run.stage, kunit_runner.BUILDING)
         self.assertIn('stopped kunit.py after 1 s', out.getvalue())
+        self.assert_grandchild_gone()
+
+    def test_what_the_group_kill_missed_is_killed_one_by_one(self):
+        # As if the group's signals had reached kunit.py alone.
+        def kill_leader_only(pgid, signum):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pgid, signum)
+        with mock.patch.object(os, 'killpg', kill_leader_only):
+            _, run, _ = self.run_hanging(timeout=1.0)
+        self.assertTrue(run.timed_out)
         self.assert_grandchild_gone()
 
     def test_interrupt_stops_the_group_and_propagates(self):

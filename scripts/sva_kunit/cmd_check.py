@@ -39,9 +39,6 @@ VERIFY_SAMPLE = ('no-mmgrab', 'no-mmdrop', 'no-users-inc-on-share',
                  'no-handle-refcount-inc', 'handle-leak-on-alloc-failure',
                  'undo-all-group-devices', 'lock-held-on-rebind',
                  'no-other-mm-busy-check')
-# Two CPUs (--smp), so that the race cases' threads run in parallel under
-# QEMU (on one CPU they only take turns, and skip).
-QEMU_SMP = QEMU_SMP_ARGS
 # The race cases again on UML with two CPUs (--smp), where UML has SMP:
 # its one-CPU boot skips them.
 RACE_FILTER = 'iommu_sva_race*'
@@ -318,7 +315,8 @@ def handle(args: argparse.Namespace, out: TextIO) -> int:
              (f'checkpatch.pl --strict, Linux {first.source}',
               checkpatch_part, first)]
     newest = [on[NEWEST_SOURCE]] if NEWEST_SOURCE in on else []
-    qemu = [(f'KUnit suite on {arch} under QEMU ({QEMU_SMP}{how})',
+    # Two CPUs (--smp), so that the race cases run: on one they skip.
+    qemu = [(f'KUnit suite on {arch} under QEMU ({QEMU_SMP_ARGS}{how})',
              run_kunit_part,
              [replace(o, arch=arch, smp=True,
                       kconfig_add=(*o.kconfig_add, *kconfig)) for o in newest],

@@ -71,7 +71,7 @@ def stop_group(proc: 'subprocess.Popen[str]') -> None:
     # A two-CPU UML that hung was once found spinning long after its
     # group was killed: kill what is left of the group until it is gone.
     for _ in range(int(STOP_GRACE_S / 0.05)):
-        left = [pid for pid in group_members(proc.pid) if pid != proc.pid]
+        left = live_group_members(proc.pid)
         if not left:
             break
         for pid in left:
@@ -81,13 +81,19 @@ def stop_group(proc: 'subprocess.Popen[str]') -> None:
     proc.wait()
 
 
-def group_members(pgid: int) -> List[int]:
-    """The processes of a process group, zombies included."""
+def live_group_members(pgid: int) -> List[int]:
+    """The processes of a process group that are not zombies (kunit.py,
+    kept one until it is reaped, and any child awaiting its reaper)."""
     members = []
     for entry in os.listdir('/proc'):
         if entry.isdigit():
-            with contextlib.suppress(OSError):
-                if os.getpgid(int(entry)) == pgid:
+            with contextlib.suppress(OSError, ValueError):
+                with open(f'/proc/{entry}/stat', encoding='ascii',
+                          errors='replace') as f:
+                    # "pid (comm) state ppid pgrp ...": comm may hold
+                    # blanks and parentheses.
+                    state, _, group = f.read().rpartition(')')[2].split()[:3]
+                if state != 'Z' and int(group) == pgid:
                     members.append(int(entry))
     return members
 
